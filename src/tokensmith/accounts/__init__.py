@@ -1,0 +1,1 @@
+"""People who log in: users and their Argon2id password hashes."""

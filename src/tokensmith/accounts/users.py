@@ -1,0 +1,64 @@
+"""Users and their passwords. Argon2id (RFC 9106) is for human passwords only; never for tokens."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+__all__ = ["User", "UserStore", "hash_password", "validate_username", "verify_password"]
+
+_hasher = PasswordHasher()  # argon2-cffi's defaults follow RFC 9106's second recommendation
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    username: str
+    email: str | None
+    password_hash: str = field(repr=False)
+    created_at: int
+    password_changed_at: int
+    disabled: bool = False
+
+
+def new_user_id() -> str:
+    return secrets.token_hex(12)
+
+
+def validate_username(username: str) -> str:
+    if not _USERNAME.match(username):
+        raise ValueError("a username is 1 to 128 letters, digits or . _ @ + -")
+    return username
+
+
+def hash_password(password: str) -> str:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+class UserStore(Protocol):
+    async def add(self, user: User) -> None: ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def get_by_username(self, username: str) -> User | None: ...
+
+    async def list(self) -> list[User]: ...
+
+    async def set_password(self, user_id: str, password_hash: str, now: int) -> bool: ...

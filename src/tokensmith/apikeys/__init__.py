@@ -1,0 +1,1 @@
+"""API keys: format, lifecycle and the store behind them."""

@@ -1,0 +1,163 @@
+"""``tokensmith clients``: register, list, show, rotate secrets, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from tokensmith.cli.context import run_with_services
+from tokensmith.cli.output import CommandError, emit, table, when
+from tokensmith.core.durations import format_duration, parse_duration
+from tokensmith.core.secrets import keyed_hash
+from tokensmith.oauth.clients import (
+    Client,
+    NewClient,
+    generate_client_id,
+    generate_client_secret,
+)
+from tokensmith.runtime.services import Services
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Register and manage OAuth clients.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def describe(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "token_endpoint_auth_method": client.auth_method,
+        "grant_types": list(client.grant_types),
+        "redirect_uris": list(client.redirect_uris),
+        "scope": client.scope,
+        "access_token_format": client.access_token_format,
+        "created_at": client.created_at,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
+    }
+
+
+def _lines(client: Client) -> list[str]:
+    return [
+        f"client_id:     {client.client_id}",
+        f"name:          {client.name}",
+        f"type:          {'public' if client.is_public else 'confidential'} ({client.auth_method})",
+        f"grant types:   {' '.join(client.grant_types)}",
+        f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
+        f"scope:         {client.scope or '-'}",
+        f"created:       {when(client.created_at)}",
+    ]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="A name people recognise.")],
+    public: Annotated[bool, typer.Option("--public", help="A public client (no secret).")] = False,
+    grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
+    scope: Annotated[str, typer.Option("--scope", help='Allowed scopes, "a b".')] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a client; prints its client_id and, once only, its secret."""
+    request = NewClient(name, public, tuple(grant_type or ()), tuple(redirect_uri or ()), scope)
+
+    async def action(services: Services) -> tuple[Client, str | None]:
+        secret = None if public else generate_client_secret()
+        secret_hash = keyed_hash(services.master.pepper, secret) if secret else None
+        try:
+            client = request.validated(generate_client_id(), secret_hash, services.clock.now())
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        await services.clients.add(client)
+        return client, secret
+
+    client, secret = run_with_services(action)
+    payload = describe(client)
+    lines = _lines(client)
+    if secret is not None:
+        payload["client_secret"] = secret
+        lines.append(f"client_secret: {secret}")
+        lines.append("Store the secret now: it is shown once and cannot be recovered.")
+    emit(payload, as_json, lines)
+
+
+@app.command("list")
+def list_(as_json: JsonFlag = False) -> None:
+    """List registered clients."""
+
+    async def action(services: Services) -> list[Client]:
+        return await services.clients.list()
+
+    clients = run_with_services(action)
+    rows = [
+        (c.client_id, c.name, "public" if c.is_public else "confidential", " ".join(c.grant_types))
+        for c in clients
+    ]
+    emit(
+        {"clients": [describe(c) for c in clients]},
+        as_json,
+        table(("CLIENT ID", "NAME", "TYPE", "GRANT TYPES"), rows),
+    )
+
+
+@app.command("show")
+def show(client_id: str, as_json: JsonFlag = False) -> None:
+    """Show one client."""
+    client = run_with_services(lambda services: _get(services, client_id))
+    emit(describe(client), as_json, _lines(client))
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    client_id: str,
+    grace: Annotated[
+        str, typer.Option("--grace", help="How long the old secret keeps working, e.g. 1h.")
+    ] = "0s",
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a new secret; the old one keeps working for the grace period."""
+    try:
+        grace_seconds = parse_duration(grace)
+    except ValueError as exc:
+        raise CommandError(f"--grace: {exc}") from None
+
+    async def action(services: Services) -> tuple[str, int | None]:
+        client = await _get(services, client_id)
+        if client.is_public:
+            raise CommandError(f"client {client_id} is public and has no secret")
+        secret = generate_client_secret()
+        now = services.clock.now()
+        until = now + grace_seconds if grace_seconds else None
+        await services.clients.replace_secret(
+            client_id, keyed_hash(services.master.pepper, secret), until, now
+        )
+        return secret, until
+
+    secret, until = run_with_services(action)
+    old = f"until {when(until)} ({format_duration(grace_seconds)})" if until else "no longer"
+    emit(
+        {"client_id": client_id, "client_secret": secret, "previous_secret_expires_at": until},
+        as_json,
+        [f"client_secret: {secret}", f"The previous secret works {old}."],
+    )
+
+
+@app.command("delete")
+def delete(client_id: str, as_json: JsonFlag = False) -> None:
+    """Delete a client."""
+
+    async def action(services: Services) -> bool:
+        return await services.clients.delete(client_id)
+
+    if not run_with_services(action):
+        raise CommandError(f"no client {client_id}")
+    emit({"client_id": client_id, "deleted": True}, as_json, [f"deleted client {client_id}"])
+
+
+async def _get(services: Services, client_id: str) -> Client:
+    client = await services.clients.get(client_id)
+    if client is None:
+        raise CommandError(f"no client {client_id}")
+    return client

@@ -1,0 +1,39 @@
+"""Printing for people or, with ``--json``, one JSON object for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import typer
+
+__all__ = ["CommandError", "emit", "table", "when"]
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message is one line for a person."""
+
+
+def emit(payload: dict[str, Any], as_json: bool, lines: Iterable[str]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, sort_keys=True) + "\n")
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+
+
+def when(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(timestamp))

@@ -1,0 +1,124 @@
+"""``tokensmith serve`` and ``tokensmith migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import socket
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tokensmith import __version__
+from tokensmith.errors import StartupError
+from tokensmith.persistence import migrate as migrations
+from tokensmith.persistence.database import describe_url
+from tokensmith.runtime.lock import ServerLock
+from tokensmith.runtime.logs import configure_logging
+from tokensmith.runtime.services import database_url, open_engine, open_services
+from tokensmith.settings import Settings, load_settings
+from tokensmith.web.server import UVICORN_OPTIONS
+
+__all__ = ["migrate", "serve"]
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+) -> None:
+    """Serve the authorization server."""
+    settings = load_settings()
+    if "issuer" not in settings.model_fields_set and settings.mode == "development":
+        # A development server's issuer follows where it listens, unless set explicitly.
+        shown = f"[{host}]" if ":" in host else host
+        os.environ["TOKENSMITH_ISSUER"] = f"http://{shown}:{port}"
+        settings = load_settings()
+    configure_logging(settings.log_level)
+    lock = ServerLock(settings.var_dir)
+    lock.acquire()
+    try:
+        _check_port_free(host, port)
+        # Everything that can refuse to start does so here, once, before any worker exists.
+        asyncio.run(_bootstrap(settings))
+        _banner(settings, host, port)
+        if workers > 1:
+            _prepare_multiprocess_metrics(settings)
+        uvicorn.run(
+            "tokensmith.web.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **UVICORN_OPTIONS,
+        )
+    finally:
+        lock.release()
+
+
+def migrate() -> None:
+    """Apply database migrations (safe to run on every deploy)."""
+    settings = load_settings()
+    configure_logging("WARNING")
+    asyncio.run(_migrate(settings))
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = await open_engine(settings)
+    try:
+        before = await migrations.current_revision(engine)
+        await migrations.upgrade(engine)
+        after = await migrations.current_revision(engine)
+    finally:
+        await engine.dispose()
+    where = describe_url(database_url(settings))
+    if before == after:
+        typer.echo(f"database {where} is up to date (revision {after})")
+    else:
+        typer.echo(f"migrated database {where} from {before or 'empty'} to {after}")
+
+
+async def _bootstrap(settings: Settings) -> None:
+    services = await open_services(
+        settings, apply_migrations=settings.mode == "development", create_keys=True
+    )
+    await services.close()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(f"port {port} on {host} is already in use") from None
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _prepare_multiprocess_metrics(settings: Settings) -> None:
+    directory = settings.var_dir / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
+
+
+def _banner(settings: Settings, host: str, port: int) -> None:
+    issuer = settings.issuer
+    lines = [
+        f"Tokensmith {__version__} ({settings.mode} mode), listening on {host}:{port}",
+        f"  issuer:    {issuer}",
+        f"  discovery: {issuer}/.well-known/openid-configuration",
+        f"  JWKS:      {issuer}/jwks",
+        f"  database:  {describe_url(database_url(settings))}",
+        "Create a first client (in another terminal):",
+        "  .venv/bin/tokensmith clients create --name demo --grant-type client_credentials"
+        ' --scope "api:read"',
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,63 @@
+"""One error hierarchy for everything a client or an operator can cause.
+
+Each protocol error carries the RFC 6749 §5.2 / RFC 6750 §3.1 code it renders as, a public
+description that is safe to send, and a private ``detail`` that only ever reaches the log.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InvalidRequest",
+    "NotFound",
+    "OAuthError",
+    "ServerError",
+    "StartupError",
+    "TemporarilyUnavailable",
+    "TokensmithError",
+]
+
+
+class TokensmithError(Exception):
+    """Base of every error Tokensmith raises on purpose."""
+
+
+class StartupError(TokensmithError):
+    """The server or a command cannot start safely; the message is one line for a person."""
+
+
+class ConfigError(StartupError):
+    """A setting is missing, malformed or unsafe; the message names the setting."""
+
+
+class OAuthError(TokensmithError):
+    """An error with an RFC 6749 error code, rendered by the web layer in the protocol's format."""
+
+    error: str = "invalid_request"
+    status: int = 400
+
+    def __init__(self, description: str = "", *, detail: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        # Never sent to a client: what an operator needs to know, for the log.
+        self.detail = detail
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+    status = 400
+
+
+class NotFound(OAuthError):
+    error = "not_found"
+    status = 404
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503

@@ -1,0 +1,128 @@
+"""Clients (RFC 6749 §2): registration data, secrets, and the store they live in.
+
+Client secrets are 256-bit random values kept only as HMAC-SHA256 under the server pepper and
+compared in constant time (RFC 9700 §2.5 recommends strong, high-entropy credentials; a keyed fast
+hash is as safe as a password hash for them and a thousand times cheaper). A rotated secret keeps
+working until its grace period ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from tokensmith.core.scopes import format_scope, parse_scope
+from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
+from tokensmith.oauth.redirects import validate_redirect_uri
+
+__all__ = [
+    "GRANT_TYPES",
+    "Client",
+    "ClientStore",
+    "NewClient",
+    "generate_client_id",
+    "generate_client_secret",
+    "secret_matches",
+]
+
+GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
+CLIENT_SECRET_PREFIX = "tscs_"  # noqa: S105 - a type prefix for secret scanners, not a secret
+TokenFormat = Literal["jwt", "opaque"]
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    is_public: bool
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scope: str
+    auth_method: str
+    access_token_format: TokenFormat = "jwt"  # noqa: S105 - a format name
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+    cors_origins: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    secret_hash: bytes | None = field(default=None, repr=False)
+    previous_secret_hash: bytes | None = field(default=None, repr=False)
+    previous_secret_expires_at: int | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    """What an operator asks for; ``validated`` turns it into a Client or says what is wrong."""
+
+    name: str
+    is_public: bool = False
+    grant_types: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    scope: str = ""
+
+    def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
+        name = self.name.strip()
+        if not name or len(name) > 200 or any(ord(c) < 0x20 for c in name):
+            raise ValueError("a client name is 1 to 200 printable characters")
+        grants = self.grant_types or (
+            ("authorization_code", "refresh_token") if self.is_public else ("client_credentials",)
+        )
+        unknown = set(grants) - GRANT_TYPES
+        if unknown:
+            raise ValueError(f"unsupported grant type {sorted(unknown)[0]!r}")
+        if self.is_public and "client_credentials" in grants:
+            raise ValueError("a public client cannot use client_credentials")
+        if "authorization_code" in grants and not self.redirect_uris:
+            raise ValueError("authorization_code needs at least one --redirect-uri")
+        uris = tuple(validate_redirect_uri(u) for u in self.redirect_uris)
+        scope = format_scope(set(parse_scope(self.scope)))
+        return Client(
+            client_id=client_id,
+            name=name,
+            is_public=self.is_public,
+            grant_types=tuple(sorted(set(grants))),
+            redirect_uris=uris,
+            scope=scope,
+            auth_method="none" if self.is_public else "client_secret_basic",
+            secret_hash=secret_hash,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+def generate_client_id() -> str:
+    return b64url(secrets.token_bytes(16))
+
+
+def generate_client_secret() -> str:
+    return random_token(32, CLIENT_SECRET_PREFIX)
+
+
+def secret_matches(client: Client, pepper: bytes, secret: str, now: int) -> bool:
+    """Check a presented secret against the current one and, within its grace, the previous one."""
+    presented = keyed_hash(pepper, secret)
+    # Both comparisons always run, so timing does not tell which secret matched.
+    current = constant_time_equals(presented, client.secret_hash or b"\0" * 32)
+    previous_live = (
+        client.previous_secret_hash is not None
+        and client.previous_secret_expires_at is not None
+        and client.previous_secret_expires_at > now
+    )
+    previous = constant_time_equals(presented, client.previous_secret_hash or b"\0" * 32)
+    return (current and client.secret_hash is not None) or (previous and previous_live)
+
+
+class ClientStore(Protocol):
+    async def add(self, client: Client) -> None: ...
+
+    async def get(self, client_id: str) -> Client | None: ...
+
+    async def list(self) -> list[Client]: ...
+
+    async def replace_secret(
+        self, client_id: str, secret_hash: bytes, previous_expires_at: int | None, now: int
+    ) -> bool: ...
+
+    async def delete(self, client_id: str) -> bool: ...

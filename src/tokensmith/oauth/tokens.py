@@ -1,0 +1,100 @@
+"""Issued tokens and refresh-token families, by hash and by id, with their revocations.
+
+Refresh tokens rotate on every use (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): each presented token is
+exchanged once for a successor in the same family; presenting an already-rotated token is reuse,
+and the caller revokes the whole family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = [
+    "IssuedToken",
+    "RefreshFamily",
+    "RefreshStore",
+    "RefreshToken",
+    "RotationResult",
+    "TokenStore",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An access token we issued: its jti, and for opaque tokens the keyed hash we look it up by."""
+
+    jti: str
+    client_id: str
+    subject: str
+    scope: str
+    audience: str
+    format: Literal["jwt", "opaque"]
+    issued_at: int
+    expires_at: int
+    token_hash: bytes | None = None
+    family_id: str | None = None
+    code_hash: bytes | None = None
+    revoked_at: int | None = None
+
+
+class TokenStore(Protocol):
+    async def add(self, token: IssuedToken) -> None: ...
+
+    async def get_by_hash(self, token_hash: bytes) -> IssuedToken | None: ...
+
+    async def get_by_jti(self, jti: str) -> IssuedToken | None: ...
+
+    async def revoke(self, jti: str, now: int) -> bool: ...
+
+    async def revoke_by_family(self, family_id: str, now: int) -> int: ...
+
+    async def revoke_by_code(self, code_hash: bytes, now: int) -> int: ...
+
+    async def purge_expired(self, before: int) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    family_id: str
+    client_id: str
+    subject: str
+    scope: str
+    created_at: int
+    session_id: str | None = None
+    auth_time: int | None = None
+    code_hash: bytes | None = None
+    revoked_at: int | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: bytes
+    family_id: str
+    scope: str
+    issued_at: int
+    expires_at: int
+    rotated_at: int | None = None
+    successor_hash: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    outcome: Literal["rotated", "reused", "unknown", "revoked", "expired"]
+    token: RefreshToken | None = None
+    family: RefreshFamily | None = None
+
+
+class RefreshStore(Protocol):
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None: ...
+
+    async def rotate(self, token_hash: bytes, successor: RefreshToken, now: int) -> RotationResult:
+        """Replace ``token_hash`` by ``successor`` once; later calls report ``reused``."""
+        ...
+
+    async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None: ...
+
+    async def revoke_family(self, family_id: str, now: int, reason: str) -> bool: ...
+
+    async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int: ...

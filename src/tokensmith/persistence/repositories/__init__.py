@@ -1,0 +1,23 @@
+"""One repository per aggregate; each implements the storage Protocol its consumer defines."""
+
+from tokensmith.persistence.repositories.api_keys import SqlApiKeyStore
+from tokensmith.persistence.repositories.audit import SqlAuditStore
+from tokensmith.persistence.repositories.clients import SqlClientStore
+from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
+from tokensmith.persistence.repositories.meta import SqlMetaStore
+from tokensmith.persistence.repositories.signing_keys import SqlSigningKeyStore
+from tokensmith.persistence.repositories.tokens import SqlRefreshStore, SqlTokenStore
+from tokensmith.persistence.repositories.users import SqlUserStore
+
+__all__ = [
+    "SqlApiKeyStore",
+    "SqlAuditStore",
+    "SqlClientStore",
+    "SqlCodeStore",
+    "SqlConsentStore",
+    "SqlMetaStore",
+    "SqlRefreshStore",
+    "SqlSigningKeyStore",
+    "SqlTokenStore",
+    "SqlUserStore",
+]

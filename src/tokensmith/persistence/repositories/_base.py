@@ -1,0 +1,35 @@
+"""What every repository shares: an engine, and row-to-record mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["Repository", "as_dict", "columns_of", "is_duplicate", "values_of"]
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+
+def is_duplicate(exc: sa.exc.IntegrityError) -> bool:
+    """A unique or primary-key violation, on SQLite or PostgreSQL."""
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate" in text
+
+
+def as_dict(row: sa.Row[Any]) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def values_of(table: sa.Table, record: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The record's attributes named like the table's columns, ready for an INSERT."""
+    return {c.name: getattr(record, c.name) for c in table.columns if c.name not in skip}
+
+
+def columns_of(table: sa.Table, data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a joined row that belongs to ``table``."""
+    return {c.name: data[c.name] for c in table.columns}

@@ -1,0 +1,48 @@
+"""The audit trail (implements ``tokensmith.audit.events.AuditStore``): append-only, batched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokensmith.audit.events import AuditEvent, AuditQuery
+from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.tables import audit_events as t
+
+__all__ = ["SqlAuditStore"]
+
+MAX_QUERY_LIMIT = 10_000
+
+
+class SqlAuditStore(Repository):
+    async def append(self, events: list[AuditEvent]) -> None:
+        if not events:
+            return
+        rows = [values_of(t, event, skip=("event_id",)) for event in events]
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(t), rows)
+
+    async def query(self, query: AuditQuery) -> list[AuditEvent]:
+        statement = sa.select(t).order_by(t.c.at.desc(), t.c.event_id.desc())
+        filters: list[sa.ColumnElement[bool]] = []
+        if query.since is not None:
+            filters.append(t.c.at >= query.since)
+        if query.client_id is not None:
+            filters.append(t.c.client_id == query.client_id)
+        if query.subject is not None:
+            filters.append(t.c.subject == query.subject)
+        if query.event is not None:
+            filters.append(t.c.event == query.event)
+        statement = statement.where(*filters).limit(max(1, min(query.limit, MAX_QUERY_LIMIT)))
+        async with self.engine.connect() as conn:
+            return [_event(row) for row in await conn.execute(statement)]
+
+    async def purge(self, before: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(sa.delete(t).where(t.c.at < before))
+        return result.rowcount
+
+
+def _event(row: sa.Row[Any]) -> AuditEvent:
+    return AuditEvent(**as_dict(row))

@@ -1,0 +1,87 @@
+"""Authorization codes and consents (implements ``CodeStore`` and ``ConsentStore``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokensmith.oauth.grants import AuthorizationCode, Consent
+from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.tables import authorization_codes as codes
+from tokensmith.persistence.tables import consents
+
+__all__ = ["SqlCodeStore", "SqlConsentStore"]
+
+
+def _code(row: sa.Row[Any]) -> AuthorizationCode:
+    data = as_dict(row)
+    data["code_hash"] = bytes(data["code_hash"])
+    return AuthorizationCode(**data)
+
+
+class SqlCodeStore(Repository):
+    async def add(self, code: AuthorizationCode) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(codes).values(**values_of(codes, code)))
+
+    async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
+        # The conditional update is the lock: of N concurrent exchanges, one sees rowcount 1.
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(codes)
+                .where(codes.c.code_hash == code_hash, codes.c.consumed_at.is_(None))
+                .values(consumed_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = (await conn.execute(sa.select(codes).where(codes.c.code_hash == code_hash))).one()
+        return _code(row)
+
+    async def get(self, code_hash: bytes) -> AuthorizationCode | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(codes).where(codes.c.code_hash == code_hash))
+            ).first()
+        return _code(row) if row else None
+
+    async def purge_expired(self, before: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(sa.delete(codes).where(codes.c.expires_at < before))
+        return result.rowcount
+
+
+class SqlConsentStore(Repository):
+    async def get(self, user_id: str, client_id: str) -> Consent | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(consents).where(
+                        consents.c.user_id == user_id, consents.c.client_id == client_id
+                    )
+                )
+            ).first()
+        return Consent(**as_dict(row)) if row else None
+
+    async def put(self, consent: Consent) -> None:
+        values = values_of(consents, consent)
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(
+                sa.update(consents)
+                .where(
+                    consents.c.user_id == consent.user_id,
+                    consents.c.client_id == consent.client_id,
+                )
+                .values(scope=consent.scope, updated_at=consent.updated_at)
+            )
+            if updated.rowcount == 0:
+                await conn.execute(sa.insert(consents).values(**values))
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(consents).where(
+                    consents.c.user_id == user_id, consents.c.client_id == client_id
+                )
+            )
+        return result.rowcount == 1

@@ -1,0 +1,136 @@
+"""Access-token records and refresh-token families (implements ``TokenStore``, ``RefreshStore``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
+from tokensmith.persistence.repositories._base import Repository, as_dict, columns_of, values_of
+from tokensmith.persistence.tables import issued_tokens as at
+from tokensmith.persistence.tables import refresh_families as rf
+from tokensmith.persistence.tables import refresh_tokens as rt
+
+__all__ = ["SqlRefreshStore", "SqlTokenStore"]
+
+
+def _bytes_fields(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        if data.get(name) is not None:
+            data[name] = bytes(data[name])
+    return data
+
+
+def _issued(row: sa.Row[Any]) -> IssuedToken:
+    return IssuedToken(**_bytes_fields(as_dict(row), "token_hash", "code_hash"))
+
+
+def _family(data: dict[str, Any]) -> RefreshFamily:
+    return RefreshFamily(**_bytes_fields(columns_of(rf, data), "code_hash"))
+
+
+def _refresh(data: dict[str, Any]) -> RefreshToken:
+    return RefreshToken(**_bytes_fields(columns_of(rt, data), "token_hash", "successor_hash"))
+
+
+class SqlTokenStore(Repository):
+    async def add(self, token: IssuedToken) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(at).values(**values_of(at, token)))
+
+    async def get_by_hash(self, token_hash: bytes) -> IssuedToken | None:
+        return await self._one(at.c.token_hash == token_hash)
+
+    async def get_by_jti(self, jti: str) -> IssuedToken | None:
+        return await self._one(at.c.jti == jti)
+
+    async def revoke(self, jti: str, now: int) -> bool:
+        return await self._revoke(at.c.jti == jti, now) == 1
+
+    async def revoke_by_family(self, family_id: str, now: int) -> int:
+        return await self._revoke(at.c.family_id == family_id, now)
+
+    async def revoke_by_code(self, code_hash: bytes, now: int) -> int:
+        return await self._revoke(at.c.code_hash == code_hash, now)
+
+    async def purge_expired(self, before: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(sa.delete(at).where(at.c.expires_at < before))
+        return result.rowcount
+
+    async def _revoke(self, condition: sa.ColumnElement[bool], now: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(at).where(condition, at.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+        return result.rowcount
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> IssuedToken | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(at).where(condition))).first()
+        return _issued(row) if row else None
+
+
+class SqlRefreshStore(Repository):
+    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(rf).values(**values_of(rf, family)))
+            await conn.execute(sa.insert(rt).values(**values_of(rt, first)))
+
+    async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._joined(token_hash))).first()
+        if row is None:
+            return None
+        data = as_dict(row)
+        return _refresh(data), _family(data)
+
+    async def rotate(self, token_hash: bytes, successor: RefreshToken, now: int) -> RotationResult:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(self._joined(token_hash))).first()
+            if row is None:
+                return RotationResult("unknown")
+            data = as_dict(row)
+            token, family = _refresh(data), _family(data)
+            if family.revoked_at is not None:
+                return RotationResult("revoked", token, family)
+            if token.expires_at <= now:
+                return RotationResult("expired", token, family)
+            # Conditional update: of concurrent presentations of one token, exactly one rotates.
+            claimed = await conn.execute(
+                sa.update(rt)
+                .where(rt.c.token_hash == token_hash, rt.c.rotated_at.is_(None))
+                .values(rotated_at=now, successor_hash=successor.token_hash)
+            )
+            if claimed.rowcount != 1:
+                return RotationResult("reused", token, family)
+            await conn.execute(sa.insert(rt).values(**values_of(rt, successor)))
+        return RotationResult("rotated", successor, family)
+
+    async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(rf)
+                .where(rf.c.family_id == family_id, rf.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return result.rowcount == 1
+
+    async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(rf)
+                .where(rf.c.subject == subject, rf.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return result.rowcount
+
+    @staticmethod
+    def _joined(token_hash: bytes) -> sa.Select[Any]:
+        family_columns = [c for c in rf.c if c.name not in rt.c]
+        return (
+            sa.select(rt, *family_columns)
+            .join(rf, rf.c.family_id == rt.c.family_id)
+            .where(rt.c.token_hash == token_hash)
+        )

@@ -1,0 +1,1 @@
+"""Turning settings into running services: master key, database, migrations, keys, logs."""

@@ -1,0 +1,156 @@
+"""The running server's parts, opened in a safe order, each failure one clear line.
+
+Start-up order: settings -> master key -> database reachable -> schema current -> master key
+matches the database -> signing keys loaded (created only on a first start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.sealing import MasterKey
+from tokensmith.errors import ConfigError, StartupError
+from tokensmith.jose.keyring import KeyRing, KeyRingError
+from tokensmith.persistence import migrate
+from tokensmith.persistence.database import (
+    DATABASE_ERRORS,
+    create_engine,
+    describe_url,
+    normalise_url,
+)
+from tokensmith.persistence.repositories import (
+    SqlApiKeyStore,
+    SqlAuditStore,
+    SqlClientStore,
+    SqlCodeStore,
+    SqlConsentStore,
+    SqlMetaStore,
+    SqlRefreshStore,
+    SqlSigningKeyStore,
+    SqlTokenStore,
+    SqlUserStore,
+)
+from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
+from tokensmith.settings import Settings
+
+__all__ = ["Services", "database_url", "open_engine", "open_services"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    master: MasterKey
+    clock: Clock
+    keyring: KeyRing
+    clients: SqlClientStore
+    users: SqlUserStore
+    codes: SqlCodeStore
+    consents: SqlConsentStore
+    tokens: SqlTokenStore
+    refresh: SqlRefreshStore
+    api_keys: SqlApiKeyStore
+    audit: SqlAuditStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.engine.dispose()
+
+
+def database_url(settings: Settings) -> URL:
+    try:
+        return normalise_url(settings.effective_database_url)
+    except ValueError as exc:
+        raise ConfigError(f"TOKENSMITH_DATABASE_URL: {exc}") from None
+
+
+async def open_engine(settings: Settings) -> AsyncEngine:
+    """An engine whose database answered; a clear StartupError if it does not."""
+    url = database_url(settings)
+    try:
+        engine = create_engine(
+            url, schema=settings.database_schema, pool_size=settings.database_pool_size
+        )
+    except ValueError as exc:
+        raise ConfigError(f"TOKENSMITH_DATABASE_SCHEMA: {exc}") from None
+    try:
+        async with asyncio.timeout(10), engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except DATABASE_ERRORS as exc:
+        await engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else "timeout"
+        raise StartupError(f"cannot reach the database at {describe_url(url)}: {reason}") from None
+    return engine
+
+
+async def ensure_schema(engine: AsyncEngine, *, apply: bool) -> None:
+    head = migrate.head_revision()
+    current = await migrate.current_revision(engine)
+    if current == head:
+        return
+    if apply:
+        await migrate.upgrade(engine)
+        log.info("database migrated", extra={"from_revision": current, "to_revision": head})
+        return
+    raise StartupError(
+        f"the database schema is at {current or 'nothing'} but this version needs {head}; "
+        "run `tokensmith migrate`"
+    )
+
+
+async def open_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    apply_migrations: bool = False,
+    create_keys: bool = True,
+) -> Services:
+    resolved = resolve_master_key(settings)
+    engine = await open_engine(settings)
+    try:
+        await ensure_schema(engine, apply=apply_migrations)
+        await confirm_master_key(resolved, SqlMetaStore(engine))
+        clock = clock or SystemClock()
+        keyring = KeyRing(
+            SqlSigningKeyStore(engine),
+            resolved.key,
+            clock,
+            algorithm=settings.signing_alg,
+            max_token_lifetime=settings.token_max_lifetime,
+            jwks_max_age=settings.jwks_max_age,
+            leeway=settings.clock_leeway,
+        )
+        try:
+            await (keyring.ensure() if create_keys else keyring.load())
+        except KeyRingError as exc:
+            raise StartupError(f"{exc}; refusing to start (nothing was changed)") from None
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Services(
+        settings=settings,
+        engine=engine,
+        master=resolved.key,
+        clock=clock,
+        keyring=keyring,
+        clients=SqlClientStore(engine),
+        users=SqlUserStore(engine),
+        codes=SqlCodeStore(engine),
+        consents=SqlConsentStore(engine),
+        tokens=SqlTokenStore(engine),
+        refresh=SqlRefreshStore(engine),
+        api_keys=SqlApiKeyStore(engine),
+        audit=SqlAuditStore(engine),
+    )

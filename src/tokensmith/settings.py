@@ -1,0 +1,126 @@
+"""Settings from ``TOKENSMITH_*`` environment variables or a ``.env`` file (pydantic-settings).
+
+Every problem is reported as one ``ConfigError`` line that names the variable. Production mode adds
+refusals for settings that are safe only on a developer's machine (see ``unsafe_for_production``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tokensmith.core.durations import parse_duration
+from tokensmith.errors import ConfigError
+from tokensmith.jose.algorithms import DEFAULT_ALGORITHM, SigningAlgorithm
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX = "TOKENSMITH_"
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    mode: Literal["development", "production"] = "development"
+    issuer: str = "http://127.0.0.1:8000"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    database_schema: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+
+    signing_alg: SigningAlgorithm = DEFAULT_ALGORITHM
+    key_rotation_period: Duration | None = None
+    keys_refresh_interval: Duration = Field(default=10, ge=1, le=3600)
+    jwks_max_age: Duration = Field(default=300, ge=0, le=86400)
+    access_token_ttl: Duration = Field(default=300, ge=1)
+    token_max_lifetime: Duration = Field(default=3600, ge=1)
+    clock_leeway: Duration = Field(default=60, ge=0, le=600)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_plain_url(cls, value: str) -> str:
+        # RFC 8414 §2: the issuer is a URL with no query and no fragment.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://auth.example.com")
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must have no query and no fragment")
+        return value.rstrip("/")
+
+    @field_validator("key_rotation_period")
+    @classmethod
+    def _rotation_period_is_sane(cls, value: int | None) -> int | None:
+        if value is not None and value < 3600:
+            raise ValueError("must be at least 1h")
+        return value
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'tokensmith.db'}"
+
+    @property
+    def issuer_is_local(self) -> bool:
+        host = urlsplit(self.issuer).hostname or ""
+        return host in _LOCAL_HOSTS or _is_loopback(host)
+
+    def unsafe_for_production(self) -> list[str]:
+        """Each setting that production mode refuses, as one line naming the variable."""
+        problems: list[str] = []
+        if self.master_key is None and self.master_key_file is None:
+            problems.append(
+                "TOKENSMITH_MASTER_KEY (or TOKENSMITH_MASTER_KEY_FILE) is required in production; "
+                "generate one with `tokensmith master-key generate`"
+            )
+        if urlsplit(self.issuer).scheme != "https" and not self.issuer_is_local:
+            problems.append(f"TOKENSMITH_ISSUER must be https in production (got {self.issuer})")
+        if ":memory:" in self.effective_database_url:
+            problems.append("TOKENSMITH_DATABASE_URL must not be an in-memory database")
+        return problems
+
+    def check_consistency(self) -> None:
+        if self.access_token_ttl > self.token_max_lifetime:
+            raise ConfigError(
+                "TOKENSMITH_ACCESS_TOKEN_TTL exceeds TOKENSMITH_TOKEN_MAX_LIFETIME "
+                f"({self.access_token_ttl}s > {self.token_max_lifetime}s)"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; turn a validation failure into one line naming the variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ENV_PREFIX + "_".join(str(p) for p in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None
+    settings.check_consistency()
+    if settings.mode == "production":
+        problems = settings.unsafe_for_production()
+        if problems:
+            raise ConfigError(problems[0])
+    return settings

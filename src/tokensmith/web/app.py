@@ -1,0 +1,129 @@
+"""The application: routes, the envelope around them, and the life cycle of the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from tokensmith.errors import InvalidRequest, NotFound, OAuthError
+from tokensmith.persistence.database import DATABASE_ERRORS
+from tokensmith.runtime.logs import configure_logging
+from tokensmith.runtime.services import Services, open_services
+from tokensmith.settings import Settings, load_settings
+from tokensmith.web import discovery, health
+from tokensmith.web.envelope import Envelope
+from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
+from tokensmith.web.responses import error_response
+
+__all__ = ["create_app", "create_app_from_environment"]
+
+log = logging.getLogger(__name__)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
+        Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
+        Route("/jwks", discovery.jwks, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound("no such endpoint"))
+    if exc.status_code == 405:
+        error = InvalidRequest("method not allowed")
+        error.status = 405
+        return error_response(error, dict(exc.headers or {}))
+    error = InvalidRequest(str(exc.detail))
+    error.status = exc.status_code
+    return error_response(error)
+
+
+async def _oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    if exc.detail:
+        log.info("request refused", extra={"error_code": exc.error, "detail": exc.detail})
+    return error_response(exc)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
+    """The ASGI app. Given ``services`` it uses them; otherwise it opens its own at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = services is None
+        running = services or await open_services(
+            settings, apply_migrations=settings.mode == "development"
+        )
+        app.state.services = running
+        running.tasks.append(asyncio.create_task(_maintain_keys(running)))
+        try:
+            yield
+        finally:
+            if owned:
+                await running.close()
+            else:
+                for task in running.tasks:
+                    task.cancel()
+                await asyncio.gather(*running.tasks, return_exceptions=True)
+                running.tasks.clear()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, OAuthError: _oauth_error},
+    )
+    if services is not None:
+        app.state.services = services
+    _publish_key_gauge(services)
+    # The envelope is the only access log. Uvicorn's logs whole URLs, and a query string can carry
+    # a secret, so it stays off whatever logging configuration surrounds the app.
+    logging.getLogger("uvicorn.access").disabled = True
+    return Envelope(app, https=settings.issuer.startswith("https://"))
+
+
+def create_app_from_environment() -> ASGIApp:
+    """Uvicorn's factory for each worker process: settings from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+async def _maintain_keys(services: Services) -> None:
+    """Every node: pick up rotations made elsewhere, retire expired keys, rotate on schedule."""
+    settings = services.settings
+    while True:
+        _publish_key_gauge(services)
+        await asyncio.sleep(settings.keys_refresh_interval)
+        try:
+            await services.keyring.maintain(settings.key_rotation_period)
+        except DATABASE_ERRORS as exc:
+            log.warning(
+                "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}
+            )
+        except Exception:
+            log.exception("key maintenance failed")
+
+
+def _publish_key_gauge(services: Services | None) -> None:
+    if services is None:
+        return
+    counts = {"next": 0, "active": 0, "retiring": 0}
+    for record in services.keyring.published():
+        counts[record.state] = counts.get(record.state, 0) + 1
+    for state, count in counts.items():
+        SIGNING_KEYS.labels(state).set(count)

@@ -1,0 +1,32 @@
+"""Discovery endpoints: RFC 8414 and OpenID Connect Discovery 1.0, plus the JWKS (RFC 7517 §5)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.oauth.metadata import Capabilities, server_metadata
+from tokensmith.web.responses import json_response
+from tokensmith.web.state import services_of
+
+__all__ = ["CAPABILITIES", "jwks", "metadata"]
+
+CAPABILITIES = Capabilities(jwks_path="/jwks")
+
+
+async def metadata(request: Request) -> Response:
+    services = services_of(request)
+    body = server_metadata(services.settings.issuer, CAPABILITIES)
+    return json_response(body, headers={"cache-control": "public, max-age=300"})
+
+
+async def jwks(request: Request) -> Response:
+    services = services_of(request)
+    max_age = services.settings.jwks_max_age
+    return json_response(
+        services.keyring.jwks(),
+        headers={
+            "cache-control": f"public, max-age={max_age}",
+            "content-type": "application/jwk-set+json",
+        },
+    )

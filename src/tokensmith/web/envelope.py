@@ -1,0 +1,141 @@
+"""What wraps every request: request id, security headers, access log, metrics, last-resort errors.
+
+Pure ASGI, not BaseHTTPMiddleware: the hot path pays one function call, not a task per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from urllib.parse import parse_qsl
+
+from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tokensmith.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.persistence.database import UNAVAILABLE_ERRORS
+from tokensmith.runtime.logs import request_id_var
+from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from tokensmith.web.responses import error_response
+
+__all__ = ["Envelope"]
+
+log = logging.getLogger("tokensmith.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Credentials that must never travel in a URL (RFC 6750 §2.3, RFC 9700 §4.3.2, RFC 6749 §2.3.1).
+_CREDENTIALS_IN_QUERY = frozenset({"access_token", "refresh_token", "client_secret", "api_key"})
+
+_BASE_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+)
+_DEFAULT_HEADERS = (
+    ("cache-control", "no-store"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+_HSTS = ("strict-transport-security", "max-age=63072000; includeSubDomains")
+
+
+class Envelope:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                for name, value in _BASE_HEADERS:
+                    headers[name] = value
+                for name, value in _DEFAULT_HEADERS:
+                    if name not in headers:
+                        headers[name] = value
+                if self.https:
+                    headers[_HSTS[0]] = _HSTS[1]
+            await send(message)
+
+        try:
+            refusal = _refuse_credentials_in_query(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # the last resort: never a traceback to the client
+            error = _classify(exc)
+            log.error(
+                "request failed",
+                exc_info=exc,
+                extra={"error_code": error.error, "path": scope["path"]},
+            )
+            if not response_started:
+                headers = {"retry-after": "5"} if error.status == 503 else None
+                await error_response(error, headers)(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
+            HTTP_LATENCY.labels(template).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],  # never the query string: it may carry a secret
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": (scope.get("client") or ("-",))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return secrets.token_hex(12)
+
+
+def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    names = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    found = names & _CREDENTIALS_IN_QUERY
+    if found:
+        return InvalidRequest(
+            f"'{sorted(found)[0]}' is never accepted in a URL; send credentials in a header or body"
+        )
+    return None
+
+
+def _classify(exc: Exception) -> OAuthError:
+    if isinstance(exc, OAuthError):
+        return exc
+    if isinstance(exc, UNAVAILABLE_ERRORS) or _is_database_error(exc):
+        return TemporarilyUnavailable("the service is temporarily unavailable; retry shortly")
+    return ServerError("an unexpected error occurred; it has been logged")
+
+
+def _is_database_error(exc: Exception) -> bool:
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

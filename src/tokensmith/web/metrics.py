@@ -1,0 +1,52 @@
+"""Prometheus metrics for HTTP and signing keys; multi-process aware when workers > 1."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = ["HTTP_LATENCY", "HTTP_REQUESTS", "SIGNING_KEYS", "metrics_endpoint"]
+
+HTTP_REQUESTS = Counter(
+    "tokensmith_http_requests_total",
+    "HTTP requests by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "tokensmith_http_request_duration_seconds",
+    "Time from request to the end of the response, by route template.",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+SIGNING_KEYS = Gauge(
+    "tokensmith_signing_keys",
+    "Signing keys published in the JWKS, by state.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+DATABASE_READY = Gauge(
+    "tokensmith_database_ready",
+    "1 when the last readiness check reached the database, else 0.",
+    multiprocess_mode="livemax",
+)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,24 @@
+"""JSON responses and protocol errors rendered in their own format (RFC 6749 §5.2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from tokensmith.errors import OAuthError
+
+__all__ = ["error_response", "json_response"]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(payload, status, headers=headers, media_type="application/json")
+
+
+def error_response(error: OAuthError, headers: dict[str, str] | None = None) -> Response:
+    body = {"error": error.error}
+    if error.description:
+        body["error_description"] = error.description
+    return json_response(body, error.status, headers)

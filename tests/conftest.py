@@ -1,0 +1,70 @@
+"""Fixtures shared by every test. Storage and HTTP tests run once per database backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Database, postgres_admin, postgres_schema
+from tokensmith.core.clock import FrozenClock
+from tokensmith.core.sealing import generate_master_key
+from tokensmith.runtime.services import Services, open_services
+from tokensmith.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> None:
+    """PostgreSQL must be there: a missing database fails the run loudly, never skips."""
+    try:
+        postgres_admin("SELECT 1")
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432/test is required and unreachable: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
+        return
+    request.getfixturevalue("postgres")
+    from tests.support import POSTGRES_URL
+
+    with postgres_schema() as schema:
+        yield Database("postgresql", POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def master_key() -> str:
+    return generate_master_key()
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path, master_key: str) -> Settings:
+    return load_settings(
+        var_dir=tmp_path / "var",
+        database_url=database.url,
+        database_schema=database.schema,
+        master_key=master_key,
+        issuer="http://127.0.0.1:8000",
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Services]:
+    running = await open_services(settings, clock=clock, apply_migrations=True)
+    try:
+        yield running
+    finally:
+        await running.close()

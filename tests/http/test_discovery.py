@@ -1,0 +1,149 @@
+"""Discovery, JWKS, health, readiness and metrics through real HTTP, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import ServerThread
+from tokensmith.settings import Settings
+
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def http(server: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        yield client
+
+
+def test_both_discovery_documents(http: httpx.Client, settings: Settings) -> None:
+    oauth = http.get("/.well-known/oauth-authorization-server")
+    oidc = http.get("/.well-known/openid-configuration")
+    assert oauth.status_code == oidc.status_code == 200
+    assert oauth.headers["content-type"] == "application/json"
+    assert oauth.json() == oidc.json()
+    body = oauth.json()
+    assert body["issuer"] == settings.issuer
+    assert body["jwks_uri"] == settings.issuer + "/jwks"
+
+
+def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Settings) -> None:
+    """Every endpoint URL in the metadata must answer; nothing unimplemented is listed."""
+    body = http.get("/.well-known/openid-configuration").json()
+    urls = {k: v for k, v in body.items() if k.endswith(("_uri", "_endpoint")) and k != "issuer"}
+    assert urls
+    for name, url in urls.items():
+        assert url.startswith(settings.issuer), name
+        assert http.get(url.removeprefix(settings.issuer)).status_code == 200, name
+    for unbuilt in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint"):
+        assert unbuilt not in body
+    assert body["response_types_supported"] == []
+
+
+def test_jwks_publishes_public_keys_only(http: httpx.Client) -> None:
+    response = http.get("/jwks")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jwk-set+json"
+    assert response.headers["cache-control"] == "public, max-age=300"
+    keys = response.json()["keys"]
+    assert len(keys) == 2
+    for jwk in keys:
+        assert {"kid", "alg", "use", "kty"} <= jwk.keys()
+        assert not PRIVATE_MEMBERS & jwk.keys()
+        assert jwk["alg"] == "ES256"
+
+
+def test_health_and_readiness(http: httpx.Client) -> None:
+    assert http.get("/healthz").json() == {"status": "ok"}
+    ready = http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "signing_key": "ok"}}
+
+
+def test_metrics_use_route_templates(http: httpx.Client) -> None:
+    http.get("/jwks")
+    for i in range(20):
+        http.get(f"/no/such/path/{i}")
+    text = http.get("/metrics").text
+    assert 'tokensmith_http_requests_total{method="GET",route="/jwks",status="200"}' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/no/such/path" not in text  # raw paths never become labels
+    assert 'tokensmith_signing_keys{state="active"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    "path", ["/jwks", "/healthz", "/nope", "/.well-known/openid-configuration"]
+)
+def test_security_headers_on_every_response(http: httpx.Client, path: str) -> None:
+    response = http.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "strict-transport-security" not in response.headers  # plain-http issuer
+    assert "server" not in response.headers
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_no_store_unless_public(http: httpx.Client) -> None:
+    assert http.get("/healthz").headers["cache-control"] == "no-store"
+    assert http.get("/nope").headers["cache-control"] == "no-store"
+
+
+def test_request_ids(http: httpx.Client) -> None:
+    generated = http.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 24
+    assert (
+        http.get("/healthz", headers={"x-request-id": "trace-1234abcd"}).headers["x-request-id"]
+        == "trace-1234abcd"
+    )
+    for hostile in ["short", "has space in it", "x" * 65, "<script>alert(1)</script>"]:
+        echoed = http.get("/healthz", headers={"x-request-id": hostile}).headers["x-request-id"]
+        assert echoed != hostile
+
+
+def test_unknown_path_and_method_are_json(http: httpx.Client) -> None:
+    missing = http.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "error_description": "no such endpoint"}
+    wrong = http.post("/jwks")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "invalid_request"
+    assert "GET" in wrong.headers["allow"]
+
+
+@pytest.mark.parametrize("name", ["access_token", "refresh_token", "client_secret", "api_key"])
+def test_credentials_in_a_query_are_refused_and_not_logged(
+    http: httpx.Client, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    secret = "s3cr3t-value-that-must-not-be-logged"
+    with caplog.at_level("INFO"):
+        response = http.get(f"/jwks?{name}={secret}")
+        http.get(f"/.well-known/openid-configuration?x=1&{name}={secret}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert name in response.json()["error_description"]
+    assert secret not in response.text
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    for record in server_side:  # the test's own client logs its URL; the server must not
+        assert secret not in record.getMessage()
+        assert secret not in str(record.__dict__)
+    assert any(getattr(r, "path", None) == "/jwks" for r in caplog.records)
+
+
+def test_hsts_under_an_https_issuer(settings: Settings) -> None:
+    https = settings.model_copy(update={"issuer": "https://auth.example.test"})
+    with ServerThread(https) as running:
+        response = httpx.get(running.base_url + "/healthz")
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        metadata = httpx.get(running.base_url + "/.well-known/oauth-authorization-server").json()
+        assert metadata["issuer"] == "https://auth.example.test"

@@ -1,0 +1,49 @@
+"""The envelope's last-resort error mapping, driven in process (no route fails on purpose)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.types import Receive, Scope, Send
+
+from tokensmith.web.envelope import Envelope
+
+pytestmark = pytest.mark.anyio
+
+
+def failing(exc: Exception):  # type: ignore[no-untyped-def]
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise exc
+
+    return app
+
+
+async def call(exc: Exception) -> httpx.Response:
+    transport = httpx.ASGITransport(app=Envelope(failing(exc), https=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get("/anything")
+
+
+async def test_unexpected_error_is_a_json_500_without_traceback() -> None:
+    response = await call(RuntimeError("internal detail /etc/passwd"))
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert "internal detail" not in response.text
+    assert "Traceback" not in response.text
+    assert response.headers["x-request-id"]
+
+
+async def test_database_down_is_a_503_with_retry_after() -> None:
+    error = sa.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+    response = await call(error)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"] == "5"
+    assert "SELECT" not in response.text
+
+
+async def test_connection_refused_is_a_503() -> None:
+    response = await call(ConnectionRefusedError("postgres is gone"))
+    assert response.status_code == 503
+    assert "postgres" not in response.text
