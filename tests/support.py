@@ -75,8 +75,10 @@ def free_port() -> int:
 class ServerThread:
     """The real ASGI app under uvicorn, on loopback, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, services: Services | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, settings: Settings, services: Services | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         app = create_app(settings, services)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, lifespan="on", **UVICORN_OPTIONS

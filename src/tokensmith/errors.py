@@ -8,13 +8,22 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "HeadersTooLarge",
+    "InvalidClient",
+    "InvalidGrant",
     "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "MethodNotAllowed",
     "NotFound",
     "OAuthError",
+    "PayloadTooLarge",
     "ServerError",
     "StartupError",
     "TemporarilyUnavailable",
     "TokensmithError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
 ]
 
 
@@ -46,6 +55,55 @@ class OAuthError(TokensmithError):
 class InvalidRequest(OAuthError):
     error = "invalid_request"
     status = 400
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: client authentication failed. Unknown client and wrong secret look alike."""
+
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+    status = 400
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    status = 400
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    status = 400
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+    status = 400
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
+
+    error = "invalid_target"
+    status = 400
+
+
+class PayloadTooLarge(OAuthError):
+    error = "invalid_request"
+    status = 413
+
+
+class HeadersTooLarge(OAuthError):
+    error = "invalid_request"
+    status = 431
+
+
+class MethodNotAllowed(OAuthError):
+    error = "invalid_request"
+    status = 405
 
 
 class NotFound(OAuthError):

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     access_token_ttl: Duration = Field(default=300, ge=1)
     token_max_lifetime: Duration = Field(default=3600, ge=1)
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
+    default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tokensmith.db'}"
+
+    @property
+    def audience(self) -> str:
+        return self.default_audience or self.issuer
 
     @property
     def issuer_is_local(self) -> bool:

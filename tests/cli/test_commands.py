@@ -93,6 +93,35 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
     assert_one_line_error(run_cli(["clients", "show", client_id], env), "no client")
 
 
+def test_client_options(env: dict[str, str]) -> None:
+    result = run_cli(
+        [
+            "clients",
+            "create",
+            "--name",
+            "Billing",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "client_secret_post",
+            "--token-format",
+            "opaque",
+            "--access-token-ttl",
+            "2m",
+            "--resource",
+            "https://billing.example.com",
+            "--json",
+        ],
+        env,
+    )
+    assert result.code == 0, result.stderr
+    body = result.json()
+    assert body["token_endpoint_auth_method"] == "client_secret_post"
+    assert body["access_token_format"] == "opaque"
+    assert body["access_token_ttl"] == 120
+    assert body["allowed_resources"] == ["https://billing.example.com"]
+
+
 def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
     result = run_cli(
         [
@@ -200,6 +229,27 @@ def test_users_and_keys(env: dict[str, str]) -> None:
         (["clients", "create", "--name", "x", "--scope", 'bad"scope'], "not a valid scope"),
         (["clients", "create", "--name", ""], "client name"),
         (["clients", "show", "x' OR '1'='1"], "no client"),
+        (["clients", "create", "--name", "x", "--token-format", "xml"], "jwt or opaque"),
+        (["clients", "create", "--name", "x", "--auth-method", "client_secret_jwt"], "auth method"),
+        (
+            [
+                "clients",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--auth-method",
+                "client_secret_post",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+            "public client",
+        ),
+        (["clients", "create", "--name", "x", "--resource", "https://a.example/#f"], "resource"),
+        (
+            ["clients", "create", "--name", "x", "--access-token-ttl", "forever"],
+            "--access-token-ttl",
+        ),
         (["clients", "rotate-secret", "nope", "--grace", "soon"], "--grace"),
         (["users", "create", "--username", "bob"], "--password-stdin"),
         (["users", "create", "--username", "bad name", "--password-stdin"], "username"),

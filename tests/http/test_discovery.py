@@ -37,16 +37,26 @@ def test_both_discovery_documents(http: httpx.Client, settings: Settings) -> Non
 
 
 def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Settings) -> None:
-    """Every endpoint URL in the metadata must answer; nothing unimplemented is listed."""
+    """Every endpoint URL in the metadata exists; nothing unimplemented is listed."""
     body = http.get("/.well-known/openid-configuration").json()
     urls = {k: v for k, v in body.items() if k.endswith(("_uri", "_endpoint")) and k != "issuer"}
-    assert urls
+    assert set(urls) == {
+        "jwks_uri",
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    }
     for name, url in urls.items():
         assert url.startswith(settings.issuer), name
-        assert http.get(url.removeprefix(settings.issuer)).status_code == 200, name
-    for unbuilt in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint"):
+        path = url.removeprefix(settings.issuer)
+        expected = 200 if name == "jwks_uri" else 405  # the others answer POST only
+        assert http.get(path).status_code == expected, name
+    for unbuilt in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
         assert unbuilt not in body
     assert body["response_types_supported"] == []
+    assert body["grant_types_supported"] == ["client_credentials"]
+    assert "password" not in str(body)
+    assert "implicit" not in str(body)
 
 
 def test_jwks_publishes_public_keys_only(http: httpx.Client) -> None:

@@ -1,4 +1,4 @@
-"""The envelope's last-resort error mapping, driven in process (no route fails on purpose)."""
+"""In-process checks of what no real route triggers on purpose: last-resort errors, readiness."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.types import Receive, Scope, Send
 
+from tokensmith.runtime.services import open_services
+from tokensmith.settings import Settings
+from tokensmith.web.app import create_app
 from tokensmith.web.envelope import Envelope
 
 pytestmark = pytest.mark.anyio
@@ -47,3 +50,17 @@ async def test_connection_refused_is_a_503() -> None:
     response = await call(ConnectionRefusedError("postgres is gone"))
     assert response.status_code == 503
     assert "postgres" not in response.text
+
+
+async def test_readiness_requires_an_active_signing_key(settings: Settings) -> None:
+    services = await open_services(settings, apply_migrations=True, create_keys=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["checks"] == {"database": "ok", "signing_key": "missing"}
+            await services.keyring.ensure()
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await services.close()

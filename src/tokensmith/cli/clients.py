@@ -34,6 +34,8 @@ def describe(client: Client) -> dict[str, Any]:
         "redirect_uris": list(client.redirect_uris),
         "scope": client.scope,
         "access_token_format": client.access_token_format,
+        "access_token_ttl": client.access_token_ttl,
+        "allowed_resources": list(client.allowed_resources),
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -58,10 +60,37 @@ def create(
     grant_type: Annotated[list[str] | None, typer.Option("--grant-type")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri")] = None,
     scope: Annotated[str, typer.Option("--scope", help='Allowed scopes, "a b".')] = "",
+    auth_method: Annotated[
+        str | None,
+        typer.Option("--auth-method", help="client_secret_basic (default) or client_secret_post."),
+    ] = None,
+    token_format: Annotated[
+        str, typer.Option("--token-format", help="Access tokens as jwt (default) or opaque.")
+    ] = "jwt",
+    access_token_ttl: Annotated[
+        str | None, typer.Option("--access-token-ttl", help="e.g. 5m; capped by the server.")
+    ] = None,
+    resource: Annotated[
+        list[str] | None, typer.Option("--resource", help="A resource server URI it may target.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
-    request = NewClient(name, public, tuple(grant_type or ()), tuple(redirect_uri or ()), scope)
+    try:
+        ttl = parse_duration(access_token_ttl) if access_token_ttl is not None else None
+    except ValueError as exc:
+        raise CommandError(f"--access-token-ttl: {exc}") from None
+    request = NewClient(
+        name,
+        public,
+        tuple(grant_type or ()),
+        tuple(redirect_uri or ()),
+        scope,
+        auth_method=auth_method,
+        access_token_format=token_format,  # type: ignore[arg-type]  # validated below
+        access_token_ttl=ttl,
+        allowed_resources=tuple(resource or ()),
+    )
 
     async def action(services: Services) -> tuple[Client, str | None]:
         secret = None if public else generate_client_secret()

@@ -104,9 +104,14 @@ class KeyRing:
         self._retire_after = max_token_lifetime + leeway
         self._jwks_max_age = jwks_max_age
         self._records: list[KeyRecord] = []
+        self._verifiers: dict[str, VerificationKey] = {}
         self._active: SigningKey | None = None
 
     # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def has_active(self) -> bool:
+        return self._active is not None
 
     @property
     def active(self) -> SigningKey:
@@ -129,7 +134,8 @@ class KeyRing:
         return {"keys": [r.public_jwk for r in self.published()]}
 
     def verification_keys(self) -> dict[str, VerificationKey]:
-        return {r.kid: verification_key_from_jwk(r.public_jwk) for r in self.published()}
+        """Public keys of what is published now, parsed once per load rather than per call."""
+        return {r.kid: self._verifiers[r.kid] for r in self.published()}
 
     # -- loading and first start -------------------------------------------------------------
 
@@ -142,6 +148,7 @@ class KeyRing:
                 key = self._open(record)  # proves the master key fits the next key too
                 if record.state == "active":
                     signing = key
+        self._verifiers = {r.kid: verification_key_from_jwk(r.public_jwk) for r in records}
         self._records = records
         self._active = signing if active else None
 

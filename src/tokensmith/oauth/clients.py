@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from tokensmith.core.scopes import format_scope, parse_scope
 from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
-CLIENT_SECRET_PREFIX = "tscs_"  # noqa: S105 - a type prefix for secret scanners, not a secret
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_SECRET_PREFIX = "tscs_"  # a type prefix, so secret scanners can find leaked secrets
 TokenFormat = Literal["jwt", "opaque"]
 
 
@@ -40,11 +42,12 @@ class Client:
     redirect_uris: tuple[str, ...]
     scope: str
     auth_method: str
-    access_token_format: TokenFormat = "jwt"  # noqa: S105 - a format name
+    access_token_format: TokenFormat = "jwt"
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     cors_origins: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
+    allowed_resources: tuple[str, ...] = ()
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
@@ -61,6 +64,10 @@ class NewClient:
     grant_types: tuple[str, ...] = ()
     redirect_uris: tuple[str, ...] = ()
     scope: str = ""
+    auth_method: str | None = None
+    access_token_format: TokenFormat = "jwt"
+    access_token_ttl: int | None = None
+    allowed_resources: tuple[str, ...] = ()
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -78,6 +85,12 @@ class NewClient:
             raise ValueError("authorization_code needs at least one --redirect-uri")
         uris = tuple(validate_redirect_uri(u) for u in self.redirect_uris)
         scope = format_scope(set(parse_scope(self.scope)))
+        auth_method = self._auth_method()
+        if self.access_token_format not in ("jwt", "opaque"):
+            raise ValueError("the access token format is jwt or opaque")
+        if self.access_token_ttl is not None and self.access_token_ttl < 1:
+            raise ValueError("an access token lifetime is at least 1 second")
+        resources = tuple(_validate_resource(r) for r in self.allowed_resources)
         return Client(
             client_id=client_id,
             name=name,
@@ -85,11 +98,31 @@ class NewClient:
             grant_types=tuple(sorted(set(grants))),
             redirect_uris=uris,
             scope=scope,
-            auth_method="none" if self.is_public else "client_secret_basic",
+            auth_method=auth_method,
+            access_token_format=self.access_token_format,
+            access_token_ttl=self.access_token_ttl,
+            allowed_resources=resources,
             secret_hash=secret_hash,
             created_at=now,
             updated_at=now,
         )
+
+    def _auth_method(self) -> str:
+        if self.is_public:
+            if self.auth_method not in (None, "none"):
+                raise ValueError("a public client authenticates with none")
+            return "none"
+        method = self.auth_method or "client_secret_basic"
+        if method not in SECRET_AUTH_METHODS:
+            raise ValueError(f"unsupported auth method {method!r}")
+        return method
+
+
+def _validate_resource(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or "#" in uri:
+        raise ValueError(f"resource {uri!r} is not an absolute http(s) URI without a fragment")
+    return uri
 
 
 def generate_client_id() -> str:

@@ -20,6 +20,7 @@ class Capabilities:
     jwks_path: str = "/jwks"
     response_types: tuple[str, ...] = ()
     grant_types: tuple[str, ...] = ()
+    endpoints: dict[str, str] = field(default_factory=dict)  # metadata name -> path
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -32,5 +33,7 @@ def server_metadata(issuer: str, capabilities: Capabilities) -> dict[str, Any]:
     }
     if capabilities.grant_types:
         metadata["grant_types_supported"] = list(capabilities.grant_types)
+    for name, path in capabilities.endpoints.items():
+        metadata[name] = issuer + path
     metadata.update(capabilities.extra)
     return metadata

@@ -73,6 +73,7 @@ clients = sa.Table(
     sa.Column("refresh_token_ttl", sa.Integer, nullable=True),
     sa.Column("cors_origins", sa.JSON, nullable=False),
     sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False),
+    sa.Column("allowed_resources", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_expires_at", Time, nullable=True),

@@ -62,10 +62,14 @@ class Services:
     audit: SqlAuditStore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def close(self) -> None:
+    async def stop_tasks(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+    async def close(self) -> None:
+        await self.stop_tasks()
         await self.engine.dispose()
 
 

@@ -14,15 +14,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from tokensmith.errors import InvalidRequest, NotFound, OAuthError
+from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import discovery, health
+from tokensmith.web import discovery, health, token
 from tokensmith.web.envelope import Envelope
 from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
+from tokensmith.web.state import attach
 
 __all__ = ["create_app", "create_app_from_environment"]
 
@@ -34,6 +35,9 @@ def routes() -> list[Route]:
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/introspect", token.introspect, methods=["POST"]),
+        Route("/revoke", token.revoke, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -45,12 +49,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound("no such endpoint"))
     if exc.status_code == 405:
-        error = InvalidRequest("method not allowed")
-        error.status = 405
-        return error_response(error, dict(exc.headers or {}))
-    error = InvalidRequest(str(exc.detail))
-    error.status = exc.status_code
-    return error_response(error)
+        return error_response(MethodNotAllowed("method not allowed"), dict(exc.headers or {}))
+    return error_response(InvalidRequest(str(exc.detail)))
 
 
 async def _oauth_error(request: Request, exc: Exception) -> Response:
@@ -69,18 +69,12 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         running = services or await open_services(
             settings, apply_migrations=settings.mode == "development"
         )
-        app.state.services = running
+        attach(app.state, running)
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
         try:
             yield
         finally:
-            if owned:
-                await running.close()
-            else:
-                for task in running.tasks:
-                    task.cancel()
-                await asyncio.gather(*running.tasks, return_exceptions=True)
-                running.tasks.clear()
+            await (running.close() if owned else running.stop_tasks())
 
     app = Starlette(
         routes=routes(),
@@ -88,7 +82,7 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         exception_handlers={HTTPException: _http_error, OAuthError: _oauth_error},
     )
     if services is not None:
-        app.state.services = services
+        attach(app.state, services)
     _publish_key_gauge(services)
     # The envelope is the only access log. Uvicorn's logs whole URLs, and a query string can carry
     # a secret, so it stays off whatever logging configuration surrounds the app.

@@ -6,12 +6,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.oauth.metadata import Capabilities, server_metadata
+from tokensmith.oauth.token_endpoint import SUPPORTED_GRANT_TYPES
 from tokensmith.web.responses import json_response
 from tokensmith.web.state import services_of
 
 __all__ = ["CAPABILITIES", "jwks", "metadata"]
 
-CAPABILITIES = Capabilities(jwks_path="/jwks")
+_CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
+CAPABILITIES = Capabilities(
+    jwks_path="/jwks",
+    grant_types=SUPPORTED_GRANT_TYPES,
+    endpoints={
+        "token_endpoint": "/token",
+        "introspection_endpoint": "/introspect",
+        "revocation_endpoint": "/revoke",
+    },
+    extra={
+        "token_endpoint_auth_methods_supported": _CLIENT_AUTH,
+        "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH,
+        "revocation_endpoint_auth_methods_supported": _CLIENT_AUTH,
+    },
+)
 
 
 async def metadata(request: Request) -> Response:

@@ -15,7 +15,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tokensmith.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.errors import (
+    HeadersTooLarge,
+    InvalidRequest,
+    OAuthError,
+    ServerError,
+    TemporarilyUnavailable,
+)
 from tokensmith.persistence.database import UNAVAILABLE_ERRORS
 from tokensmith.runtime.logs import request_id_var
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -24,6 +30,8 @@ from tokensmith.web.responses import error_response
 __all__ = ["Envelope"]
 
 log = logging.getLogger("tokensmith.http")
+MAX_HEADER_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 32 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Credentials that must never travel in a URL (RFC 6750 §2.3, RFC 9700 §4.3.2, RFC 6749 §2.3.1).
 _CREDENTIALS_IN_QUERY = frozenset({"access_token", "refresh_token", "client_secret", "api_key"})
@@ -72,7 +80,7 @@ class Envelope:
             await send(message)
 
         try:
-            refusal = _refuse_credentials_in_query(scope)
+            refusal = _refuse_oversized_headers(scope) or _refuse_credentials_in_query(scope)
             if refusal is not None:
                 await error_response(refusal)(scope, receive, send_with_headers)
             else:
@@ -114,6 +122,18 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return secrets.token_hex(12)
+
+
+def _refuse_oversized_headers(scope: Scope) -> OAuthError | None:
+    """Checked here because not every uvicorn HTTP parser enforces a header limit itself."""
+    total = 0
+    for name, value in scope["headers"]:
+        if len(value) > MAX_HEADER_BYTES:
+            return HeadersTooLarge(f"the {name.decode('latin-1')[:40]} header is too large")
+        total += len(name) + len(value)
+    if total > MAX_HEADERS_BYTES:
+        return HeadersTooLarge("the request headers are too large")
+    return None
 
 
 def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:

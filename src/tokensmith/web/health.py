@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.jose.keyring import KeyRingError
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.web.metrics import DATABASE_READY
 from tokensmith.web.responses import json_response
@@ -34,9 +33,7 @@ async def readyz(request: Request) -> Response:
     except DATABASE_ERRORS as exc:
         log.warning("readiness: database unreachable", extra={"error": type(exc).__name__})
         checks["database"] = "unreachable"
-    try:
-        services.keyring.active  # noqa: B018 - raises when no key is loaded
-    except KeyRingError:
+    if not services.keyring.has_active:
         checks["signing_key"] = "missing"
     ready = all(value == "ok" for value in checks.values())
     DATABASE_READY.set(1 if checks["database"] == "ok" else 0)

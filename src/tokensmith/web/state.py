@@ -1,15 +1,25 @@
-"""Where request handlers find the running services."""
+"""Where request handlers find the running services and the protocol objects built on them."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from starlette.requests import Request
 
 from tokensmith.runtime.services import Services
+from tokensmith.web.protocol import Protocol, build_protocol
 
-__all__ = ["services_of"]
+__all__ = ["attach", "protocol_of", "services_of"]
+
+
+def attach(state: Any, services: Services) -> None:
+    state.services = services
+    state.protocol = build_protocol(services)
 
 
 def services_of(request: Request) -> Services:
     return cast(Services, request.app.state.services)
+
+
+def protocol_of(request: Request) -> Protocol:
+    return cast(Protocol, request.app.state.protocol)

@@ -12,7 +12,13 @@ from tokensmith.persistence.tables import clients as t
 
 __all__ = ["SqlClientStore"]
 
-_TUPLES = ("grant_types", "redirect_uris", "cors_origins", "post_logout_redirect_uris")
+_TUPLES = (
+    "grant_types",
+    "redirect_uris",
+    "cors_origins",
+    "post_logout_redirect_uris",
+    "allowed_resources",
+)
 _BYTES = ("secret_hash", "previous_secret_hash")
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
-from tokensmith.persistence.repositories._base import Repository, as_dict, columns_of, values_of
+from tokensmith.persistence.repositories._base import (
+    Repository,
+    as_dict,
+    columns_of,
+    is_duplicate,
+    values_of,
+)
 from tokensmith.persistence.tables import issued_tokens as at
 from tokensmith.persistence.tables import refresh_families as rf
 from tokensmith.persistence.tables import refresh_tokens as rt
@@ -47,6 +54,19 @@ class SqlTokenStore(Repository):
 
     async def revoke(self, jti: str, now: int) -> bool:
         return await self._revoke(at.c.jti == jti, now) == 1
+
+    async def record_revocation(self, token: IssuedToken, now: int) -> None:
+        if await self.revoke(token.jti, now) or await self.get_by_jti(token.jti):
+            return
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    sa.insert(at).values(**values_of(at, replace(token, revoked_at=now)))
+                )
+        except sa.exc.IntegrityError as exc:
+            if not is_duplicate(exc):
+                raise
+            await self.revoke(token.jti, now)  # a concurrent revocation inserted it first
 
     async def revoke_by_family(self, family_id: str, now: int) -> int:
         return await self._revoke(at.c.family_id == family_id, now)

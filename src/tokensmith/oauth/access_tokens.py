@@ -1,0 +1,114 @@
+"""Access tokens: RFC 9068 JWTs, or opaque handles stored by keyed hash (per client).
+
+A JWT is verifiable by any resource server from the JWKS and is not written to the database when
+nothing else needs it; revoking one records its ``jti``. An opaque token means nothing outside this
+server: it is a 256-bit random value behind the ``tsat_`` prefix, kept only as a keyed hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.scopes import format_scope
+from tokensmith.core.secrets import keyed_hash, random_token
+from tokensmith.jose.jws import sign_jwt
+from tokensmith.jose.keys import SigningKey
+from tokensmith.oauth.clients import Client
+from tokensmith.oauth.tokens import IssuedToken
+
+__all__ = [
+    "ACCESS_TOKEN_PREFIX",
+    "ACCESS_TOKEN_TYP",
+    "AccessToken",
+    "AccessTokenIssuer",
+    "TokenContext",
+]
+
+ACCESS_TOKEN_PREFIX = "tsat_"  # a type prefix, so secret scanners can find leaked tokens
+ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
+
+
+@dataclass(frozen=True, slots=True)
+class TokenContext:
+    """What a grant decided: who the token is for, what it may do, and for how long."""
+
+    client: Client
+    subject: str
+    scope: frozenset[str]
+    audience: tuple[str, ...]
+    lifetime: int
+    family_id: str | None = None
+    code_hash: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    value: str
+    expires_in: int
+    scope: str
+    record: IssuedToken | None  # what must be stored before the token is handed out
+
+
+class AccessTokenIssuer:
+    def __init__(
+        self, *, issuer: str, signing_key: Callable[[], SigningKey], pepper: bytes, clock: Clock
+    ) -> None:
+        self.issuer = issuer
+        self._signing_key = signing_key
+        self._pepper = pepper
+        self._clock = clock
+
+    def issue(self, ctx: TokenContext) -> AccessToken:
+        now = self._clock.now()
+        jti = secrets.token_urlsafe(16)
+        scope = format_scope(ctx.scope)
+        audience = " ".join(ctx.audience)
+        if ctx.client.access_token_format == "opaque":
+            value = random_token(32, ACCESS_TOKEN_PREFIX)
+            record = IssuedToken(
+                jti,
+                ctx.client.client_id,
+                ctx.subject,
+                scope,
+                audience,
+                "opaque",
+                now,
+                now + ctx.lifetime,
+                token_hash=keyed_hash(self._pepper, value),
+                family_id=ctx.family_id,
+                code_hash=ctx.code_hash,
+            )
+            return AccessToken(value, ctx.lifetime, scope, record)
+        claims = {
+            "iss": self.issuer,
+            "sub": ctx.subject,
+            "aud": ctx.audience[0] if len(ctx.audience) == 1 else list(ctx.audience),
+            "exp": now + ctx.lifetime,
+            "iat": now,
+            "jti": jti,
+            "client_id": ctx.client.client_id,
+            "scope": scope,
+        }
+        value = sign_jwt(self._signing_key(), claims, typ=ACCESS_TOKEN_TYP)
+        # Tokens tied to a code or a refresh family are recorded so they can be revoked with it.
+        tied = ctx.family_id is not None or ctx.code_hash is not None
+        stored = (
+            IssuedToken(
+                jti,
+                ctx.client.client_id,
+                ctx.subject,
+                scope,
+                audience,
+                "jwt",
+                now,
+                now + ctx.lifetime,
+                family_id=ctx.family_id,
+                code_hash=ctx.code_hash,
+            )
+            if tied
+            else None
+        )
+        return AccessToken(value, ctx.lifetime, scope, stored)

@@ -1,0 +1,105 @@
+"""Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3).
+
+A client authenticates with the one method it registered. ``client_secret_basic`` carries the
+form-urlencoded id and secret in the Authorization header (§2.3.1); ``client_secret_post`` carries
+them in the body. Using both at once is refused (§2.3: a client MUST NOT use more than one method).
+An unknown client and a wrong secret produce the same error after the same work, so neither the
+answer nor its timing tells which it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote_plus
+
+from tokensmith.errors import InvalidClient, InvalidRequest
+from tokensmith.oauth.clients import Client, ClientStore, secret_matches
+from tokensmith.oauth.params import Params
+
+__all__ = ["ClientCredentials", "authenticate_client", "read_credentials"]
+
+Method = Literal["client_secret_basic", "client_secret_post", "none"]
+_MAX_ID = 128
+_MAX_SECRET = 512
+# Stands in for a client that does not exist, so the secret check still runs in full.
+_ABSENT = Client(
+    client_id="",
+    name="",
+    is_public=False,
+    grant_types=(),
+    redirect_uris=(),
+    scope="",
+    auth_method="client_secret_basic",
+    secret_hash=b"\0" * 32,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    method: Method
+    client_id: str
+    secret: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(method={self.method!r}, client_id={self.client_id!r})"
+
+
+def read_credentials(authorization: str | None, params: Params) -> ClientCredentials:
+    """What the request presents; raises InvalidClient / InvalidRequest for malformed input."""
+    body_id, body_secret = params.get("client_id"), params.get("client_secret")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClient("client authentication uses HTTP Basic or the request body")
+        if body_secret is not None:
+            raise InvalidRequest("client credentials were sent both in the header and the body")
+        client_id, secret = _decode_basic(value.strip())
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("client_id in the body differs from the authenticated client")
+        return ClientCredentials("client_secret_basic", client_id, secret)
+    if body_id is None:
+        raise InvalidClient("client authentication is required")
+    _check_lengths(body_id, body_secret or "")
+    if body_secret is not None:
+        return ClientCredentials("client_secret_post", body_id, body_secret)
+    return ClientCredentials("none", body_id)
+
+
+async def authenticate_client(
+    credentials: ClientCredentials, clients: ClientStore, pepper: bytes, now: int
+) -> Client:
+    client = await clients.get(credentials.client_id)
+    candidate = client or _ABSENT
+    if credentials.method == "none":
+        if client is None or not client.is_public:
+            raise InvalidClient("client authentication failed")
+        return client
+    matched = secret_matches(candidate, pepper, credentials.secret or "", now)
+    if client is None or not matched or client.is_public:
+        raise InvalidClient("client authentication failed")
+    if client.auth_method != credentials.method:
+        raise InvalidClient(f"this client authenticates with {client.auth_method}")
+    return client
+
+
+def _decode_basic(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidClient("malformed Basic credentials") from None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClient("malformed Basic credentials")
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    _check_lengths(client_id, secret)
+    return client_id, secret
+
+
+def _check_lengths(client_id: str, secret: str) -> None:
+    if not client_id or len(client_id) > _MAX_ID or len(secret) > _MAX_SECRET:
+        raise InvalidClient("client authentication failed")
+    if any(ord(c) < 0x20 for c in client_id + secret):
+        raise InvalidRequest("client credentials contain a control character")

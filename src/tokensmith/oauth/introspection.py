@@ -1,0 +1,116 @@
+"""Token introspection (RFC 7662) and revocation (RFC 7009) of the tokens we issue.
+
+Introspection answers ``{"active": false}`` and nothing else for anything unknown, expired,
+revoked, malformed or not ours (RFC 7662 §2.2), so the endpoint is no oracle. Revocation answers
+success for tokens it does not know (RFC 7009 §2.2) and revokes only the caller's own tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.secrets import keyed_hash
+from tokensmith.jose.jws import InvalidSignature, verify_jwt
+from tokensmith.jose.keys import VerificationKey
+from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
+from tokensmith.oauth.clients import Client
+from tokensmith.oauth.tokens import IssuedToken, TokenStore
+
+__all__ = ["INACTIVE", "TokenInspector"]
+
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    record: IssuedToken
+    active: bool
+
+
+class TokenInspector:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        tokens: TokenStore,
+        verification_keys: Callable[[], Mapping[str, VerificationKey]],
+        pepper: bytes,
+        clock: Clock,
+        leeway: int,
+    ) -> None:
+        self._issuer = issuer
+        self._tokens = tokens
+        self._keys = verification_keys
+        self._pepper = pepper
+        self._clock = clock
+        self._leeway = leeway
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        known = await self._find(token)
+        if known is None or not known.active:
+            return dict(INACTIVE)
+        record = known.record
+        audience = record.audience.split(" ")
+        return {
+            "active": True,
+            "iss": self._issuer,
+            "sub": record.subject,
+            "client_id": record.client_id,
+            "scope": record.scope,
+            "aud": audience[0] if len(audience) == 1 else audience,
+            "exp": record.expires_at,
+            "iat": record.issued_at,
+            "jti": record.jti,
+            "token_type": "Bearer",
+        }
+
+    async def revoke(self, token: str, caller: Client) -> None:
+        known = await self._find(token)
+        if known is None or known.record.client_id != caller.client_id:
+            return  # unknown, or another client's: nothing to do, and nothing revealed
+        # A JWT that was never stored gets a record now, so introspection sees it revoked.
+        await self._tokens.record_revocation(known.record, self._clock.now())
+
+    async def _find(self, token: str) -> _Known | None:
+        now = self._clock.now()
+        if token.startswith(ACCESS_TOKEN_PREFIX):
+            record = await self._tokens.get_by_hash(keyed_hash(self._pepper, token))
+            if record is None:
+                return None
+            return _Known(record, record.revoked_at is None and record.expires_at > now)
+        record = self._read_jwt(token, now)
+        if record is None:
+            return None
+        stored = await self._tokens.get_by_jti(record.jti)
+        revoked = stored is not None and stored.revoked_at is not None
+        return _Known(stored or record, not revoked and record.expires_at > now)
+
+    def _read_jwt(self, token: str, now: int) -> IssuedToken | None:
+        try:
+            header, claims = verify_jwt(token, self._keys())
+        except InvalidSignature:
+            return None
+        if header.get("typ") != ACCESS_TOKEN_TYP or claims.get("iss") != self._issuer:
+            return None
+        try:
+            exp, iat = int(claims["exp"]), int(claims["iat"])
+            aud = claims["aud"]
+            audience = " ".join(aud) if isinstance(aud, list) else str(aud)
+            record = IssuedToken(
+                jti=str(claims["jti"]),
+                client_id=str(claims["client_id"]),
+                subject=str(claims["sub"]),
+                scope=str(claims.get("scope", "")),
+                audience=audience,
+                format="jwt",
+                issued_at=iat,
+                expires_at=exp,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if iat > now + self._leeway:
+            return None
+        return record

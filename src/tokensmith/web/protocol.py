@@ -1,0 +1,51 @@
+"""The protocol objects the endpoints call, built once from the running services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokensmith.oauth.access_tokens import AccessTokenIssuer
+from tokensmith.oauth.introspection import TokenInspector
+from tokensmith.oauth.token_endpoint import TokenEndpoint, TokenPolicy
+from tokensmith.runtime.services import Services
+
+__all__ = ["Protocol", "build_protocol"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    token: TokenEndpoint
+    inspector: TokenInspector
+
+
+def build_protocol(services: Services) -> Protocol:
+    settings = services.settings
+    keyring = services.keyring
+    issuer = AccessTokenIssuer(
+        issuer=settings.issuer,
+        signing_key=lambda: keyring.active,
+        pepper=services.master.pepper,
+        clock=services.clock,
+    )
+    policy = TokenPolicy(
+        default_audience=settings.audience,
+        access_token_ttl=settings.access_token_ttl,
+        max_lifetime=settings.token_max_lifetime,
+    )
+    token = TokenEndpoint(
+        clients=services.clients,
+        tokens=services.tokens,
+        issuer=issuer,
+        policy=policy,
+        pepper=services.master.pepper,
+        clock=services.clock,
+    )
+    inspector = TokenInspector(
+        issuer=settings.issuer,
+        tokens=services.tokens,
+        verification_keys=keyring.verification_keys,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        leeway=settings.clock_leeway,
+    )
+    return Protocol(token=token, inspector=inspector)

@@ -1,0 +1,78 @@
+"""HTTP for the token, introspection (RFC 7662) and revocation (RFC 7009) endpoints."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
+from tokensmith.oauth.client_auth import authenticate_client, read_credentials
+from tokensmith.oauth.clients import Client
+from tokensmith.oauth.params import Params
+from tokensmith.web.forms import read_form
+from tokensmith.web.responses import error_response, json_response
+from tokensmith.web.state import protocol_of, services_of
+
+__all__ = ["introspect", "revoke", "token"]
+
+# RFC 6749 §5.1: token responses MUST NOT be cached.
+_NO_CACHE = {"cache-control": "no-store", "pragma": "no-cache"}
+_BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="tokensmith", charset="UTF-8"'}
+
+
+async def token(request: Request) -> Response:
+    try:
+        params = await _form(request)
+        body = await protocol_of(request).token.handle(request.headers.get("authorization"), params)
+    except OAuthError as error:
+        return _error(error)
+    return json_response(body, headers=_NO_CACHE)
+
+
+async def introspect(request: Request) -> Response:
+    try:
+        params = await _form(request)
+        client = await _authenticate(request, params)
+        if client.is_public:
+            raise InvalidClient("introspection is for confidential clients")
+        value = _token_param(params)
+        body = await protocol_of(request).inspector.introspect(value)
+    except OAuthError as error:
+        return _error(error)
+    return json_response(body, headers=_NO_CACHE)
+
+
+async def revoke(request: Request) -> Response:
+    try:
+        params = await _form(request)
+        client = await _authenticate(request, params)
+        value = _token_param(params)
+        await protocol_of(request).inspector.revoke(value, client)
+    except OAuthError as error:
+        return _error(error)
+    return Response(status_code=200, headers=_NO_CACHE)
+
+
+async def _form(request: Request) -> Params:
+    return await read_form(request, services_of(request).settings.max_body_bytes)
+
+
+async def _authenticate(request: Request, params: Params) -> Client:
+    services = services_of(request)
+    credentials = read_credentials(request.headers.get("authorization"), params)
+    return await authenticate_client(
+        credentials, services.clients, services.master.pepper, services.clock.now()
+    )
+
+
+def _token_param(params: Params) -> str:
+    value = params.get("token")
+    if value is None:
+        raise InvalidRequest("token is required")
+    return value
+
+
+def _error(error: OAuthError) -> Response:
+    # RFC 6749 §5.2: a 401 invalid_client carries the challenge of the scheme the client may use.
+    extra = _BASIC_CHALLENGE if isinstance(error, InvalidClient) else {}
+    return error_response(error, {**_NO_CACHE, **extra})
