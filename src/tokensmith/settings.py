@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     jwks_max_age: Duration = Field(default=300, ge=0, le=86400)
     access_token_ttl: Duration = Field(default=300, ge=1)
     token_max_lifetime: Duration = Field(default=3600, ge=1)
+    refresh_token_ttl: Duration = Field(default=30 * 86400, ge=60)
+    session_ttl: Duration = Field(default=8 * 3600, ge=60)
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)

@@ -40,21 +40,28 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
     """Every endpoint URL in the metadata exists; nothing unimplemented is listed."""
     body = http.get("/.well-known/openid-configuration").json()
     urls = {k: v for k, v in body.items() if k.endswith(("_uri", "_endpoint")) and k != "issuer"}
-    assert set(urls) == {
-        "jwks_uri",
-        "token_endpoint",
-        "introspection_endpoint",
-        "revocation_endpoint",
+    expected = {  # GET without parameters: the JWKS answers, /authorize explains, the rest are POST
+        "jwks_uri": 200,
+        "authorization_endpoint": 400,
+        "token_endpoint": 405,
+        "introspection_endpoint": 405,
+        "revocation_endpoint": 405,
     }
+    assert set(urls) == set(expected)
     for name, url in urls.items():
         assert url.startswith(settings.issuer), name
-        path = url.removeprefix(settings.issuer)
-        expected = 200 if name == "jwks_uri" else 405  # the others answer POST only
-        assert http.get(path).status_code == expected, name
-    for unbuilt in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
+        assert http.get(url.removeprefix(settings.issuer)).status_code == expected[name], name
+    for unbuilt in ("userinfo_endpoint", "end_session_endpoint", "registration_endpoint"):
         assert unbuilt not in body
-    assert body["response_types_supported"] == []
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert body["authorization_response_iss_parameter_supported"] is True
+    assert sorted(body["grant_types_supported"]) == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    ]
     assert "password" not in str(body)
     assert "implicit" not in str(body)
 

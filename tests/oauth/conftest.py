@@ -81,3 +81,55 @@ def machine(register: Registrar) -> Registered:
             allowed_resources=("https://orders.example.com", "https://billing.example.com"),
         )
     )
+
+
+@pytest.fixture
+def alice(settings: Settings, server: ServerThread) -> str:
+    """A user who can log in: alice / correct horse battery."""
+
+    async def add() -> str:
+        from tokensmith.accounts.users import User, hash_password, new_user_id
+
+        services = await open_services(settings)
+        try:
+            now = services.clock.now()
+            user = User(
+                new_user_id(),
+                "alice",
+                "alice@example.com",
+                hash_password("correct horse battery"),
+                now - 10,
+                now - 10,
+            )
+            await services.users.add(user)
+            return user.user_id
+        finally:
+            await services.close()
+
+    return asyncio.run(add())
+
+
+@pytest.fixture
+def web_app(register: Registrar) -> Registered:
+    """A confidential web application using the code flow with refresh tokens."""
+    return register(
+        NewClient(
+            "Web App",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=("https://app.example.com/callback",),
+            scope="openid profile email api:read",
+        )
+    )
+
+
+@pytest.fixture
+def native_app(register: Registrar) -> Registered:
+    """A public native app with a loopback redirect (RFC 8252)."""
+    return register(
+        NewClient(
+            "CLI",
+            is_public=True,
+            redirect_uris=("http://127.0.0.1/callback",),
+            scope="openid api:read",
+        )
+    )

@@ -139,7 +139,7 @@ def test_client_secret_post(http: httpx.Client, register: Registrar) -> None:
         ({"grant_type": "password", "username": "a", "password": "b"}, "unsupported_grant_type"),
         ({"grant_type": "implicit"}, "unsupported_grant_type"),
         ({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}, "unsupported_grant_type"),
-        ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ({"grant_type": "authorization_code", "code": "x"}, "unauthorized_client"),
     ],
 )
 def test_grant_type_errors(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["LOOPBACK_HOSTS", "validate_redirect_uri"]
+__all__ = ["LOOPBACK_HOSTS", "host_of", "validate_redirect_uri"]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
@@ -35,7 +35,7 @@ def validate_redirect_uri(uri: str) -> str:
     if scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or "@" in parts.netloc:
             raise ValueError("a redirect URI names a host and carries no user information")
-        if scheme == "http" and _host_of(parts.netloc) not in LOOPBACK_HOSTS:
+        if scheme == "http" and host_of(parts.netloc) not in LOOPBACK_HOSTS:
             raise ValueError("plain http is allowed only for a loopback address")
         if "/../" in parts.path or parts.path.endswith("/..") or "%2e" in parts.path.lower():
             raise ValueError("a redirect URI has no dot segments")
@@ -45,7 +45,8 @@ def validate_redirect_uri(uri: str) -> str:
     raise ValueError("a redirect URI is https, loopback http, or a reverse-domain private scheme")
 
 
-def _host_of(netloc: str) -> str:
+def host_of(netloc: str) -> str:
+    """The host part of a netloc, brackets kept for IPv6; user information stays attached."""
     if netloc.startswith("["):
         return netloc[: netloc.index("]") + 1] if "]" in netloc else netloc
     return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc

@@ -93,6 +93,18 @@ users = sa.Table(
     sa.Column("password_changed_at", Time, nullable=False),
 )
 
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("auth_time", Time, nullable=False),
+    sa.Column("amr", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Column("ended_at", Time, nullable=True),
+)
+
 consents = sa.Table(
     "consents",
     metadata,

@@ -33,6 +33,7 @@ from tokensmith.persistence.repositories import (
     SqlConsentStore,
     SqlMetaStore,
     SqlRefreshStore,
+    SqlSessionStore,
     SqlSigningKeyStore,
     SqlTokenStore,
     SqlUserStore,
@@ -60,6 +61,7 @@ class Services:
     refresh: SqlRefreshStore
     api_keys: SqlApiKeyStore
     audit: SqlAuditStore
+    sessions: SqlSessionStore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -157,4 +159,5 @@ async def open_services(
         refresh=SqlRefreshStore(engine),
         api_keys=SqlApiKeyStore(engine),
         audit=SqlAuditStore(engine),
+        sessions=SqlSessionStore(engine),
     )

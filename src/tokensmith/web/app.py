@@ -11,7 +11,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
@@ -19,7 +20,7 @@ from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import discovery, health, token
+from tokensmith.web import authorize, discovery, health, token
 from tokensmith.web.envelope import Envelope
 from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
@@ -30,11 +31,15 @@ __all__ = ["create_app", "create_app_from_environment"]
 log = logging.getLogger(__name__)
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
+        Route("/authorize", authorize.authorize, methods=["GET"]),
+        Route("/login", authorize.login, methods=["POST"]),
+        Route("/consent", authorize.consent, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("tokensmith.web", "static")]), name="static"),
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", token.introspect, methods=["POST"]),
         Route("/revoke", token.revoke, methods=["POST"]),

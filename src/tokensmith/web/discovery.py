@@ -15,14 +15,21 @@ __all__ = ["CAPABILITIES", "jwks", "metadata"]
 _CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
 CAPABILITIES = Capabilities(
     jwks_path="/jwks",
+    response_types=("code",),
     grant_types=SUPPORTED_GRANT_TYPES,
     endpoints={
+        "authorization_endpoint": "/authorize",
         "token_endpoint": "/token",
         "introspection_endpoint": "/introspect",
         "revocation_endpoint": "/revoke",
     },
     extra={
-        "token_endpoint_auth_methods_supported": _CLIENT_AUTH,
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "subject_types_supported": ["public"],
+        "token_endpoint_auth_methods_supported": [*_CLIENT_AUTH, "none"],
         "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH,
         "revocation_endpoint_auth_methods_supported": _CLIENT_AUTH,
     },
@@ -32,6 +39,10 @@ CAPABILITIES = Capabilities(
 async def metadata(request: Request) -> Response:
     services = services_of(request)
     body = server_metadata(services.settings.issuer, CAPABILITIES)
+    # ID tokens are signed with whatever the ring holds; publish those algorithms, not a guess.
+    body["id_token_signing_alg_values_supported"] = sorted(
+        {record.alg for record in services.keyring.published() if record.state != "next"}
+    )
     return json_response(body, headers={"cache-control": "public, max-age=300"})
 
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from tokensmith.oauth.access_tokens import AccessTokenIssuer
 from tokensmith.oauth.introspection import TokenInspector
-from tokensmith.oauth.token_endpoint import TokenEndpoint, TokenPolicy
+from tokensmith.oauth.issuance import GrantDeps, TokenPolicy
+from tokensmith.oauth.token_endpoint import TokenEndpoint
+from tokensmith.oidc.id_tokens import IdTokenIssuer
 from tokensmith.runtime.services import Services
 
 __all__ = ["Protocol", "build_protocol"]
@@ -16,6 +18,7 @@ __all__ = ["Protocol", "build_protocol"]
 class Protocol:
     token: TokenEndpoint
     inspector: TokenInspector
+    deps: GrantDeps
 
 
 def build_protocol(services: Services) -> Protocol:
@@ -31,15 +34,27 @@ def build_protocol(services: Services) -> Protocol:
         default_audience=settings.audience,
         access_token_ttl=settings.access_token_ttl,
         max_lifetime=settings.token_max_lifetime,
+        refresh_token_ttl=settings.refresh_token_ttl,
     )
-    token = TokenEndpoint(
+    id_tokens = IdTokenIssuer(
+        issuer=settings.issuer,
+        signing_key=lambda: keyring.active,
+        clock=services.clock,
+        lifetime=min(settings.access_token_ttl, settings.token_max_lifetime),
+    )
+    deps = GrantDeps(
         clients=services.clients,
         tokens=services.tokens,
-        issuer=issuer,
+        refresh=services.refresh,
+        codes=services.codes,
+        users=services.users,
+        access=issuer,
+        id_tokens=id_tokens,
         policy=policy,
         pepper=services.master.pepper,
         clock=services.clock,
     )
+    token = TokenEndpoint(deps)
     inspector = TokenInspector(
         issuer=settings.issuer,
         tokens=services.tokens,
@@ -48,4 +63,4 @@ def build_protocol(services: Services) -> Protocol:
         clock=services.clock,
         leeway=settings.clock_leeway,
     )
-    return Protocol(token=token, inspector=inspector)
+    return Protocol(token=token, inspector=inspector, deps=deps)

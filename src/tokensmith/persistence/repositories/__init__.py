@@ -5,6 +5,7 @@ from tokensmith.persistence.repositories.audit import SqlAuditStore
 from tokensmith.persistence.repositories.clients import SqlClientStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
 from tokensmith.persistence.repositories.meta import SqlMetaStore
+from tokensmith.persistence.repositories.sessions import SqlSessionStore
 from tokensmith.persistence.repositories.signing_keys import SqlSigningKeyStore
 from tokensmith.persistence.repositories.tokens import SqlRefreshStore, SqlTokenStore
 from tokensmith.persistence.repositories.users import SqlUserStore
@@ -17,6 +18,7 @@ __all__ = [
     "SqlConsentStore",
     "SqlMetaStore",
     "SqlRefreshStore",
+    "SqlSessionStore",
     "SqlSigningKeyStore",
     "SqlTokenStore",
     "SqlUserStore",

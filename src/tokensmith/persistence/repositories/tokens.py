@@ -138,10 +138,18 @@ class SqlRefreshStore(Repository):
         return result.rowcount == 1
 
     async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int:
+        return await self._revoke_families(rf.c.subject == subject, now, reason)
+
+    async def revoke_by_code(self, code_hash: bytes, now: int, reason: str) -> int:
+        return await self._revoke_families(rf.c.code_hash == code_hash, now, reason)
+
+    async def _revoke_families(
+        self, condition: sa.ColumnElement[bool], now: int, reason: str
+    ) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(rf)
-                .where(rf.c.subject == subject, rf.c.revoked_at.is_(None))
+                .where(condition, rf.c.revoked_at.is_(None))
                 .values(revoked_at=now, revoked_reason=reason)
             )
         return result.rowcount

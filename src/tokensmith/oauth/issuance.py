@@ -1,0 +1,98 @@
+"""What every grant shares: its dependencies, the lifetime policy, and the token response.
+
+``respond`` is the one place a token response is assembled, and records are stored there before
+any token leaves (no token is returned without its record: SECURITY.md case 54).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tokensmith.accounts.users import User, UserStore
+from tokensmith.core.clock import Clock
+from tokensmith.core.scopes import parse_scope
+from tokensmith.errors import InvalidScope
+from tokensmith.oauth.access_tokens import AccessTokenIssuer, TokenContext
+from tokensmith.oauth.clients import Client, ClientStore
+from tokensmith.oauth.grants import CodeStore
+from tokensmith.oauth.tokens import RefreshStore, TokenStore
+from tokensmith.oidc.id_tokens import IdTokenIssuer
+
+__all__ = ["GrantDeps", "TokenPolicy", "narrow_scope", "respond"]
+
+REFRESH_TOKEN_PREFIX = "tsrt_"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    default_audience: str
+    access_token_ttl: int
+    max_lifetime: int
+    refresh_token_ttl: int
+
+    def lifetime_for(self, client: Client) -> int:
+        return min(client.access_token_ttl or self.access_token_ttl, self.max_lifetime)
+
+    def refresh_lifetime_for(self, client: Client) -> int:
+        return client.refresh_token_ttl or self.refresh_token_ttl
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDeps:
+    clients: ClientStore
+    tokens: TokenStore
+    refresh: RefreshStore
+    codes: CodeStore
+    users: UserStore
+    access: AccessTokenIssuer
+    id_tokens: IdTokenIssuer
+    policy: TokenPolicy
+    pepper: bytes
+    clock: Clock
+
+
+async def respond(
+    deps: GrantDeps,
+    ctx: TokenContext,
+    *,
+    refresh_token: str | None = None,
+    oidc: tuple[User, int | None, str | None] | None = None,
+) -> dict[str, Any]:
+    """Issue the access token (and ID token), store what must be stored, build the body."""
+    token = deps.access.issue(ctx)
+    if token.record is not None:
+        await deps.tokens.add(token.record)
+    body: dict[str, Any] = {
+        "access_token": token.value,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+    }
+    if token.scope:
+        body["scope"] = token.scope
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    if oidc is not None and "openid" in ctx.scope:
+        user, auth_time, nonce = oidc
+        body["id_token"] = deps.id_tokens.issue(
+            client_id=ctx.client.client_id,
+            subject=user.user_id,
+            auth_time=auth_time,
+            nonce=nonce,
+            access_token=token.value,
+        )
+    return body
+
+
+def narrow_scope(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:
+    """RFC 6749 §3.3, §6: the requested scope, which must lie within what may be granted."""
+    if requested is None:
+        return allowed
+    try:
+        wanted = parse_scope(requested)
+    except ValueError as exc:
+        raise InvalidScope(str(exc)) from None
+    extra = wanted - allowed
+    if extra:
+        raise InvalidScope(f"scope {sorted(extra)[0]!r} is not allowed here")
+    return wanted

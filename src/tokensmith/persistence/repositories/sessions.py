@@ -1,0 +1,40 @@
+"""Login sessions (implements ``tokensmith.accounts.sessions.SessionStore``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokensmith.accounts.sessions import Session
+from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.tables import sessions as t
+
+__all__ = ["SqlSessionStore"]
+
+
+def _record(row: sa.Row[Any]) -> Session:
+    data = as_dict(row)
+    data["session_hash"] = bytes(data["session_hash"])
+    return Session(**data)
+
+
+class SqlSessionStore(Repository):
+    async def add(self, session: Session) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(t).values(**values_of(t, session)))
+
+    async def get(self, session_hash: bytes) -> Session | None:
+        async with self.engine.connect() as conn:
+            query = sa.select(t).where(t.c.session_hash == session_hash)
+            row = (await conn.execute(query)).first()
+        return _record(row) if row else None
+
+    async def end(self, session_hash: bytes, now: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.session_hash == session_hash, t.c.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+        return result.rowcount == 1

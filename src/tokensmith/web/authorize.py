@@ -1,0 +1,333 @@
+"""The authorization endpoint and the login and consent pages (RFC 6749 §4.1, OIDC Core §3.1.2).
+
+GET /authorize validates the request (errors before the redirect URI is trusted stay on our own
+page), then asks for what is missing: a login, then consent. POST /login and POST /consent carry the
+sealed request forward, each protected by a CSRF token bound to an HttpOnly cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokensmith.accounts.sessions import Session
+from tokensmith.accounts.users import authenticate_user
+from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
+from tokensmith.errors import OAuthError
+from tokensmith.oauth.authorization import (
+    AuthorizationRequest,
+    PageError,
+    RedirectError,
+    error_redirect,
+    issue_code,
+    success_redirect,
+    validate_authorization_request,
+)
+from tokensmith.oauth.clients import Client
+from tokensmith.oauth.grants import Consent
+from tokensmith.oauth.interaction import (
+    INTERACTION_TTL,
+    Interaction,
+    open_interaction,
+    seal_interaction,
+)
+from tokensmith.oauth.params import Params
+from tokensmith.runtime.services import Services
+from tokensmith.web.forms import read_form
+from tokensmith.web.pages import form_action_for, page
+from tokensmith.web.state import services_of
+
+__all__ = ["authorize", "consent", "login"]
+
+
+class _Refusal(OAuthError):
+    """An OIDC error that goes back to the client (login_required, consent_required, ...)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+
+
+# -- GET /authorize --------------------------------------------------------------------------
+
+
+async def authorize(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        params = Params(request.query_params.multi_items())
+        client, auth_request = await validate_authorization_request(params, services.clients)
+    except PageError as error:
+        return _error_page(error.title, error.message)
+    except RedirectError as error:
+        return _back_to_client(error_redirect(error.request, services.settings.issuer, error.error))
+    except OAuthError as error:
+        return _error_page("Invalid request", error.description)
+    interaction = Interaction(auth_request, services.clock.now() + INTERACTION_TTL)
+    return await _proceed(request, services, client, interaction, await _session(request))
+
+
+async def _proceed(
+    request: Request,
+    services: Services,
+    client: Client,
+    interaction: Interaction,
+    session: Session | None,
+) -> Response:
+    """Ask for whatever is still missing, or issue the code."""
+    auth_request = interaction.request
+    prompts = auth_request.prompts
+    now = services.clock.now()
+    logged_in_now = interaction.logged_in_at is not None
+    too_old = (
+        session is not None
+        and auth_request.max_age is not None
+        and now - session.auth_time > auth_request.max_age
+    )
+    if session is None or (not logged_in_now and ("login" in prompts or too_old)):
+        if "none" in prompts:
+            return _refuse(services, auth_request, "login_required", "the user must log in")
+        return _login_page(request, services, client, interaction)
+    consent = await services.consents.get(session.user_id, client.client_id)
+    granted = set(consent.scope.split()) if consent else set()
+    if not set(auth_request.scope.split()) <= granted or "consent" in prompts:
+        if "none" in prompts:
+            return _refuse(services, auth_request, "consent_required", "the user must consent")
+        return await _consent_page(request, services, client, interaction, session)
+    return await _finish(services, auth_request, session)
+
+
+async def _finish(
+    services: Services, auth_request: AuthorizationRequest, session: Session
+) -> Response:
+    code = await issue_code(
+        services.codes,
+        services.master.pepper,
+        services.clock.now(),
+        auth_request,
+        session.user_id,
+        session,
+    )
+    return _back_to_client(success_redirect(auth_request, services.settings.issuer, code))
+
+
+# -- POST /login -----------------------------------------------------------------------------
+
+
+async def login(request: Request) -> Response:
+    services = services_of(request)
+    loaded = await _load_form(request, services)
+    if isinstance(loaded, Response):
+        return loaded
+    form, interaction, client = loaded
+    username = form.get("username") or ""
+    user = await authenticate_user(services.users, username, form.get("password") or "")
+    if user is None:
+        return _login_page(
+            request,
+            services,
+            client,
+            interaction,
+            error="Incorrect username or password.",
+            username=username,
+            status=401,
+        )
+    # A new session id at every login: an id planted before login is worth nothing after it.
+    previous = request.cookies.get(_session_cookie(services))
+    now = services.clock.now()
+    if previous:
+        await services.sessions.end(keyed_hash(services.master.pepper, previous), now)
+    value = random_token(32)
+    session = Session(
+        keyed_hash(services.master.pepper, value),
+        user.user_id,
+        now,
+        "pwd",
+        now,
+        now + services.settings.session_ttl,
+    )
+    await services.sessions.add(session)
+    response = await _proceed(
+        request, services, client, replace(interaction, logged_in_at=now), session
+    )
+    _set_cookie(response, services, _session_cookie(services), value, services.settings.session_ttl)
+    return response
+
+
+# -- POST /consent ---------------------------------------------------------------------------
+
+
+async def consent(request: Request) -> Response:
+    services = services_of(request)
+    loaded = await _load_form(request, services)
+    if isinstance(loaded, Response):
+        return loaded
+    form, interaction, client = loaded
+    session = await _session(request)
+    if session is None:
+        return _login_page(request, services, client, interaction)
+    auth_request = interaction.request
+    if form.get("decision") != "allow":
+        return _refuse(services, auth_request, "access_denied", "the user denied the request")
+    existing = await services.consents.get(session.user_id, client.client_id)
+    scopes = set(auth_request.scope.split()) | set(existing.scope.split() if existing else ())
+    await services.consents.put(
+        Consent(session.user_id, client.client_id, " ".join(sorted(scopes)), services.clock.now())
+    )
+    return await _finish(services, auth_request, session)
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+async def _load_form(
+    request: Request, services: Services
+) -> tuple[Params, Interaction, Client] | Response:
+    try:
+        form = await read_form(request, services.settings.max_body_bytes)
+    except OAuthError as error:
+        return _error_page("Invalid request", error.description, error.status)
+    if not _csrf_ok(request, services, form.get("csrf_token")):
+        return _error_page(
+            "Form expired",
+            "This form is no longer valid. Go back to the application and start again.",
+            403,
+        )
+    interaction = open_interaction(services.master, form.get("interaction"), services.clock.now())
+    if interaction is None:
+        return _error_page(
+            "Sign-in expired",
+            "This sign-in took too long. Go back to the application and start again.",
+        )
+    client = await services.clients.get(interaction.request.client_id)
+    if client is None:
+        return _error_page("Unknown application", "The application is no longer registered.")
+    return form, interaction, client
+
+
+async def _session(request: Request) -> Session | None:
+    services = services_of(request)
+    value = request.cookies.get(_session_cookie(services))
+    if not value or len(value) > 128:
+        return None
+    session = await services.sessions.get(keyed_hash(services.master.pepper, value))
+    return session if session is not None and session.live(services.clock.now()) else None
+
+
+def _login_page(
+    request: Request,
+    services: Services,
+    client: Client,
+    interaction: Interaction,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> Response:
+    return _form_page(
+        "login.html",
+        request,
+        services,
+        interaction,
+        status,
+        title="Sign in",
+        client_name=client.name,
+        error=error,
+        username=username,
+    )
+
+
+async def _consent_page(
+    request: Request, services: Services, client: Client, interaction: Interaction, session: Session
+) -> Response:
+    user = await services.users.get(session.user_id)
+    return _form_page(
+        "consent.html",
+        request,
+        services,
+        interaction,
+        200,
+        title="Allow access?",
+        client_name=client.name,
+        scopes=interaction.request.scope.split(),
+        username=user.username if user else "",
+    )
+
+
+def _form_page(
+    template: str,
+    request: Request,
+    services: Services,
+    interaction: Interaction,
+    status: int,
+    **context: object,
+) -> Response:
+    csrf_cookie = request.cookies.get(_csrf_cookie(services)) or random_token(32)
+    response = page(
+        template,
+        status,
+        form_action=form_action_for(interaction.request.redirect_uri),
+        csrf_token=_csrf_token(services, csrf_cookie),
+        interaction=seal_interaction(services.master, interaction),
+        **context,
+    )
+    _set_cookie(response, services, _csrf_cookie(services), csrf_cookie, INTERACTION_TTL * 6)
+    return response
+
+
+def _csrf_token(services: Services, cookie: str) -> str:
+    mac = hmac.new(services.master.pepper, b"csrf:" + cookie.encode(), hashlib.sha256).digest()
+    return b64url(mac)
+
+
+def _csrf_ok(request: Request, services: Services, presented: str | None) -> bool:
+    cookie = request.cookies.get(_csrf_cookie(services))
+    if not cookie or not presented or len(cookie) > 128:
+        return False
+    return constant_time_equals(_csrf_token(services, cookie), presented)
+
+
+def _secure(services: Services) -> bool:
+    # Only a development server on plain-http localhost may drop the Secure flag.
+    return services.settings.issuer.startswith("https://")
+
+
+def _session_cookie(services: Services) -> str:
+    return "__Host-ts_session" if _secure(services) else "ts_session"
+
+
+def _csrf_cookie(services: Services) -> str:
+    return "__Host-ts_csrf" if _secure(services) else "ts_csrf"
+
+
+def _set_cookie(
+    response: Response, services: Services, name: str, value: str, max_age: int
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=_secure(services),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _refuse(
+    services: Services, auth_request: AuthorizationRequest, error: str, text: str
+) -> Response:
+    return _back_to_client(
+        error_redirect(auth_request, services.settings.issuer, _Refusal(error, text))
+    )
+
+
+def _back_to_client(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _error_page(title: str, message: str, status: int = 400) -> Response:
+    return page("error.html", status, title=title, message=message)
