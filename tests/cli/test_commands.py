@@ -94,32 +94,22 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
 
 
 def test_client_options(env: dict[str, str]) -> None:
-    result = run_cli(
-        [
-            "clients",
-            "create",
-            "--name",
-            "Billing",
-            "--grant-type",
-            "client_credentials",
-            "--auth-method",
-            "client_secret_post",
-            "--token-format",
-            "opaque",
-            "--access-token-ttl",
-            "2m",
-            "--resource",
-            "https://billing.example.com",
-            "--json",
-        ],
-        env,
-    )
+    args = [
+        "clients", "create", "--name", "Billing", "--grant-type", "client_credentials",
+        "--auth-method", "client_secret_post", "--token-format", "opaque",
+        "--access-token-ttl", "2m", "--resource", "https://billing.example.com",
+        "--cors-origin", "https://billing.example.com",
+        "--post-logout-redirect-uri", "https://billing.example.com/bye", "--json",
+    ]  # fmt: skip
+    result = run_cli(args, env)
     assert result.code == 0, result.stderr
     body = result.json()
     assert body["token_endpoint_auth_method"] == "client_secret_post"
     assert body["access_token_format"] == "opaque"
     assert body["access_token_ttl"] == 120
     assert body["allowed_resources"] == ["https://billing.example.com"]
+    assert body["cors_origins"] == ["https://billing.example.com"]
+    assert body["post_logout_redirect_uris"] == ["https://billing.example.com/bye"]
 
 
 def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
@@ -249,6 +239,13 @@ def test_users_and_keys(env: dict[str, str]) -> None:
         (
             ["clients", "create", "--name", "x", "--access-token-ttl", "forever"],
             "--access-token-ttl",
+        ),
+        (["clients", "create", "--name", "x", "--cors-origin", "https://a.example/p"], "origin"),
+        (["clients", "create", "--name", "x", "--cors-origin", "http://a.example"], "loopback"),
+        (["clients", "create", "--name", "x", "--cors-origin", "*"], "origin"),
+        (
+            ["clients", "create", "--name", "x", "--post-logout-redirect-uri", "https://a/#x"],
+            "fragment",
         ),
         (["clients", "rotate-secret", "nope", "--grace", "soon"], "--grace"),
         (["users", "create", "--username", "bob"], "--password-stdin"),

@@ -36,6 +36,8 @@ def describe(client: Client) -> dict[str, Any]:
         "access_token_format": client.access_token_format,
         "access_token_ttl": client.access_token_ttl,
         "allowed_resources": list(client.allowed_resources),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "cors_origins": list(client.cors_origins),
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -73,6 +75,14 @@ def create(
     resource: Annotated[
         list[str] | None, typer.Option("--resource", help="A resource server URI it may target.")
     ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option("--post-logout-redirect-uri", help="Where logout may return to."),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -90,6 +100,8 @@ def create(
         access_token_format=token_format,  # type: ignore[arg-type]  # validated below
         access_token_ttl=ttl,
         allowed_resources=tuple(resource or ()),
+        post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
+        cors_origins=tuple(cors_origin or ()),
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:

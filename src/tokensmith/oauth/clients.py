@@ -25,6 +25,7 @@ __all__ = [
     "generate_client_id",
     "generate_client_secret",
     "secret_matches",
+    "validate_origin",
 ]
 
 GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
@@ -68,6 +69,8 @@ class NewClient:
     access_token_format: TokenFormat = "jwt"
     access_token_ttl: int | None = None
     allowed_resources: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -91,6 +94,8 @@ class NewClient:
         if self.access_token_ttl is not None and self.access_token_ttl < 1:
             raise ValueError("an access token lifetime is at least 1 second")
         resources = tuple(_validate_resource(r) for r in self.allowed_resources)
+        logout_uris = tuple(validate_redirect_uri(u) for u in self.post_logout_redirect_uris)
+        origins = tuple(validate_origin(o) for o in self.cors_origins)
         return Client(
             client_id=client_id,
             name=name,
@@ -102,6 +107,8 @@ class NewClient:
             access_token_format=self.access_token_format,
             access_token_ttl=self.access_token_ttl,
             allowed_resources=resources,
+            post_logout_redirect_uris=logout_uris,
+            cors_origins=origins,
             secret_hash=secret_hash,
             created_at=now,
             updated_at=now,
@@ -123,6 +130,17 @@ def _validate_resource(uri: str) -> str:
     if parts.scheme not in ("https", "http") or not parts.netloc or "#" in uri:
         raise ValueError(f"resource {uri!r} is not an absolute http(s) URI without a fragment")
     return uri
+
+
+def validate_origin(origin: str) -> str:
+    """A web origin (RFC 6454): scheme, host and optional port; https, or http on loopback."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("https", "http") or not parts.hostname or origin.endswith("/"):
+        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    if parts.path or parts.query or parts.fragment or parts.username or "*" in origin:
+        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    validate_redirect_uri(origin + "/")  # the same https-or-loopback rule as redirect URIs
+    return origin
 
 
 def generate_client_id() -> str:

@@ -67,6 +67,11 @@ class TokenInspector:
             "token_type": "Bearer",
         }
 
+    async def active_token(self, token: str) -> IssuedToken | None:
+        """The record of an access token that is valid now, or None (for resource endpoints)."""
+        known = await self._find(token)
+        return known.record if known is not None and known.active else None
+
     async def revoke(self, token: str, caller: Client) -> None:
         known = await self._find(token)
         if known is None or known.record.client_id != caller.client_id:

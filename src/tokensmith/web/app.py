@@ -20,7 +20,7 @@ from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import authorize, discovery, health, token
+from tokensmith.web import authorize, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope
 from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
@@ -40,6 +40,9 @@ def routes() -> list[BaseRoute]:
         Route("/login", authorize.login, methods=["POST"]),
         Route("/consent", authorize.consent, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("tokensmith.web", "static")]), name="static"),
+        Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
+        Route("/logout", oidc.logout, methods=["GET"]),
+        Route("/logout", oidc.logout_confirmed, methods=["POST"]),
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", token.introspect, methods=["POST"]),
         Route("/revoke", token.revoke, methods=["POST"]),

@@ -7,8 +7,6 @@ sealed request forward, each protected by a CSRF token bound to an HttpOnly cook
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import replace
 
 from starlette.requests import Request
@@ -16,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import authenticate_user
-from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
+from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.errors import OAuthError
 from tokensmith.oauth.authorization import (
     AuthorizationRequest,
@@ -37,11 +35,21 @@ from tokensmith.oauth.interaction import (
 )
 from tokensmith.oauth.params import Params
 from tokensmith.runtime.services import Services
+from tokensmith.web.cookies import (
+    csrf_cookie,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    session_cookie,
+    set_cookie,
+)
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import form_action_for, page
 from tokensmith.web.state import services_of
 
 __all__ = ["authorize", "consent", "login"]
+
+CSRF_COOKIE_TTL = INTERACTION_TTL * 6
 
 
 class _Refusal(OAuthError):
@@ -67,7 +75,7 @@ async def authorize(request: Request) -> Response:
     except OAuthError as error:
         return _error_page("Invalid request", error.description)
     interaction = Interaction(auth_request, services.clock.now() + INTERACTION_TTL)
-    return await _proceed(request, services, client, interaction, await _session(request))
+    return await _proceed(request, services, client, interaction, await current_session(request))
 
 
 async def _proceed(
@@ -136,7 +144,7 @@ async def login(request: Request) -> Response:
             status=401,
         )
     # A new session id at every login: an id planted before login is worth nothing after it.
-    previous = request.cookies.get(_session_cookie(services))
+    previous = request.cookies.get(session_cookie(services))
     now = services.clock.now()
     if previous:
         await services.sessions.end(keyed_hash(services.master.pepper, previous), now)
@@ -153,7 +161,7 @@ async def login(request: Request) -> Response:
     response = await _proceed(
         request, services, client, replace(interaction, logged_in_at=now), session
     )
-    _set_cookie(response, services, _session_cookie(services), value, services.settings.session_ttl)
+    set_cookie(response, services, session_cookie(services), value, services.settings.session_ttl)
     return response
 
 
@@ -166,7 +174,7 @@ async def consent(request: Request) -> Response:
     if isinstance(loaded, Response):
         return loaded
     form, interaction, client = loaded
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         return _login_page(request, services, client, interaction)
     auth_request = interaction.request
@@ -190,7 +198,7 @@ async def _load_form(
         form = await read_form(request, services.settings.max_body_bytes)
     except OAuthError as error:
         return _error_page("Invalid request", error.description, error.status)
-    if not _csrf_ok(request, services, form.get("csrf_token")):
+    if not csrf_ok(request, services, form.get("csrf_token")):
         return _error_page(
             "Form expired",
             "This form is no longer valid. Go back to the application and start again.",
@@ -206,15 +214,6 @@ async def _load_form(
     if client is None:
         return _error_page("Unknown application", "The application is no longer registered.")
     return form, interaction, client
-
-
-async def _session(request: Request) -> Session | None:
-    services = services_of(request)
-    value = request.cookies.get(_session_cookie(services))
-    if not value or len(value) > 128:
-        return None
-    session = await services.sessions.get(keyed_hash(services.master.pepper, value))
-    return session if session is not None and session.live(services.clock.now()) else None
 
 
 def _login_page(
@@ -265,56 +264,17 @@ def _form_page(
     status: int,
     **context: object,
 ) -> Response:
-    csrf_cookie = request.cookies.get(_csrf_cookie(services)) or random_token(32)
+    cookie = request.cookies.get(csrf_cookie(services)) or random_token(32)
     response = page(
         template,
         status,
         form_action=form_action_for(interaction.request.redirect_uri),
-        csrf_token=_csrf_token(services, csrf_cookie),
+        csrf_token=csrf_token(services, cookie),
         interaction=seal_interaction(services.master, interaction),
         **context,
     )
-    _set_cookie(response, services, _csrf_cookie(services), csrf_cookie, INTERACTION_TTL * 6)
+    set_cookie(response, services, csrf_cookie(services), cookie, CSRF_COOKIE_TTL)
     return response
-
-
-def _csrf_token(services: Services, cookie: str) -> str:
-    mac = hmac.new(services.master.pepper, b"csrf:" + cookie.encode(), hashlib.sha256).digest()
-    return b64url(mac)
-
-
-def _csrf_ok(request: Request, services: Services, presented: str | None) -> bool:
-    cookie = request.cookies.get(_csrf_cookie(services))
-    if not cookie or not presented or len(cookie) > 128:
-        return False
-    return constant_time_equals(_csrf_token(services, cookie), presented)
-
-
-def _secure(services: Services) -> bool:
-    # Only a development server on plain-http localhost may drop the Secure flag.
-    return services.settings.issuer.startswith("https://")
-
-
-def _session_cookie(services: Services) -> str:
-    return "__Host-ts_session" if _secure(services) else "ts_session"
-
-
-def _csrf_cookie(services: Services) -> str:
-    return "__Host-ts_csrf" if _secure(services) else "ts_csrf"
-
-
-def _set_cookie(
-    response: Response, services: Services, name: str, value: str, max_age: int
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=_secure(services),
-        httponly=True,
-        samesite="lax",
-    )
 
 
 def _refuse(

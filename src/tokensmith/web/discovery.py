@@ -19,6 +19,8 @@ CAPABILITIES = Capabilities(
     grant_types=SUPPORTED_GRANT_TYPES,
     endpoints={
         "authorization_endpoint": "/authorize",
+        "userinfo_endpoint": "/userinfo",
+        "end_session_endpoint": "/logout",
         "token_endpoint": "/token",
         "introspection_endpoint": "/introspect",
         "revocation_endpoint": "/revoke",
@@ -29,6 +31,8 @@ CAPABILITIES = Capabilities(
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent"],
         "subject_types_supported": ["public"],
+        "claims_supported": ["sub", "preferred_username", "email"],
+        "scopes_supported": ["openid", "profile", "email"],
         "token_endpoint_auth_methods_supported": [*_CLIENT_AUTH, "none"],
         "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH,
         "revocation_endpoint_auth_methods_supported": _CLIENT_AUTH,

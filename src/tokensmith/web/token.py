@@ -21,12 +21,43 @@ _BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="tokensmith", charset="UTF-
 
 
 async def token(request: Request) -> Response:
+    params: Params | None = None
     try:
         params = await _form(request)
         body = await protocol_of(request).token.handle(request.headers.get("authorization"), params)
+        response = json_response(body, headers=_NO_CACHE)
     except OAuthError as error:
-        return _error(error)
-    return json_response(body, headers=_NO_CACHE)
+        response = _error(error)
+    return await _with_cors(request, params, response)
+
+
+async def revoke(request: Request) -> Response:
+    params: Params | None = None
+    try:
+        params = await _form(request)
+        client = await _authenticate(request, params)
+        value = _token_param(params)
+        await protocol_of(request).inspector.revoke(value, client)
+        response = Response(status_code=200, headers=_NO_CACHE)
+    except OAuthError as error:
+        response = _error(error)
+    return await _with_cors(request, params, response)
+
+
+async def _with_cors(request: Request, params: Params | None, response: Response) -> Response:
+    """Browser apps may read the answer only from an origin their client registered."""
+    origin = request.headers.get("origin")
+    if origin is None or params is None:
+        return response
+    try:
+        client_id = read_credentials(request.headers.get("authorization"), params).client_id
+    except OAuthError:
+        return response
+    client = await services_of(request).clients.get(client_id)
+    if client is not None and origin in client.cors_origins:
+        response.headers["access-control-allow-origin"] = origin
+        response.headers["vary"] = "Origin"
+    return response
 
 
 async def introspect(request: Request) -> Response:
@@ -40,17 +71,6 @@ async def introspect(request: Request) -> Response:
     except OAuthError as error:
         return _error(error)
     return json_response(body, headers=_NO_CACHE)
-
-
-async def revoke(request: Request) -> Response:
-    try:
-        params = await _form(request)
-        client = await _authenticate(request, params)
-        value = _token_param(params)
-        await protocol_of(request).inspector.revoke(value, client)
-    except OAuthError as error:
-        return _error(error)
-    return Response(status_code=200, headers=_NO_CACHE)
 
 
 async def _form(request: Request) -> Params:

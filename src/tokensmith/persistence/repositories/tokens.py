@@ -143,6 +143,17 @@ class SqlRefreshStore(Repository):
     async def revoke_by_code(self, code_hash: bytes, now: int, reason: str) -> int:
         return await self._revoke_families(rf.c.code_hash == code_hash, now, reason)
 
+    async def revoke_for_session(self, session_id: str, now: int, reason: str) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(rf.c.family_id).where(
+                    rf.c.session_id == session_id, rf.c.revoked_at.is_(None)
+                )
+            )
+            families = [row.family_id for row in rows]
+        await self._revoke_families(rf.c.family_id.in_(families), now, reason)
+        return families
+
     async def _revoke_families(
         self, condition: sa.ColumnElement[bool], now: int, reason: str
     ) -> int:

@@ -1,0 +1,150 @@
+"""HTTP for OpenID Connect userinfo (OIDC Core §5.3) and RP-initiated logout."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokensmith.accounts.sessions import Session
+from tokensmith.core.secrets import random_token
+from tokensmith.errors import OAuthError
+from tokensmith.oauth.params import Params
+from tokensmith.oidc.logout import logout_redirect, read_id_token_hint
+from tokensmith.oidc.userinfo import userinfo_claims
+from tokensmith.runtime.services import Services
+from tokensmith.web.cookies import (
+    clear_cookie,
+    csrf_cookie,
+    csrf_ok,
+    csrf_token,
+    current_session,
+    session_cookie,
+    set_cookie,
+)
+from tokensmith.web.forms import read_form
+from tokensmith.web.pages import page
+from tokensmith.web.responses import json_response
+from tokensmith.web.state import protocol_of, services_of
+
+__all__ = ["logout", "logout_confirmed", "userinfo"]
+
+_MAX_TOKEN = 8192
+
+
+async def userinfo(request: Request) -> Response:
+    """The bearer token comes from the Authorization header only (never a query or a body)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _bearer_error(401, None, "send the access token as Authorization: Bearer")
+    token = token.strip()
+    record = (
+        None
+        if len(token) > _MAX_TOKEN
+        else await protocol_of(request).inspector.active_token(token)
+    )
+    if record is None:
+        return _bearer_error(
+            401, "invalid_token", "the access token is invalid, expired or revoked"
+        )
+    scopes = frozenset(record.scope.split())
+    if "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "the openid scope is required", "openid")
+    user = await services_of(request).users.get(record.subject)
+    if user is None or user.disabled:
+        return _bearer_error(
+            401, "invalid_token", "the access token is invalid, expired or revoked"
+        )
+    return json_response(userinfo_claims(user, scopes))
+
+
+async def logout(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        params = Params(request.query_params.multi_items())
+    except OAuthError as error:
+        return _page("Invalid request", error.description, 400)
+    keys = services.keyring.verification_keys()
+    hint = read_id_token_hint(params.get("id_token_hint"), keys, services.settings.issuer)
+    if params.get("id_token_hint") is not None and hint is None:
+        return _page(
+            "Invalid request", "The id_token_hint is not an ID token this server issued.", 400
+        )
+    if hint is not None and params.get("client_id") not in (None, hint.client_id):
+        return _page("Invalid request", "client_id does not match the id_token_hint.", 400)
+    requested = params.get("post_logout_redirect_uri")
+    target = None
+    if requested is not None:
+        client = await services.clients.get(hint.client_id) if hint else None
+        registered = client.post_logout_redirect_uris if client else ()
+        target = logout_redirect(requested, registered, params.get("state"))
+        if target is None:
+            return _page(
+                "Invalid request",
+                "The address to return to after signing out is not registered for the application, "
+                "or no valid id_token_hint was sent.",
+                400,
+            )
+    session = await current_session(request)
+    if hint is not None and (session is None or session.user_id == hint.subject):
+        response: Response = RedirectResponse(target, 303) if target else _signed_out()
+        await _end(services, session, response)
+        return response
+    return await _confirmation(request, services, session)
+
+
+async def logout_confirmed(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await read_form(request, services.settings.max_body_bytes)
+    except OAuthError as error:
+        return _page("Invalid request", error.description, error.status)
+    if not csrf_ok(request, services, form.get("csrf_token")):
+        return _page("Form expired", "This form is no longer valid. Please try again.", 403)
+    response = _signed_out()
+    await _end(services, await current_session(request), response)
+    return response
+
+
+async def _end(services: Services, session: Session | None, response: Response) -> None:
+    """End the login session, revoke the refresh tokens issued under it, drop the cookie."""
+    clear_cookie(response, services, session_cookie(services))
+    if session is None:
+        return
+    now = services.clock.now()
+    await services.sessions.end(session.session_hash, now)
+    for family_id in await services.refresh.revoke_for_session(session.session_ref, now, "logout"):
+        await services.tokens.revoke_by_family(family_id, now)
+
+
+async def _confirmation(request: Request, services: Services, session: Session | None) -> Response:
+    user = await services.users.get(session.user_id) if session else None
+    cookie = request.cookies.get(csrf_cookie(services)) or random_token(32)
+    response = page(
+        "logout.html",
+        title="Sign out",
+        csrf_token=csrf_token(services, cookie),
+        username=user.username if user else "",
+    )
+    set_cookie(response, services, csrf_cookie(services), cookie, 3600)
+    return response
+
+
+def _signed_out() -> Response:
+    return page("signed_out.html", title="Signed out")
+
+
+def _page(title: str, message: str, status: int) -> Response:
+    return page("error.html", status, title=title, message=message)
+
+
+def _bearer_error(
+    status: int, error: str | None, description: str, scope: str | None = None
+) -> Response:
+    # RFC 6750 §3: the challenge names the error; with no credentials at all, only the realm.
+    parts = ['Bearer realm="tokensmith"']
+    if error is not None:
+        parts += [f'error="{error}"', f'error_description="{description}"']
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    body = {"error": error or "invalid_request", "error_description": description}
+    return json_response(body, status, {"www-authenticate": ", ".join(parts)})
