@@ -43,6 +43,8 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
     expected = {  # GET without parameters: the JWKS answers, /authorize explains, the rest are POST
         "jwks_uri": 200,
         "authorization_endpoint": 400,
+        "userinfo_endpoint": 401,
+        "end_session_endpoint": 200,
         "token_endpoint": 405,
         "introspection_endpoint": 405,
         "revocation_endpoint": 405,
@@ -51,8 +53,10 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
     for name, url in urls.items():
         assert url.startswith(settings.issuer), name
         assert http.get(url.removeprefix(settings.issuer)).status_code == expected[name], name
-    for unbuilt in ("userinfo_endpoint", "end_session_endpoint", "registration_endpoint"):
+    for unbuilt in ("registration_endpoint", "device_authorization_endpoint"):
         assert unbuilt not in body
+    assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
+    assert "none" not in body["token_endpoint_auth_signing_alg_values_supported"]
     assert body["response_types_supported"] == ["code"]
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["id_token_signing_alg_values_supported"] == ["ES256"]

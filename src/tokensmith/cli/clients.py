@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,7 @@ from tokensmith.cli.context import run_with_services
 from tokensmith.cli.output import CommandError, emit, table, when
 from tokensmith.core.durations import format_duration, parse_duration
 from tokensmith.core.secrets import keyed_hash
+from tokensmith.oauth.client_assertion import parse_client_jwks
 from tokensmith.oauth.clients import (
     Client,
     NewClient,
@@ -38,6 +40,7 @@ def describe(client: Client) -> dict[str, Any]:
         "allowed_resources": list(client.allowed_resources),
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "cors_origins": list(client.cors_origins),
+        "jwks": client.jwks,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -79,6 +82,10 @@ def create(
         list[str] | None,
         typer.Option("--post-logout-redirect-uri", help="Where logout may return to."),
     ] = None,
+    jwks_file: Annotated[
+        Path | None,
+        typer.Option("--jwks-file", help="Public JWKS for private_key_jwt authentication."),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
@@ -90,6 +97,7 @@ def create(
         ttl = parse_duration(access_token_ttl) if access_token_ttl is not None else None
     except ValueError as exc:
         raise CommandError(f"--access-token-ttl: {exc}") from None
+    jwks = _read_jwks(jwks_file) if jwks_file is not None else None
     request = NewClient(
         name,
         public,
@@ -102,10 +110,11 @@ def create(
         allowed_resources=tuple(resource or ()),
         post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         cors_origins=tuple(cors_origin or ()),
+        jwks=jwks,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
-        secret = None if public else generate_client_secret()
+        secret = None if public or jwks is not None else generate_client_secret()
         secret_hash = keyed_hash(services.master.pepper, secret) if secret else None
         try:
             client = request.validated(generate_client_id(), secret_hash, services.clock.now())
@@ -195,6 +204,15 @@ def delete(client_id: str, as_json: JsonFlag = False) -> None:
     if not run_with_services(action):
         raise CommandError(f"no client {client_id}")
     emit({"client_id": client_id, "deleted": True}, as_json, [f"deleted client {client_id}"])
+
+
+def _read_jwks(path: Path) -> dict[str, Any]:
+    try:
+        return parse_client_jwks(path.read_text())
+    except OSError as exc:
+        raise CommandError(f"--jwks-file: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CommandError(f"--jwks-file: {exc}") from None
 
 
 async def _get(services: Services, client_id: str) -> Client:

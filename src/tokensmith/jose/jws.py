@@ -37,14 +37,18 @@ def sign_jwt(key: SigningKey, claims: Mapping[str, Any], typ: str = "JWT") -> st
 
 
 def verify_jwt(
-    token: str, keys: Mapping[str, VerificationKey]
+    token: str,
+    keys: Mapping[str, VerificationKey],
+    *,
+    sole_key: VerificationKey | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return (header, claims) of a token one of ``keys`` signed. Claims are not checked here."""
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidSignature("token is too large")
     header = _parse_header(token)
     kid = header.get("kid")
-    key = keys.get(kid) if isinstance(kid, str) else None
+    # A header without kid may use the one key a party registered (RFC 7515 §4.1.4: optional).
+    key = keys.get(kid) if isinstance(kid, str) else (sole_key if "kid" not in header else None)
     if key is None:
         raise InvalidSignature("unknown key id")
     if header.get("alg") != key.alg:

@@ -2,26 +2,43 @@
 
 A client authenticates with the one method it registered. ``client_secret_basic`` carries the
 form-urlencoded id and secret in the Authorization header (§2.3.1); ``client_secret_post`` carries
-them in the body. Using both at once is refused (§2.3: a client MUST NOT use more than one method).
-An unknown client and a wrong secret produce the same error after the same work, so neither the
-answer nor its timing tells which it was.
+them in the body; ``private_key_jwt`` sends a signed assertion (RFC 7523, see client_assertion).
+Using two methods at once is refused (§2.3: a client MUST NOT use more than one). An unknown
+client and a wrong secret produce the same error after the same work, so neither the answer nor
+its timing tells which it was.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
+from tokensmith.core.clock import Clock
+from tokensmith.core.secrets import b64url_decode
 from tokensmith.errors import InvalidClient, InvalidRequest
+from tokensmith.oauth.client_assertion import (
+    ASSERTION_TYPE,
+    AssertionReplayStore,
+    client_keys,
+    verify_client_assertion,
+)
 from tokensmith.oauth.clients import Client, ClientStore, secret_matches
 from tokensmith.oauth.params import Params
 
-__all__ = ["ClientCredentials", "authenticate_client", "read_credentials"]
+__all__ = [
+    "ClientAuthenticator",
+    "ClientCredentials",
+    "authenticate_client",
+    "read_credentials",
+]
 
-Method = Literal["client_secret_basic", "client_secret_post", "none"]
+Method = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AssertionCheck = Callable[[Client, str], Awaitable[None]]
 _MAX_ID = 128
 _MAX_SECRET = 512
 # Stands in for a client that does not exist, so the secret check still runs in full.
@@ -42,6 +59,7 @@ class ClientCredentials:
     method: Method
     client_id: str
     secret: str | None = None
+    assertion: str | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(method={self.method!r}, client_id={self.client_id!r})"
@@ -50,6 +68,15 @@ class ClientCredentials:
 def read_credentials(authorization: str | None, params: Params) -> ClientCredentials:
     """What the request presents; raises InvalidClient / InvalidRequest for malformed input."""
     body_id, body_secret = params.get("client_id"), params.get("client_secret")
+    assertion_type, assertion = params.get("client_assertion_type"), params.get("client_assertion")
+    if assertion_type is not None or assertion is not None:
+        if authorization is not None or body_secret is not None:
+            raise InvalidRequest("more than one client authentication method was used")
+        if assertion_type != ASSERTION_TYPE or assertion is None:
+            raise InvalidClient("unsupported client assertion")
+        client_id = body_id or _unverified_subject(assertion)
+        _check_lengths(client_id, "")
+        return ClientCredentials("private_key_jwt", client_id, assertion=assertion)
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "basic":
@@ -69,10 +96,20 @@ def read_credentials(authorization: str | None, params: Params) -> ClientCredent
 
 
 async def authenticate_client(
-    credentials: ClientCredentials, clients: ClientStore, pepper: bytes, now: int
+    credentials: ClientCredentials,
+    clients: ClientStore,
+    pepper: bytes,
+    now: int,
+    *,
+    assertions: AssertionCheck | None = None,
 ) -> Client:
     client = await clients.get(credentials.client_id)
     candidate = client or _ABSENT
+    if credentials.method == "private_key_jwt":
+        if client is None or client.auth_method != "private_key_jwt" or assertions is None:
+            raise InvalidClient("client authentication failed")
+        await assertions(client, credentials.assertion or "")
+        return client
     if credentials.method == "none":
         if client is None or not client.is_public:
             raise InvalidClient("client authentication failed")
@@ -83,6 +120,56 @@ async def authenticate_client(
     if client.auth_method != credentials.method:
         raise InvalidClient(f"this client authenticates with {client.auth_method}")
     return client
+
+
+class ClientAuthenticator:
+    """Every client authentication method, behind one call."""
+
+    def __init__(
+        self,
+        *,
+        clients: ClientStore,
+        pepper: bytes,
+        clock: Clock,
+        issuer: str,
+        leeway: int,
+        replay: AssertionReplayStore,
+    ) -> None:
+        self._clients = clients
+        self._pepper = pepper
+        self._clock = clock
+        self._issuer = issuer
+        self._leeway = leeway
+        self._replay = replay
+
+    async def authenticate(self, authorization: str | None, params: Params) -> Client:
+        credentials = read_credentials(authorization, params)
+        return await authenticate_client(
+            credentials, self._clients, self._pepper, self._clock.now(), assertions=self._check
+        )
+
+    async def _check(self, client: Client, assertion: str) -> None:
+        await verify_client_assertion(
+            assertion,
+            client_id=client.client_id,
+            keys=client_keys(client.jwks),
+            issuer=self._issuer,
+            now=self._clock.now(),
+            leeway=self._leeway,
+            replay=self._replay,
+        )
+
+
+def _unverified_subject(assertion: str) -> str:
+    """The client an assertion claims to be, read before its signature is checked against it."""
+    try:
+        payload = json.loads(b64url_decode(assertion.split(".")[1]))
+        subject = payload["sub"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise InvalidClient("client authentication failed") from None
+    if not isinstance(subject, str):
+        raise InvalidClient("client authentication failed")
+    return subject
 
 
 def _decode_basic(value: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from tokensmith.core.scopes import format_scope, parse_scope
@@ -49,6 +49,7 @@ class Client:
     cors_origins: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     allowed_resources: tuple[str, ...] = ()
+    jwks: dict[str, Any] | None = None
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
@@ -71,6 +72,7 @@ class NewClient:
     allowed_resources: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    jwks: dict[str, Any] | None = None
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -109,7 +111,8 @@ class NewClient:
             allowed_resources=resources,
             post_logout_redirect_uris=logout_uris,
             cors_origins=origins,
-            secret_hash=secret_hash,
+            jwks=self.jwks,
+            secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
         )
@@ -119,9 +122,11 @@ class NewClient:
             if self.auth_method not in (None, "none"):
                 raise ValueError("a public client authenticates with none")
             return "none"
-        method = self.auth_method or "client_secret_basic"
-        if method not in SECRET_AUTH_METHODS:
+        method = self.auth_method or ("private_key_jwt" if self.jwks else "client_secret_basic")
+        if method not in (*SECRET_AUTH_METHODS, "private_key_jwt"):
             raise ValueError(f"unsupported auth method {method!r}")
+        if (method == "private_key_jwt") != (self.jwks is not None):
+            raise ValueError("private_key_jwt and a JWKS (--jwks-file) go together")
         return method
 
 

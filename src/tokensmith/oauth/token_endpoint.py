@@ -13,7 +13,7 @@ from typing import Any
 from tokensmith.core.scopes import parse_scope
 from tokensmith.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from tokensmith.oauth.access_tokens import TokenContext
-from tokensmith.oauth.client_auth import authenticate_client, read_credentials
+from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.code_exchange import exchange_code
 from tokensmith.oauth.issuance import GrantDeps, narrow_scope, respond
@@ -47,8 +47,9 @@ SUPPORTED_GRANT_TYPES = tuple(GRANTS)
 
 
 class TokenEndpoint:
-    def __init__(self, deps: GrantDeps) -> None:
+    def __init__(self, deps: GrantDeps, authenticator: ClientAuthenticator) -> None:
         self.deps = deps
+        self.authenticator = authenticator
 
     async def handle(self, authorization: str | None, params: Params) -> dict[str, Any]:
         grant_type = params.get("grant_type")
@@ -57,10 +58,7 @@ class TokenEndpoint:
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
-        credentials = read_credentials(authorization, params)
-        client = await authenticate_client(
-            credentials, self.deps.clients, self.deps.pepper, self.deps.clock.now()
-        )
+        client = await self.authenticator.authenticate(authorization, params)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use {grant_type}")
         return await grant(self.deps, client, params)

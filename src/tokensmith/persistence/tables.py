@@ -74,11 +74,20 @@ clients = sa.Table(
     sa.Column("cors_origins", sa.JSON, nullable=False),
     sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False),
     sa.Column("allowed_resources", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_expires_at", Time, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+)
+
+client_assertions = sa.Table(
+    "client_assertions",
+    metadata,
+    sa.Column("client_id", sa.String(128), primary_key=True),
+    sa.Column("jti", sa.String(256), primary_key=True),
+    sa.Column("expires_at", Time, nullable=False, index=True),
 )
 
 users = sa.Table(

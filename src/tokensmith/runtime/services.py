@@ -27,6 +27,7 @@ from tokensmith.persistence.database import (
 )
 from tokensmith.persistence.repositories import (
     SqlApiKeyStore,
+    SqlAssertionStore,
     SqlAuditStore,
     SqlClientStore,
     SqlCodeStore,
@@ -62,6 +63,7 @@ class Services:
     api_keys: SqlApiKeyStore
     audit: SqlAuditStore
     sessions: SqlSessionStore
+    assertions: SqlAssertionStore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -160,4 +162,5 @@ async def open_services(
         api_keys=SqlApiKeyStore(engine),
         audit=SqlAuditStore(engine),
         sessions=SqlSessionStore(engine),
+        assertions=SqlAssertionStore(engine),
     )

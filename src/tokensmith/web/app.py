@@ -106,13 +106,18 @@ def create_app_from_environment() -> ASGIApp:
 
 
 async def _maintain_keys(services: Services) -> None:
-    """Every node: pick up rotations made elsewhere, retire expired keys, rotate on schedule."""
+    """Every node: pick up rotations made elsewhere, retire expired keys, rotate on schedule,
+    and drop single-use records (codes, assertion ids) that can no longer matter."""
     settings = services.settings
     while True:
         _publish_key_gauge(services)
         await asyncio.sleep(settings.keys_refresh_interval)
         try:
             await services.keyring.maintain(settings.key_rotation_period)
+            # Kept a while past expiry, so a late replay is still recognised as one.
+            before = services.clock.now() - settings.token_max_lifetime
+            await services.codes.purge_expired(before)
+            await services.assertions.purge_expired(before)
         except DATABASE_ERRORS as exc:
             log.warning(
                 "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}

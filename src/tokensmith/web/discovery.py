@@ -12,7 +12,7 @@ from tokensmith.web.state import services_of
 
 __all__ = ["CAPABILITIES", "jwks", "metadata"]
 
-_CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
+_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 CAPABILITIES = Capabilities(
     jwks_path="/jwks",
     response_types=("code",),
@@ -34,6 +34,7 @@ CAPABILITIES = Capabilities(
         "claims_supported": ["sub", "preferred_username", "email"],
         "scopes_supported": ["openid", "profile", "email"],
         "token_endpoint_auth_methods_supported": [*_CLIENT_AUTH, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "Ed25519", "EdDSA", "RS256"],
         "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH,
         "revocation_endpoint_auth_methods_supported": _CLIENT_AUTH,
     },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokensmith.oauth.access_tokens import AccessTokenIssuer
+from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.introspection import TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, TokenPolicy
 from tokensmith.oauth.token_endpoint import TokenEndpoint
@@ -19,6 +20,7 @@ class Protocol:
     token: TokenEndpoint
     inspector: TokenInspector
     deps: GrantDeps
+    authenticator: ClientAuthenticator
 
 
 def build_protocol(services: Services) -> Protocol:
@@ -54,7 +56,15 @@ def build_protocol(services: Services) -> Protocol:
         pepper=services.master.pepper,
         clock=services.clock,
     )
-    token = TokenEndpoint(deps)
+    authenticator = ClientAuthenticator(
+        clients=services.clients,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        issuer=settings.issuer,
+        leeway=settings.clock_leeway,
+        replay=services.assertions,
+    )
+    token = TokenEndpoint(deps, authenticator)
     inspector = TokenInspector(
         issuer=settings.issuer,
         tokens=services.tokens,
@@ -63,4 +73,4 @@ def build_protocol(services: Services) -> Protocol:
         clock=services.clock,
         leeway=settings.clock_leeway,
     )
-    return Protocol(token=token, inspector=inspector, deps=deps)
+    return Protocol(token=token, inspector=inspector, deps=deps, authenticator=authenticator)

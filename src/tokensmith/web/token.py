@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
-from tokensmith.oauth.client_auth import authenticate_client, read_credentials
+from tokensmith.oauth.client_auth import read_credentials
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.params import Params
 from tokensmith.web.forms import read_form
@@ -78,11 +78,8 @@ async def _form(request: Request) -> Params:
 
 
 async def _authenticate(request: Request, params: Params) -> Client:
-    services = services_of(request)
-    credentials = read_credentials(request.headers.get("authorization"), params)
-    return await authenticate_client(
-        credentials, services.clients, services.master.pepper, services.clock.now()
-    )
+    authorization = request.headers.get("authorization")
+    return await protocol_of(request).authenticator.authenticate(authorization, params)
 
 
 def _token_param(params: Params) -> str:

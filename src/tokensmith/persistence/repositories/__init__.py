@@ -1,6 +1,7 @@
 """One repository per aggregate; each implements the storage Protocol its consumer defines."""
 
 from tokensmith.persistence.repositories.api_keys import SqlApiKeyStore
+from tokensmith.persistence.repositories.assertions import SqlAssertionStore
 from tokensmith.persistence.repositories.audit import SqlAuditStore
 from tokensmith.persistence.repositories.clients import SqlClientStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
@@ -12,6 +13,7 @@ from tokensmith.persistence.repositories.users import SqlUserStore
 
 __all__ = [
     "SqlApiKeyStore",
+    "SqlAssertionStore",
     "SqlAuditStore",
     "SqlClientStore",
     "SqlCodeStore",
