@@ -99,7 +99,8 @@ def test_client_options(env: dict[str, str]) -> None:
         "--auth-method", "client_secret_post", "--token-format", "opaque",
         "--access-token-ttl", "2m", "--resource", "https://billing.example.com",
         "--cors-origin", "https://billing.example.com",
-        "--post-logout-redirect-uri", "https://billing.example.com/bye", "--json",
+        "--post-logout-redirect-uri", "https://billing.example.com/bye",
+        "--refresh-token-ttl", "14d", "--refresh-grace", "10s", "--json",
     ]  # fmt: skip
     result = run_cli(args, env)
     assert result.code == 0, result.stderr
@@ -110,6 +111,8 @@ def test_client_options(env: dict[str, str]) -> None:
     assert body["allowed_resources"] == ["https://billing.example.com"]
     assert body["cors_origins"] == ["https://billing.example.com"]
     assert body["post_logout_redirect_uris"] == ["https://billing.example.com/bye"]
+    assert body["refresh_token_ttl"] == 14 * 86400
+    assert body["refresh_grace"] == 10
 
 
 def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
@@ -243,6 +246,8 @@ def test_users_and_keys(env: dict[str, str]) -> None:
         (["clients", "create", "--name", "x", "--cors-origin", "https://a.example/p"], "origin"),
         (["clients", "create", "--name", "x", "--cors-origin", "http://a.example"], "loopback"),
         (["clients", "create", "--name", "x", "--cors-origin", "*"], "origin"),
+        (["clients", "create", "--name", "x", "--refresh-grace", "5m"], "grace window"),
+        (["clients", "create", "--name", "x", "--refresh-token-ttl", "5s"], "at least 60"),
         (
             ["clients", "create", "--name", "x", "--post-logout-redirect-uri", "https://a/#x"],
             "fragment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import pytest
 
 from tests.support import POSTGRES_URL, ServerThread, TcpProxy, postgres_schema
 from tokensmith.core.sealing import generate_master_key
-from tokensmith.settings import load_settings
+from tokensmith.core.secrets import keyed_hash
+from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
+from tokensmith.runtime.services import open_services
+from tokensmith.settings import Settings, load_settings
 
 
 def wait_for_status(url: str, status: int, timeout: float = 20) -> httpx.Response:
@@ -20,6 +24,26 @@ def wait_for_status(url: str, status: int, timeout: float = 20) -> httpx.Respons
         if response.status_code == status or time.monotonic() > deadline:
             return response
         time.sleep(0.2)
+
+
+def register_machine(settings: Settings) -> tuple[str, str]:
+    """A client_credentials client, registered straight into the database."""
+
+    async def add() -> tuple[str, str]:
+        services = await open_services(settings)
+        try:
+            secret = generate_client_secret()
+            client = NewClient("outage", grant_types=("client_credentials",)).validated(
+                generate_client_id(),
+                keyed_hash(services.master.pepper, secret),
+                services.clock.now(),
+            )
+            await services.clients.add(client)
+            return client.client_id, secret
+        finally:
+            await services.close()
+
+    return asyncio.run(add())
 
 
 @pytest.mark.usefixtures("postgres")
@@ -40,6 +64,11 @@ def test_readiness_follows_the_database(tmp_path: Path) -> None:
                 ready = server.base_url + "/readyz"
                 assert httpx.get(ready).status_code == 200
 
+                client = register_machine(settings)
+                token_url = server.base_url + "/token"
+                form = {"grant_type": "client_credentials"}
+                assert httpx.post(token_url, data=form, auth=client).status_code == 200
+
                 proxy.stop()
                 down = wait_for_status(ready, 503)
                 assert down.status_code == 503
@@ -48,8 +77,14 @@ def test_readiness_follows_the_database(tmp_path: Path) -> None:
                 # The process stays alive and keeps answering what needs no database.
                 assert httpx.get(server.base_url + "/healthz").status_code == 200
                 assert httpx.get(server.base_url + "/jwks").status_code == 200
+                # No token without its record: a token request fails cleanly with 503.
+                refused = httpx.post(token_url, data=form, auth=client, timeout=30)
+                assert refused.status_code == 503
+                assert refused.json()["error"] == "temporarily_unavailable"
+                assert "access_token" not in refused.text
 
                 proxy.start()
                 assert wait_for_status(ready, 200).status_code == 200
+                assert httpx.post(token_url, data=form, auth=client).status_code == 200
     finally:
         proxy.shutdown()

@@ -64,3 +64,25 @@ async def test_readiness_requires_an_active_signing_key(settings: Settings) -> N
             assert (await client.get("/readyz")).status_code == 200
     finally:
         await services.close()
+
+
+async def test_a_route_that_raises_gives_json_not_plain_text(settings: Settings) -> None:
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    async def boom(request: Request) -> None:
+        raise RuntimeError("secret internal detail")
+
+    services = await open_services(settings, apply_migrations=True)
+    try:
+        app = create_app(settings, services)
+        app.app.router.routes.append(Route("/boom", boom))  # type: ignore[attr-defined]
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/boom")
+        assert response.status_code == 500
+        assert response.json()["error"] == "server_error"
+        assert "secret internal detail" not in response.text
+        assert response.headers["x-content-type-options"] == "nosniff"
+    finally:
+        await services.close()

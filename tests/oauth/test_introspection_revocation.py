@@ -223,3 +223,26 @@ def test_revocation_requires_client_authentication(http: httpx.Client, machine: 
     missing = http.post("/revoke", data={}, auth=(machine.client_id, machine.secret or ""))
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_request"
+
+
+@pytest.mark.usefixtures("alice")
+def test_refresh_tokens_can_be_revoked_and_introspected_by_their_client(
+    server: object, http: httpx.Client, web_app: Registered, resource_server: Registered
+) -> None:
+    from tests.oauth.test_authorization import refresh, tokens_for
+
+    tokens = tokens_for(server, http, web_app)  # type: ignore[arg-type]
+    mine = introspect(http, web_app, tokens["refresh_token"])
+    assert mine["active"] is True
+    assert mine["token_type"] == "refresh_token"
+    assert introspect(http, resource_server, tokens["refresh_token"]) == {"active": False}
+    assert revoke(http, resource_server, tokens["refresh_token"]).status_code == 200  # not theirs
+    assert introspect(http, web_app, tokens["refresh_token"])["active"] is True
+    assert (
+        revoke(http, web_app, tokens["refresh_token"], token_type_hint="refresh_token").status_code
+        == 200
+    )
+    assert introspect(http, web_app, tokens["refresh_token"]) == {"active": False}
+    assert refresh(http, web_app, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    # RFC 7009 §2.1: revoking the refresh token also ends the access tokens of its grant.
+    assert introspect(http, resource_server, tokens["access_token"]) == {"active": False}

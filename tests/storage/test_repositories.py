@@ -219,6 +219,11 @@ async def test_twenty_concurrent_refreshes_never_fork(services: Services) -> Non
     outcomes = sorted(result.outcome for result in results)
     assert outcomes.count("rotated") == 1
     assert outcomes.count("reused") == 19
+    for result in results:  # every loser sees the row as the winner left it
+        if result.outcome == "reused":
+            assert result.token is not None
+            assert result.token.rotated_at == NOW + 1
+            assert result.token.successor_hash is not None
     live = [i for i in range(20) if await services.refresh.get(h(f"succ-{i}")) is not None]
     assert len(live) == 1
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from tokensmith.cli.context import run_with_services
-from tokensmith.cli.output import CommandError, emit, table, when
+from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
 from tokensmith.core.durations import format_duration, parse_duration
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.client_assertion import parse_client_jwks
@@ -23,7 +23,6 @@ from tokensmith.runtime.services import Services
 __all__ = ["app"]
 
 app = typer.Typer(help="Register and manage OAuth clients.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def describe(client: Client) -> dict[str, Any]:
@@ -37,10 +36,12 @@ def describe(client: Client) -> dict[str, Any]:
         "scope": client.scope,
         "access_token_format": client.access_token_format,
         "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
         "allowed_resources": list(client.allowed_resources),
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "cors_origins": list(client.cors_origins),
         "jwks": client.jwks,
+        "refresh_grace": client.refresh_grace,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -75,6 +76,9 @@ def create(
     access_token_ttl: Annotated[
         str | None, typer.Option("--access-token-ttl", help="e.g. 5m; capped by the server.")
     ] = None,
+    refresh_token_ttl: Annotated[
+        str | None, typer.Option("--refresh-token-ttl", help="e.g. 14d (default: the server's).")
+    ] = None,
     resource: Annotated[
         list[str] | None, typer.Option("--resource", help="A resource server URI it may target.")
     ] = None,
@@ -86,6 +90,10 @@ def create(
         Path | None,
         typer.Option("--jwks-file", help="Public JWKS for private_key_jwt authentication."),
     ] = None,
+    refresh_grace: Annotated[
+        str,
+        typer.Option("--refresh-grace", help="Retry window for a lost refresh response, e.g. 10s."),
+    ] = "0s",
     cors_origin: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
@@ -93,11 +101,10 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
-    try:
-        ttl = parse_duration(access_token_ttl) if access_token_ttl is not None else None
-    except ValueError as exc:
-        raise CommandError(f"--access-token-ttl: {exc}") from None
+    ttl = _duration("--access-token-ttl", access_token_ttl)
+    refresh_ttl = _duration("--refresh-token-ttl", refresh_token_ttl)
     jwks = _read_jwks(jwks_file) if jwks_file is not None else None
+    grace = _duration("--refresh-grace", refresh_grace) or 0
     request = NewClient(
         name,
         public,
@@ -107,10 +114,12 @@ def create(
         auth_method=auth_method,
         access_token_format=token_format,  # type: ignore[arg-type]  # validated below
         access_token_ttl=ttl,
+        refresh_token_ttl=refresh_ttl,
         allowed_resources=tuple(resource or ()),
         post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         cors_origins=tuple(cors_origin or ()),
         jwks=jwks,
+        refresh_grace=grace,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -168,10 +177,7 @@ def rotate_secret(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a new secret; the old one keeps working for the grace period."""
-    try:
-        grace_seconds = parse_duration(grace)
-    except ValueError as exc:
-        raise CommandError(f"--grace: {exc}") from None
+    grace_seconds = _duration("--grace", grace) or 0
 
     async def action(services: Services) -> tuple[str, int | None]:
         client = await _get(services, client_id)
@@ -204,6 +210,15 @@ def delete(client_id: str, as_json: JsonFlag = False) -> None:
     if not run_with_services(action):
         raise CommandError(f"no client {client_id}")
     emit({"client_id": client_id, "deleted": True}, as_json, [f"deleted client {client_id}"])
+
+
+def _duration(option: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise CommandError(f"{option}: {exc}") from None
 
 
 def _read_jwks(path: Path) -> dict[str, Any]:

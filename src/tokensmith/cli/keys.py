@@ -7,14 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from tokensmith.cli.context import run_with_services
-from tokensmith.cli.output import CommandError, emit, table, when
+from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
 from tokensmith.jose.keyring import KeyRecord, RotationRefused
 from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
 app = typer.Typer(help="List and rotate signing keys.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def describe(record: KeyRecord) -> dict[str, Any]:

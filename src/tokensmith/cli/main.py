@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import click
 import typer
 
 from tokensmith import __version__
 from tokensmith.cli import clients, keys, users
-from tokensmith.cli.output import CommandError, emit
+from tokensmith.cli.output import CommandError, JsonFlag, emit
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.errors import StartupError
@@ -38,14 +37,14 @@ app.add_typer(master_key_app, name="master-key")
 
 
 @master_key_app.command("generate")
-def generate(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def generate(as_json: JsonFlag = False) -> None:
     """Print a new random master key for TOKENSMITH_MASTER_KEY (it is not stored anywhere)."""
     key = generate_master_key()
     emit({"master_key": key}, as_json, [key])
 
 
 @app.command("version")
-def version(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def version(as_json: JsonFlag = False) -> None:
     """Print the version."""
     emit({"version": __version__}, as_json, [__version__])
 

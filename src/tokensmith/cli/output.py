@@ -6,11 +6,13 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["CommandError", "emit", "table", "when"]
+__all__ = ["CommandError", "JsonFlag", "emit", "table", "when"]
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 class CommandError(Exception):

@@ -9,13 +9,12 @@ import typer
 
 from tokensmith.accounts.users import User, hash_password, new_user_id, validate_username
 from tokensmith.cli.context import run_with_services
-from tokensmith.cli.output import CommandError, emit, table, when
+from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
 from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Create and list users.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 @app.command("create")

@@ -14,12 +14,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from tokensmith.accounts.sessions import Session
 from tokensmith.core.scopes import format_scope, parse_scope
 from tokensmith.core.secrets import keyed_hash, random_token
-from tokensmith.errors import InvalidRequest, InvalidScope, OAuthError
+from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth import pkce
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import MAX_CODE_LIFETIME, AuthorizationCode, CodeStore
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.redirects import LOOPBACK_HOSTS, host_of
+from tokensmith.oauth.scopes import narrow_scope
 
 __all__ = [
     "AuthorizationRequest",
@@ -121,7 +122,7 @@ def _validate_rest(
     challenge = pkce.validate_challenge(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
-    scope = _requested_scope(params.get("scope"), parse_scope(client.scope))
+    scope = narrow_scope(params.get("scope"), parse_scope(client.scope))
     prompt = params.get("prompt")
     if prompt is not None:
         prompts = set(prompt.split(" "))
@@ -147,17 +148,6 @@ def _unauthorized() -> OAuthError:
     error = OAuthError("this client may not use the authorization code flow")
     error.error = "unauthorized_client"
     return error
-
-
-def _requested_scope(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:
-    try:
-        wanted = parse_scope(requested)
-    except ValueError as exc:
-        raise InvalidScope(str(exc)) from None
-    extra = wanted - allowed
-    if extra:
-        raise InvalidScope(f"scope {sorted(extra)[0]!r} is not allowed for this client")
-    return wanted or allowed
 
 
 def redirect_uri_matches(client: Client, presented: str) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
 
 GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+MAX_REFRESH_GRACE = 120  # long enough to retry a lost response, too short to hide a theft
 CLIENT_SECRET_PREFIX = "tscs_"  # a type prefix, so secret scanners can find leaked secrets
 TokenFormat = Literal["jwt", "opaque"]
 
@@ -50,6 +51,7 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     allowed_resources: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
+    refresh_grace: int = 0
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
@@ -69,10 +71,12 @@ class NewClient:
     auth_method: str | None = None
     access_token_format: TokenFormat = "jwt"
     access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
     allowed_resources: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
+    refresh_grace: int = 0
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -95,9 +99,13 @@ class NewClient:
             raise ValueError("the access token format is jwt or opaque")
         if self.access_token_ttl is not None and self.access_token_ttl < 1:
             raise ValueError("an access token lifetime is at least 1 second")
+        if self.refresh_token_ttl is not None and self.refresh_token_ttl < 60:
+            raise ValueError("a refresh token lifetime is at least 60 seconds")
         resources = tuple(_validate_resource(r) for r in self.allowed_resources)
         logout_uris = tuple(validate_redirect_uri(u) for u in self.post_logout_redirect_uris)
         origins = tuple(validate_origin(o) for o in self.cors_origins)
+        if not 0 <= self.refresh_grace <= MAX_REFRESH_GRACE:
+            raise ValueError(f"the refresh grace window is 0 to {MAX_REFRESH_GRACE} seconds")
         return Client(
             client_id=client_id,
             name=name,
@@ -108,10 +116,12 @@ class NewClient:
             auth_method=auth_method,
             access_token_format=self.access_token_format,
             access_token_ttl=self.access_token_ttl,
+            refresh_token_ttl=self.refresh_token_ttl,
             allowed_resources=resources,
             post_logout_redirect_uris=logout_uris,
             cors_origins=origins,
             jwks=self.jwks,
+            refresh_grace=self.refresh_grace,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,

@@ -17,7 +17,8 @@ from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
 from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
 from tokensmith.oauth.clients import Client
-from tokensmith.oauth.tokens import IssuedToken, TokenStore
+from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX
+from tokensmith.oauth.tokens import IssuedToken, RefreshStore, TokenStore
 
 __all__ = ["INACTIVE", "TokenInspector"]
 
@@ -36,6 +37,7 @@ class TokenInspector:
         *,
         issuer: str,
         tokens: TokenStore,
+        refresh: RefreshStore,
         verification_keys: Callable[[], Mapping[str, VerificationKey]],
         pepper: bytes,
         clock: Clock,
@@ -43,12 +45,15 @@ class TokenInspector:
     ) -> None:
         self._issuer = issuer
         self._tokens = tokens
+        self._refresh = refresh
         self._keys = verification_keys
         self._pepper = pepper
         self._clock = clock
         self._leeway = leeway
 
-    async def introspect(self, token: str) -> dict[str, Any]:
+    async def introspect(self, token: str, caller: Client) -> dict[str, Any]:
+        if token.startswith(REFRESH_TOKEN_PREFIX):
+            return await self._introspect_refresh(token, caller)
         known = await self._find(token)
         if known is None or not known.active:
             return dict(INACTIVE)
@@ -73,11 +78,44 @@ class TokenInspector:
         return known.record if known is not None and known.active else None
 
     async def revoke(self, token: str, caller: Client) -> None:
+        if token.startswith(REFRESH_TOKEN_PREFIX):
+            await self._revoke_refresh(token, caller)
+            return
         known = await self._find(token)
         if known is None or known.record.client_id != caller.client_id:
             return  # unknown, or another client's: nothing to do, and nothing revealed
         # A JWT that was never stored gets a record now, so introspection sees it revoked.
         await self._tokens.record_revocation(known.record, self._clock.now())
+
+    async def _introspect_refresh(self, token: str, caller: Client) -> dict[str, Any]:
+        """Refresh tokens are described only to the client that holds them."""
+        found = await self._refresh.get(keyed_hash(self._pepper, token))
+        if found is None:
+            return dict(INACTIVE)
+        refresh, family = found
+        now = self._clock.now()
+        live = refresh.rotated_at is None and family.revoked_at is None and refresh.expires_at > now
+        if not live or family.client_id != caller.client_id:
+            return dict(INACTIVE)
+        return {
+            "active": True,
+            "iss": self._issuer,
+            "sub": family.subject,
+            "client_id": family.client_id,
+            "scope": refresh.scope,
+            "exp": refresh.expires_at,
+            "iat": refresh.issued_at,
+            "token_type": "refresh_token",
+        }
+
+    async def _revoke_refresh(self, token: str, caller: Client) -> None:
+        """RFC 7009 §2.1: revoking a refresh token revokes its grant (here, the whole family)."""
+        found = await self._refresh.get(keyed_hash(self._pepper, token))
+        if found is None or found[1].client_id != caller.client_id:
+            return
+        now = self._clock.now()
+        await self._refresh.revoke_family(found[1].family_id, now, "revoked")
+        await self._tokens.revoke_by_family(found[1].family_id, now)
 
     async def _find(self, token: str) -> _Known | None:
         now = self._clock.now()

@@ -11,15 +11,14 @@ from typing import Any
 
 from tokensmith.accounts.users import User, UserStore
 from tokensmith.core.clock import Clock
-from tokensmith.core.scopes import parse_scope
-from tokensmith.errors import InvalidScope
+from tokensmith.core.sealing import MasterKey
 from tokensmith.oauth.access_tokens import AccessTokenIssuer, TokenContext
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import CodeStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.oidc.id_tokens import IdTokenIssuer
 
-__all__ = ["GrantDeps", "TokenPolicy", "narrow_scope", "respond"]
+__all__ = ["GrantDeps", "TokenPolicy", "respond"]
 
 REFRESH_TOKEN_PREFIX = "tsrt_"
 
@@ -49,6 +48,7 @@ class GrantDeps:
     id_tokens: IdTokenIssuer
     policy: TokenPolicy
     pepper: bytes
+    master: MasterKey
     clock: Clock
 
 
@@ -82,17 +82,3 @@ async def respond(
             access_token=token.value,
         )
     return body
-
-
-def narrow_scope(requested: str | None, allowed: frozenset[str]) -> frozenset[str]:
-    """RFC 6749 §3.3, §6: the requested scope, which must lie within what may be granted."""
-    if requested is None:
-        return allowed
-    try:
-        wanted = parse_scope(requested)
-    except ValueError as exc:
-        raise InvalidScope(str(exc)) from None
-    extra = wanted - allowed
-    if extra:
-        raise InvalidScope(f"scope {sorted(extra)[0]!r} is not allowed here")
-    return wanted

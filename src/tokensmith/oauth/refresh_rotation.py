@@ -2,20 +2,23 @@
 
 Every use exchanges the refresh token for a successor in the same family. Presenting a token that
 was already exchanged is reuse: the whole family and every access token it produced are revoked.
-Scope can only shrink (§6); a password changed since the family began ends it.
+Scope can only shrink (§6); a password changed since the family began ends it. A client may have
+a short grace window in which a retry of a lost response gets the same successor back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tokensmith.core.sealing import SealError
 from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.errors import InvalidGrant, InvalidRequest
 from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
-from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps, narrow_scope, respond
+from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps, respond
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.resources import resolve_audience
+from tokensmith.oauth.scopes import narrow_scope
 from tokensmith.oauth.tokens import RefreshToken
 
 __all__ = ["rotate_refresh_token"]
@@ -49,11 +52,15 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         now,
         now + deps.policy.refresh_lifetime_for(client),
     )
-    result = await deps.refresh.rotate(token_hash, successor, now)
+    sealed = _seal(deps, token_hash, successor_value) if client.refresh_grace else None
+    result = await deps.refresh.rotate(token_hash, successor, now, sealed)
     if result.outcome == "reused":
-        await _revoke_family(deps, family.family_id, now, "reuse_detected")
-        raise InvalidGrant("the refresh token was already used; the grant has been revoked")
-    if result.outcome != "rotated":
+        retry = await _retry_within_grace(deps, client, result.token, now)
+        if retry is None:
+            await _revoke_family(deps, family.family_id, now, "reuse_detected")
+            raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+        successor_value = retry
+    elif result.outcome != "rotated":
         raise InvalidGrant(_INVALID)
     ctx = TokenContext(
         client=client,
@@ -66,6 +73,35 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
     return await respond(
         deps, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
     )
+
+
+async def _retry_within_grace(
+    deps: GrantDeps, client: Client, used: RefreshToken | None, now: int
+) -> str | None:
+    """The successor already issued for ``used``, if the client may retry and nobody moved on.
+
+    A retry inside the client's grace window gets the same successor back, so there is never a
+    second live chain; once that successor has itself been used, the window is closed.
+    """
+    if used is None or used.rotated_at is None or used.successor_sealed is None:
+        return None
+    if used.successor_hash is None or now - used.rotated_at > client.refresh_grace:
+        return None
+    successor = await deps.refresh.get(used.successor_hash)
+    if successor is None or successor[0].rotated_at is not None:
+        return None
+    try:
+        return deps.master.unseal(used.successor_sealed, _context(used.token_hash)).decode()
+    except SealError:
+        return None
+
+
+def _seal(deps: GrantDeps, token_hash: bytes, successor_value: str) -> bytes:
+    return deps.master.seal(successor_value.encode(), _context(token_hash))
+
+
+def _context(token_hash: bytes) -> str:
+    return "refresh_successor:" + token_hash.hex()
 
 
 async def _revoke_family(deps: GrantDeps, family_id: str, now: int, reason: str) -> None:

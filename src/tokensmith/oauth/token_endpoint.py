@@ -16,10 +16,11 @@ from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.code_exchange import exchange_code
-from tokensmith.oauth.issuance import GrantDeps, narrow_scope, respond
+from tokensmith.oauth.issuance import GrantDeps, respond
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.refresh_rotation import rotate_refresh_token
 from tokensmith.oauth.resources import resolve_audience
+from tokensmith.oauth.scopes import narrow_scope
 
 __all__ = ["SUPPORTED_GRANT_TYPES", "TokenEndpoint"]
 

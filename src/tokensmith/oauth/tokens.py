@@ -7,7 +7,7 @@ and the caller revokes the whole family.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 __all__ = [
@@ -81,6 +81,7 @@ class RefreshToken:
     expires_at: int
     rotated_at: int | None = None
     successor_hash: bytes | None = None
+    successor_sealed: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +94,26 @@ class RotationResult:
 class RefreshStore(Protocol):
     async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None: ...
 
-    async def rotate(self, token_hash: bytes, successor: RefreshToken, now: int) -> RotationResult:
-        """Replace ``token_hash`` by ``successor`` once; later calls report ``reused``."""
+    async def rotate(
+        self,
+        token_hash: bytes,
+        successor: RefreshToken,
+        now: int,
+        successor_sealed: bytes | None = None,
+    ) -> RotationResult:
+        """Replace ``token_hash`` by ``successor`` once; later calls report ``reused``.
+
+        ``successor_sealed`` is kept on the rotated row for a client's grace window only.
+        """
         ...
 
     async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None: ...
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool: ...
+
+    async def forget_successors(self, rotated_before: int) -> int:
+        """Erase sealed successors whose grace window has closed."""
+        ...
 
     async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int: ...
 

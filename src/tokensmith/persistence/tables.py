@@ -75,6 +75,7 @@ clients = sa.Table(
     sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False),
     sa.Column("allowed_resources", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("jwks", sa.JSON, nullable=True),
+    sa.Column("refresh_grace", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("previous_secret_expires_at", Time, nullable=True),
@@ -166,6 +167,7 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", Time, nullable=False),
     sa.Column("rotated_at", Time, nullable=True),
     sa.Column("successor_hash", sa.LargeBinary(32), nullable=True),
+    sa.Column("successor_sealed", sa.LargeBinary, nullable=True),
 )
 
 issued_tokens = sa.Table(

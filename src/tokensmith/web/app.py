@@ -16,12 +16,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
+from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import authorize, discovery, health, oidc, token
-from tokensmith.web.envelope import Envelope
+from tokensmith.web.envelope import Envelope, classify
 from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
@@ -68,6 +69,15 @@ async def _oauth_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """Starlette answers for anything a route raises; make that answer 503 or a JSON 500.
+
+    The exception is re-raised afterwards, and the envelope logs it (without a traceback).
+    """
+    error = classify(exc)
+    return error_response(error, {"retry-after": "5"} if error.status == 503 else None)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     """The ASGI app. Given ``services`` it uses them; otherwise it opens its own at start-up."""
 
@@ -87,7 +97,11 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     app = Starlette(
         routes=routes(),
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, OAuthError: _oauth_error},
+        exception_handlers={
+            HTTPException: _http_error,
+            OAuthError: _oauth_error,
+            Exception: _unexpected,
+        },
     )
     if services is not None:
         attach(app.state, services)
@@ -118,6 +132,7 @@ async def _maintain_keys(services: Services) -> None:
             before = services.clock.now() - settings.token_max_lifetime
             await services.codes.purge_expired(before)
             await services.assertions.purge_expired(before)
+            await services.refresh.forget_successors(services.clock.now() - MAX_REFRESH_GRACE)
         except DATABASE_ERRORS as exc:
             log.warning(
                 "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}

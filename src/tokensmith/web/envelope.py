@@ -27,7 +27,7 @@ from tokensmith.runtime.logs import request_id_var
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
-__all__ = ["Envelope"]
+__all__ = ["Envelope", "classify"]
 
 log = logging.getLogger("tokensmith.http")
 MAX_HEADER_BYTES = 8 * 1024
@@ -86,7 +86,7 @@ class Envelope:
             else:
                 await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # the last resort: never a traceback to the client
-            error = _classify(exc)
+            error = classify(exc)
             log.error(
                 "request failed",
                 exc_info=exc,
@@ -149,7 +149,7 @@ def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
     return None
 
 
-def _classify(exc: Exception) -> OAuthError:
+def classify(exc: Exception) -> OAuthError:
     if isinstance(exc, OAuthError):
         return exc
     if isinstance(exc, UNAVAILABLE_ERRORS) or _is_database_error(exc):

@@ -54,6 +54,7 @@ def build_protocol(services: Services) -> Protocol:
         id_tokens=id_tokens,
         policy=policy,
         pepper=services.master.pepper,
+        master=services.master,
         clock=services.clock,
     )
     authenticator = ClientAuthenticator(
@@ -68,6 +69,7 @@ def build_protocol(services: Services) -> Protocol:
     inspector = TokenInspector(
         issuer=settings.issuer,
         tokens=services.tokens,
+        refresh=services.refresh,
         verification_keys=keyring.verification_keys,
         pepper=services.master.pepper,
         clock=services.clock,

@@ -67,7 +67,7 @@ async def introspect(request: Request) -> Response:
         if client.is_public:
             raise InvalidClient("introspection is for confidential clients")
         value = _token_param(params)
-        body = await protocol_of(request).inspector.introspect(value)
+        body = await protocol_of(request).inspector.introspect(value, client)
     except OAuthError as error:
         return _error(error)
     return json_response(body, headers=_NO_CACHE)

@@ -106,7 +106,13 @@ class SqlRefreshStore(Repository):
         data = as_dict(row)
         return _refresh(data), _family(data)
 
-    async def rotate(self, token_hash: bytes, successor: RefreshToken, now: int) -> RotationResult:
+    async def rotate(
+        self,
+        token_hash: bytes,
+        successor: RefreshToken,
+        now: int,
+        successor_sealed: bytes | None = None,
+    ) -> RotationResult:
         async with self.engine.begin() as conn:
             row = (await conn.execute(self._joined(token_hash))).first()
             if row is None:
@@ -121,10 +127,18 @@ class SqlRefreshStore(Repository):
             claimed = await conn.execute(
                 sa.update(rt)
                 .where(rt.c.token_hash == token_hash, rt.c.rotated_at.is_(None))
-                .values(rotated_at=now, successor_hash=successor.token_hash)
+                .values(
+                    rotated_at=now,
+                    successor_hash=successor.token_hash,
+                    successor_sealed=successor_sealed,
+                )
             )
             if claimed.rowcount != 1:
-                return RotationResult("reused", token, family)
+                # Another request rotated it after our first read: report the row as it is now,
+                # so the caller sees who rotated it and when (the grace window depends on it).
+                fresh = (await conn.execute(self._joined(token_hash))).first()
+                current = _refresh(as_dict(fresh)) if fresh is not None else token
+                return RotationResult("reused", current, family)
             await conn.execute(sa.insert(rt).values(**values_of(rt, successor)))
         return RotationResult("rotated", successor, family)
 
@@ -136,6 +150,15 @@ class SqlRefreshStore(Repository):
                 .values(revoked_at=now, revoked_reason=reason)
             )
         return result.rowcount == 1
+
+    async def forget_successors(self, rotated_before: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(rt)
+                .where(rt.c.successor_sealed.is_not(None), rt.c.rotated_at < rotated_before)
+                .values(successor_sealed=None)
+            )
+        return result.rowcount
 
     async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int:
         return await self._revoke_families(rf.c.subject == subject, now, reason)

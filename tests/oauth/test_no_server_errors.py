@@ -1,0 +1,78 @@
+"""Nothing a client or a person can send gets a 500: seeded random requests at every endpoint."""
+
+from __future__ import annotations
+
+import random
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.oauth.conftest import Registered
+
+pytestmark = pytest.mark.usefixtures("alice")
+
+NAMES = [
+    "grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "scope",
+    "refresh_token", "token", "token_type_hint", "resource", "response_type", "state", "nonce",
+    "code_challenge", "code_challenge_method", "prompt", "max_age", "client_assertion",
+    "client_assertion_type", "username", "password", "csrf_token", "interaction", "decision",
+    "id_token_hint", "post_logout_redirect_uri", "request", "request_uri",
+]  # fmt: skip
+VALUES = [
+    "", " ", "'", '"', "\\", "<script>alert(1)</script>", "%00", "%0d%0a", "../../etc/passwd",
+    "x' OR '1'='1", "null", "[]", "{}", "-1", "0", "99999999999999999999", "1e309", "NaN",
+    "authorization_code", "client_credentials", "refresh_token", "password", "code", "S256", "plain",
+    "none", "login consent", "tsat_x", "tsrt_x", "tsac_x", "tscs_x", "a.b.c", "eyJhbGciOiJub25lIn0.e30.",
+    "https://app.example.com/callback", "http://127.0.0.1:1/callback", "javascript:alert(1)",
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "ü" * 50, "A" * 5000, "\u202e", "😀",
+]  # fmt: skip
+HEADERS = [
+    None,
+    "Basic",
+    "Basic Og==",
+    "Basic ***",
+    "Bearer",
+    "Bearer a.b.c",
+    "Bearer tsat_x",
+    "Negotiate x",
+]
+
+
+def random_params(rng: random.Random, client: Registered) -> list[tuple[str, str]]:
+    params = [(rng.choice(NAMES), rng.choice(VALUES)) for _ in range(rng.randint(0, 8))]
+    if rng.random() < 0.5:
+        params.append(("client_id", client.client_id))
+    return params
+
+
+def test_random_requests_never_get_a_server_error(http: httpx.Client, web_app: Registered) -> None:
+    rng = random.Random(20261123)
+    seen: set[int] = set()
+    for _ in range(250):
+        params = random_params(rng, web_app)
+        header = rng.choice(HEADERS)
+        headers = {"authorization": header} if header else {}
+        choice = rng.randrange(9)
+        if choice == 0:
+            response = http.get("/authorize?" + urlencode(params), headers=headers)
+        elif choice == 1:
+            response = http.get("/logout?" + urlencode(params))
+        elif choice == 2:
+            response = http.get("/userinfo", headers=headers)
+        else:
+            path = ["/token", "/introspect", "/revoke", "/login", "/consent", "/logout"][choice - 3]
+            response = http.post(
+                path,
+                content=urlencode(params),
+                headers={**headers, "content-type": "application/x-www-form-urlencoded"},
+            )
+        seen.add(response.status_code)
+        assert response.status_code < 500, (choice, params, header, response.text[:300])
+        assert "Traceback" not in response.text
+        kind = response.headers.get("content-type", "")
+        assert kind.startswith(("application/json", "text/html")) or response.status_code in (
+            200,
+            303,
+        )
+    assert len(seen) >= 4  # the requests really reached different refusals
