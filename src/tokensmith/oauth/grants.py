@@ -29,6 +29,7 @@ class AuthorizationCode:
     session_id: str | None = None
     resource: str | None = None
     consumed_at: int | None = None
+    replayed_at: int | None = None
 
 
 class CodeStore(Protocol):
@@ -39,6 +40,8 @@ class CodeStore(Protocol):
         ...
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None: ...
+
+    async def mark_replayed(self, code_hash: bytes, now: int) -> None: ...
 
     async def purge_expired(self, before: int) -> int: ...
 

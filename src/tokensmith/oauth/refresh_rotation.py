@@ -70,9 +70,16 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         lifetime=deps.policy.lifetime_for(client),
         family_id=family.family_id,
     )
-    return await respond(
+    body = await respond(
         deps, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
     )
+    # A concurrent reuse may have revoked the family after our rotation but before our access
+    # token was stored; checked after the write, so one side always revokes it.
+    current = await deps.refresh.get(keyed_hash(deps.pepper, successor_value))
+    if current is None or current[1].revoked_at is not None:
+        await deps.tokens.revoke_by_family(family.family_id, deps.clock.now())
+        raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+    return body
 
 
 async def _retry_within_grace(

@@ -140,6 +140,7 @@ authorization_codes = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("expires_at", Time, nullable=False, index=True),
     sa.Column("consumed_at", Time, nullable=True),
+    sa.Column("replayed_at", Time, nullable=True),
 )
 
 refresh_families = sa.Table(

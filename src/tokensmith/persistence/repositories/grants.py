@@ -45,6 +45,14 @@ class SqlCodeStore(Repository):
             ).first()
         return _code(row) if row else None
 
+    async def mark_replayed(self, code_hash: bytes, now: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(codes)
+                .where(codes.c.code_hash == code_hash, codes.c.replayed_at.is_(None))
+                .values(replayed_at=now)
+            )
+
     async def purge_expired(self, before: int) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(sa.delete(codes).where(codes.c.expires_at < before))
