@@ -87,9 +87,5 @@ async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, no
     if used is None or used.client_id != client.client_id:
         return
     await deps.codes.mark_replayed(code_hash, now)
-    await _revoke_everything_from(deps, code_hash, now)
-
-
-async def _revoke_everything_from(deps: GrantDeps, code_hash: bytes, now: int) -> None:
     await deps.tokens.revoke_by_code(code_hash, now)
     await deps.refresh.revoke_by_code(code_hash, now, "code_replayed")

@@ -28,7 +28,7 @@ def server_metadata(issuer: str, capabilities: Capabilities) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "issuer": issuer,
         "jwks_uri": issuer + capabilities.jwks_path,
-        # REQUIRED by RFC 8414 §2; empty until the authorization endpoint exists.
+        # REQUIRED by RFC 8414 §2.
         "response_types_supported": list(capabilities.response_types),
     }
     if capabilities.grant_types:

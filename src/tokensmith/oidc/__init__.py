@@ -1,1 +1,1 @@
-"""OpenID Connect on top of the OAuth core: ID tokens (and later userinfo, logout)."""
+"""OpenID Connect on top of the OAuth core: ID tokens, userinfo claims, logout rules."""
