@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
+    # API keys: "live" or "test" in the key's prefix (default: live in production, test otherwise),
+    # and how long a node may serve a key from its cache, which bounds how late a revocation made
+    # on another node takes effect.
+    api_key_env: Literal["live", "test"] | None = None
+    api_key_max_staleness: float = Field(default=1.0, ge=0, le=60)
+    # Webhooks get security notifications (a leaked key, say), signed with HMAC-SHA256.
+    webhook_urls: str = ""  # space- or comma-separated
+    webhook_secret: SecretStr | None = None
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
 
@@ -66,6 +75,15 @@ class Settings(BaseSettings):
             raise ValueError("must have no query and no fragment")
         return value.rstrip("/")
 
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhooks_are_urls(cls, value: str) -> str:
+        for url in value.replace(",", " ").split():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
     @field_validator("key_rotation_period")
     @classmethod
     def _rotation_period_is_sane(cls, value: int | None) -> int | None:
@@ -78,6 +96,14 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tokensmith.db'}"
+
+    @property
+    def webhooks(self) -> tuple[str, ...]:
+        return tuple(self.webhook_urls.replace(",", " ").split())
+
+    @property
+    def key_env(self) -> Literal["live", "test"]:
+        return self.api_key_env or ("live" if self.mode == "production" else "test")
 
     @property
     def audience(self) -> str:
@@ -98,16 +124,29 @@ class Settings(BaseSettings):
             )
         if urlsplit(self.issuer).scheme != "https" and not self.issuer_is_local:
             problems.append(f"TOKENSMITH_ISSUER must be https in production (got {self.issuer})")
+        for url in self.webhooks:
+            if urlsplit(url).scheme != "https" and not _is_local_url(url):
+                problems.append(f"TOKENSMITH_WEBHOOK_URLS must be https in production (got {url})")
         if ":memory:" in self.effective_database_url:
             problems.append("TOKENSMITH_DATABASE_URL must not be an in-memory database")
         return problems
 
     def check_consistency(self) -> None:
+        if self.webhooks and self.webhook_secret is None:
+            raise ConfigError(
+                "TOKENSMITH_WEBHOOK_SECRET is required with TOKENSMITH_WEBHOOK_URLS "
+                "(receivers check the signature)"
+            )
         if self.access_token_ttl > self.token_max_lifetime:
             raise ConfigError(
                 "TOKENSMITH_ACCESS_TOKEN_TTL exceeds TOKENSMITH_TOKEN_MAX_LIFETIME "
                 f"({self.access_token_ttl}s > {self.token_max_lifetime}s)"
             )
+
+
+def _is_local_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in _LOCAL_HOSTS or _is_loopback(host)
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.apikeys.lifecycle import ApiKeyManager
+from tokensmith.apikeys.verifier import ApiKeyVerifier
+from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.sealing import MasterKey
 from tokensmith.errors import ConfigError, StartupError
@@ -40,6 +43,7 @@ from tokensmith.persistence.repositories import (
     SqlUserStore,
 )
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
+from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
 
 __all__ = ["Services", "database_url", "open_engine", "open_services"]
@@ -64,6 +68,10 @@ class Services:
     audit: SqlAuditStore
     sessions: SqlSessionStore
     assertions: SqlAssertionStore
+    trail: AuditTrail
+    webhooks: WebhookSender
+    key_verifier: ApiKeyVerifier
+    key_manager: ApiKeyManager
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -74,7 +82,16 @@ class Services:
 
     async def close(self) -> None:
         await self.stop_tasks()
+        await self.flush()
         await self.engine.dispose()
+
+    async def flush(self) -> None:
+        """Store what is batched in memory (audit events, key last-used times); best effort."""
+        try:
+            await self.trail.flush()
+            await self.key_verifier.flush_last_used()
+        except DATABASE_ERRORS as exc:
+            log.warning("batched records not stored at exit", extra={"error": type(exc).__name__})
 
 
 def database_url(settings: Settings) -> URL:
@@ -147,6 +164,23 @@ async def open_services(
     except BaseException:
         await engine.dispose()
         raise
+    audit = SqlAuditStore(engine)
+    trail = AuditTrail(audit)
+    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+    webhooks = WebhookSender(settings.webhooks, secret)
+    api_keys = SqlApiKeyStore(engine)
+    verifier = ApiKeyVerifier(
+        api_keys, resolved.key.api_key_pepper, clock, max_staleness=settings.api_key_max_staleness
+    )
+    manager = ApiKeyManager(
+        api_keys,
+        trail,
+        resolved.key.api_key_pepper,
+        clock,
+        env=settings.key_env,
+        notify=webhooks.notify,
+        on_change=verifier.forget,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -159,8 +193,12 @@ async def open_services(
         consents=SqlConsentStore(engine),
         tokens=SqlTokenStore(engine),
         refresh=SqlRefreshStore(engine),
-        api_keys=SqlApiKeyStore(engine),
-        audit=SqlAuditStore(engine),
+        api_keys=api_keys,
+        audit=audit,
         sessions=SqlSessionStore(engine),
         assertions=SqlAssertionStore(engine),
+        trail=trail,
+        webhooks=webhooks,
+        key_verifier=verifier,
+        key_manager=manager,
     )

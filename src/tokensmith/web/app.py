@@ -21,7 +21,7 @@ from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import authorize, discovery, health, oidc, token
+from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope, classify
 from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
@@ -47,6 +47,13 @@ def routes() -> list[BaseRoute]:
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", token.introspect, methods=["POST"]),
         Route("/revoke", token.revoke, methods=["POST"]),
+        Route("/api-keys/verify", api_keys.verify, methods=["POST"]),
+        Route("/api-keys/leaks", api_keys.report_leaks, methods=["POST"]),
+        Route("/admin/api-keys", admin.list_keys, methods=["GET"]),
+        Route("/admin/api-keys", admin.create_key, methods=["POST"]),
+        Route("/admin/api-keys/{key_id}", admin.show_key, methods=["GET"]),
+        Route("/admin/api-keys/{key_id}/rotate", admin.rotate_key, methods=["POST"]),
+        Route("/admin/api-keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -89,10 +96,16 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         )
         attach(app.state, running)
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
+        running.tasks.append(asyncio.create_task(_flush_batches(running)))
+        running.tasks.append(asyncio.create_task(running.webhooks.run()))
         try:
             yield
         finally:
-            await (running.close() if owned else running.stop_tasks())
+            if owned:
+                await running.close()
+            else:
+                await running.stop_tasks()
+                await running.flush()
 
     app = Starlette(
         routes=routes(),
@@ -139,6 +152,19 @@ async def _maintain_keys(services: Services) -> None:
             )
         except Exception:
             log.exception("key maintenance failed")
+
+
+async def _flush_batches(services: Services, interval: float = 0.5) -> None:
+    """Store what the request path batches in memory: audit events, API-key last-used times."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.trail.flush()
+            await services.key_verifier.flush_last_used()
+        except DATABASE_ERRORS as exc:
+            log.warning("batched records not stored yet", extra={"error": type(exc).__name__})
+        except Exception:
+            log.exception("storing batched records failed")
 
 
 def _publish_key_gauge(services: Services | None) -> None:

@@ -1,0 +1,64 @@
+"""The writer of the audit trail: every event is a JSON log line and a stored record.
+
+Administrative changes are stored before the change is reported done (``write``). Events raised on
+the request path (a refused key, say) are queued and stored in batches (``record``), so that a
+flood of bad requests costs one insert per batch, not one per request. The queue is bounded: past
+its limit the oldest queued events are dropped, counted and logged, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+
+from tokensmith.audit.events import AuditEvent, AuditStore
+
+__all__ = ["AuditTrail"]
+
+log = logging.getLogger("tokensmith.audit")
+
+
+class AuditTrail:
+    def __init__(self, store: AuditStore, *, max_pending: int = 10_000) -> None:
+        self._store = store
+        self._pending: deque[AuditEvent] = deque(maxlen=max_pending)
+        self.dropped = 0
+
+    async def write(self, event: AuditEvent) -> None:
+        """Store one event now; the caller's change is not done until this returns."""
+        _log(event)
+        await self._store.append([event])
+
+    def record(self, event: AuditEvent) -> None:
+        """Queue an event for the next batch; never blocks, never raises."""
+        _log(event)
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+            log.warning("audit queue full: oldest event dropped", extra={"dropped": self.dropped})
+        self._pending.append(event)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Store what is queued. On failure the batch goes back to the front of the queue."""
+        batch = list(self._pending)
+        if not batch:
+            return 0
+        self._pending.clear()
+        try:
+            await self._store.append(batch)
+        except BaseException:
+            room = (self._pending.maxlen or 0) - len(self._pending)
+            self._pending.extendleft(reversed(batch[-room:] if room > 0 else []))
+            raise
+        return len(batch)
+
+
+def _log(event: AuditEvent) -> None:
+    fields = {k: v for k, v in dataclasses.asdict(event).items() if v not in (None, {})}
+    fields.pop("event_id", None)
+    name = fields.pop("event")
+    log.info(name, extra={"audit": True, "event": name, **fields})
