@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     database_schema: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
-    redis_url: str | None = None
+    redis_url: str | None = None  # shares rate limits and lockouts between nodes
+    redis_key_prefix: str = Field(default="tokensmith:", min_length=1, max_length=64)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
 
@@ -60,6 +61,29 @@ class Settings(BaseSettings):
     # Webhooks get security notifications (a leaked key, say), signed with HMAC-SHA256.
     webhook_urls: str = ""  # space- or comma-separated
     webhook_secret: SecretStr | None = None
+
+    # Brute-force protection: failures within 15 minutes before a name is locked; each later
+    # failure doubles the lock, from LOCKOUT_FIRST up to LOCKOUT_LONGEST.
+    lockout_account_failures: int = Field(default=5, ge=1, le=1000)
+    lockout_client_failures: int = Field(default=10, ge=1, le=1000)
+    lockout_address_failures: int = Field(default=30, ge=1, le=100_000)
+    lockout_first: Duration = Field(default=30, ge=1, le=3600)
+    lockout_longest: Duration = Field(default=900, ge=1, le=86400)
+    # Requests per minute from one address to an endpoint that checks a secret; 0: no limit.
+    rate_limit_per_address: int = Field(default=0, ge=0, le=10_000_000)
+
+    # Anomaly rules (docs/operations.md): failures in a burst, uses before a new network is news,
+    # and how far above its own average a client's or key's volume must go.
+    anomaly_burst_failures: int = Field(default=20, ge=2, le=100_000)
+    anomaly_burst_window: Duration = Field(default=60, ge=1, le=86400)
+    anomaly_network_history: int = Field(default=3, ge=0, le=10_000)
+    anomaly_spike_factor: float = Field(default=10.0, ge=1.5, le=1000)
+    anomaly_spike_minimum: int = Field(default=600, ge=1)
+    anomaly_spike_period: Duration = Field(default=60, ge=1, le=3600)
+    anomaly_spike_history: int = Field(default=5, ge=1, le=60)  # periods in the baseline
+    anomaly_cooldown: Duration = Field(default=300, ge=1, le=86400)
+
+    audit_retention: Duration = Field(default=90 * 86400, ge=86400)  # older events are deleted
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)

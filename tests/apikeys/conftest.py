@@ -8,11 +8,13 @@ import pytest
 from tests.oauth.conftest import (  # noqa: F401  (fixtures, found by name)
     Registered,
     Registrar,
+    alice,
     http,
     port,
     register,
     server,
     settings,
+    web_app,
 )
 from tokensmith.oauth.clients import NewClient
 

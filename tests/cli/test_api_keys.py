@@ -76,6 +76,21 @@ def test_api_key_lifecycle(env: dict[str, str], database: Database, tmp_path: Pa
     assert revoked.code == 0 and "revoked" in revoked.stdout
     assert verify(env, rotated["key"]) == "revoked"
 
+    trail = run_cli(["audit", "--since", "1h", "--json"], env).json()["events"]
+    names = [e["event"] for e in reversed(trail)]
+    assert names == [
+        "api_key.created",
+        "api_key.created",
+        "api_key.rotated",
+        "api_key.revoked",
+    ]
+    assert all(e["actor"].startswith("cli") for e in trail)
+    table = run_cli(["audit", "--event", "api_key.rotated"], env).stdout.splitlines()
+    assert table[0].split() == [
+        "TIME", "EVENT", "OUTCOME", "ACTOR", "CLIENT", "SUBJECT", "SOURCE", "DETAIL"
+    ]  # fmt: skip
+    assert len(table) == 2 and "api_key.rotated" in table[1] and f'replaces="{ci_id}"' in table[1]
+
     everything = dump(database, tmp_path)
     for secret in (key, ci_key, rotated["key"]):
         assert secret.encode() not in everything
@@ -91,6 +106,8 @@ def test_api_key_errors_are_one_line(tmp_path: Path) -> None:
         "--expires-in",
     )
     assert_one_line_error(run_cli(["api-keys", "show", "AAAAAAAAAAAA"], env), "no API key")
+    assert_one_line_error(run_cli(["audit", "--since", "lately"], env), "--since")
+    assert run_cli(["audit"], env).stdout.strip() == "no audit events match"
     assert_one_line_error(run_cli(["api-keys", "revoke", "nope"], env), "no API key")
     assert_one_line_error(
         run_cli(["api-keys", "create", "--name", "x", "--scope", "a", "--allow-ip", "x"], env),

@@ -29,7 +29,7 @@ from tokensmith.core.secrets import constant_time_equals, keyed_hash
 __all__ = ["ApiKeyIdentity", "ApiKeyRefused", "ApiKeyVerifier", "RefusalReason"]
 
 RefusalReason = Literal[
-    "malformed", "invalid", "expired", "revoked", "forbidden_source", "rate_limited"
+    "malformed", "invalid", "expired", "revoked", "forbidden_source", "rate_limited", "locked_out"
 ]
 
 _DESCRIPTIONS: dict[RefusalReason, str] = {
@@ -39,6 +39,7 @@ _DESCRIPTIONS: dict[RefusalReason, str] = {
     "revoked": "the API key has been revoked",
     "forbidden_source": "the API key may not be used from this address",
     "rate_limited": "the API key's request rate limit is exceeded",
+    "locked_out": "too many failed attempts from this address; retry later",
 }
 _STAND_IN = b"\x00" * 32
 
@@ -60,7 +61,9 @@ class ApiKeyRefused(Exception):
 
     @property
     def status(self) -> int:
-        return {"forbidden_source": 403, "rate_limited": 429}.get(self.reason, 401)
+        return {"forbidden_source": 403, "rate_limited": 429, "locked_out": 429}.get(
+            self.reason, 401
+        )
 
 
 @dataclass(frozen=True, slots=True)

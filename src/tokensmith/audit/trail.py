@@ -11,28 +11,49 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
+from contextvars import ContextVar
 
+from tokensmith.audit.anomalies import AnomalyDetector
 from tokensmith.audit.events import AuditEvent, AuditStore
 
-__all__ = ["AuditTrail"]
+__all__ = ["AuditTrail", "request_origin"]
 
 log = logging.getLogger("tokensmith.audit")
 
+# Set by the web layer for each request: (source address, user agent). Events recorded while the
+# request runs carry them, so protocol code never needs to see the request.
+request_origin: ContextVar[tuple[str | None, str | None]] = ContextVar(
+    "request_origin", default=(None, None)
+)
+
 
 class AuditTrail:
-    def __init__(self, store: AuditStore, *, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        max_pending: int = 10_000,
+        detector: AnomalyDetector | None = None,
+    ) -> None:
         self._store = store
+        self.detector = detector
         self._pending: deque[AuditEvent] = deque(maxlen=max_pending)
         self.dropped = 0
 
     async def write(self, event: AuditEvent) -> None:
         """Store one event now; the caller's change is not done until this returns."""
+        event = _with_origin(event)
         _log(event)
+        if self.detector is not None:
+            self.detector.observe(event)
         await self._store.append([event])
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the next batch; never blocks, never raises."""
+        event = _with_origin(event)
         _log(event)
+        if self.detector is not None:
+            self.detector.observe(event)
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1
             log.warning("audit queue full: oldest event dropped", extra={"dropped": self.dropped})
@@ -55,6 +76,15 @@ class AuditTrail:
             self._pending.extendleft(reversed(batch[-room:] if room > 0 else []))
             raise
         return len(batch)
+
+
+def _with_origin(event: AuditEvent) -> AuditEvent:
+    if event.source_ip is not None:
+        return event
+    source_ip, user_agent = request_origin.get()
+    if source_ip is None and user_agent is None:
+        return event
+    return dataclasses.replace(event, source_ip=source_ip, user_agent=user_agent)
 
 
 def _log(event: AuditEvent) -> None:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
 
 from tokensmith.apikeys.lifecycle import IssuedApiKey, NewApiKey, describe
 from tokensmith.apikeys.records import ApiKeyRecord
-from tokensmith.cli.context import run_with_services
-from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
-from tokensmith.core.durations import format_duration, parse_duration
+from tokensmith.cli.context import cli_actor, run_with_services
+from tokensmith.cli.output import JsonFlag, duration_option, emit, table, when
+from tokensmith.core.durations import format_duration
 from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Create and manage API keys.", no_args_is_help=True)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (a bare container)
-        return "cli"
 
 
 def _lines(record: ApiKeyRecord, now: int) -> list[str]:
@@ -58,15 +50,6 @@ def _emit_issued(issued: IssuedApiKey, now: int, as_json: bool, extra: list[str]
     emit(payload, as_json, lines)
 
 
-def _duration(flag: str, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise CommandError(f"{flag}: {exc}") from None
-
-
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="What the key is for.")],
@@ -87,12 +70,12 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key; prints it once."""
-    actor = _actor()
+    actor = cli_actor()
     new = NewApiKey(
         name=name,
         owner=owner or actor,
         scope=scope,
-        expires_in=_duration("--expires-in", expires_in),
+        expires_in=duration_option("--expires-in", expires_in),
         allowed_cidrs=tuple(allow_ip or ()),
         rate_limit=rate_limit,
     )
@@ -156,12 +139,12 @@ def rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a replacement key; the old one keeps working for the grace period, then dies."""
-    grace_seconds = _duration("--grace", grace) or 0
-    lifetime = _duration("--expires-in", expires_in)
+    grace_seconds = duration_option("--grace", grace) or 0
+    lifetime = duration_option("--expires-in", expires_in)
 
     async def action(services: Services) -> tuple[IssuedApiKey, int]:
         issued = await services.key_manager.rotate(
-            key_id, _actor(), grace=grace_seconds, expires_in=lifetime
+            key_id, cli_actor(), grace=grace_seconds, expires_in=lifetime
         )
         return issued, services.clock.now()
 
@@ -175,7 +158,7 @@ def revoke(key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke a key now (every node refuses it within the cache bound, 1 s by default)."""
 
     async def action(services: Services) -> tuple[ApiKeyRecord, int]:
-        return await services.key_manager.revoke(key_id, _actor()), services.clock.now()
+        return await services.key_manager.revoke(key_id, cli_actor()), services.clock.now()
 
     record, now = run_with_services(action)
     payload: dict[str, Any] = describe(record, now)

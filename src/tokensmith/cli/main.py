@@ -8,7 +8,8 @@ import click
 import typer
 
 from tokensmith import __version__
-from tokensmith.cli import api_keys, clients, keys, users
+from tokensmith.cli import api_keys, clients, keys, lockouts, users
+from tokensmith.cli.audit import audit
 from tokensmith.cli.output import CommandError, JsonFlag, emit
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
@@ -30,6 +31,8 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(api_keys.app, name="api-keys")
+app.command("audit")(audit)
+app.add_typer(lockouts.app, name="lockouts")
 
 master_key_app = typer.Typer(
     help="The master key that seals secrets at rest.", no_args_is_help=True

@@ -35,6 +35,7 @@ async def client_credentials(deps: GrantDeps, client: Client, params: Params) ->
         scope=narrow_scope(params.get("scope"), parse_scope(client.scope)),
         audience=resolve_audience(params.all("resource"), client, deps.policy.default_audience),
         lifetime=deps.policy.lifetime_for(client),
+        grant_type="client_credentials",
     )
     return await respond(deps, ctx)
 

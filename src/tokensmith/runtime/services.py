@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.verifier import ApiKeyVerifier
+from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
+from tokensmith.audit.events import AuditEvent
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.sealing import MasterKey
@@ -42,6 +44,7 @@ from tokensmith.persistence.repositories import (
     SqlTokenStore,
     SqlUserStore,
 )
+from tokensmith.runtime.limits import Limits
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
 from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
@@ -72,6 +75,8 @@ class Services:
     webhooks: WebhookSender
     key_verifier: ApiKeyVerifier
     key_manager: ApiKeyManager
+    limits: Limits
+    anomalies: AnomalyDetector
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -83,6 +88,7 @@ class Services:
     async def close(self) -> None:
         await self.stop_tasks()
         await self.flush()
+        await self.limits.close()
         await self.engine.dispose()
 
     async def flush(self) -> None:
@@ -165,9 +171,22 @@ async def open_services(
         await engine.dispose()
         raise
     audit = SqlAuditStore(engine)
-    trail = AuditTrail(audit)
+    detector = AnomalyDetector(
+        AnomalyPolicy(
+            burst_failures=settings.anomaly_burst_failures,
+            burst_window=settings.anomaly_burst_window,
+            history_before_new_network=settings.anomaly_network_history,
+            spike_factor=settings.anomaly_spike_factor,
+            spike_minimum=settings.anomaly_spike_minimum,
+            spike_period=settings.anomaly_spike_period,
+            spike_history=settings.anomaly_spike_history,
+            cooldown=settings.anomaly_cooldown,
+        )
+    )
+    trail = AuditTrail(audit, detector=detector)
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
     webhooks = WebhookSender(settings.webhooks, secret)
+    detector.listeners.append(lambda alert: _raise_alert(alert, trail, webhooks, clock))
     api_keys = SqlApiKeyStore(engine)
     verifier = ApiKeyVerifier(
         api_keys, resolved.key.api_key_pepper, clock, max_staleness=settings.api_key_max_staleness
@@ -201,4 +220,21 @@ async def open_services(
         webhooks=webhooks,
         key_verifier=verifier,
         key_manager=manager,
+        limits=Limits(settings.redis_url, prefix=settings.redis_key_prefix),
+        anomalies=detector,
     )
+
+
+def _raise_alert(alert: Alert, trail: AuditTrail, webhooks: WebhookSender, clock: Clock) -> None:
+    """An anomaly goes to the audit trail and to the webhooks; neither waits on the other."""
+    detail = {"identity": alert.identity, "summary": alert.summary, **alert.detail}
+    trail.record(
+        AuditEvent(
+            at=clock.now(),
+            event=f"anomaly.{alert.rule}",
+            outcome="info",
+            actor="detector",
+            detail=detail,
+        )
+    )
+    webhooks.notify(f"anomaly.{alert.rule}", detail)

@@ -6,18 +6,23 @@
     GET  /admin/api-keys/{key_id}             one key
     POST /admin/api-keys/{key_id}/rotate      {"grace"?, "expires_in"?}; the new key, once
     POST /admin/api-keys/{key_id}/revoke      revoke now
+    GET  /admin/audit?since=1h&client_id=&subject=&event=&limit=
+                                              audit events, newest first
+    POST /admin/lockouts/clear                {"account"?, "client"?, "address"?}: unlock
 
 Durations are seconds or strings such as ``"30d"``. Errors are RFC 6749-style JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.apikeys.lifecycle import IssuedApiKey, NewApiKey, describe
+from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.durations import parse_duration
 from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth.tokens import IssuedToken
@@ -25,8 +30,18 @@ from tokensmith.web.bearer import BearerRefused, actor_of, require_bearer
 from tokensmith.web.forms import read_json
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import services_of
+from tokensmith.web.throttle import account_name
 
-__all__ = ["ADMIN_SCOPE", "create_key", "list_keys", "revoke_key", "rotate_key", "show_key"]
+__all__ = [
+    "ADMIN_SCOPE",
+    "audit_events",
+    "clear_lockouts",
+    "create_key",
+    "list_keys",
+    "revoke_key",
+    "rotate_key",
+    "show_key",
+]
 
 ADMIN_SCOPE = "tokensmith:admin"
 _NO_STORE = {"cache-control": "no-store"}
@@ -90,6 +105,56 @@ async def revoke_key(request: Request) -> Response:
         services = services_of(request)
         record = await services.key_manager.revoke(request.path_params["key_id"], actor_of(admin))
         return json_response(describe(record, services.clock.now()), headers=_NO_STORE)
+
+    return await _as_admin(request, action)
+
+
+async def audit_events(request: Request) -> Response:
+    async def action(admin: IssuedToken) -> Response:
+        services = services_of(request)
+        query = request.query_params
+        window = _duration(dict(query), "since")
+        try:
+            limit = int(query.get("limit", "100"))
+        except ValueError:
+            raise InvalidRequest("limit must be a whole number") from None
+        await services.trail.flush()
+        events = await services.audit.query(
+            AuditQuery(
+                since=services.clock.now() - window if window is not None else None,
+                client_id=query.get("client_id"),
+                subject=query.get("subject"),
+                event=query.get("event"),
+                limit=max(1, min(limit, 1000)),
+            )
+        )
+        body = {"events": [dataclasses.asdict(e) for e in events]}
+        return json_response(body, headers=_NO_STORE)
+
+    return await _as_admin(request, action)
+
+
+async def clear_lockouts(request: Request) -> Response:
+    async def action(admin: IssuedToken) -> Response:
+        services = services_of(request)
+        body = _object(await read_json(request, services.settings.max_body_bytes))
+        names = {kind: _text(body, kind) for kind in ("account", "client", "address")}
+        if not any(names.values()):
+            raise InvalidRequest("name an account, a client or an address to unlock")
+        for kind, name in names.items():
+            if name:
+                key = account_name(name) if kind == "account" else name[:128]
+                await services.limits.clear(f"{kind}:{key}")
+        await services.trail.write(
+            AuditEvent(
+                at=services.clock.now(),
+                event="lockout.cleared",
+                outcome="success",
+                actor=actor_of(admin),
+                detail={k: v for k, v in names.items() if v},
+            )
+        )
+        return json_response({"cleared": {k: v for k, v in names.items() if v}}, headers=_NO_STORE)
 
     return await _as_admin(request, action)
 

@@ -26,6 +26,7 @@ from tokensmith.web.bearer import BearerRefused, require_bearer
 from tokensmith.web.forms import read_form, read_json
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
+from tokensmith.web.throttle import blocked, failed
 
 __all__ = ["LEAKS_SCOPE", "report_leaks", "verify"]
 
@@ -43,10 +44,15 @@ async def verify(request: Request) -> Response:
         return error_response(error, {**_NO_STORE, **extra})
     presented = request.headers.get(_HEADER, "").strip()
     try:
+        wait = await blocked(request, address=source_ip)
+        if wait is not None:
+            raise ApiKeyRefused("locked_out", retry_after=wait)
         if not presented:
             raise ApiKeyRefused("malformed")
         identity = await services.key_verifier.verify(presented, source_ip)
     except ApiKeyRefused as refused:
+        if refused.reason in ("malformed", "invalid") and presented:
+            await failed(request, address=source_ip)  # guessing, or a scanner's wild shot
         services.trail.record(
             AuditEvent(
                 at=services.clock.now(),
@@ -59,6 +65,17 @@ async def verify(request: Request) -> Response:
             )
         )
         return key_error(refused, missing=not presented)
+    # Seen by the anomaly rules (new network, volume), not stored: a use is not a change.
+    services.anomalies.observe(
+        AuditEvent(
+            at=services.clock.now(),
+            event="api_key.used",
+            outcome="success",
+            fingerprint=identity.key_id,
+            source_ip=source_ip,
+            user_agent=request.headers.get("user-agent"),
+        )
+    )
     return json_response(identity.as_json(), headers=_NO_STORE)
 
 

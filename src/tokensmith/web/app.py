@@ -23,7 +23,7 @@ from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope, classify
-from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
+from tokensmith.web.metrics import ANOMALIES, LIMITS_SHARED, SIGNING_KEYS, metrics_endpoint
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
 
@@ -54,6 +54,8 @@ def routes() -> list[BaseRoute]:
         Route("/admin/api-keys/{key_id}", admin.show_key, methods=["GET"]),
         Route("/admin/api-keys/{key_id}/rotate", admin.rotate_key, methods=["POST"]),
         Route("/admin/api-keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
+        Route("/admin/audit", admin.audit_events, methods=["GET"]),
+        Route("/admin/lockouts/clear", admin.clear_lockouts, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -95,6 +97,9 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
             settings, apply_migrations=settings.mode == "development"
         )
         attach(app.state, running)
+        LIMITS_SHARED.set(1 if running.limits.shared else 0)
+        running.limits.on_degraded = lambda degraded: LIMITS_SHARED.set(0 if degraded else 1)
+        running.anomalies.listeners.append(lambda alert: ANOMALIES.labels(alert.rule).inc())
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
         running.tasks.append(asyncio.create_task(_flush_batches(running)))
         running.tasks.append(asyncio.create_task(running.webhooks.run()))
@@ -146,6 +151,7 @@ async def _maintain_keys(services: Services) -> None:
             await services.codes.purge_expired(before)
             await services.assertions.purge_expired(before)
             await services.refresh.forget_successors(services.clock.now() - MAX_REFRESH_GRACE)
+            await services.audit.purge(services.clock.now() - settings.audit_retention)
         except DATABASE_ERRORS as exc:
             log.warning(
                 "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.audit.trail import request_origin
 from tokensmith.errors import (
     HeadersTooLarge,
     InvalidRequest,
@@ -62,6 +63,7 @@ class Envelope:
             return
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
+        origin = request_origin.set(_origin(scope))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -115,6 +117,17 @@ class Envelope:
                 },
             )
             request_id_var.reset(token)
+            request_origin.reset(origin)
+
+
+def _origin(scope: Scope) -> tuple[str | None, str | None]:
+    """(peer address, user agent) for the audit trail; the agent is capped, it is free text."""
+    client = scope.get("client")
+    agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)
+    return (
+        client[0] if client else None,
+        agent.decode("latin-1")[:256] if agent is not None else None,
+    )
 
 
 def _request_id(scope: Scope) -> str:

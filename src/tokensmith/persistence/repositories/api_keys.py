@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.apikeys.records import ApiKeyRecord
-from tokensmith.persistence.repositories._base import Repository, as_dict, is_duplicate, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
 from tokensmith.persistence.tables import api_keys as t
 
 __all__ = ["SqlApiKeyStore"]
@@ -24,14 +24,7 @@ class SqlApiKeyStore(Repository):
     async def add(self, record: ApiKeyRecord) -> bool:
         values = values_of(t, record)
         values["allowed_cidrs"] = list(record.allowed_cidrs)
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.insert(t).values(**values))
-        except sa.exc.IntegrityError as exc:
-            if is_duplicate(exc):
-                return False
-            raise
-        return True
+        return await self.insert_new(t, values)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         async with self.engine.connect() as conn:
