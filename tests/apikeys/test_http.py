@@ -471,3 +471,34 @@ def test_last_used_reaches_the_database(http: httpx.Client, admin_token: str) ->
             break
         time.sleep(0.1)
     assert shown["last_used_at"] is not None
+
+
+def test_a_hanging_webhook_never_holds_up_a_request(
+    settings: Settings, admin_client: Registered
+) -> None:
+    """The receiver accepts the connection and never answers; the leak report still returns."""
+    import socket
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)  # accepted by the kernel, never read: every delivery waits for its timeout
+    hanging = settings.model_copy(
+        update={"webhook_urls": f"http://127.0.0.1:{hang.getsockname()[1]}/hook"}
+    )
+    try:
+        with (
+            ServerThread(hanging) as node,
+            httpx.Client(base_url=node.base_url, timeout=30) as http,
+        ):
+            admin = client_token(http, admin_client, "tokensmith:admin")
+            reporter = client_token(http, admin_client, "tokensmith:leaks")
+            keys = [create(http, admin, name=f"k{i}")["key"] for i in range(3)]
+            for key in keys:  # three notifications queue up behind a receiver that hangs
+                answer = http.post(
+                    "/api-keys/leaks", json=[{"token": key}], headers=bearer(reporter)
+                )
+                assert answer.json()[0]["label"] == "true_positive"
+            token = client_token(http, admin_client, "other")  # issuance goes on meanwhile
+            assert token
+    finally:
+        hang.close()

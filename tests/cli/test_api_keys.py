@@ -76,7 +76,12 @@ def test_api_key_lifecycle(env: dict[str, str], database: Database, tmp_path: Pa
     assert revoked.code == 0 and "revoked" in revoked.stdout
     assert verify(env, rotated["key"]) == "revoked"
 
+    client = run_cli(
+        ["clients", "create", "--name", "batch", "--rate-limit", "120", "--json"], env
+    ).json()
+    assert client["rate_limit"] == 120
     trail = run_cli(["audit", "--since", "1h", "--json"], env).json()["events"]
+    trail = [e for e in trail if e["event"].startswith("api_key.")]
     names = [e["event"] for e in reversed(trail)]
     assert names == [
         "api_key.created",

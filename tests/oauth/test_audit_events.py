@@ -75,6 +75,12 @@ def test_client_credentials_events(
     assert inspected.detail == {"active": True} and inspected.client_id == machine.client_id
     for event in found:
         assert token not in repr(event) and machine.secret not in repr(event)
+    metrics = http.get("/metrics").text
+    assert 'tokensmith_events_total{event="token.issued",outcome="success",reason=""}' in metrics
+    assert (
+        'tokensmith_events_total{event="token.refused",outcome="denied",reason="invalid_client"}'
+        in metrics
+    )
 
 
 def test_login_consent_and_refresh_reuse_events(

@@ -122,3 +122,27 @@ def test_unlocking_needs_a_name(http: httpx.Client, register: Registrar) -> None
         "/admin/lockouts/clear", json={}, headers={"authorization": f"Bearer {token}"}
     )
     assert response.status_code == 400
+
+
+def test_a_client_over_its_own_rate_gets_429(http: httpx.Client, register: Registrar) -> None:
+    limited = register(NewClient("batch", grant_types=("client_credentials",), rate_limit=2))
+    assert limited.secret is not None
+    form = {"grant_type": "client_credentials"}
+    answers = [
+        http.post("/token", data=form, auth=(limited.client_id, limited.secret)) for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error_description"] == "this client's request rate limit is exceeded"
+    assert int(answers[2].headers["retry-after"]) == 30
+    # The limit counts only requests the client itself authenticated: others cannot spend it.
+    other = register(NewClient("batch2", grant_types=("client_credentials",), rate_limit=1))
+    assert other.secret is not None
+    for _ in range(2):
+        http.post("/token", data=form, auth=(other.client_id, "wrong"))
+    assert http.post("/token", data=form, auth=(other.client_id, other.secret)).status_code == 200
+    assert (
+        http.post(
+            "/introspect", data={"token": "x"}, auth=(other.client_id, other.secret)
+        ).status_code
+        == 429
+    )

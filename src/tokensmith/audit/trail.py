@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
+from collections.abc import Callable
 from contextvars import ContextVar
 
-from tokensmith.audit.anomalies import AnomalyDetector
 from tokensmith.audit.events import AuditEvent, AuditStore
 
 __all__ = ["AuditTrail", "request_origin"]
@@ -33,10 +33,10 @@ class AuditTrail:
         store: AuditStore,
         *,
         max_pending: int = 10_000,
-        detector: AnomalyDetector | None = None,
     ) -> None:
         self._store = store
-        self.detector = detector
+        # Each event is shown to these as it is recorded (the anomaly rules, the metrics).
+        self.listeners: list[Callable[[AuditEvent], None]] = []
         self._pending: deque[AuditEvent] = deque(maxlen=max_pending)
         self.dropped = 0
 
@@ -44,16 +44,16 @@ class AuditTrail:
         """Store one event now; the caller's change is not done until this returns."""
         event = _with_origin(event)
         _log(event)
-        if self.detector is not None:
-            self.detector.observe(event)
+        for listener in self.listeners:
+            listener(event)
         await self._store.append([event])
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the next batch; never blocks, never raises."""
         event = _with_origin(event)
         _log(event)
-        if self.detector is not None:
-            self.detector.observe(event)
+        for listener in self.listeners:
+            listener(event)
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1
             log.warning("audit queue full: oldest event dropped", extra={"dropped": self.dropped})

@@ -42,6 +42,7 @@ def describe(client: Client) -> dict[str, Any]:
         "cors_origins": list(client.cors_origins),
         "jwks": client.jwks,
         "refresh_grace": client.refresh_grace,
+        "rate_limit": client.rate_limit,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -94,6 +95,10 @@ def create(
         str,
         typer.Option("--refresh-grace", help="Retry window for a lost refresh response, e.g. 10s."),
     ] = "0s",
+    rate_limit: Annotated[
+        int | None,
+        typer.Option("--rate-limit", help="Requests per minute at /token, /introspect, /revoke."),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
@@ -120,6 +125,7 @@ def create(
         cors_origins=tuple(cors_origin or ()),
         jwks=jwks,
         refresh_grace=grace,
+        rate_limit=rate_limit,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:

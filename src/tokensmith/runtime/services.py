@@ -183,7 +183,8 @@ async def open_services(
             cooldown=settings.anomaly_cooldown,
         )
     )
-    trail = AuditTrail(audit, detector=detector)
+    trail = AuditTrail(audit)
+    trail.listeners.append(detector.observe)
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
     webhooks = WebhookSender(settings.webhooks, secret)
     detector.listeners.append(lambda alert: _raise_alert(alert, trail, webhooks, clock))

@@ -24,6 +24,7 @@ from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.params import Params
 from tokensmith.web.bearer import BearerRefused, require_bearer
 from tokensmith.web.forms import read_form, read_json
+from tokensmith.web.metrics import AUDIT_EVENTS
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
 from tokensmith.web.throttle import blocked, failed
@@ -65,6 +66,7 @@ async def verify(request: Request) -> Response:
             )
         )
         return key_error(refused, missing=not presented)
+    AUDIT_EVENTS.labels("api_key.verified", "success", "").inc()
     # Seen by the anomaly rules (new network, volume), not stored: a use is not a change.
     services.anomalies.observe(
         AuditEvent(

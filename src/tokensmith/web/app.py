@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from tokensmith.audit.events import AuditEvent
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
@@ -23,7 +24,13 @@ from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope, classify
-from tokensmith.web.metrics import ANOMALIES, LIMITS_SHARED, SIGNING_KEYS, metrics_endpoint
+from tokensmith.web.metrics import (
+    ANOMALIES,
+    AUDIT_EVENTS,
+    LIMITS_SHARED,
+    SIGNING_KEYS,
+    metrics_endpoint,
+)
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
 
@@ -100,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         LIMITS_SHARED.set(1 if running.limits.shared else 0)
         running.limits.on_degraded = lambda degraded: LIMITS_SHARED.set(0 if degraded else 1)
         running.anomalies.listeners.append(lambda alert: ANOMALIES.labels(alert.rule).inc())
+        running.trail.listeners.append(_count_event)
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
         running.tasks.append(asyncio.create_task(_flush_batches(running)))
         running.tasks.append(asyncio.create_task(running.webhooks.run()))
@@ -171,6 +179,12 @@ async def _flush_batches(services: Services, interval: float = 0.5) -> None:
             log.warning("batched records not stored yet", extra={"error": type(exc).__name__})
         except Exception:
             log.exception("storing batched records failed")
+
+
+def _count_event(event: AuditEvent) -> None:
+    # The reason is a refusal's error code or an API key's refusal reason: few, known values.
+    reason = event.detail.get("reason") or event.detail.get("error") or ""
+    AUDIT_EVENTS.labels(event.event, event.outcome, str(reason)[:40]).inc()
 
 
 def _publish_key_gauge(services: Services | None) -> None:

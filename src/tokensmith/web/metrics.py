@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 __all__ = [
     "ANOMALIES",
+    "AUDIT_EVENTS",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
     "LIMITS_SHARED",
@@ -50,6 +51,11 @@ DATABASE_READY = Gauge(
     multiprocess_mode="livemax",
 )
 
+AUDIT_EVENTS = Counter(
+    "tokensmith_events_total",
+    "Security events by name and outcome: tokens issued and refused, logins, API-key refusals…",
+    ["event", "outcome", "reason"],
+)
 ANOMALIES = Counter(
     "tokensmith_anomalies_total",
     "Alerts raised by the anomaly rules, by rule.",

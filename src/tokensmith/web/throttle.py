@@ -11,11 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from tokensmith.errors import TooManyRequests
+from tokensmith.oauth.clients import Client
 from tokensmith.runtime.limits import LockoutPolicy, account_name
 from tokensmith.web.metrics import LOCKOUTS, RATE_LIMITED
 from tokensmith.web.state import services_of
 
-__all__ = ["account_name", "blocked", "check_blocked", "failed", "peer", "succeeded"]
+__all__ = ["account_name", "admit", "blocked", "check_blocked", "failed", "peer", "succeeded"]
 
 _WINDOW = 900.0
 
@@ -62,6 +63,17 @@ async def check_blocked(request: Request, **names: str | None) -> None:
     wait = await blocked(request, **names)
     if wait is not None:
         raise TooManyRequests(wait)
+
+
+async def admit(request: Request, client: Client) -> None:
+    """An authenticated client within its own request rate, if it has one."""
+    if client.rate_limit is None:
+        return
+    limits = services_of(request).limits
+    wait = await limits.take(f"rate:client:{client.client_id}", client.rate_limit, 60.0)
+    if wait is not None:
+        RATE_LIMITED.labels("client").inc()
+        raise TooManyRequests(wait, "this client's request rate limit is exceeded")
 
 
 async def failed(request: Request, **names: str | None) -> None:

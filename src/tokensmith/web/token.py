@@ -17,7 +17,7 @@ from tokensmith.oauth.params import Params
 from tokensmith.web.forms import read_form
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
-from tokensmith.web.throttle import check_blocked, failed, peer
+from tokensmith.web.throttle import admit, check_blocked, failed, peer
 
 __all__ = ["introspect", "revoke", "token"]
 
@@ -34,7 +34,7 @@ async def token(request: Request) -> Response:
         await check_blocked(request, client=claimed, address=peer(request))
         try:
             body = await protocol_of(request).token.handle(
-                request.headers.get("authorization"), params
+                request.headers.get("authorization"), params, admit=lambda c: admit(request, c)
             )
         except InvalidClient:
             await failed(request, client=claimed, address=peer(request))
@@ -103,10 +103,12 @@ async def _authenticate(request: Request, params: Params) -> Client:
     await check_blocked(request, client=claimed, address=peer(request))
     authorization = request.headers.get("authorization")
     try:
-        return await protocol_of(request).authenticator.authenticate(authorization, params)
+        client = await protocol_of(request).authenticator.authenticate(authorization, params)
     except InvalidClient:
         await failed(request, client=claimed, address=peer(request))
         raise
+    await admit(request, client)
+    return client
 
 
 def _claimed(request: Request, params: Params | None) -> str | None:
