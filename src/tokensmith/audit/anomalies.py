@@ -20,6 +20,7 @@ fixed amount of memory.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict, deque
@@ -252,8 +253,11 @@ def _remember(seen: OrderedDict[str, None], value: str, limit: int) -> bool:
 
 
 def _network(address: str | None) -> str | None:
-    if not address:
-        return None
+    return _network_of(address) if address else None
+
+
+@functools.lru_cache(maxsize=4096)  # parsing an address costs microseconds; callers repeat
+def _network_of(address: str) -> str | None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

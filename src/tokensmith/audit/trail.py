@@ -87,8 +87,23 @@ def _with_origin(event: AuditEvent) -> AuditEvent:
     return dataclasses.replace(event, source_ip=source_ip, user_agent=user_agent)
 
 
+_FIELDS = (
+    "at",
+    "outcome",
+    "actor",
+    "client_id",
+    "subject",
+    "source_ip",
+    "user_agent",
+    "fingerprint",
+)
+
+
 def _log(event: AuditEvent) -> None:
-    fields = {k: v for k, v in dataclasses.asdict(event).items() if v not in (None, {})}
-    fields.pop("event_id", None)
-    name = fields.pop("event")
-    log.info(name, extra={"audit": True, "event": name, **fields})
+    if not log.isEnabledFor(logging.INFO):
+        return
+    fields = {name: getattr(event, name) for name in _FIELDS}
+    extra = {k: v for k, v in fields.items() if v is not None}
+    if event.detail:
+        extra["detail"] = event.detail
+    log.info(event.event, extra={"audit": True, "event": event.event, **extra})
