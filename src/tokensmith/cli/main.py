@@ -9,6 +9,7 @@ import typer
 
 from tokensmith import __version__
 from tokensmith.cli import clients, keys, users
+from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import CommandError, JsonFlag, emit
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("migrate")(migrate)
+app.command("gateway")(gateway)
 app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
