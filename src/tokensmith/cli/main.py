@@ -10,6 +10,7 @@ import typer
 from tokensmith import __version__
 from tokensmith.cli import api_keys, clients, keys, lockouts, users
 from tokensmith.cli.audit import audit
+from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import CommandError, JsonFlag, emit
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("migrate")(migrate)
+app.command("gateway")(gateway)
 app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")

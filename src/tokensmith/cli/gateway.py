@@ -1,0 +1,38 @@
+"""``tokensmith gateway --config gateway.toml``: the reverse proxy in front of internal services."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tokensmith.gateway import build_gateway, load_config
+from tokensmith.runtime.logs import configure_logging
+from tokensmith.web.server import UVICORN_OPTIONS
+
+__all__ = ["gateway"]
+
+
+def gateway(
+    config: Annotated[Path, typer.Option("--config", help="The gateway's TOML file.")],
+    host: Annotated[str | None, typer.Option("--host", help="Overrides gateway.host.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Overrides gateway.port.")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+) -> None:
+    """Serve the gateway: outside tokens and API keys in, internal JWTs to the upstreams."""
+    configure_logging(log_level.upper())
+    settings = load_config(config)  # a bad file stops here, naming the key
+    app = build_gateway(settings)
+    listen_host, listen_port = host or settings.host, port or settings.port
+    sys.stderr.write(
+        f"tokensmith gateway: http://{listen_host}:{listen_port}, "
+        f"{len(settings.routes)} route(s), internal JWTs from {settings.issuer}\n"
+    )
+    # The gateway is the edge: a caller's X-Forwarded-For must not become its client address.
+    options = {**UVICORN_OPTIONS, "proxy_headers": False}
+    uvicorn.run(app, host=listen_host, port=listen_port, **options)

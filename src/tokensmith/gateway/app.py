@@ -1,0 +1,45 @@
+"""From a checked configuration to the running gateway: the guard, the key, the proxy."""
+
+from __future__ import annotations
+
+from tokensmith.gateway.config import GatewayConfig
+from tokensmith.gateway.proxy import Gateway
+from tokensmith.gateway.tokens import InternalTokens, load_or_create_key
+from tokensmith.guard.apikeys import RemoteApiKeyVerifier
+from tokensmith.guard.guard import Guard
+from tokensmith.guard.introspection import Introspector
+from tokensmith.guard.jwks import JwksCache
+from tokensmith.guard.jwt import JwtValidator
+
+__all__ = ["build_gateway", "build_guard"]
+
+
+def build_guard(config: GatewayConfig) -> Guard:
+    server = config.server
+    base = server.issuer.rstrip("/")
+    introspector = Introspector(
+        server.introspection_endpoint or base + "/introspect",
+        client_id=server.client_id,
+        client_secret=server.client_secret,
+        issuer=server.issuer,
+        cache_seconds=server.introspection_cache_seconds,
+        timeout=server.timeout,
+    )
+    api_keys = RemoteApiKeyVerifier(
+        server.api_key_endpoint or base + "/api-keys/verify",
+        client_id=server.client_id,
+        client_secret=server.client_secret,
+        cache_seconds=server.api_key_cache_seconds,
+        timeout=server.timeout,
+    )
+    jwks = jwt = None
+    if server.jwt_audiences:
+        jwks = JwksCache(server.jwks_uri or base + "/jwks")
+        jwt = JwtValidator(jwks, issuer=server.issuer, audiences=server.jwt_audiences)
+    return Guard(jwt=jwt, jwks=jwks, introspector=introspector, api_keys=api_keys, realm="gateway")
+
+
+def build_gateway(config: GatewayConfig) -> Gateway:
+    key = load_or_create_key(config.signing_key_file)
+    tokens = InternalTokens(key, issuer=config.issuer, ttl=config.internal_token_ttl)
+    return Gateway(config, build_guard(config), tokens)

@@ -1,0 +1,241 @@
+"""The gateway's one TOML file: where it listens, whom it trusts, routes, limits.
+
+Read with the standard library's ``tomllib``. Every problem stops the start with the file and the
+key's name (``ConfigError``); unknown keys are refused too, so a typo never silently drops a limit.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tokensmith.errors import ConfigError
+
+__all__ = ["AuthorizationServer", "GatewayConfig", "Route", "load_config", "parse_config"]
+
+_ENDPOINTS = ("jwks_uri", "introspection_endpoint", "api_key_endpoint")
+RESERVED_PATHS = ("/metrics", "/healthz", "/.well-known/jwks.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str  # a path prefix, matched on whole segments
+    upstream: str
+    audience: str  # the aud of the internal JWT this upstream verifies
+    scopes: frozenset[str] = frozenset()
+    strip_path: bool = False
+
+    def matches(self, path: str) -> bool:
+        return self.path == "/" or path == self.path or path.startswith(self.path + "/")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationServer:
+    issuer: str
+    client_id: str
+    client_secret: str
+    # JWTs for one of these audiences are validated here against the JWKS; without any, every
+    # bearer token goes to introspection (which also sees revoked JWTs).
+    jwt_audiences: tuple[str, ...] = ()
+    jwks_uri: str | None = None
+    introspection_endpoint: str | None = None
+    api_key_endpoint: str | None = None
+    introspection_cache_seconds: float = 1.0
+    api_key_cache_seconds: float = 1.0
+    timeout: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    issuer: str  # iss of internal JWTs; upstreams read /.well-known/jwks.json here
+    server: AuthorizationServer
+    routes: tuple[Route, ...]
+    signing_key_file: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    internal_token_ttl: int = 60
+    max_body_bytes: int = 1024 * 1024
+    upstream_timeout: float = 10.0
+    client_rate_per_minute: int = 600
+    key_rate_per_minute: int = 600
+    rate_limit_buckets: int = 100_000
+
+    def route_for(self, path: str) -> Route | None:
+        return next((route for route in self.routes if route.matches(path)), None)
+
+
+_GATEWAY_KEYS = {
+    "issuer": str,
+    "host": str,
+    "port": int,
+    "signing_key_file": str,
+    "internal_token_ttl": int,
+    "max_body_bytes": int,
+    "upstream_timeout": float,
+    "client_rate_per_minute": int,
+    "key_rate_per_minute": int,
+    "rate_limit_buckets": int,
+}
+_SERVER_KEYS = {
+    "issuer": str,
+    "client_id": str,
+    "client_id_env": str,
+    "client_secret": str,
+    "client_secret_env": str,
+    "jwt_audiences": list,
+    "jwks_uri": str,
+    "introspection_endpoint": str,
+    "api_key_endpoint": str,
+    "introspection_cache_seconds": float,
+    "api_key_cache_seconds": float,
+    "timeout": float,
+}
+_ROUTE_KEYS = {"path": str, "upstream": str, "audience": str, "scopes": list, "strip_path": bool}
+
+
+def load_config(path: Path) -> GatewayConfig:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_config(document, path.parent, str(path))
+
+
+def parse_config(
+    document: dict[str, Any], base: Path, name: str = "gateway config"
+) -> GatewayConfig:
+    unknown = set(document) - {"gateway", "authorization_server", "routes"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown section {sorted(unknown)[0]!r}")
+    gateway = _table(document, "gateway", _GATEWAY_KEYS, name)
+    server = _table(document, "authorization_server", _SERVER_KEYS, name)
+    routes = document.get("routes")
+    if not isinstance(routes, list) or not routes:
+        raise ConfigError(f"{name}: [[routes]] needs at least one route")
+    parsed = tuple(_route(route, i, name) for i, route in enumerate(routes))
+    issuer = _url(gateway, "issuer", f"{name}: gateway.issuer")
+    key_file = Path(_required(gateway, "signing_key_file", f"{name}: gateway"))
+    config = GatewayConfig(
+        issuer=issuer,
+        server=_server(server, name),
+        # Longest prefix first, so /orders/admin wins over /orders.
+        routes=tuple(sorted(parsed, key=lambda r: len(r.path), reverse=True)),
+        signing_key_file=key_file if key_file.is_absolute() else base / key_file,
+        **{k: v for k, v in gateway.items() if k not in ("issuer", "signing_key_file")},
+    )
+    _check_limits(config, name)
+    return config
+
+
+def _table(
+    document: dict[str, Any], section: str, keys: dict[str, type], name: str
+) -> dict[str, Any]:
+    table = document.get(section)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{name}: the [{section}] table is required")
+    for key, value in table.items():
+        expected = keys.get(key)
+        if expected is None:
+            raise ConfigError(f"{name}: unknown key {section}.{key}")
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            table[key] = value
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{name}: {section}.{key} must be a {expected.__name__}")
+    return table
+
+
+def _server(table: dict[str, Any], name: str) -> AuthorizationServer:
+    where = f"{name}: authorization_server"
+    secret = _from_env(table, "client_secret", where)
+    client_id = _from_env(table, "client_id", where)
+    urls: dict[str, Any] = {k: _url(table, k, f"{where}.{k}") for k in _ENDPOINTS if k in table}
+    audiences = table.get("jwt_audiences", [])
+    if not all(isinstance(a, str) and a for a in audiences):
+        raise ConfigError(f"{where}.jwt_audiences must be a list of audience strings")
+    named = {"issuer", "client_id", "client_id_env", "client_secret", "client_secret_env"}
+    named |= {"jwt_audiences", *urls}
+    return AuthorizationServer(
+        issuer=_url(table, "issuer", f"{where}.issuer"),
+        client_id=client_id,
+        client_secret=secret,
+        jwt_audiences=tuple(audiences),
+        **urls,
+        **{k: v for k, v in table.items() if k not in named},
+    )
+
+
+def _from_env(table: dict[str, Any], key: str, where: str) -> str:
+    """``key`` itself, or the environment variable ``key_env`` names (for secrets)."""
+    value, env = table.get(key), table.get(f"{key}_env")
+    if (value is None) == (env is None):
+        raise ConfigError(f"{where} needs exactly one of {key} and {key}_env")
+    if env is not None:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{where}.{key}_env names {env}, which is not set")
+    return str(value)
+
+
+def _route(table: object, index: int, name: str) -> Route:
+    where = f"{name}: routes[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    _table({"route": table}, "route", _ROUTE_KEYS, where)
+    path = _required(table, "path", where)
+    if (
+        not path.startswith("/")
+        or (path != "/" and path.endswith("/"))
+        or any(path == reserved or path.startswith(reserved + "/") for reserved in RESERVED_PATHS)
+    ):
+        raise ConfigError(
+            f"{where}.path must start with '/', not end with one, and not be reserved"
+        )
+    scopes = table.get("scopes", [])
+    if not all(isinstance(s, str) and s and " " not in s for s in scopes):
+        raise ConfigError(f"{where}.scopes must be a list of scope names")
+    return Route(
+        path=path,
+        upstream=_url(table, "upstream", f"{where}.upstream").rstrip("/"),
+        audience=_required(table, "audience", where),
+        scopes=frozenset(scopes),
+        strip_path=bool(table.get("strip_path", False)),
+    )
+
+
+def _required(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.{key} is required")
+    return value
+
+
+def _url(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where} must be an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{where} must have no query or fragment")
+    return str(value)
+
+
+def _check_limits(config: GatewayConfig, name: str) -> None:
+    bounds = {
+        "internal_token_ttl": (config.internal_token_ttl, 5, 3600),
+        "max_body_bytes": (config.max_body_bytes, 0, 1024**3),
+        "upstream_timeout": (config.upstream_timeout, 0.1, 600),
+        "client_rate_per_minute": (config.client_rate_per_minute, 1, 10**7),
+        "key_rate_per_minute": (config.key_rate_per_minute, 1, 10**7),
+        "rate_limit_buckets": (config.rate_limit_buckets, 1, 10**7),
+        "port": (config.port, 0, 65535),
+    }
+    for key, (value, low, high) in bounds.items():
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: gateway.{key} must be between {low} and {high}")

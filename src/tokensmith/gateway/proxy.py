@@ -1,0 +1,333 @@
+"""The reverse proxy: admit (route, credential, scopes, rate), then stream to the upstream with
+an internal JWT in place of the outside credential.
+
+Pure ASGI with one pooled ``httpx.AsyncClient``; request and response bodies are streamed, never
+buffered. Every refusal is JSON with ``error`` and ``error_description``, and is counted in
+``/metrics`` by reason. An upstream that cannot be reached is 502 (504 on a timeout) with our own
+body: nothing of the upstream's leaks, and the outside credential never leaves the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tokensmith.gateway.config import GatewayConfig, Route
+from tokensmith.gateway.headers import downstream_headers, upstream_headers
+from tokensmith.gateway.metrics import GatewayMetrics
+from tokensmith.gateway.ratelimit import RateLimiter
+from tokensmith.gateway.tokens import InternalTokens
+from tokensmith.guard.asgi import read_scope_credential
+from tokensmith.guard.errors import (
+    ForbiddenSource,
+    GuardError,
+    InsufficientScope,
+    InvalidRequest,
+    MissingCredential,
+    RateLimited,
+    ServiceUnavailable,
+    TokenExpired,
+    render,
+)
+from tokensmith.guard.guard import Guard
+from tokensmith.guard.principal import Principal
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("tokensmith.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_SAFE_PATH = "/:@!$&'()*+,;=-._~"
+
+
+class Refusal(Exception):
+    """A gateway-side answer that is not about the credential (no route, too large, upstream)."""
+
+    def __init__(self, status: int, error: str, description: str, reason: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description, self.reason = status, error, description, reason
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        guard: Guard,
+        tokens: InternalTokens,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.guard = guard
+        self.tokens = tokens
+        self.metrics = GatewayMetrics()
+        self.clients = RateLimiter(
+            config.client_rate_per_minute, max_buckets=config.rate_limit_buckets
+        )
+        self.keys = RateLimiter(config.key_rate_per_minute, max_buckets=config.rate_limit_buckets)
+        timeout = httpx.Timeout(config.upstream_timeout, connect=min(5.0, config.upstream_timeout))
+        self.client = client or httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_connections=512)
+        )
+        self._jwks = json.dumps(tokens.jwks()).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        request_id = _request_id(scope)
+        local = self._local(scope["path"])
+        if local is not None:
+            await _send_json(send, 200, local[1], request_id, local[0])
+            return
+        try:
+            route = self._route(scope)
+            principal = await self._admit(scope, route)
+        except GuardError as error:
+            self.metrics.refused(_reason(error))
+            status, headers, body = render(error, self.guard.realm)
+            await _send(send, status, headers, body, request_id)
+            return
+        except Refusal as refusal:
+            await self._refuse(send, refusal, request_id)
+            return
+        self.metrics.allowed()
+        await self._forward(scope, receive, send, route, principal, request_id)
+
+    def _local(self, path: str) -> tuple[str, bytes] | None:
+        if path == "/healthz":
+            return "application/json", b'{"status":"ok"}'
+        if path == "/.well-known/jwks.json":
+            return "application/jwk-set+json", self._jwks
+        if path == "/metrics":
+            return "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()
+        return None
+
+    def _route(self, scope: Scope) -> Route:
+        path: str = scope["path"]
+        raw = scope.get("raw_path") or path.encode()
+        segments = path.split("/")
+        # A dot segment or an encoded slash or dot could walk out of the route after matching.
+        if ".." in segments or "." in segments or re.search(rb"%2[ef]|%5c|\\", raw, re.I):
+            raise Refusal(400, "invalid_request", "the path is not allowed", "bad_path")
+        route = self.config.route_for(path)
+        if route is None:
+            raise Refusal(404, "not_found", "no route for this path", "no_route")
+        declared = _header(scope, b"content-length")
+        if declared is not None and (
+            not declared.isdigit() or int(declared) > self.config.max_body_bytes
+        ):
+            raise Refusal(413, "invalid_request", "the request body is too large", "body_too_large")
+        return route
+
+    async def _admit(self, scope: Scope, route: Route) -> Principal:
+        credential = read_scope_credential(self.guard, scope)
+        client = scope.get("client")
+        try:
+            principal = await self.guard.authenticate(credential, client[0] if client else None)
+        except GuardError:
+            raise
+        except Exception as exc:  # fail closed, never open, never a traceback
+            log.error("credential check crashed; refusing", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable("the credential cannot be checked right now") from None
+        self.guard.require(principal, route.scopes)
+        if principal.kind == "api_key":
+            wait = self.keys.take(f"key:{principal.token_id}")
+        else:
+            wait = self.clients.take(f"client:{principal.client_id or principal.subject}")
+        if wait:
+            raise RateLimited("too many requests; slow down", retry_after=wait)
+        return principal
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        principal: Principal,
+        request_id: str,
+    ) -> None:
+        path: str = scope["path"]
+        if route.strip_path and route.path != "/":
+            path = path[len(route.path) :] or "/"
+        url = route.upstream + quote(path, safe=_SAFE_PATH)
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            url += "?" + query.decode("latin-1")
+        client = scope.get("client")
+        headers = upstream_headers(
+            scope["headers"],
+            self.tokens.mint(principal, route.audience),
+            request_id,
+            client[0] if client else "",
+            scope.get("scheme", "http"),
+        )
+        declared = _header(scope, b"content-length")
+        chunked = _header(scope, b"transfer-encoding") is not None
+        if declared is not None:
+            headers.append((b"content-length", declared.encode()))
+        content = self._body(receive) if (declared not in (None, "0") or chunked) else b""
+        request = self.client.build_request(scope["method"], url, headers=headers, content=content)
+        try:
+            response = await self.client.send(request, stream=True)
+        except _BodyTooLarge:
+            await self._refuse(
+                send,
+                Refusal(413, "invalid_request", "the request body is too large", "body_too_large"),
+                request_id,
+            )
+            return
+        except httpx.TimeoutException:
+            await self._upstream_failed(
+                send,
+                504,
+                "upstream_timeout",
+                "the upstream service did not answer in time",
+                request_id,
+                route,
+            )
+            return
+        except httpx.HTTPError as exc:
+            log.warning(
+                "upstream unreachable",
+                extra={"upstream": route.upstream, "error": type(exc).__name__},
+            )
+            await self._upstream_failed(
+                send,
+                502,
+                "upstream_unavailable",
+                "the upstream service is unavailable",
+                request_id,
+                route,
+            )
+            return
+        await self._relay(send, response, request_id)
+
+    async def _relay(self, send: Send, response: httpx.Response, request_id: str) -> None:
+        try:
+            headers = downstream_headers(list(response.headers.raw), request_id)
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except httpx.HTTPError as exc:  # the upstream broke off mid-body; the status is sent
+            self.metrics.upstream_errors.labels("broken_response").inc()
+            log.warning("upstream response broke off", extra={"error": type(exc).__name__})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise httpx.ReadError("the client went away")
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if received > self.config.max_body_bytes:
+                raise _BodyTooLarge
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def _upstream_failed(
+        self, send: Send, status: int, reason: str, description: str, request_id: str, route: Route
+    ) -> None:
+        self.metrics.upstream_errors.labels(reason).inc()
+        error = "bad_gateway" if status == 502 else "gateway_timeout"
+        body = json.dumps({"error": error, "error_description": description}).encode()
+        await _send(send, status, [("content-type", "application/json")], body, request_id)
+
+    async def _refuse(self, send: Send, refusal: Refusal, request_id: str) -> None:
+        self.metrics.refused(refusal.reason)
+        body = json.dumps(
+            {"error": refusal.error, "error_description": refusal.description}
+        ).encode()
+        await _send(send, refusal.status, [("content-type", "application/json")], body, request_id)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.guard.aclose()
+
+
+def _reason(error: GuardError) -> str:
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    return error.error
+
+
+_REASONS: tuple[tuple[type[GuardError], str], ...] = (
+    (MissingCredential, "missing_credential"),
+    (TokenExpired, "token_expired"),
+    (InsufficientScope, "insufficient_scope"),
+    (InvalidRequest, "invalid_request"),
+    (ForbiddenSource, "forbidden_source"),
+    (RateLimited, "rate_limited"),
+    (ServiceUnavailable, "credential_check_unavailable"),
+)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    return given if given is not None and _REQUEST_ID.match(given) else secrets.token_hex(12)
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, request_id: str, content_type: str
+) -> None:
+    await _send(send, status, [("content-type", content_type)], body, request_id)
+
+
+async def _send(
+    send: Send, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str
+) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw += [
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,140 @@
+"""The refusals a resource server sends, rendered the RFC 6750 §3 way.
+
+Every refusal carries an HTTP status, an error code, and a description that is safe to send: it
+says *why* (expired, wrong audience, missing scope) but never echoes the credential.
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = [
+    "ForbiddenSource",
+    "GuardError",
+    "InsufficientScope",
+    "InvalidRequest",
+    "InvalidToken",
+    "MissingCredential",
+    "RateLimited",
+    "ServiceUnavailable",
+    "TokenExpired",
+    "UnknownKeyId",
+    "render",
+]
+
+
+class GuardError(Exception):
+    """A refusal; ``description`` is public, ``detail`` is for the log only."""
+
+    status: int = 401
+    error: str = "invalid_token"
+
+    def __init__(self, description: str, *, detail: str = "") -> None:
+        super().__init__(description)
+        self.description = description
+        self.detail = detail
+
+    def challenge(self, realm: str) -> str | None:
+        """The ``WWW-Authenticate`` value, or None when the status needs none."""
+        return _challenge(realm, self.error, self.description)
+
+    def extra_headers(self) -> list[tuple[str, str]]:
+        return []
+
+
+class MissingCredential(GuardError):
+    """RFC 6750 §3.1: a request with no credential gets a bare challenge and no error code."""
+
+    def challenge(self, realm: str) -> str | None:
+        return f'Bearer realm="{realm}"'
+
+
+class InvalidToken(GuardError):
+    status = 401
+    error = "invalid_token"
+
+
+class TokenExpired(InvalidToken):
+    """Kept apart so a client can tell "refresh and retry" from "this will never work"."""
+
+
+class UnknownKeyId(InvalidToken):
+    """The signing key is not in our JWKS copy; the caller may refresh the JWKS once and retry."""
+
+
+class InsufficientScope(GuardError):
+    status = 403
+    error = "insufficient_scope"
+
+    def __init__(self, needed: frozenset[str] | tuple[str, ...]) -> None:
+        self.scope = " ".join(sorted(needed))
+        super().__init__(f"this request needs the scope: {self.scope}")
+
+    def challenge(self, realm: str) -> str | None:
+        base = _challenge(realm, self.error, self.description)
+        return f'{base}, scope="{self.scope}"'
+
+
+class InvalidRequest(GuardError):
+    status = 400
+    error = "invalid_request"
+
+
+class ForbiddenSource(GuardError):
+    status = 403
+    error = "forbidden_source"
+
+    def challenge(self, realm: str) -> str | None:
+        return None
+
+
+class RateLimited(GuardError):
+    status = 429
+    error = "rate_limited"
+
+    def __init__(self, description: str, *, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = max(1, retry_after)
+
+    def challenge(self, realm: str) -> str | None:
+        return None
+
+    def extra_headers(self) -> list[tuple[str, str]]:
+        return [("retry-after", str(self.retry_after))]
+
+
+class ServiceUnavailable(GuardError):
+    """We could not find out whether the credential is good, so it is refused (fail closed)."""
+
+    status = 503
+    error = "temporarily_unavailable"
+
+    def challenge(self, realm: str) -> str | None:
+        return None
+
+    def extra_headers(self) -> list[tuple[str, str]]:
+        return [("retry-after", "1")]
+
+
+def render(error: GuardError, realm: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and JSON body of a refusal, for every adapter to send as it is."""
+    body: dict[str, str] = {"error_description": error.description}
+    if not isinstance(error, MissingCredential):
+        body = {"error": error.error, **body}
+    if isinstance(error, InsufficientScope):
+        body["scope"] = error.scope
+    headers = [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+        *error.extra_headers(),
+    ]
+    challenge = error.challenge(realm)
+    if challenge is not None:
+        headers.append(("www-authenticate", challenge))
+    return error.status, headers, json.dumps(body).encode()
+
+
+def _challenge(realm: str, error: str, description: str) -> str:
+    # RFC 6750 §3: quoted-string values; descriptions are ours and never contain quotes.
+    safe = description.replace("\\", "").replace('"', "'")
+    return f'Bearer realm="{realm}", error="{error}", error_description="{safe}"'

@@ -1,0 +1,146 @@
+"""The validation core every adapter shares: credential in, typed principal (or refusal) out.
+
+No framework here: the ASGI, FastAPI and Flask adapters read three strings from their request,
+call ``authenticate`` (async) or ``authenticate_blocking`` (WSGI threads), then ``require``.
+JWTs are validated locally against the JWKS; other bearer tokens go to introspection; API keys
+to the key verifier. A credential kind without a configured checker is refused, never passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokensmith.guard.apikeys import ApiKeyChecker
+from tokensmith.guard.credentials import Credential, read_credential
+from tokensmith.guard.errors import (
+    InsufficientScope,
+    InvalidToken,
+    ServiceUnavailable,
+    UnknownKeyId,
+)
+from tokensmith.guard.introspection import Introspector
+from tokensmith.guard.jwks import JwksCache
+from tokensmith.guard.jwt import JwtValidator
+from tokensmith.guard.principal import Principal
+
+__all__ = ["Guard"]
+
+
+class Guard:
+    def __init__(
+        self,
+        *,
+        jwt: JwtValidator | None = None,
+        jwks: JwksCache | None = None,
+        introspector: Introspector | None = None,
+        api_keys: ApiKeyChecker | None = None,
+        realm: str = "tokensmith",
+    ) -> None:
+        if jwt is None and introspector is None and api_keys is None:
+            raise ValueError("a guard needs at least one way to check a credential")
+        self.jwt = jwt
+        self.jwks = jwks
+        self.introspector = introspector
+        self.api_keys = api_keys
+        self.realm = realm
+        if jwks is not None and jwt is not None:
+            jwks.on_change = jwt.forget
+
+    @classmethod
+    def for_issuer(
+        cls,
+        issuer: str,
+        *,
+        audience: str | Iterable[str],
+        jwks_uri: str | None = None,
+        leeway: int = 30,
+        unknown_kid_cooldown: float = 30.0,
+        realm: str = "tokensmith",
+    ) -> Guard:
+        """A guard for JWT access tokens of one Tokensmith issuer (JWKS at ``{issuer}/jwks``)."""
+        audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        jwks = JwksCache(
+            jwks_uri or issuer.rstrip("/") + "/jwks", unknown_kid_cooldown=unknown_kid_cooldown
+        )
+        validator = JwtValidator(jwks, issuer=issuer, audiences=audiences, leeway=leeway)
+        return cls(jwt=validator, jwks=jwks, realm=realm)
+
+    @staticmethod
+    def read(authorization: str | None, api_key: str | None, query: str) -> Credential:
+        return read_credential(authorization, api_key, query)
+
+    async def authenticate(self, credential: Credential, source_ip: str | None = None) -> Principal:
+        if credential.kind == "api_key":
+            if self.api_keys is None:
+                raise InvalidToken("API keys are not accepted here")
+            return await self.api_keys.check(credential.value, source_ip)
+        token = credential.value
+        if self.jwt is not None and token.count(".") == 2:
+            return await self._validate_jwt(self.jwt, token)
+        if self.introspector is not None:
+            return await self.introspector.introspect(token)
+        raise InvalidToken("the access token is not a signed JWT")
+
+    def authenticate_blocking(
+        self, credential: Credential, source_ip: str | None = None
+    ) -> Principal:
+        """The same decision for threaded WSGI servers; I/O blocks only the calling thread."""
+        if credential.kind == "api_key":
+            if self.api_keys is None:
+                raise InvalidToken("API keys are not accepted here")
+            return self.api_keys.check_blocking(credential.value, source_ip)
+        token = credential.value
+        if self.jwt is not None and token.count(".") == 2:
+            return self._validate_jwt_blocking(self.jwt, token)
+        if self.introspector is not None:
+            return self.introspector.introspect_sync(token)
+        raise InvalidToken("the access token is not a signed JWT")
+
+    @staticmethod
+    def require(principal: Principal, scopes: Iterable[str]) -> Principal:
+        needed = frozenset(scopes)
+        if not principal.scopes.issuperset(needed):
+            raise InsufficientScope(needed)
+        return principal
+
+    async def aclose(self) -> None:
+        for check in (self.introspector, self.api_keys):
+            close = getattr(check, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _validate_jwt(self, validator: JwtValidator, token: str) -> Principal:
+        jwks = self.jwks
+        if jwks is not None:
+            if not jwks.loaded:
+                await jwks.ensure_loaded()
+            elif jwks.is_stale():
+                jwks.refresh_in_background()
+        try:
+            return validator.validate(token)
+        except UnknownKeyId:
+            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+                raise
+        try:
+            await jwks.refresh()  # the issuer may have rotated: one refetch per cool-down
+        except ServiceUnavailable:
+            raise UnknownKeyId("the token was signed by an unknown key") from None
+        return validator.validate(token)
+
+    def _validate_jwt_blocking(self, validator: JwtValidator, token: str) -> Principal:
+        jwks = self.jwks
+        if jwks is not None:
+            if not jwks.loaded:
+                jwks.ensure_loaded_sync()
+            elif jwks.is_stale():
+                jwks.refresh_in_thread()
+        try:
+            return validator.validate(token)
+        except UnknownKeyId:
+            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+                raise
+        try:
+            jwks.refresh_sync()
+        except ServiceUnavailable:
+            raise UnknownKeyId("the token was signed by an unknown key") from None
+        return validator.validate(token)
