@@ -12,11 +12,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from tokensmith.apikeys.format import parse_api_key
 from tokensmith.guard.errors import ForbiddenSource, InvalidToken, RateLimited
 from tokensmith.guard.principal import Principal
 from tokensmith.guard.remote import RemoteCheck, Verdict
 
-__all__ = ["ApiKeyChecker", "RemoteApiKeyVerifier"]
+__all__ = ["ApiKeyChecker", "RemoteApiKeyVerifier", "key_principal"]
 
 
 class ApiKeyChecker(Protocol):
@@ -42,9 +43,11 @@ class RemoteApiKeyVerifier(RemoteCheck):
         self._auth = httpx.BasicAuth(client_id, client_secret) if both else None  # type: ignore[arg-type]
 
     async def check(self, key: str, source_ip: str | None) -> Principal:
+        _refuse_malformed(key)
         return await self.check_async(key, source_ip if self._auth else None)
 
     def check_blocking(self, key: str, source_ip: str | None) -> Principal:
+        _refuse_malformed(key)
         return self.check_sync(key, source_ip if self._auth else None)
 
     def build(self, credential: str, context: str | None) -> httpx.Request:
@@ -71,10 +74,16 @@ class RemoteApiKeyVerifier(RemoteCheck):
         body = response.json()
         if not isinstance(body, dict) or body.get("active") is not True:
             return Verdict(None, InvalidToken, "the API key is invalid, revoked or expired")
-        return Verdict(_principal(body))
+        return Verdict(key_principal(body))
 
 
-def _principal(body: dict[str, Any]) -> Principal:
+def _refuse_malformed(key: str) -> None:
+    """A mistyped or invented key is refused here, offline: it never costs a request."""
+    if parse_api_key(key) is None:
+        raise InvalidToken("the API key is malformed or its checksum is wrong")
+
+
+def key_principal(body: dict[str, Any]) -> Principal:
     owner, key_id, scope = body.get("owner"), body.get("key_id"), body.get("scope", "")
     expires_at = body.get("expires_at")
     if not isinstance(owner, str) or not isinstance(key_id, str) or not isinstance(scope, str):
