@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     anomaly_spike_history: int = Field(default=5, ge=1, le=60)  # periods in the baseline
     anomaly_cooldown: Duration = Field(default=300, ge=1, le=86400)
 
+    # Request-path audit events (tokens issued, refusals, logins) and the anomaly rules that read
+    # them. Off only to measure their cost; production mode refuses it.
+    audit_request_events: bool = True
     audit_retention: Duration = Field(default=90 * 86400, ge=86400)  # older events are deleted
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -151,6 +154,8 @@ class Settings(BaseSettings):
         for url in self.webhooks:
             if urlsplit(url).scheme != "https" and not _is_local_url(url):
                 problems.append(f"TOKENSMITH_WEBHOOK_URLS must be https in production (got {url})")
+        if not self.audit_request_events:
+            problems.append("TOKENSMITH_AUDIT_REQUEST_EVENTS may not be off in production")
         if ":memory:" in self.effective_database_url:
             problems.append("TOKENSMITH_DATABASE_URL must not be an in-memory database")
         return problems

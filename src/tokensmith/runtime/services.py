@@ -183,7 +183,7 @@ async def open_services(
             cooldown=settings.anomaly_cooldown,
         )
     )
-    trail = AuditTrail(audit)
+    trail = AuditTrail(audit, request_events=settings.audit_request_events)
     trail.listeners.append(detector.observe)
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
     webhooks = WebhookSender(settings.webhooks, secret)
