@@ -46,6 +46,38 @@ def random_params(rng: random.Random, client: Registered) -> list[tuple[str, str
     return params
 
 
+JSON_BODIES = [
+    b"", b"{", b"[]", b"{}", b"null", b'"x"', b"[" * 200 + b"]" * 200, b'{"name": 1}',
+    b'{"name": "n", "scope": "a", "expires_in": -1}', b'{"name": "n", "scope": "a", "rate_limit": 1e309}',
+    b'[{"token": "tsk_live_x"}]', b'[{"token": null}]', b'{"grace": "1y"}', "😀".encode(), b"\xff\xfe",
+]  # fmt: skip
+JSON_PATHS = [
+    "/api-keys/leaks", "/admin/api-keys", "/admin/api-keys/AAAAAAAAAAAA/rotate",
+    "/admin/api-keys/..%2f/revoke", "/admin/lockouts/clear", "/api-keys/verify",
+]  # fmt: skip
+
+
+def test_random_json_and_keys_never_get_a_server_error(
+    http: httpx.Client, web_app: Registered
+) -> None:
+    rng = random.Random(20261124)
+    for _ in range(150):
+        path = rng.choice(JSON_PATHS)
+        headers = {"content-type": rng.choice(["application/json", "text/plain", ""])}
+        if rng.random() < 0.7:
+            headers["authorization"] = rng.choice(
+                [h for h in HEADERS if h] + ["Bearer " + "A" * 9000]
+            )
+        if rng.random() < 0.5:
+            value = rng.choice(VALUES[:30]).strip()  # httpx refuses a header that is only blanks
+            headers["x-api-key"] = value or "tsk_"
+        response = http.post(path, content=rng.choice(JSON_BODIES), headers=headers)
+        assert response.status_code < 500, (path, headers, response.text[:300])
+        assert response.headers["content-type"].startswith("application/json")
+    for path in ("/admin/api-keys", "/admin/audit?since=x&limit=-5", "/admin/api-keys/%00"):
+        assert http.get(path, headers={"authorization": "Bearer tsat_x"}).status_code in (401, 404)
+
+
 def test_random_requests_never_get_a_server_error(http: httpx.Client, web_app: Registered) -> None:
     rng = random.Random(20261123)
     seen: set[int] = set()

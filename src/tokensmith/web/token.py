@@ -78,6 +78,7 @@ async def _with_cors(request: Request, params: Params | None, response: Response
 
 
 async def introspect(request: Request) -> Response:
+    params: Params | None = None
     try:
         params = await _form(request)
         client = await _authenticate(request, params)
