@@ -211,3 +211,24 @@ def test_bad_config_names_the_key(
     change(document)
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
         parse_config(document, tmp_path)
+
+
+def test_stalled_body_is_cut_off(
+    stub_issuer: StubServer, upstream: str, tmp_path: Path, keys: Keys
+) -> None:
+    import socket
+
+    document = gateway_config(stub_issuer, upstream, tmp_path, client_timeout=0.2)
+    gateway = build_gateway(parse_config(document, tmp_path))
+    token = sign(keys.es, claims())
+    with asgi_server(gateway) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            head = (
+                f"POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Length: 100\r\n\r\nonly-part"
+            )
+            sock.sendall(head.encode())
+            answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert "too slowly" in answer  # our JSON, not an upstream error

@@ -190,3 +190,16 @@ def test_api_keys_by_the_verify_endpoint() -> None:
         stub.routes["/api-keys/verify"] = (502, {}, {})
         with pytest.raises(ServiceUnavailable):
             guard.authenticate_blocking(key, "10.0.0.10")
+
+
+def test_api_key_shape_check_spares_the_issuer() -> None:
+    with StubServer() as stub:
+        stub.routes["/v"] = (200, {}, {"active": True, "key_id": "k", "owner": "o", "scope": ""})
+        verifier = RemoteApiKeyVerifier(
+            stub.base_url + "/v", shape_check=lambda key: key.startswith("tsk_")
+        )
+        guard = Guard(api_keys=verifier)
+        with pytest.raises(InvalidToken):
+            guard.authenticate_blocking(Credential("api_key", "not-a-key"))
+        assert verifier.calls == 0 and stub.hits.get("/v") is None
+        assert guard.authenticate_blocking(Credential("api_key", "tsk_x")).subject == "o"
