@@ -28,6 +28,19 @@ def postgres() -> None:
         pytest.fail(f"PostgreSQL at 127.0.0.1:5432/test is required and unreachable: {exc}")
 
 
+@pytest.fixture(scope="session")
+def redis_up() -> None:
+    """Redis must be there: a missing server fails the run loudly, never skips."""
+    import redis
+
+    from tests.support import REDIS_URL
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except Exception as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is required and unreachable: {exc}")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":

@@ -26,6 +26,7 @@ from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
 from tokensmith.web.server import UVICORN_OPTIONS
 
+REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "TOKENSMITH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )

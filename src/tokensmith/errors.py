@@ -101,6 +101,17 @@ class HeadersTooLarge(OAuthError):
     status = 431
 
 
+class TooManyRequests(OAuthError):
+    """Repeated failures locked the caller out for a while, or it is over its rate."""
+
+    error = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int, description: str = "") -> None:
+        super().__init__(description or f"too many attempts; retry after {retry_after} seconds")
+        self.retry_after = retry_after
+
+
 class MethodNotAllowed(OAuthError):
     error = "invalid_request"
     status = 405

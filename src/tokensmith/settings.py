@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     database_schema: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
-    redis_url: str | None = None
+    redis_url: str | None = None  # shares rate limits and lockouts between nodes
+    redis_key_prefix: str = Field(default="tokensmith:", min_length=1, max_length=64)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
 
@@ -52,6 +53,41 @@ class Settings(BaseSettings):
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
+    # API keys: "live" or "test" in the key's prefix (default: live in production, test otherwise),
+    # and how long a node may serve a key from its cache, which bounds how late a revocation made
+    # on another node takes effect.
+    api_key_env: Literal["live", "test"] | None = None
+    api_key_max_staleness: float = Field(default=1.0, ge=0, le=60)
+    # Webhooks get security notifications (a leaked key, say), signed with HMAC-SHA256.
+    webhook_urls: str = ""  # space- or comma-separated
+    webhook_secret: SecretStr | None = None
+
+    # Brute-force protection: failures within 15 minutes before a name is locked; each later
+    # failure doubles the lock, from LOCKOUT_FIRST up to LOCKOUT_LONGEST.
+    lockout_account_failures: int = Field(default=5, ge=1, le=1000)
+    lockout_client_failures: int = Field(default=10, ge=1, le=1000)
+    lockout_address_failures: int = Field(default=30, ge=1, le=100_000)
+    lockout_first: Duration = Field(default=30, ge=1, le=3600)
+    lockout_longest: Duration = Field(default=900, ge=1, le=86400)
+    # Requests per minute from one address to an endpoint that checks a secret; 0: no limit.
+    rate_limit_per_address: int = Field(default=0, ge=0, le=10_000_000)
+
+    # Anomaly rules (docs/operations.md): failures in a burst, uses before a new network is news,
+    # and how far above its own average a client's or key's volume must go.
+    anomaly_burst_failures: int = Field(default=20, ge=2, le=100_000)
+    anomaly_burst_window: Duration = Field(default=60, ge=1, le=86400)
+    anomaly_network_history: int = Field(default=3, ge=0, le=10_000)
+    anomaly_spike_factor: float = Field(default=10.0, ge=1.5, le=1000)
+    anomaly_spike_minimum: int = Field(default=600, ge=1)
+    anomaly_spike_period: Duration = Field(default=60, ge=1, le=3600)
+    anomaly_spike_history: int = Field(default=5, ge=1, le=60)  # periods in the baseline
+    anomaly_cooldown: Duration = Field(default=300, ge=1, le=86400)
+
+    # Request-path audit events (tokens issued, refusals, logins) and the anomaly rules that read
+    # them. Off only to measure their cost; production mode refuses it.
+    audit_request_events: bool = True
+    audit_retention: Duration = Field(default=90 * 86400, ge=86400)  # older events are deleted
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
 
@@ -66,6 +102,15 @@ class Settings(BaseSettings):
             raise ValueError("must have no query and no fragment")
         return value.rstrip("/")
 
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhooks_are_urls(cls, value: str) -> str:
+        for url in value.replace(",", " ").split():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
     @field_validator("key_rotation_period")
     @classmethod
     def _rotation_period_is_sane(cls, value: int | None) -> int | None:
@@ -78,6 +123,14 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tokensmith.db'}"
+
+    @property
+    def webhooks(self) -> tuple[str, ...]:
+        return tuple(self.webhook_urls.replace(",", " ").split())
+
+    @property
+    def key_env(self) -> Literal["live", "test"]:
+        return self.api_key_env or ("live" if self.mode == "production" else "test")
 
     @property
     def audience(self) -> str:
@@ -98,16 +151,31 @@ class Settings(BaseSettings):
             )
         if urlsplit(self.issuer).scheme != "https" and not self.issuer_is_local:
             problems.append(f"TOKENSMITH_ISSUER must be https in production (got {self.issuer})")
+        for url in self.webhooks:
+            if urlsplit(url).scheme != "https" and not _is_local_url(url):
+                problems.append(f"TOKENSMITH_WEBHOOK_URLS must be https in production (got {url})")
+        if not self.audit_request_events:
+            problems.append("TOKENSMITH_AUDIT_REQUEST_EVENTS may not be off in production")
         if ":memory:" in self.effective_database_url:
             problems.append("TOKENSMITH_DATABASE_URL must not be an in-memory database")
         return problems
 
     def check_consistency(self) -> None:
+        if self.webhooks and self.webhook_secret is None:
+            raise ConfigError(
+                "TOKENSMITH_WEBHOOK_SECRET is required with TOKENSMITH_WEBHOOK_URLS "
+                "(receivers check the signature)"
+            )
         if self.access_token_ttl > self.token_max_lifetime:
             raise ConfigError(
                 "TOKENSMITH_ACCESS_TOKEN_TTL exceeds TOKENSMITH_TOKEN_MAX_LIFETIME "
                 f"({self.access_token_ttl}s > {self.token_max_lifetime}s)"
             )
+
+
+def _is_local_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in _LOCAL_HOSTS or _is_loopback(host)
 
 
 def _is_loopback(host: str) -> bool:

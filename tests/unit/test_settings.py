@@ -96,3 +96,37 @@ def test_production_refuses_in_memory_database(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TOKENSMITH_DATABASE_URL", "sqlite:///:memory:")
     with pytest.raises(ConfigError, match="in-memory"):
         load_settings()
+
+
+def test_production_refuses_what_is_safe_only_for_measurement_or_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOKENSMITH_MODE", "production")
+    monkeypatch.setenv("TOKENSMITH_MASTER_KEY", generate_master_key())
+    monkeypatch.setenv("TOKENSMITH_ISSUER", "https://auth.example.com")
+    monkeypatch.setenv("TOKENSMITH_AUDIT_REQUEST_EVENTS", "false")
+    with pytest.raises(ConfigError, match="AUDIT_REQUEST_EVENTS"):
+        load_settings()
+    monkeypatch.delenv("TOKENSMITH_AUDIT_REQUEST_EVENTS")
+    monkeypatch.setenv("TOKENSMITH_WEBHOOK_URLS", "http://hooks.example.com/x")
+    monkeypatch.setenv("TOKENSMITH_WEBHOOK_SECRET", "s")
+    with pytest.raises(ConfigError, match="WEBHOOK_URLS must be https"):
+        load_settings()
+    monkeypatch.setenv(
+        "TOKENSMITH_WEBHOOK_URLS", "https://hooks.example.com/x http://127.0.0.1:9/x"
+    )
+    assert load_settings().webhooks == ("https://hooks.example.com/x", "http://127.0.0.1:9/x")
+
+
+def test_webhooks_need_a_secret_and_real_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENSMITH_WEBHOOK_URLS", "https://hooks.example.com/x")
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET is required"):
+        load_settings()
+    monkeypatch.setenv("TOKENSMITH_WEBHOOK_URLS", "ftp://x")
+    with pytest.raises(ConfigError, match="TOKENSMITH_WEBHOOK_URLS"):
+        load_settings()
+
+
+def test_the_api_key_environment_follows_the_mode() -> None:
+    assert load_settings().key_env == "test"
+    assert load_settings(api_key_env="live").key_env == "live"

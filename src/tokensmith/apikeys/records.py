@@ -25,7 +25,9 @@ class ApiKeyRecord:
 
 
 class ApiKeyStore(Protocol):
-    async def add(self, record: ApiKeyRecord) -> None: ...
+    async def add(self, record: ApiKeyRecord) -> bool:
+        """False if the key id is taken."""
+        ...
 
     async def get(self, key_id: str) -> ApiKeyRecord | None: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["AuditEvent", "AuditQuery", "AuditStore"]
+__all__ = ["AuditEvent", "AuditQuery", "AuditSink", "AuditStore", "Outcome"]
 
 Outcome = Literal["success", "failure", "denied", "info"]
 
@@ -32,6 +32,12 @@ class AuditQuery:
     subject: str | None = None
     event: str | None = None
     limit: int = 100
+
+
+class AuditSink(Protocol):
+    """Where protocol code reports events; it never waits for them to be stored."""
+
+    def record(self, event: AuditEvent) -> None: ...
 
 
 class AuditStore(Protocol):

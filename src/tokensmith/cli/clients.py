@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tokensmith.cli.context import run_with_services
-from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
-from tokensmith.core.durations import format_duration, parse_duration
+from tokensmith.cli.context import record_change, run_with_services
+from tokensmith.cli.output import CommandError, JsonFlag, duration_option, emit, table, when
+from tokensmith.core.durations import format_duration
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.client_assertion import parse_client_jwks
 from tokensmith.oauth.clients import (
@@ -42,6 +42,7 @@ def describe(client: Client) -> dict[str, Any]:
         "cors_origins": list(client.cors_origins),
         "jwks": client.jwks,
         "refresh_grace": client.refresh_grace,
+        "rate_limit": client.rate_limit,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -94,6 +95,10 @@ def create(
         str,
         typer.Option("--refresh-grace", help="Retry window for a lost refresh response, e.g. 10s."),
     ] = "0s",
+    rate_limit: Annotated[
+        int | None,
+        typer.Option("--rate-limit", help="Requests per minute at /token, /introspect, /revoke."),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
@@ -101,10 +106,10 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
-    ttl = _duration("--access-token-ttl", access_token_ttl)
-    refresh_ttl = _duration("--refresh-token-ttl", refresh_token_ttl)
+    ttl = duration_option("--access-token-ttl", access_token_ttl)
+    refresh_ttl = duration_option("--refresh-token-ttl", refresh_token_ttl)
     jwks = _read_jwks(jwks_file) if jwks_file is not None else None
-    grace = _duration("--refresh-grace", refresh_grace) or 0
+    grace = duration_option("--refresh-grace", refresh_grace) or 0
     request = NewClient(
         name,
         public,
@@ -120,6 +125,7 @@ def create(
         cors_origins=tuple(cors_origin or ()),
         jwks=jwks,
         refresh_grace=grace,
+        rate_limit=rate_limit,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -130,6 +136,9 @@ def create(
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         await services.clients.add(client)
+        await record_change(
+            services, "client.created", client_id=client.client_id, detail={"name": client.name}
+        )
         return client, secret
 
     client, secret = run_with_services(action)
@@ -177,7 +186,7 @@ def rotate_secret(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a new secret; the old one keeps working for the grace period."""
-    grace_seconds = _duration("--grace", grace) or 0
+    grace_seconds = duration_option("--grace", grace) or 0
 
     async def action(services: Services) -> tuple[str, int | None]:
         client = await _get(services, client_id)
@@ -188,6 +197,9 @@ def rotate_secret(
         until = now + grace_seconds if grace_seconds else None
         await services.clients.replace_secret(
             client_id, keyed_hash(services.master.pepper, secret), until, now
+        )
+        await record_change(
+            services, "client.secret_rotated", client_id=client_id, detail={"grace": grace_seconds}
         )
         return secret, until
 
@@ -205,20 +217,14 @@ def delete(client_id: str, as_json: JsonFlag = False) -> None:
     """Delete a client."""
 
     async def action(services: Services) -> bool:
-        return await services.clients.delete(client_id)
+        deleted = await services.clients.delete(client_id)
+        if deleted:
+            await record_change(services, "client.deleted", client_id=client_id)
+        return deleted
 
     if not run_with_services(action):
         raise CommandError(f"no client {client_id}")
     emit({"client_id": client_id, "deleted": True}, as_json, [f"deleted client {client_id}"])
-
-
-def _duration(option: str, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise CommandError(f"{option}: {exc}") from None
 
 
 def _read_jwks(path: Path) -> dict[str, Any]:

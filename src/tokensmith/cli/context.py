@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from tokensmith.audit.events import AuditEvent
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 
-__all__ = ["run_with_services"]
+__all__ = ["cli_actor", "record_change", "run_with_services"]
 
 T = TypeVar("T")
 
@@ -35,3 +37,33 @@ async def _run(
         return await action(services)
     finally:
         await services.close()
+
+
+def cli_actor() -> str:
+    """Who is acting, for the audit trail: the operating-system user running the command."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return "cli"
+
+
+async def record_change(
+    services: Services,
+    event: str,
+    *,
+    client_id: str | None = None,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An administrative change made from the command line, stored before the command returns."""
+    await services.trail.write(
+        AuditEvent(
+            at=services.clock.now(),
+            event=event,
+            outcome="success",
+            actor=cli_actor(),
+            client_id=client_id,
+            subject=subject,
+            detail=detail or {},
+        )
+    )

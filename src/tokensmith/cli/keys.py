@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tokensmith.cli.context import run_with_services
+from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
 from tokensmith.jose.keyring import KeyRecord, RotationRefused
 from tokensmith.runtime.services import Services
@@ -60,6 +60,7 @@ def rotate(
     async def action(services: Services) -> tuple[KeyRecord, list[KeyRecord]]:
         try:
             active = await services.keyring.rotate(force=force)
+            await record_change(services, "signing_key.rotated", detail={"active": active.kid})
         except RotationRefused as exc:
             raise CommandError(str(exc)) from None
         return active, services.keyring.published()

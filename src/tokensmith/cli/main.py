@@ -8,12 +8,13 @@ import click
 import typer
 
 from tokensmith import __version__
-from tokensmith.cli import clients, keys, users
+from tokensmith.cli import api_keys, clients, keys, lockouts, users
+from tokensmith.cli.audit import audit
 from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import CommandError, JsonFlag, emit
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
-from tokensmith.errors import StartupError
+from tokensmith.errors import OAuthError, StartupError
 from tokensmith.persistence.database import DATABASE_ERRORS
 
 __all__ = ["app", "main"]
@@ -31,6 +32,9 @@ app.command("gateway")(gateway)
 app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(api_keys.app, name="api-keys")
+app.command("audit")(audit)
+app.add_typer(lockouts.app, name="lockouts")
 
 master_key_app = typer.Typer(
     help="The master key that seals secrets at rest.", no_args_is_help=True
@@ -62,6 +66,9 @@ def main() -> None:
     except (StartupError, CommandError) as exc:
         sys.stderr.write(f"tokensmith: {exc}\n")
         sys.exit(2 if isinstance(exc, CommandError) else 1)
+    except OAuthError as exc:  # the request itself is wrong (a bad scope, an unknown key id)
+        sys.stderr.write(f"tokensmith: {exc.description}\n")
+        sys.exit(2)
     except DATABASE_ERRORS as exc:
         sys.stderr.write(f"tokensmith: the database became unreachable ({type(exc).__name__})\n")
         sys.exit(1)

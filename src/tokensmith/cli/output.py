@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["CommandError", "JsonFlag", "emit", "table", "when"]
+from tokensmith.core.durations import parse_duration
+
+__all__ = ["CommandError", "JsonFlag", "duration_option", "emit", "table", "when"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -33,6 +35,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return [
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
+
+
+def duration_option(option: str, value: str | None) -> int | None:
+    """Seconds from an option such as ``--grace 1h``; None when it was not given."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise CommandError(f"{option}: {exc}") from None
 
 
 def when(timestamp: int | None) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tokensmith.accounts.users import User, hash_password, new_user_id, validate_username
-from tokensmith.cli.context import run_with_services
+from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
 from tokensmith.runtime.services import Services
 
@@ -46,6 +46,9 @@ def create(
         now = services.clock.now()
         user = User(new_user_id(), username, email, password_hash, now, now)
         await services.users.add(user)
+        await record_change(
+            services, "user.created", subject=user.user_id, detail={"username": user.username}
+        )
         return user
 
     user = run_with_services(action)

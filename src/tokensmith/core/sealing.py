@@ -40,6 +40,7 @@ class MasterKey:
             raise ValueError(f"a master key is {MASTER_KEY_BYTES} bytes")
         self._aead = AESGCM(_derive(raw, b"tokensmith/seal/v1"))
         self.pepper = _derive(raw, b"tokensmith/pepper/v1")
+        self.api_key_pepper = _derive(raw, b"tokensmith/api-keys/v1")
 
     @classmethod
     def from_text(cls, text: str) -> MasterKey:

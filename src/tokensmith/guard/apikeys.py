@@ -8,18 +8,16 @@ revoked key stops working here within that bound, SECURITY.md case 49).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
 
+from tokensmith.apikeys.format import parse_api_key
 from tokensmith.guard.errors import ForbiddenSource, InvalidToken, RateLimited
 from tokensmith.guard.principal import Principal
 from tokensmith.guard.remote import RemoteCheck, Verdict
 
-__all__ = ["ApiKeyChecker", "RemoteApiKeyVerifier"]
-
-_INVALID = "the API key is invalid, revoked or expired"  # one answer: no hint which part failed
+__all__ = ["ApiKeyChecker", "RemoteApiKeyVerifier", "key_principal"]
 
 
 class ApiKeyChecker(Protocol):
@@ -37,27 +35,20 @@ class RemoteApiKeyVerifier(RemoteCheck):
         *,
         client_id: str | None = None,
         client_secret: str | None = None,
-        shape_check: Callable[[str], bool] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.verify_url = verify_url
-        # An offline format and checksum test: a mistyped or made-up key costs no request.
-        self.shape_check = shape_check
         both = client_id is not None and client_secret is not None
         self._auth = httpx.BasicAuth(client_id, client_secret) if both else None  # type: ignore[arg-type]
 
     async def check(self, key: str, source_ip: str | None) -> Principal:
-        self._check_shape(key)
+        _refuse_malformed(key)
         return await self.check_async(key, source_ip if self._auth else None)
 
     def check_blocking(self, key: str, source_ip: str | None) -> Principal:
-        self._check_shape(key)
+        _refuse_malformed(key)
         return self.check_sync(key, source_ip if self._auth else None)
-
-    def _check_shape(self, key: str) -> None:
-        if self.shape_check is not None and not self.shape_check(key):
-            raise InvalidToken(_INVALID)
 
     def build(self, credential: str, context: str | None) -> httpx.Request:
         # Only an authenticated caller may speak for another address (the server ignores it else).
@@ -73,7 +64,7 @@ class RemoteApiKeyVerifier(RemoteCheck):
     def judge(self, response: httpx.Response) -> Verdict:
         status = response.status_code
         if status == 401:
-            return Verdict(None, InvalidToken, _INVALID)
+            return Verdict(None, InvalidToken, "the API key is invalid, revoked or expired")
         if status == 403:
             return Verdict(None, ForbiddenSource, "the API key may not be used from this address")
         if status == 429:
@@ -82,11 +73,17 @@ class RemoteApiKeyVerifier(RemoteCheck):
             raise ValueError(f"the key verifier answered {status}")
         body = response.json()
         if not isinstance(body, dict) or body.get("active") is not True:
-            return Verdict(None, InvalidToken, _INVALID)
-        return Verdict(_principal(body))
+            return Verdict(None, InvalidToken, "the API key is invalid, revoked or expired")
+        return Verdict(key_principal(body))
 
 
-def _principal(body: dict[str, Any]) -> Principal:
+def _refuse_malformed(key: str) -> None:
+    """A mistyped or invented key is refused here, offline: it never costs a request."""
+    if parse_api_key(key) is None:
+        raise InvalidToken("the API key is malformed or its checksum is wrong")
+
+
+def key_principal(body: dict[str, Any]) -> Principal:
     owner, key_id, scope = body.get("owner"), body.get("key_id"), body.get("scope", "")
     expires_at = body.get("expires_at")
     if not isinstance(owner, str) or not isinstance(key_id, str) or not isinstance(scope, str):

@@ -42,6 +42,7 @@ class TokenContext:
     lifetime: int
     family_id: str | None = None
     code_hash: bytes | None = None
+    grant_type: str = ""  # for the audit trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class AccessToken:
     expires_in: int
     scope: str
     record: IssuedToken | None  # what must be stored before the token is handed out
+    jti: str  # names the token in the audit trail
 
 
 class AccessTokenIssuer:
@@ -81,7 +83,7 @@ class AccessTokenIssuer:
                 family_id=ctx.family_id,
                 code_hash=ctx.code_hash,
             )
-            return AccessToken(value, ctx.lifetime, scope, record)
+            return AccessToken(value, ctx.lifetime, scope, record, jti)
         claims = {
             "iss": self.issuer,
             "sub": ctx.subject,
@@ -111,4 +113,4 @@ class AccessTokenIssuer:
             if tied
             else None
         )
-        return AccessToken(value, ctx.lifetime, scope, stored)
+        return AccessToken(value, ctx.lifetime, scope, stored, jti)

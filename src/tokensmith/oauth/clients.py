@@ -52,6 +52,7 @@ class Client:
     allowed_resources: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
     refresh_grace: int = 0
+    rate_limit: int | None = None  # requests per minute at /token, /introspect, /revoke
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
@@ -77,6 +78,7 @@ class NewClient:
     cors_origins: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
     refresh_grace: int = 0
+    rate_limit: int | None = None
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -106,6 +108,8 @@ class NewClient:
         origins = tuple(validate_origin(o) for o in self.cors_origins)
         if not 0 <= self.refresh_grace <= MAX_REFRESH_GRACE:
             raise ValueError(f"the refresh grace window is 0 to {MAX_REFRESH_GRACE} seconds")
+        if self.rate_limit is not None and not 1 <= self.rate_limit <= 10_000_000:
+            raise ValueError("a client rate limit is 1 to 10,000,000 requests per minute")
         return Client(
             client_id=client_id,
             name=name,
@@ -122,6 +126,7 @@ class NewClient:
             cors_origins=origins,
             jwks=self.jwks,
             refresh_grace=self.refresh_grace,
+            rate_limit=self.rate_limit,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from tokensmith.audit.events import AuditEvent
 from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.errors import InvalidGrant, InvalidRequest
 from tokensmith.oauth import pkce
@@ -76,6 +77,7 @@ async def exchange_code(deps: GrantDeps, client: Client, params: Params) -> dict
         lifetime=deps.policy.lifetime_for(client),
         family_id=family_id,
         code_hash=code_hash,
+        grant_type="authorization_code",
     )
     return await respond(
         deps, ctx, refresh_token=refresh_value, oidc=(user, code.auth_time, code.nonce)
@@ -89,3 +91,14 @@ async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, no
     await deps.codes.mark_replayed(code_hash, now)
     await deps.tokens.revoke_by_code(code_hash, now)
     await deps.refresh.revoke_by_code(code_hash, now, "code_replayed")
+    deps.audit.record(
+        AuditEvent(
+            at=now,
+            event="code.replayed",
+            outcome="failure",
+            actor=f"client:{client.client_id}",
+            client_id=client.client_id,
+            subject=used.user_id,
+            detail={"action": "tokens from the code revoked"},
+        )
+    )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokensmith.accounts.users import User, UserStore
+from tokensmith.audit.events import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.sealing import MasterKey
 from tokensmith.oauth.access_tokens import AccessTokenIssuer, TokenContext
@@ -50,6 +51,7 @@ class GrantDeps:
     pepper: bytes
     master: MasterKey
     clock: Clock
+    audit: AuditSink
 
 
 async def respond(
@@ -70,6 +72,23 @@ async def respond(
     }
     if token.scope:
         body["scope"] = token.scope
+    deps.audit.record(
+        AuditEvent(
+            at=deps.clock.now(),
+            event="token.issued",
+            outcome="success",
+            actor=f"client:{ctx.client.client_id}",
+            client_id=ctx.client.client_id,
+            subject=ctx.subject,
+            fingerprint=token.jti,
+            detail={
+                "grant_type": ctx.grant_type,
+                "scope": token.scope,
+                "audience": " ".join(ctx.audience),
+                "refresh_token": refresh_token is not None,
+            },
+        )
+    )
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
     if oidc is not None and "openid" in ctx.scope:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokensmith.audit.events import AuditEvent
 from tokensmith.core.sealing import SealError
-from tokensmith.core.secrets import keyed_hash, random_token
+from tokensmith.core.secrets import fingerprint, keyed_hash, random_token
 from tokensmith.errors import InvalidGrant, InvalidRequest
 from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
@@ -58,6 +59,7 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         retry = await _retry_within_grace(deps, client, result.token, now)
         if retry is None:
             await _revoke_family(deps, family.family_id, now, "reuse_detected")
+            _reuse_detected(deps, client, family.subject, family.family_id, value, now)
             raise InvalidGrant("the refresh token was already used; the grant has been revoked")
         successor_value = retry
     elif result.outcome != "rotated":
@@ -69,6 +71,7 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         audience=resolve_audience(params.all("resource"), client, deps.policy.default_audience),
         lifetime=deps.policy.lifetime_for(client),
         family_id=family.family_id,
+        grant_type="refresh_token",
     )
     body = await respond(
         deps, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
@@ -78,6 +81,7 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
     current = await deps.refresh.get(keyed_hash(deps.pepper, successor_value))
     if current is None or current[1].revoked_at is not None:
         await deps.tokens.revoke_by_family(family.family_id, deps.clock.now())
+        _reuse_detected(deps, client, family.subject, family.family_id, value, now)
         raise InvalidGrant("the refresh token was already used; the grant has been revoked")
     return body
 
@@ -109,6 +113,24 @@ def _seal(deps: GrantDeps, token_hash: bytes, successor_value: str) -> bytes:
 
 def _context(token_hash: bytes) -> str:
     return "refresh_successor:" + token_hash.hex()
+
+
+def _reuse_detected(
+    deps: GrantDeps, client: Client, subject: str, family_id: str, value: str, now: int
+) -> None:
+    """RFC 9700 §4.14.2: a used refresh token came back. The family is gone; say so loudly."""
+    deps.audit.record(
+        AuditEvent(
+            at=now,
+            event="token.reuse_detected",
+            outcome="failure",
+            actor=f"client:{client.client_id}",
+            client_id=client.client_id,
+            subject=subject,
+            fingerprint=fingerprint(value),
+            detail={"family_id": family_id, "action": "family revoked"},
+        )
+    )
 
 
 async def _revoke_family(deps: GrantDeps, family_id: str, now: int, reason: str) -> None:

@@ -35,6 +35,7 @@ async def client_credentials(deps: GrantDeps, client: Client, params: Params) ->
         scope=narrow_scope(params.get("scope"), parse_scope(client.scope)),
         audience=resolve_audience(params.all("resource"), client, deps.policy.default_audience),
         lifetime=deps.policy.lifetime_for(client),
+        grant_type="client_credentials",
     )
     return await respond(deps, ctx)
 
@@ -52,7 +53,13 @@ class TokenEndpoint:
         self.deps = deps
         self.authenticator = authenticator
 
-    async def handle(self, authorization: str | None, params: Params) -> dict[str, Any]:
+    async def handle(
+        self,
+        authorization: str | None,
+        params: Params,
+        admit: Callable[[Client], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        """``admit`` sees the authenticated client before its grant runs (its rate limit)."""
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
@@ -60,6 +67,8 @@ class TokenEndpoint:
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
         client = await self.authenticator.authenticate(authorization, params)
+        if admit is not None:
+            await admit(client)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use {grant_type}")
         return await grant(self.deps, client, params)

@@ -58,3 +58,6 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger(
         "uvicorn.access"
     ).disabled = True  # we log requests ourselves, without queries
+    # httpx logs every request's full URL at INFO, and a webhook URL may carry a secret.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,6 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.apikeys.lifecycle import ApiKeyManager
+from tokensmith.apikeys.verifier import ApiKeyVerifier
+from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
+from tokensmith.audit.events import AuditEvent
+from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.sealing import MasterKey
 from tokensmith.errors import ConfigError, StartupError
@@ -39,7 +44,9 @@ from tokensmith.persistence.repositories import (
     SqlTokenStore,
     SqlUserStore,
 )
+from tokensmith.runtime.limits import Limits
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
+from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
 
 __all__ = ["Services", "database_url", "open_engine", "open_services"]
@@ -64,6 +71,12 @@ class Services:
     audit: SqlAuditStore
     sessions: SqlSessionStore
     assertions: SqlAssertionStore
+    trail: AuditTrail
+    webhooks: WebhookSender
+    key_verifier: ApiKeyVerifier
+    key_manager: ApiKeyManager
+    limits: Limits
+    anomalies: AnomalyDetector
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -74,7 +87,17 @@ class Services:
 
     async def close(self) -> None:
         await self.stop_tasks()
+        await self.flush()
+        await self.limits.close()
         await self.engine.dispose()
+
+    async def flush(self) -> None:
+        """Store what is batched in memory (audit events, key last-used times); best effort."""
+        try:
+            await self.trail.flush()
+            await self.key_verifier.flush_last_used()
+        except DATABASE_ERRORS as exc:
+            log.warning("batched records not stored at exit", extra={"error": type(exc).__name__})
 
 
 def database_url(settings: Settings) -> URL:
@@ -147,6 +170,37 @@ async def open_services(
     except BaseException:
         await engine.dispose()
         raise
+    audit = SqlAuditStore(engine)
+    detector = AnomalyDetector(
+        AnomalyPolicy(
+            burst_failures=settings.anomaly_burst_failures,
+            burst_window=settings.anomaly_burst_window,
+            history_before_new_network=settings.anomaly_network_history,
+            spike_factor=settings.anomaly_spike_factor,
+            spike_minimum=settings.anomaly_spike_minimum,
+            spike_period=settings.anomaly_spike_period,
+            spike_history=settings.anomaly_spike_history,
+            cooldown=settings.anomaly_cooldown,
+        )
+    )
+    trail = AuditTrail(audit, request_events=settings.audit_request_events)
+    trail.listeners.append(detector.observe)
+    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+    webhooks = WebhookSender(settings.webhooks, secret)
+    detector.listeners.append(lambda alert: _raise_alert(alert, trail, webhooks, clock))
+    api_keys = SqlApiKeyStore(engine)
+    verifier = ApiKeyVerifier(
+        api_keys, resolved.key.api_key_pepper, clock, max_staleness=settings.api_key_max_staleness
+    )
+    manager = ApiKeyManager(
+        api_keys,
+        trail,
+        resolved.key.api_key_pepper,
+        clock,
+        env=settings.key_env,
+        notify=webhooks.notify,
+        on_change=verifier.forget,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -159,8 +213,29 @@ async def open_services(
         consents=SqlConsentStore(engine),
         tokens=SqlTokenStore(engine),
         refresh=SqlRefreshStore(engine),
-        api_keys=SqlApiKeyStore(engine),
-        audit=SqlAuditStore(engine),
+        api_keys=api_keys,
+        audit=audit,
         sessions=SqlSessionStore(engine),
         assertions=SqlAssertionStore(engine),
+        trail=trail,
+        webhooks=webhooks,
+        key_verifier=verifier,
+        key_manager=manager,
+        limits=Limits(settings.redis_url, prefix=settings.redis_key_prefix),
+        anomalies=detector,
     )
+
+
+def _raise_alert(alert: Alert, trail: AuditTrail, webhooks: WebhookSender, clock: Clock) -> None:
+    """An anomaly goes to the audit trail and to the webhooks; neither waits on the other."""
+    detail = {"identity": alert.identity, "summary": alert.summary, **alert.detail}
+    trail.record(
+        AuditEvent(
+            at=clock.now(),
+            event=f"anomaly.{alert.rule}",
+            outcome="info",
+            actor="detector",
+            detail=detail,
+        )
+    )
+    webhooks.notify(f"anomaly.{alert.rule}", detail)

@@ -15,15 +15,22 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from tokensmith.audit.events import AuditEvent
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import authorize, discovery, health, oidc, token
+from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope, classify
-from tokensmith.web.metrics import SIGNING_KEYS, metrics_endpoint
+from tokensmith.web.metrics import (
+    ANOMALIES,
+    AUDIT_EVENTS,
+    LIMITS_SHARED,
+    SIGNING_KEYS,
+    metrics_endpoint,
+)
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
 
@@ -47,6 +54,15 @@ def routes() -> list[BaseRoute]:
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", token.introspect, methods=["POST"]),
         Route("/revoke", token.revoke, methods=["POST"]),
+        Route("/api-keys/verify", api_keys.verify, methods=["POST"]),
+        Route("/api-keys/leaks", api_keys.report_leaks, methods=["POST"]),
+        Route("/admin/api-keys", admin.list_keys, methods=["GET"]),
+        Route("/admin/api-keys", admin.create_key, methods=["POST"]),
+        Route("/admin/api-keys/{key_id}", admin.show_key, methods=["GET"]),
+        Route("/admin/api-keys/{key_id}/rotate", admin.rotate_key, methods=["POST"]),
+        Route("/admin/api-keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
+        Route("/admin/audit", admin.audit_events, methods=["GET"]),
+        Route("/admin/lockouts/clear", admin.clear_lockouts, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -88,11 +104,21 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
             settings, apply_migrations=settings.mode == "development"
         )
         attach(app.state, running)
+        LIMITS_SHARED.set(1 if running.limits.shared else 0)
+        running.limits.on_degraded = lambda degraded: LIMITS_SHARED.set(0 if degraded else 1)
+        running.anomalies.listeners.append(lambda alert: ANOMALIES.labels(alert.rule).inc())
+        running.trail.listeners.append(_count_event)
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
+        running.tasks.append(asyncio.create_task(_flush_batches(running)))
+        running.tasks.append(asyncio.create_task(running.webhooks.run()))
         try:
             yield
         finally:
-            await (running.close() if owned else running.stop_tasks())
+            if owned:
+                await running.close()
+            else:
+                await running.stop_tasks()
+                await running.flush()
 
     app = Starlette(
         routes=routes(),
@@ -133,12 +159,32 @@ async def _maintain_keys(services: Services) -> None:
             await services.codes.purge_expired(before)
             await services.assertions.purge_expired(before)
             await services.refresh.forget_successors(services.clock.now() - MAX_REFRESH_GRACE)
+            await services.audit.purge(services.clock.now() - settings.audit_retention)
         except DATABASE_ERRORS as exc:
             log.warning(
                 "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}
             )
         except Exception:
             log.exception("key maintenance failed")
+
+
+async def _flush_batches(services: Services, interval: float = 0.5) -> None:
+    """Store what the request path batches in memory: audit events, API-key last-used times."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.trail.flush()
+            await services.key_verifier.flush_last_used()
+        except DATABASE_ERRORS as exc:
+            log.warning("batched records not stored yet", extra={"error": type(exc).__name__})
+        except Exception:
+            log.exception("storing batched records failed")
+
+
+def _count_event(event: AuditEvent) -> None:
+    # The reason is a refusal's error code or an API key's refusal reason: few, known values.
+    reason = event.detail.get("reason") or event.detail.get("error") or ""
+    AUDIT_EVENTS.labels(event.event, event.outcome, str(reason)[:40]).inc()
 
 
 def _publish_key_gauge(services: Services | None) -> None:

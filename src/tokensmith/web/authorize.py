@@ -8,12 +8,14 @@ sealed request forward, each protected by a CSRF token bound to an HttpOnly cook
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import authenticate_user
+from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.errors import OAuthError
 from tokensmith.oauth.authorization import (
@@ -46,6 +48,7 @@ from tokensmith.web.cookies import (
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import form_action_for, page
 from tokensmith.web.state import services_of
+from tokensmith.web.throttle import account_name, blocked, failed, peer, succeeded
 
 __all__ = ["authorize", "consent", "login"]
 
@@ -132,7 +135,36 @@ async def login(request: Request) -> Response:
         return loaded
     form, interaction, client = loaded
     username = form.get("username") or ""
+    account = account_name(username)
+    wait = await blocked(request, account=account, address=peer(request))
+    if wait is not None:
+        # The same answer for every name, existing or not: a lock reveals nothing.
+        page = _login_page(
+            request,
+            services,
+            client,
+            interaction,
+            error=f"Too many failed sign-in attempts. Try again in {wait} seconds.",
+            username=username,
+            status=429,
+        )
+        page.headers["retry-after"] = str(wait)
+        return page
     user = await authenticate_user(services.users, username, form.get("password") or "")
+    if user is None:
+        await failed(request, account=account, address=peer(request))
+    else:
+        await succeeded(request, account=account)
+    _audit(
+        services,
+        "login.success" if user else "login.failure",
+        "success" if user else "denied",
+        client.client_id,
+        user.user_id if user else None,
+        # The attempted name goes on record for a failure (whose account is under attack),
+        # capped: people type passwords into the username box.
+        {} if user else {"username": username[:64]},
+    )
     if user is None:
         return _login_page(
             request,
@@ -178,7 +210,16 @@ async def consent(request: Request) -> Response:
     if session is None:
         return _login_page(request, services, client, interaction)
     auth_request = interaction.request
-    if form.get("decision") != "allow":
+    allowed = form.get("decision") == "allow"
+    _audit(
+        services,
+        "consent.granted" if allowed else "consent.denied",
+        "success" if allowed else "info",
+        client.client_id,
+        session.user_id,
+        {"scope": auth_request.scope},
+    )
+    if not allowed:
         return _refuse(services, auth_request, "access_denied", "the user denied the request")
     existing = await services.consents.get(session.user_id, client.client_id)
     scopes = set(auth_request.scope.split()) | set(existing.scope.split() if existing else ())
@@ -189,6 +230,27 @@ async def consent(request: Request) -> Response:
 
 
 # -- shared ------------------------------------------------------------------------------------
+
+
+def _audit(
+    services: Services,
+    event: str,
+    outcome: Outcome,
+    client_id: str,
+    subject: str | None,
+    detail: dict[str, Any],
+) -> None:
+    services.trail.record(
+        AuditEvent(
+            at=services.clock.now(),
+            event=event,
+            outcome=outcome,
+            actor=f"user:{subject}" if subject else None,
+            client_id=client_id,
+            subject=subject,
+            detail=detail,
+        )
+    )
 
 
 async def _load_form(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.audit.trail import request_origin
 from tokensmith.errors import (
     HeadersTooLarge,
     InvalidRequest,
@@ -34,7 +35,10 @@ MAX_HEADER_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Credentials that must never travel in a URL (RFC 6750 §2.3, RFC 9700 §4.3.2, RFC 6749 §2.3.1).
-_CREDENTIALS_IN_QUERY = frozenset({"access_token", "refresh_token", "client_secret", "api_key"})
+_CREDENTIALS_IN_QUERY = frozenset(
+    {"access_token", "refresh_token", "client_secret", "api_key", "apikey"}
+)
+_API_KEY_PREFIX = "tsk_"
 
 _BASE_HEADERS = (
     ("x-content-type-options", "nosniff"),
@@ -59,6 +63,7 @@ class Envelope:
             return
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
+        origin = request_origin.set(_origin(scope))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -112,6 +117,17 @@ class Envelope:
                 },
             )
             request_id_var.reset(token)
+            request_origin.reset(origin)
+
+
+def _origin(scope: Scope) -> tuple[str | None, str | None]:
+    """(peer address, user agent) for the audit trail; the agent is capped, it is free text."""
+    client = scope.get("client")
+    agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)
+    return (
+        client[0] if client else None,
+        agent.decode("latin-1")[:256] if agent is not None else None,
+    )
 
 
 def _request_id(scope: Scope) -> str:
@@ -140,12 +156,15 @@ def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
     query = scope.get("query_string", b"")
     if not query:
         return None
-    names = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
-    found = names & _CREDENTIALS_IN_QUERY
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    found = {name for name, _ in pairs} & _CREDENTIALS_IN_QUERY
     if found:
         return InvalidRequest(
             f"'{sorted(found)[0]}' is never accepted in a URL; send credentials in a header or body"
         )
+    # An API key under any name: its prefix is unmistakable, and a URL ends up in logs.
+    if any(_API_KEY_PREFIX in value for _, value in pairs):
+        return InvalidRequest("an API key is never accepted in a URL; send it in X-API-Key")
     return None
 
 

@@ -1,7 +1,9 @@
-"""Reading ``application/x-www-form-urlencoded`` bodies safely: size first, then parse."""
+"""Reading form and JSON request bodies safely: size first, then parse."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -9,7 +11,7 @@ from starlette.requests import Request
 from tokensmith.errors import InvalidRequest, PayloadTooLarge
 from tokensmith.oauth.params import MAX_PARAMETERS, Params
 
-__all__ = ["read_form"]
+__all__ = ["read_form", "read_json"]
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -18,14 +20,7 @@ async def read_form(request: Request, max_bytes: int) -> Params:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != FORM:
         raise InvalidRequest(f"the request body must be {FORM}")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():  # counted as it arrives: a lying length gains nothing
-        body += chunk
-        if len(body) > max_bytes:
-            raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    body = await _read_capped(request, max_bytes)
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PARAMETERS)
@@ -34,3 +29,42 @@ async def read_form(request: Request, max_bytes: int) -> Params:
     except ValueError:
         raise InvalidRequest(f"more than {MAX_PARAMETERS} parameters") from None
     return Params(pairs)
+
+
+async def _read_capped(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():  # counted as it arrives: a lying length gains nothing
+        body += chunk
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    return bytes(body)
+
+
+JSON = "application/json"
+MAX_JSON_DEPTH = 8
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """A JSON body, size-capped before parsing and refused when nested deeper than is useful."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != JSON:
+        raise InvalidRequest(f"the request body must be {JSON}")
+    body = await _read_capped(request, max_bytes)
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("the request body is not valid JSON") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0

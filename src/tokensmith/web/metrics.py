@@ -16,7 +16,17 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["HTTP_LATENCY", "HTTP_REQUESTS", "SIGNING_KEYS", "metrics_endpoint"]
+__all__ = [
+    "ANOMALIES",
+    "AUDIT_EVENTS",
+    "HTTP_LATENCY",
+    "HTTP_REQUESTS",
+    "LIMITS_SHARED",
+    "LOCKOUTS",
+    "RATE_LIMITED",
+    "SIGNING_KEYS",
+    "metrics_endpoint",
+]
 
 HTTP_REQUESTS = Counter(
     "tokensmith_http_requests_total",
@@ -39,6 +49,32 @@ DATABASE_READY = Gauge(
     "tokensmith_database_ready",
     "1 when the last readiness check reached the database, else 0.",
     multiprocess_mode="livemax",
+)
+
+AUDIT_EVENTS = Counter(
+    "tokensmith_events_total",
+    "Security events by name and outcome: tokens issued and refused, logins, API-key refusals…",
+    ["event", "outcome", "reason"],
+)
+ANOMALIES = Counter(
+    "tokensmith_anomalies_total",
+    "Alerts raised by the anomaly rules, by rule.",
+    ["rule"],
+)
+RATE_LIMITED = Counter(
+    "tokensmith_rate_limited_total",
+    "Requests refused with 429, by what was limited: account, client, address or key.",
+    ["kind"],
+)
+LOCKOUTS = Counter(
+    "tokensmith_lockouts_total",
+    "Locks set after repeated failures, by what was locked: account, client or address.",
+    ["kind"],
+)
+LIMITS_SHARED = Gauge(
+    "tokensmith_rate_limits_shared",
+    "1 while rate limits and lockouts are shared through Redis; 0 when held per process.",
+    multiprocess_mode="livemin",
 )
 
 

@@ -12,6 +12,7 @@ from tokensmith.oauth.params import Params
 from tokensmith.oidc.logout import logout_redirect, read_id_token_hint
 from tokensmith.oidc.userinfo import userinfo_claims
 from tokensmith.runtime.services import Services
+from tokensmith.web.bearer import BearerRefused, bearer_error, bearer_token
 from tokensmith.web.cookies import (
     clear_cookie,
     csrf_cookie,
@@ -24,36 +25,22 @@ from tokensmith.web.cookies import (
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import page
 from tokensmith.web.responses import json_response
-from tokensmith.web.state import protocol_of, services_of
+from tokensmith.web.state import services_of
 
 __all__ = ["logout", "logout_confirmed", "userinfo"]
 
-_MAX_TOKEN = 8192
-
 
 async def userinfo(request: Request) -> Response:
-    """The bearer token comes from the Authorization header only (never a query or a body)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _bearer_error(401, None, "send the access token as Authorization: Bearer")
-    token = token.strip()
-    record = (
-        None
-        if len(token) > _MAX_TOKEN
-        else await protocol_of(request).inspector.active_token(token)
-    )
-    if record is None:
-        return _bearer_error(
-            401, "invalid_token", "the access token is invalid, expired or revoked"
-        )
+    try:
+        record = await bearer_token(request)
+    except BearerRefused as refused:
+        return refused.response()
     scopes = frozenset(record.scope.split())
     if "openid" not in scopes:
-        return _bearer_error(403, "insufficient_scope", "the openid scope is required", "openid")
+        return bearer_error(403, "insufficient_scope", "the openid scope is required", "openid")
     user = await services_of(request).users.get(record.subject)
     if user is None or user.disabled:
-        return _bearer_error(
-            401, "invalid_token", "the access token is invalid, expired or revoked"
-        )
+        return bearer_error(401, "invalid_token", "the access token is invalid, expired or revoked")
     return json_response(userinfo_claims(user, scopes))
 
 
@@ -135,16 +122,3 @@ def _signed_out() -> Response:
 
 def _page(title: str, message: str, status: int) -> Response:
     return page("error.html", status, title=title, message=message)
-
-
-def _bearer_error(
-    status: int, error: str | None, description: str, scope: str | None = None
-) -> Response:
-    # RFC 6750 §3: the challenge names the error; with no credentials at all, only the realm.
-    parts = ['Bearer realm="tokensmith"']
-    if error is not None:
-        parts += [f'error="{error}"', f'error_description="{description}"']
-    if scope is not None:
-        parts.append(f'scope="{scope}"')
-    body = {"error": error or "invalid_request", "error_description": description}
-    return json_response(body, status, {"www-authenticate": ", ".join(parts)})

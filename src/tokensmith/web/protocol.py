@@ -56,6 +56,7 @@ def build_protocol(services: Services) -> Protocol:
         pepper=services.master.pepper,
         master=services.master,
         clock=services.clock,
+        audit=services.trail,
     )
     authenticator = ClientAuthenticator(
         clients=services.clients,

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from tokensmith.errors import OAuthError
+from tokensmith.errors import OAuthError, TooManyRequests
 
 __all__ = ["error_response", "json_response"]
 
@@ -21,4 +21,6 @@ def error_response(error: OAuthError, headers: dict[str, str] | None = None) -> 
     body = {"error": error.error}
     if error.description:
         body["error_description"] = error.description
+    if isinstance(error, TooManyRequests):
+        headers = {**(headers or {}), "retry-after": str(error.retry_after)}
     return json_response(body, error.status, headers)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.audit.events import AuditEvent, Outcome
+from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.client_auth import read_credentials
 from tokensmith.oauth.clients import Client
@@ -12,6 +17,7 @@ from tokensmith.oauth.params import Params
 from tokensmith.web.forms import read_form
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
+from tokensmith.web.throttle import admit, check_blocked, failed, peer
 
 __all__ = ["introspect", "revoke", "token"]
 
@@ -24,9 +30,18 @@ async def token(request: Request) -> Response:
     params: Params | None = None
     try:
         params = await _form(request)
-        body = await protocol_of(request).token.handle(request.headers.get("authorization"), params)
+        claimed = _claimed(request, params)
+        await check_blocked(request, client=claimed, address=peer(request))
+        try:
+            body = await protocol_of(request).token.handle(
+                request.headers.get("authorization"), params, admit=lambda c: admit(request, c)
+            )
+        except InvalidClient:
+            await failed(request, client=claimed, address=peer(request))
+            raise
         response = json_response(body, headers=_NO_CACHE)
     except OAuthError as error:
+        _refused(request, "token.refused", error, params)
         response = _error(error)
     return await _with_cors(request, params, response)
 
@@ -38,8 +53,10 @@ async def revoke(request: Request) -> Response:
         client = await _authenticate(request, params)
         value = _token_param(params)
         await protocol_of(request).inspector.revoke(value, client)
+        _record(request, "token.revocation_requested", "success", client.client_id, value)
         response = Response(status_code=200, headers=_NO_CACHE)
     except OAuthError as error:
+        _refused(request, "revocation.refused", error, params)
         response = _error(error)
     return await _with_cors(request, params, response)
 
@@ -69,7 +86,10 @@ async def introspect(request: Request) -> Response:
         value = _token_param(params)
         body = await protocol_of(request).inspector.introspect(value, client)
     except OAuthError as error:
+        _refused(request, "introspection.refused", error, params)
         return _error(error)
+    active = bool(body.get("active"))
+    _record(request, "token.introspected", "success", client.client_id, value, active=active)
     return json_response(body, headers=_NO_CACHE)
 
 
@@ -78,8 +98,26 @@ async def _form(request: Request) -> Params:
 
 
 async def _authenticate(request: Request, params: Params) -> Client:
+    """The calling client, behind its lockout: failures count against it and its address."""
+    claimed = _claimed(request, params)
+    await check_blocked(request, client=claimed, address=peer(request))
     authorization = request.headers.get("authorization")
-    return await protocol_of(request).authenticator.authenticate(authorization, params)
+    try:
+        client = await protocol_of(request).authenticator.authenticate(authorization, params)
+    except InvalidClient:
+        await failed(request, client=claimed, address=peer(request))
+        raise
+    await admit(request, client)
+    return client
+
+
+def _claimed(request: Request, params: Params | None) -> str | None:
+    """The client id a request claims, before anything proves it; capped for use as a name."""
+    claimed = params.get("client_id") if params is not None else None
+    if claimed is None:
+        with contextlib.suppress(OAuthError):
+            claimed = read_credentials(request.headers.get("authorization"), Params([])).client_id
+    return claimed[:128] if claimed else None
 
 
 def _token_param(params: Params) -> str:
@@ -87,6 +125,41 @@ def _token_param(params: Params) -> str:
     if value is None:
         raise InvalidRequest("token is required")
     return value
+
+
+def _record(
+    request: Request, event: str, outcome: Outcome, client_id: str, token: str, **detail: Any
+) -> None:
+    services_of(request).trail.record(
+        AuditEvent(
+            at=services_of(request).clock.now(),
+            event=event,
+            outcome=outcome,
+            actor=f"client:{client_id}",
+            client_id=client_id,
+            fingerprint=fingerprint(token),
+            detail=detail,
+        )
+    )
+
+
+def _refused(request: Request, event: str, error: OAuthError, params: Params | None) -> None:
+    """A refusal is an audit event; its private detail goes there, never to the client."""
+    claimed = _claimed(request, params)
+    services_of(request).trail.record(
+        AuditEvent(
+            at=services_of(request).clock.now(),
+            event=event,
+            outcome="denied" if error.status in (401, 403) else "failure",
+            client_id=claimed,
+            detail={
+                "error": error.error,
+                "description": error.description,
+                **({"detail": error.detail} if error.detail else {}),
+                **({"grant_type": params.get("grant_type")} if params is not None else {}),
+            },
+        )
+    )
 
 
 def _error(error: OAuthError) -> Response:

@@ -14,6 +14,17 @@ class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    async def insert_new(self, table: sa.Table, values: dict[str, Any]) -> bool:
+        """Insert one row; False, with nothing changed, if its key or a unique value exists."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.insert(table).values(**values))
+        except sa.exc.IntegrityError as exc:
+            if is_duplicate(exc):
+                return False
+            raise
+        return True
+
 
 def is_duplicate(exc: sa.exc.IntegrityError) -> bool:
     """A unique or primary-key violation, on SQLite or PostgreSQL."""

@@ -21,11 +21,10 @@ def _record(row: sa.Row[Any]) -> ApiKeyRecord:
 
 
 class SqlApiKeyStore(Repository):
-    async def add(self, record: ApiKeyRecord) -> None:
+    async def add(self, record: ApiKeyRecord) -> bool:
         values = values_of(t, record)
         values["allowed_cidrs"] = list(record.allowed_cidrs)
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(t).values(**values))
+        return await self.insert_new(t, values)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         async with self.engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tokensmith.persistence.repositories._base import Repository, is_duplicate
+from tokensmith.persistence.repositories._base import Repository
 from tokensmith.persistence.tables import client_assertions as t
 
 __all__ = ["SqlAssertionStore"]
@@ -12,16 +12,9 @@ __all__ = ["SqlAssertionStore"]
 
 class SqlAssertionStore(Repository):
     async def remember(self, client_id: str, jti: str, expires_at: int) -> bool:
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    sa.insert(t).values(client_id=client_id, jti=jti, expires_at=expires_at)
-                )
-        except sa.exc.IntegrityError as exc:
-            if is_duplicate(exc):
-                return False
-            raise
-        return True
+        return await self.insert_new(
+            t, {"client_id": client_id, "jti": jti, "expires_at": expires_at}
+        )
 
     async def purge_expired(self, before: int) -> int:
         async with self.engine.begin() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tokensmith.persistence.repositories._base import Repository, is_duplicate
+from tokensmith.persistence.repositories._base import Repository
 from tokensmith.persistence.tables import server_meta
 
 __all__ = ["SqlMetaStore"]
@@ -19,11 +19,4 @@ class SqlMetaStore(Repository):
         return bytes(value) if value is not None else None
 
     async def put_if_absent(self, name: str, value: bytes) -> bool:
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.insert(server_meta).values(name=name, value=value))
-        except sa.exc.IntegrityError as exc:
-            if is_duplicate(exc):
-                return False
-            raise
-        return True
+        return await self.insert_new(server_meta, {"name": name, "value": value})

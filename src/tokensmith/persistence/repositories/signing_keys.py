@@ -7,7 +7,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from tokensmith.jose.keyring import KeyRecord, KeyState
-from tokensmith.persistence.repositories._base import Repository, as_dict, is_duplicate
+from tokensmith.persistence.repositories._base import Repository, as_dict
 from tokensmith.persistence.tables import signing_keys as t
 
 __all__ = ["SqlSigningKeyStore"]
@@ -41,14 +41,7 @@ class SqlSigningKeyStore(Repository):
             "retiring_at": record.retiring_at,
             "publish_until": record.publish_until,
         }
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.insert(t).values(**values))
-        except sa.exc.IntegrityError as exc:
-            if is_duplicate(exc):
-                return False
-            raise
-        return True
+        return await self.insert_new(t, values)
 
     async def delete_key(self, kid: str, state: KeyState) -> bool:
         async with self.engine.begin() as conn:

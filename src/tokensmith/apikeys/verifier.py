@@ -1,0 +1,194 @@
+"""Verifying a presented API key: offline shape check, one indexed lookup, constant-time compare.
+
+Every refusal costs at most one lookup by the key's public id, and an unknown id does the same
+work as a wrong secret (a keyed hash and a comparison against a stand-in), so neither answer nor
+timing tells them apart. A short cache, keyed by the keyed hash of the whole key, saves the lookup
+for a key seen within ``max_staleness`` seconds; that bound is also how long a revocation made on
+another node can take to reach this one. A wrong secret never matches a cache entry, so it always
+pays for the lookup, exactly like an unknown id.
+
+Last-used times are kept in memory and written in batches (``flush_last_used``), never once per
+request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from tokensmith.apikeys.format import parse_api_key
+from tokensmith.apikeys.records import ApiKeyRecord, ApiKeyStore
+from tokensmith.core.clock import Clock
+from tokensmith.core.ratelimit import RateLimiter
+from tokensmith.core.secrets import constant_time_equals, keyed_hash
+
+__all__ = ["ApiKeyIdentity", "ApiKeyRefused", "ApiKeyVerifier", "RefusalReason"]
+
+RefusalReason = Literal[
+    "malformed", "invalid", "expired", "revoked", "forbidden_source", "rate_limited", "locked_out"
+]
+
+_DESCRIPTIONS: dict[RefusalReason, str] = {
+    "malformed": "the API key is malformed or its checksum is wrong",
+    "invalid": "the API key is not valid",
+    "expired": "the API key has expired",
+    "revoked": "the API key has been revoked",
+    "forbidden_source": "the API key may not be used from this address",
+    "rate_limited": "the API key's request rate limit is exceeded",
+    "locked_out": "too many failed attempts from this address; retry later",
+}
+_STAND_IN = b"\x00" * 32
+
+
+class ApiKeyRefused(Exception):
+    """Why a key was refused. ``key_id`` is set only once the key was proven genuine."""
+
+    def __init__(
+        self, reason: RefusalReason, *, key_id: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(_DESCRIPTIONS[reason])
+        self.reason: RefusalReason = reason
+        self.key_id = key_id
+        self.retry_after = retry_after
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self.reason]
+
+    @property
+    def status(self) -> int:
+        return {"forbidden_source": 403, "rate_limited": 429, "locked_out": 429}.get(
+            self.reason, 401
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyIdentity:
+    key_id: str
+    name: str
+    owner: str
+    scopes: frozenset[str]
+    scope: str
+    expires_at: int | None
+    rate_limit: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "active": True,
+            "key_id": self.key_id,
+            "name": self.name,
+            "owner": self.owner,
+            "scope": self.scope,
+            "expires_at": self.expires_at,
+            "rate_limit": self.rate_limit,
+        }
+
+
+class ApiKeyVerifier:
+    def __init__(
+        self,
+        store: ApiKeyStore,
+        pepper: bytes,
+        clock: Clock,
+        *,
+        max_staleness: float = 1.0,
+        cache_size: int = 10_000,
+        limiter: RateLimiter | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._pepper = pepper
+        self._clock = clock
+        self._max_staleness = max_staleness
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, tuple[ApiKeyRecord, float]] = OrderedDict()
+        self._limiter = limiter or RateLimiter()
+        self._monotonic = monotonic
+        self._last_used: dict[str, int] = {}
+
+    async def verify(self, presented: str, source_ip: str | None = None) -> ApiKeyIdentity:
+        parsed = parse_api_key(presented)
+        if parsed is None:
+            raise ApiKeyRefused("malformed")
+        digest = keyed_hash(self._pepper, parsed.text)
+        record = self._cached(digest)
+        if record is None:
+            record = await self._store.get(parsed.key_id)
+            expected = record.secret_hash if record is not None else _STAND_IN
+            if not constant_time_equals(expected, digest) or record is None:
+                raise ApiKeyRefused("invalid")
+            self._remember(digest, record)
+        return self._admit(record, source_ip)
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this node's cache at once (after revoking or rotating it here)."""
+        for digest in [d for d, (r, _) in self._cache.items() if r.key_id == key_id]:
+            del self._cache[digest]
+
+    async def flush_last_used(self) -> int:
+        batch, self._last_used = self._last_used, {}
+        try:
+            await self._store.touch(batch)
+        except BaseException:
+            for key_id, at in batch.items():
+                self._last_used.setdefault(key_id, at)
+            raise
+        return len(batch)
+
+    def _admit(self, record: ApiKeyRecord, source_ip: str | None) -> ApiKeyIdentity:
+        now = self._clock.now()
+        if record.revoked_at is not None:
+            raise ApiKeyRefused("revoked", key_id=record.key_id)
+        if record.expires_at is not None and record.expires_at <= now:
+            raise ApiKeyRefused("expired", key_id=record.key_id)
+        if record.allowed_cidrs and not _address_allowed(source_ip, record.allowed_cidrs):
+            raise ApiKeyRefused("forbidden_source", key_id=record.key_id)
+        if record.rate_limit is not None:
+            wait = self._limiter.take(record.key_id, record.rate_limit, 60.0)
+            if wait is not None:
+                raise ApiKeyRefused("rate_limited", key_id=record.key_id, retry_after=wait)
+        self._last_used[record.key_id] = now
+        scopes = frozenset(record.scope.split())
+        return ApiKeyIdentity(
+            key_id=record.key_id,
+            name=record.name,
+            owner=record.owner,
+            scopes=scopes,
+            scope=record.scope,
+            expires_at=record.expires_at,
+            rate_limit=record.rate_limit,
+        )
+
+    def _cached(self, digest: bytes) -> ApiKeyRecord | None:
+        entry = self._cache.get(digest)
+        if entry is None:
+            return None
+        record, fetched = entry
+        if self._monotonic() - fetched >= self._max_staleness:
+            del self._cache[digest]
+            return None
+        return record
+
+    def _remember(self, digest: bytes, record: ApiKeyRecord) -> None:
+        if self._max_staleness <= 0:
+            return
+        self._cache[digest] = (record, self._monotonic())
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def _address_allowed(source_ip: str | None, cidrs: tuple[str, ...]) -> bool:
+    if source_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)

@@ -1,0 +1,150 @@
+"""HTTP for API keys: verification (for gateways and APIs) and leak reports (for secret scanners).
+
+``POST /api-keys/verify`` takes the key in the ``X-API-Key`` header, never in a URL or a form. A
+caller that authenticates as a confidential client (a gateway, say) may name the address its own
+caller came from in ``client_ip``; anyone else is judged by their own address.
+
+``POST /api-keys/leaks`` takes a JSON array of ``{"token", "type", "url", "source"}`` candidates
+from a reporter holding an access token with the ``tokensmith:leaks`` scope, revokes every genuine
+key at once, and answers with a label per candidate (by SHA-256, never echoing the candidate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.apikeys.lifecycle import LeakReport
+from tokensmith.apikeys.verifier import ApiKeyRefused
+from tokensmith.audit.events import AuditEvent
+from tokensmith.core.secrets import fingerprint
+from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
+from tokensmith.oauth.params import Params
+from tokensmith.web.bearer import BearerRefused, require_bearer
+from tokensmith.web.forms import read_form, read_json
+from tokensmith.web.metrics import AUDIT_EVENTS
+from tokensmith.web.responses import error_response, json_response
+from tokensmith.web.state import protocol_of, services_of
+from tokensmith.web.throttle import blocked, failed
+
+__all__ = ["LEAKS_SCOPE", "report_leaks", "verify"]
+
+LEAKS_SCOPE = "tokensmith:leaks"
+_NO_STORE = {"cache-control": "no-store"}
+_HEADER = "x-api-key"
+
+
+async def verify(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        source_ip = await _source_address(request)
+    except OAuthError as error:
+        extra = {"www-authenticate": 'Basic realm="tokensmith"'} if error.status == 401 else {}
+        return error_response(error, {**_NO_STORE, **extra})
+    presented = request.headers.get(_HEADER, "").strip()
+    try:
+        wait = await blocked(request, address=source_ip)
+        if wait is not None:
+            raise ApiKeyRefused("locked_out", retry_after=wait)
+        if not presented:
+            raise ApiKeyRefused("malformed")
+        identity = await services.key_verifier.verify(presented, source_ip)
+    except ApiKeyRefused as refused:
+        if refused.reason in ("malformed", "invalid") and presented:
+            await failed(request, address=source_ip)  # guessing, or a scanner's wild shot
+        services.trail.record(
+            AuditEvent(
+                at=services.clock.now(),
+                event="api_key.refused",
+                outcome="denied",
+                source_ip=source_ip,
+                user_agent=request.headers.get("user-agent", "")[:256] or None,
+                fingerprint=refused.key_id or (fingerprint(presented) if presented else None),
+                detail={"reason": refused.reason},
+            )
+        )
+        return key_error(refused, missing=not presented)
+    AUDIT_EVENTS.labels("api_key.verified", "success", "").inc()
+    # Seen by the anomaly rules (new network, volume), not stored: a use is not a change.
+    services.anomalies.observe(
+        AuditEvent(
+            at=services.clock.now(),
+            event="api_key.used",
+            outcome="success",
+            fingerprint=identity.key_id,
+            source_ip=source_ip,
+            user_agent=request.headers.get("user-agent"),
+        )
+    )
+    return json_response(identity.as_json(), headers=_NO_STORE)
+
+
+def key_error(refused: ApiKeyRefused, *, missing: bool = False) -> Response:
+    error = {401: "invalid_key", 403: "forbidden_source", 429: "rate_limited"}[refused.status]
+    description = (
+        f"send the API key in the {_HEADER.title()} header" if missing else refused.description
+    )
+    headers = {
+        **_NO_STORE,
+        "www-authenticate": f'ApiKey realm="tokensmith", error="{error}", '
+        f'error_description="{description}"',
+    }
+    if refused.retry_after is not None:
+        headers["retry-after"] = str(refused.retry_after)
+    body = {"error": error, "error_description": description}
+    return json_response(body, refused.status, headers)
+
+
+async def _source_address(request: Request) -> str | None:
+    """The address the key is used from: the peer's own, or what an authenticated client says."""
+    peer = request.client.host if request.client else None
+    headers = request.headers
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if "authorization" not in headers and not has_body:
+        return peer
+    services = services_of(request)
+    params = await read_form(request, services.settings.max_body_bytes) if has_body else Params([])
+    client = await protocol_of(request).authenticator.authenticate(
+        headers.get("authorization"), params
+    )
+    if client.is_public:
+        raise InvalidClient("only a confidential client may verify keys on behalf of others")
+    claimed = params.get("client_ip")
+    if claimed is None:
+        return peer
+    if len(claimed) > 64:
+        raise InvalidRequest("client_ip is not an IP address")
+    return claimed
+
+
+async def report_leaks(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        record = await require_bearer(request, LEAKS_SCOPE)
+    except BearerRefused as refused:
+        return refused.response()
+    try:
+        reports = _leak_reports(await read_json(request, services.settings.max_body_bytes))
+        verdicts = await services.key_manager.report_leaks(reports, record.client_id)
+    except OAuthError as error:
+        return error_response(error, _NO_STORE)
+    body = [
+        {"token_hash": v.token_hash, "token_type": v.token_type, "label": v.label} for v in verdicts
+    ]
+    return json_response(body, headers=_NO_STORE)
+
+
+def _leak_reports(body: Any) -> list[LeakReport]:
+    if not isinstance(body, list):
+        raise InvalidRequest("the body must be a JSON array of candidates")
+    reports = []
+    for item in body:
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            raise InvalidRequest('each candidate must be an object with a "token" string')
+        fields = {name: item.get(name, "") for name in ("type", "url", "source")}
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise InvalidRequest("type, url and source must be strings")
+        reports.append(LeakReport(item["token"][:512], **fields))
+    return reports

@@ -1,0 +1,60 @@
+"""The guard checking real API keys: over HTTP against a running server, and in process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.apikeys.test_http import create
+from tests.support import ServerThread
+from tokensmith.apikeys.lifecycle import NewApiKey
+from tokensmith.guard import Guard, InvalidToken, RemoteApiKeyVerifier
+from tokensmith.guard.credentials import Credential
+from tokensmith.guard.errors import ForbiddenSource
+from tokensmith.guard.local_keys import LocalApiKeyVerifier
+from tokensmith.runtime.services import Services
+
+
+def test_the_guard_asks_a_running_server(
+    server: ServerThread, http: httpx.Client, admin_token: str
+) -> None:
+    created = create(http, admin_token, scope="orders:read", allowed_cidrs=["127.0.0.0/8"])
+    url = server.base_url + "/api-keys/verify"
+    blocking = RemoteApiKeyVerifier(url, cache_seconds=0)
+    key = Credential("api_key", created["key"])
+    try:
+        principal = Guard(api_keys=blocking).authenticate_blocking(key, None)
+        assert principal.token_id == created["key_id"] and principal.scopes == {"orders:read"}
+
+        async def from_async_code() -> str:
+            verifier = RemoteApiKeyVerifier(url, cache_seconds=0)
+            try:
+                return (await Guard(api_keys=verifier).authenticate(key, None)).kind
+            finally:
+                await verifier.aclose()
+
+        assert asyncio.run(from_async_code()) == "api_key"
+        revoke = f"/admin/api-keys/{created['key_id']}/revoke"
+        http.post(revoke, headers={"authorization": f"Bearer {admin_token}"})
+        with pytest.raises(InvalidToken):
+            Guard(api_keys=blocking).authenticate_blocking(key, None)
+    finally:
+        asyncio.run(blocking.aclose())
+
+
+@pytest.mark.anyio
+async def test_the_guard_in_process(services: Services) -> None:
+    issued = await services.key_manager.create(
+        NewApiKey(name="svc", owner="team", scope="a b", allowed_cidrs=("10.0.0.0/8",)), "tester"
+    )
+    guard = Guard(api_keys=LocalApiKeyVerifier(services.key_verifier))
+    principal = await guard.authenticate(Credential("api_key", issued.key), "10.1.1.1")
+    assert (principal.subject, principal.token_id) == ("team", issued.record.key_id)
+    with pytest.raises(ForbiddenSource):
+        await guard.authenticate(Credential("api_key", issued.key), "192.0.2.1")
+    with pytest.raises(InvalidToken, match="checksum"):
+        await guard.authenticate(Credential("api_key", issued.key[:-1] + "!"), "10.1.1.1")
+    with pytest.raises(TypeError):
+        LocalApiKeyVerifier(services.key_verifier).check_blocking(issued.key, None)

@@ -1,0 +1,148 @@
+"""Rate limits and lockouts on the real Redis, per node without it, and across an outage."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis as sync_redis
+
+from tests.support import REDIS_URL, TcpProxy, free_port
+from tokensmith.runtime.limits import Limits, LockoutPolicy
+
+pytestmark = pytest.mark.anyio
+
+
+POLICY = LockoutPolicy(threshold=3, window=600, first_lock=30, longest_lock=120)
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def prefix(redis_up: None) -> Iterator[str]:
+    """Keys of this test only, removed afterwards."""
+    value = f"test:{secrets.token_hex(6)}:"
+    yield value
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(value + "*"):
+        client.delete(key)
+
+
+@pytest.fixture
+async def nodes(prefix: str) -> AsyncIterator[tuple[Limits, Limits]]:
+    first, second = Limits(REDIS_URL, prefix=prefix), Limits(REDIS_URL, prefix=prefix)
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_a_rate_limit_is_shared_by_nodes(nodes: tuple[Limits, Limits]) -> None:
+    a, b = nodes
+    assert await a.take("client:x", 4, 60) is None
+    assert await b.take("client:x", 4, 60) is None
+    assert await a.take("client:x", 4, 60) is None
+    assert await b.take("client:x", 4, 60) is None
+    assert await a.take("client:x", 4, 60) == 15  # one request per 15 s refills
+    assert await b.take("client:y", 4, 60) is None
+    assert a.shared and b.shared
+
+
+async def test_a_lockout_is_shared_and_backs_off(nodes: tuple[Limits, Limits]) -> None:
+    a, b = nodes
+    assert await a.fail("user:alice", POLICY) is None
+    assert await b.fail("user:alice", POLICY) is None
+    assert await a.locked("user:alice") is None
+    assert await b.fail("user:alice", POLICY) == 30  # the third failure locks
+    assert 29 <= (await a.locked("user:alice") or 0) <= 30
+    assert await a.fail("user:alice", POLICY) == 60  # and each one after doubles it
+    assert await b.fail("user:alice", POLICY) == 120
+    assert await b.fail("user:alice", POLICY) == 120  # up to the longest lock
+    await b.clear("user:alice")
+    assert await a.locked("user:alice") is None
+    assert await a.fail("user:alice", POLICY) is None
+
+
+async def test_without_redis_limits_hold_per_node() -> None:
+    ticks = Ticks()
+    alone = Limits(monotonic=ticks)
+    assert not alone.shared
+    assert [await alone.take("addr:1", 2, 60) for _ in range(3)] == [None, None, 30]
+    for _ in range(2):
+        assert await alone.fail("user:bob", POLICY) is None
+    assert await alone.fail("user:bob", POLICY) == 30
+    assert await alone.locked("user:bob") == 30
+    ticks.now += 30
+    assert await alone.locked("user:bob") is None
+    assert await alone.fail("user:bob", POLICY) == 60
+    await alone.clear("user:bob")
+    assert await alone.locked("user:bob") is None
+
+
+async def test_the_failure_window_forgets_old_failures() -> None:
+    ticks = Ticks()
+    alone = Limits(monotonic=ticks)
+    await alone.fail("user:carol", POLICY)
+    await alone.fail("user:carol", POLICY)
+    ticks.now += 601
+    assert await alone.fail("user:carol", POLICY) is None
+
+
+async def test_a_flood_of_names_keeps_memory_bounded() -> None:
+    alone = Limits(max_local_entries=500)
+    for i in range(20_000):
+        await alone.fail(f"addr:{i}", POLICY)
+        await alone.take(f"addr:{i}", 10, 60)
+    assert len(alone._failures) == 500 and len(alone._buckets) == 500
+
+
+async def test_redis_refusing_connections_degrades_to_local_limits() -> None:
+    reports: list[bool] = []
+    closed = Limits(f"redis://127.0.0.1:{free_port()}/0", on_degraded=reports.append)
+    try:
+        assert [await closed.take("k", 1, 60) for _ in range(2)] == [None, 60]
+        assert await closed.fail("u", LockoutPolicy(1, 60, 10, 10)) == 10
+        assert await closed.locked("u") == 10
+        assert reports == [True] and not closed.shared
+    finally:
+        await closed.close()
+
+
+async def test_redis_going_away_mid_run_and_coming_back(prefix: str) -> None:
+    """Stopped mid-run: limits continue per node, one warning; back again: shared once more."""
+    proxy = TcpProxy(6379)
+    proxy.start()
+    ticks = Ticks()
+    reports: list[bool] = []
+    node = Limits(
+        f"redis://127.0.0.1:{proxy.port}/0",
+        prefix=prefix,
+        on_degraded=reports.append,
+        monotonic=ticks,
+    )
+    other = Limits(REDIS_URL, prefix=prefix)
+    try:
+        assert await node.take("c", 3, 60) is None
+        assert node.shared
+        proxy.stop()
+        assert await node.take("c", 3, 60) is None  # local bucket: a fresh allowance
+        assert await node.take("c", 3, 60) is None
+        assert await node.take("c", 3, 60) is None
+        assert await node.take("c", 3, 60) is not None  # still limited, never unlimited
+        assert reports == [True]
+        proxy.start()
+        ticks.now += 5  # the pause before Redis is tried again
+        assert await other.take("c", 3, 60) is None  # the shared bucket: 2 of 3 used now
+        assert await node.take("c", 3, 60) is None
+        assert await other.take("c", 3, 60) is not None
+        assert node.shared and reports == [True, False]
+    finally:
+        await node.close()
+        await other.close()
+        proxy.shutdown()
