@@ -16,6 +16,7 @@ from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
 from tests.guard.servers import StubServer, asgi_server
 from tests.support import free_port
+from tokensmith.apikeys.format import generate_api_key
 from tokensmith.errors import ConfigError
 from tokensmith.gateway import build_gateway
 from tokensmith.gateway.config import parse_config
@@ -71,11 +72,12 @@ def test_phantom_token_replaces_the_outside_credential(running: Running, keys: K
 
 
 def test_api_keys_are_exchanged_too(running: Running) -> None:
-    response = get(running, "/orders", **{"x-api-key": "tsk_live_abc"})
+    key = generate_api_key("live").text
+    response = get(running, "/orders", **{"x-api-key": key})
     assert response.status_code == 200, response.text
     headers = dict(response.json()["headers"])
     assert "x-api-key" not in headers
-    assert "tsk_live_abc" not in str(response.json())
+    assert key not in str(response.json())
     assert headers["authorization"].startswith("Bearer ey")
 
 
@@ -182,7 +184,7 @@ def test_rate_limits(stub_issuer: StubServer, upstream: str, tmp_path: Path, key
         assert statuses == [200, 200, 429]
         limited = httpx.get(base + "/orders", headers=token)
         assert int(limited.headers["retry-after"]) >= 1
-        key = {"x-api-key": "tsk_live_abc"}
+        key = {"x-api-key": generate_api_key("live").text}
         assert [httpx.get(base + "/orders", headers=key).status_code for _ in range(2)] == [
             200,
             429,
@@ -211,3 +213,31 @@ def test_bad_config_names_the_key(
     change(document)
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
         parse_config(document, tmp_path)
+
+
+def test_stalled_body_is_cut_off(
+    stub_issuer: StubServer, upstream: str, tmp_path: Path, keys: Keys
+) -> None:
+    import socket
+
+    document = gateway_config(stub_issuer, upstream, tmp_path, client_timeout=0.2)
+    gateway = build_gateway(parse_config(document, tmp_path))
+    token = sign(keys.es, claims())
+    with asgi_server(gateway) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            head = (
+                f"POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Length: 100\r\n\r\nonly-part"
+            )
+            sock.sendall(head.encode())
+            answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert "too slowly" in answer  # our JSON, not an upstream error
+
+
+def test_malformed_api_key_costs_no_request(running: Running) -> None:
+    before = running.issuer.hits.get("/api-keys/verify", 0)
+    response = get(running, "/orders", **{"x-api-key": "tsk_live_abc"})
+    assert response.status_code == 401
+    assert running.issuer.hits.get("/api-keys/verify", 0) == before

@@ -60,6 +60,7 @@ class GatewayConfig:
     internal_token_ttl: int = 60
     max_body_bytes: int = 1024 * 1024
     upstream_timeout: float = 10.0
+    client_timeout: float = 30.0  # the longest wait for the next piece of a request body
     client_rate_per_minute: int = 600
     key_rate_per_minute: int = 600
     rate_limit_buckets: int = 100_000
@@ -76,6 +77,7 @@ _GATEWAY_KEYS = {
     "internal_token_ttl": int,
     "max_body_bytes": int,
     "upstream_timeout": float,
+    "client_timeout": float,
     "client_rate_per_minute": int,
     "key_rate_per_minute": int,
     "rate_limit_buckets": int,
@@ -231,6 +233,7 @@ def _check_limits(config: GatewayConfig, name: str) -> None:
         "internal_token_ttl": (config.internal_token_ttl, 5, 3600),
         "max_body_bytes": (config.max_body_bytes, 0, 1024**3),
         "upstream_timeout": (config.upstream_timeout, 0.1, 600),
+        "client_timeout": (config.client_timeout, 0.1, 600),
         "client_rate_per_minute": (config.client_rate_per_minute, 1, 10**7),
         "key_rate_per_minute": (config.key_rate_per_minute, 1, 10**7),
         "rate_limit_buckets": (config.rate_limit_buckets, 1, 10**7),

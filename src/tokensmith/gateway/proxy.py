@@ -9,6 +9,7 @@ body: nothing of the upstream's leaks, and the outside credential never leaves t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -61,6 +62,10 @@ class Refusal(Exception):
 
 
 class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientTooSlow(Exception):
     pass
 
 
@@ -197,6 +202,15 @@ class Gateway:
                 request_id,
             )
             return
+        except _ClientTooSlow:
+            await self._refuse(
+                send,
+                Refusal(
+                    408, "invalid_request", "the request body arrived too slowly", "slow_client"
+                ),
+                request_id,
+            )
+            return
         except httpx.TimeoutException:
             await self._upstream_failed(
                 send,
@@ -242,7 +256,10 @@ class Gateway:
     async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
         received = 0
         while True:
-            message = await receive()
+            try:  # a caller that stops sending must not hold an upstream connection open
+                message = await asyncio.wait_for(receive(), self.config.client_timeout)
+            except TimeoutError:
+                raise _ClientTooSlow from None
             if message["type"] == "http.disconnect":
                 raise httpx.ReadError("the client went away")
             chunk: bytes = message.get("body", b"")
