@@ -1,0 +1,129 @@
+"""The comparison table and the issue's targets, printed and as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.stats import Summary, Target, ratio
+
+__all__ = ["Comparison", "print_report", "targets"]
+
+TOKENSMITH = "tokensmith"
+PEER = "node-oidc-provider"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    key: str
+    title: str
+    labels: dict[str, Any]
+    summaries: dict[str, Summary]  # by server name; Tokensmith first
+    round_rps: dict[str, list[float]]
+
+    @property
+    def ratio(self) -> float:
+        return ratio(self.summaries[TOKENSMITH].rps, self.summaries[PEER].rps)
+
+    def line(self) -> str:
+        where = " ".join(f"{k}={v}" for k, v in self.labels.items())
+        parts = [f"{n} {s.rps:,.0f} rps p99 {s.p99_ms:.1f} ms" for n, s in self.summaries.items()]
+        return f"{self.key} [{where}]: " + " | ".join(parts) + f" -> ratio {self.ratio:.2f}x"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.key,
+            "title": self.title,
+            **self.labels,
+            "ratio": round(self.ratio, 3),
+            "servers": {
+                name: {**s.as_dict(), "round_rps": [round(x) for x in self.round_rps[name]]}
+                for name, s in self.summaries.items()
+            },
+        }
+
+
+def _find(comparisons: Sequence[Comparison], key: str, **labels: Any) -> Comparison | None:
+    for c in comparisons:
+        if c.key == key and all(c.labels.get(k) == v for k, v in labels.items()):
+            return c
+    return None
+
+
+def targets(comparisons: Sequence[Comparison], large: int) -> list[Target]:
+    found: list[Target] = []
+    main = {"database": "sqlite", "stored": 1_000}
+    token = _find(comparisons, "cc_jwt", **main)
+    if token is not None:
+        ours, theirs = token.summaries[TOKENSMITH], token.summaries[PEER]
+        found.append(
+            Target(
+                "token endpoint (cc, ES256 JWT) vs node-oidc-provider",
+                ">= 2.0x rps and lower p99",
+                f"{token.ratio:.2f}x, p99 {ours.p99_ms:.1f} vs {theirs.p99_ms:.1f} ms",
+                token.ratio >= 2.0 and ours.p99_ms < theirs.p99_ms,
+            )
+        )
+    intro = _find(comparisons, "introspect", **main)
+    if intro is not None:
+        found.append(
+            Target(
+                "introspection vs node-oidc-provider",
+                ">= 2.0x rps",
+                f"{intro.ratio:.2f}x",
+                intro.ratio >= 2.0,
+            )
+        )
+    for database in ("sqlite", "postgresql"):
+        for key in ("cc_opaque", "introspect"):
+            small = _find(comparisons, key, database=database, stored=1_000)
+            big = _find(comparisons, key, database=database, stored=large)
+            if small is None or big is None:
+                continue
+            kept = ratio(big.summaries[TOKENSMITH].rps, small.summaries[TOKENSMITH].rps)
+            found.append(
+                Target(
+                    f"{key} on {database}, 10^3 -> {large:,} stored tokens",
+                    "<= 10% lost",
+                    f"{(1 - kept) * 100:+.1f}% lost",
+                    kept >= 0.9,
+                )
+            )
+    errors = sum(s.errors for c in comparisons for s in c.summaries.values())
+    found.append(Target("errors in every run", "0", str(errors), errors == 0))
+    return found
+
+
+def print_report(
+    comparisons: Sequence[Comparison], checks: Sequence[Target], extra: dict[str, Any]
+) -> None:
+    header = (
+        f"{'scenario':<11} {'db':<10} {'stored':>9} {'server':<24} {'rps':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU':>5} {'err':>4} {'ratio':>6}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for c in comparisons:
+        stored = c.labels.get("stored", "")
+        for index, (name, s) in enumerate(c.summaries.items()):
+            first = index == 0
+            print(
+                f"{c.key if first else '':<11} {c.labels.get('database', '') if first else '':<10} "
+                f"{stored if first else '':>9} {name:<24} {s.rps:>8,.0f} {s.p50_ms:>7.2f} "
+                f"{s.p99_ms:>7.2f} {s.cpu_cores:>5.2f} {s.errors:>4} "
+                f"{(f'{c.ratio:.2f}x' if first else ''):>6}"
+            )
+    ceiling = extra.get("framework_ceiling")
+    if ceiling:
+        print(
+            f"\nframework ceiling (Starlette+uvicorn, one HMAC): {ceiling['rps']:,.0f} rps, "
+            f"p99 {ceiling['p99_ms']:.2f} ms"
+        )
+    for name, rate in (extra.get("inprocess") or {}).items():
+        print(f"in-process {name}: {rate:,.0f} /s")
+    print("\ntargets")
+    for t in checks:
+        print(f"  {'PASS' if t.passed else 'MISS'}  {t.name}: {t.measured} (wanted {t.wanted})")
+    print("note: the audit log (issue 7) is not implemented; no scenario writes audit events.")

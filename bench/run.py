@@ -1,0 +1,326 @@
+"""``make bench``: every scenario against Tokensmith and node-oidc-provider, alternating.
+
+    python -m bench.run [--quick] [--seconds 5] [--rounds 3] [--workers 1] [--only cc_jwt,...]
+
+Prints a table and the targets, and writes bench/results/latest.json. Every process it starts is
+in its own process group and is stopped on exit, error, Ctrl-C, SIGTERM or SIGHUP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import inprocess
+from bench.ceiling import CeilingServer
+from bench.fixtures import Fixtures, make_fixtures
+from bench.load import run_wrk
+from bench.peer_server import PeerServer
+from bench.procs import terminate_on_signals
+from bench.report import Comparison, print_report, targets
+from bench.scenarios import SCENARIOS, Scenario, Server
+from bench.stats import Round, summarise
+from bench.tokensmith_server import TokensmithServer
+from bench.tools import ensure_peer, ensure_wrk, tool_versions
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+SMALL, LARGE = 1_000, 1_000_000
+MAIN = ("cc_jwt", "cc_opaque", "introspect", "code", "refresh")
+SCALING = ("cc_opaque", "introspect")
+
+
+@dataclass
+class Options:
+    seconds: float
+    warmup: float
+    rounds: int
+    connections: int
+    workers: int
+    large: int
+    only: frozenset[str]
+    phases: frozenset[str]
+    pool_rate: int  # requests per second a pool of single-use values must cover
+
+
+@dataclass
+class Bench:
+    options: Options
+    home: Path
+    wrk: str
+    fixtures: Fixtures
+    comparisons: list[Comparison] = field(default_factory=list)
+    runs: int = 0
+
+    def compare(self, scenario: Scenario, servers: Sequence[Server], **labels: Any) -> None:
+        """Warm each server up, then rounds in alternating order; medians per server."""
+        if scenario.key not in self.options.only:
+            return
+        opts = self.options
+        results: dict[str, list[Round]] = {s.name: [] for s in servers}
+        for server in servers:
+            self._load(server, scenario, 0, opts.warmup)
+        for round_no in range(1, opts.rounds + 1):
+            order = servers if round_no % 2 else list(reversed(servers))
+            for server in order:
+                results[server.name].append(self._load(server, scenario, round_no, opts.seconds))
+        comparison = Comparison(
+            scenario.key,
+            scenario.title,
+            labels,
+            {name: summarise(rounds) for name, rounds in results.items()},
+            {name: [r.rps for r in rounds] for name, rounds in results.items()},
+        )
+        self.comparisons.append(comparison)
+        print(comparison.line(), flush=True)
+
+    def _load(self, server: Server, scenario: Scenario, round_no: int, seconds: float) -> Round:
+        assert server.group is not None, f"{server.name} is not running"
+        self.runs += 1
+        return run_wrk(
+            server.base_url,
+            scenario.build(server, round_no),
+            seconds=seconds,
+            connections=self.options.connections,
+            script=self.home / f"wrk-{self.runs}.lua",
+            server=server.group,
+            wrk=self.wrk,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main_phase(bench: Bench, peer_script: Path) -> None:
+    """Every scenario on SQLite with 10^3 stored tokens; then the same two at 10^6."""
+    opts, fx, home = bench.options, bench.fixtures, bench.home
+    ts = TokensmithServer(
+        home / "ts-sqlite", backend="sqlite", workers=opts.workers, port=free_port(), fixtures=fx
+    )
+    peer = PeerServer(
+        home / "peer", script=peer_script, workers=opts.workers, port=free_port(), fixtures=fx
+    )
+    try:
+        peer.start(pools=True, stored_tokens=SMALL)
+        ts.start(pools=True, stored_tokens=SMALL)
+        for key in MAIN:
+            bench.compare(SCENARIOS[key], [ts, peer], database="sqlite", stored=SMALL)
+        if "workers" in opts.phases:
+            workers_phase(bench, ts, peer, peer_script)
+        if "scaling" in opts.phases and opts.only & set(SCALING):
+            peer.stop()
+            scaling_pair(bench, ts, peer_script, "sqlite")
+    finally:
+        ts.stop()
+        peer.stop()
+
+
+def workers_phase(bench: Bench, ts: TokensmithServer, peer: PeerServer, peer_script: Path) -> None:
+    """The token endpoint with the other worker count on both sides."""
+    opts, fx, home = bench.options, bench.fixtures, bench.home
+    other = 2 if opts.workers == 1 else 1
+    ts_other = TokensmithServer(
+        home / f"ts-w{other}", backend="sqlite", workers=other, port=free_port(), fixtures=fx
+    )
+    peer_other = PeerServer(
+        home / f"peer-w{other}", script=peer_script, workers=other, port=free_port(), fixtures=fx
+    )
+    ts_other.name += f" ({other}w)"
+    peer_other.name += f" ({other}w)"
+    try:
+        ts_other.start(pools=False, stored_tokens=0)
+        peer_other.start(pools=False, stored_tokens=0)
+        bench.compare(
+            SCENARIOS["cc_jwt"],
+            [ts, ts_other, peer, peer_other],
+            database="sqlite",
+            workers="1 vs 2",
+        )
+    finally:
+        ts_other.stop()
+        peer_other.stop()
+
+
+def scaling_pair(bench: Bench, ts: TokensmithServer, peer_script: Path, database: str) -> None:
+    """The token (opaque) and introspection scenarios at 10^6 stored tokens, on both sides."""
+    opts = bench.options
+    ts.add_stored_tokens(opts.large)
+    peer = PeerServer(
+        bench.home / f"peer-large-{database}",
+        script=peer_script,
+        workers=opts.workers,
+        port=free_port(),
+        fixtures=bench.fixtures,
+    )
+    try:
+        peer.start(pools=False, stored_tokens=opts.large)
+        for key in SCALING:
+            bench.compare(SCENARIOS[key], [ts, peer], database=database, stored=opts.large)
+    finally:
+        peer.stop()
+
+
+def postgres_phase(bench: Bench, peer_script: Path) -> None:
+    opts, fx, home = bench.options, bench.fixtures, bench.home
+    ts = TokensmithServer(
+        home / "ts-pg", backend="postgresql", workers=opts.workers, port=free_port(), fixtures=fx
+    )
+    peer = PeerServer(
+        home / "peer-pg", script=peer_script, workers=opts.workers, port=free_port(), fixtures=fx
+    )
+    try:
+        peer.start(pools=False, stored_tokens=SMALL)
+        ts.start(pools=False, stored_tokens=SMALL)
+        for key in SCALING:
+            bench.compare(SCENARIOS[key], [ts, peer], database="postgresql", stored=SMALL)
+        peer.stop()
+        scaling_pair(bench, ts, peer_script, "postgresql")
+    finally:
+        ts.stop()
+        peer.stop()
+
+
+def ceiling_phase(bench: Bench) -> dict[str, Any]:
+    """The framework ceiling: Starlette + uvicorn answering with one HMAC, nothing else."""
+    opts = bench.options
+    server = CeilingServer(bench.home / "ceiling", workers=opts.workers, port=free_port())
+    try:
+        server.start()
+        assert server.group is not None
+        rounds = [
+            run_wrk(
+                server.base_url,
+                server.request(),
+                seconds=seconds,
+                connections=opts.connections,
+                script=bench.home / f"ceiling-{i}.lua",
+                server=server.group,
+                wrk=bench.wrk,
+            )
+            for i, seconds in enumerate([opts.warmup] + [opts.seconds] * opts.rounds)
+        ]
+    finally:
+        server.stop()
+    summary = summarise(rounds[1:])
+    print(f"framework ceiling ({opts.workers}w): {summary.rps:,.0f} rps, p99 {summary.p99_ms} ms")
+    return summary.as_dict()
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in load],
+    }
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of a measured round")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="processes per server, both sides")
+    parser.add_argument("--large", type=int, default=LARGE, help="stored tokens, large case")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help="scenario keys, comma-separated"
+    )
+    parser.add_argument(
+        "--phases",
+        default="main,workers,scaling,postgresql,ceiling,inprocess",
+        help="which parts to run, comma-separated",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round of 2 s, 10^4 large: a smoke test"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.rounds, args.large = 2.0, 1, 10_000
+    return Options(
+        seconds=args.seconds,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        connections=args.connections,
+        workers=args.workers,
+        large=args.large,
+        only=frozenset(args.only.split(",")),
+        phases=frozenset(args.phases.split(",")),
+        pool_rate=6000,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    wrk = ensure_wrk()
+    peer_script = ensure_peer()
+    before = machine()
+    print(f"machine: {before['cpu']}, {before['cores']} cores, load {before['load_average']}")
+    with tempfile.TemporaryDirectory(prefix="tokensmith-bench-") as tmp, terminate_on_signals():
+        home = Path(tmp)
+        per_round = int(opts.pool_rate * max(opts.seconds, opts.warmup)) + 1000
+        fixtures = make_fixtures(home, rounds=opts.rounds, per_round=per_round)
+        bench = Bench(opts, home, wrk, fixtures)
+        extra: dict[str, Any] = {}
+        if "main" in opts.phases:
+            main_phase(bench, peer_script)
+        if "postgresql" in opts.phases and opts.only & set(SCALING):
+            postgres_phase(bench, peer_script)
+        if "ceiling" in opts.phases:
+            extra["framework_ceiling"] = ceiling_phase(bench)
+        if "inprocess" in opts.phases:
+            extra["inprocess"] = inprocess.run_all()
+    checks = targets(bench.comparisons, opts.large)
+    print_report(bench.comparisons, checks, extra)
+    document = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration_s": round(time.monotonic() - started, 1),
+        "machine": before,
+        "load_average_after": machine()["load_average"],
+        "tools": tool_versions(wrk),
+        "options": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(opts).items()},
+        "notes": [
+            "Audit trail: the audit log (issue 7) is not implemented yet, so no scenario writes "
+            "audit events; the figures are without it.",
+            "node-oidc-provider keeps everything in memory; Tokensmith writes to a real database.",
+        ],
+        "comparisons": [c.as_dict() for c in bench.comparisons],
+        "targets": [vars(t) if not hasattr(t, "__slots__") else _slots(t) for t in checks],
+        **extra,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    print(f"took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _slots(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
