@@ -97,7 +97,10 @@ def run_wrk(
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
     result = parse_wrk(completed.stdout)
-    cores = (cpu_after - cpu_before) / result.seconds if result.seconds > 0 else 0.0
+    used = {pid: after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()}
+    total = sum(used.values())
+    cores = total / result.seconds if result.seconds > 0 else 0.0
+    busiest = max(used.values()) / total if total > 0 else 1.0
     return Round(
-        result.requests, result.seconds, result.errors, result.p50_ms, result.p99_ms, cores
+        result.requests, result.seconds, result.errors, result.p50_ms, result.p99_ms, cores, busiest
     )

@@ -50,7 +50,8 @@ class Group:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def cpu(self) -> float:
+    def cpu(self) -> dict[int, float]:
+        """CPU seconds used so far, by process id."""
         return cpu_seconds(self.pgid)
 
     def stop(self) -> None:
@@ -106,21 +107,20 @@ def _stat_fields(pid: str) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def _group_members(pgid: int) -> list[list[str]]:
+def _group_members(pgid: int) -> list[tuple[str, list[str]]]:
     members = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat_fields(entry)
             # fields[0] is the state (field 3 of stat), fields[2] the process group (field 5).
             if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(fields)
+                members.append((entry, fields))
     return members
 
 
-def cpu_seconds(pgid: int) -> float:
+def cpu_seconds(pgid: int) -> dict[int, float]:
     """User plus system CPU of every live process in the group (fields 14 and 15 of stat)."""
-    ticks = sum(int(f[11]) + int(f[12]) for f in _group_members(pgid))
-    return ticks / _CLOCK_TICKS
+    return {int(pid): (int(f[11]) + int(f[12])) / _CLOCK_TICKS for pid, f in _group_members(pgid)}
 
 
 def wait_for_http(url: str, group: Group, timeout: float = 60.0) -> None:

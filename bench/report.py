@@ -100,7 +100,7 @@ def print_report(
 ) -> None:
     header = (
         f"{'scenario':<11} {'db':<10} {'stored':>9} {'server':<24} {'rps':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU':>5} {'err':>4} {'ratio':>6}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU':>5} {'us/req':>6} {'top':>4} {'err':>4} {'ratio':>6}"
     )
     print()
     print(header)
@@ -112,9 +112,11 @@ def print_report(
             print(
                 f"{c.key if first else '':<11} {c.labels.get('database', '') if first else '':<10} "
                 f"{stored if first else '':>9} {name:<24} {s.rps:>8,.0f} {s.p50_ms:>7.2f} "
-                f"{s.p99_ms:>7.2f} {s.cpu_cores:>5.2f} {s.errors:>4} "
+                f"{s.p99_ms:>7.2f} {s.cpu_cores:>5.2f} {s.cpu_us_per_request:>6.0f} "
+                f"{s.busiest * 100:>3.0f}% {s.errors:>4} "
                 f"{(f'{c.ratio:.2f}x' if first else ''):>6}"
             )
+    print("CPU: server cores used; us/req: server CPU per request; top: busiest process's share")
     ceiling = extra.get("framework_ceiling")
     if ceiling:
         print(

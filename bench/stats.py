@@ -22,6 +22,7 @@ class Round:
     p50_ms: float
     p99_ms: float
     cpu_cores: float  # server CPU seconds per wall second, all its processes together
+    busiest: float = 1.0  # the busiest process's share of that CPU (0.5 = two evenly loaded)
 
     @property
     def rps(self) -> float:
@@ -38,9 +39,15 @@ class Summary:
     cpu_cores: float
     errors: int
     rounds: int
+    busiest: float = 1.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per request: steadier than requests per second on a shared machine."""
+        return self.cpu_cores / self.rps * 1e6 if self.rps > 0 else 0.0
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {**asdict(self), "cpu_us_per_request": round(self.cpu_us_per_request)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ def summarise(rounds: Sequence[Round]) -> Summary:
         cpu_cores=statistics.median(r.cpu_cores for r in rounds),
         errors=sum(r.errors for r in rounds),
         rounds=len(rounds),
+        busiest=max(r.busiest for r in rounds),
     )
 
 
