@@ -42,10 +42,11 @@ app = Starlette(routes=[Route("/hmac", _digest, methods=["GET"])])
 class CeilingServer:
     name = "framework ceiling"
 
-    def __init__(self, home: Path, *, workers: int, port: int) -> None:
+    def __init__(self, home: Path, *, workers: int, port: int, loop: str = "auto") -> None:
         self.home = home
         self.workers = workers
         self.port = port
+        self.loop = loop  # uvicorn's: "auto" picks uvloop when installed (it is), or "asyncio"
         self.base_url = f"http://127.0.0.1:{port}"
         self.group: Group | None = None
         home.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ class CeilingServer:
         env = dict(os.environ) | {"PYTHONPATH": str(_REPO)}
         self.group = Group(
             self.name,
-            [*argv, "--workers", str(self.workers)],
+            [*argv, "--workers", str(self.workers), "--loop", self.loop],
             env=env,
             cwd=_REPO,
             log=self.home / "server.log",
@@ -76,11 +77,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     args = parser.parse_args()
     uvicorn.run(
         "bench.ceiling:app",
         host="127.0.0.1",
         port=args.port,
         workers=args.workers,
+        loop=args.loop,
         **UVICORN_OPTIONS,
     )

@@ -115,6 +115,25 @@ def _eddsa() -> Callable[[], object]:
     return lambda: public.verify(signature, _SIGNING_INPUT)
 
 
+@register("raw_es256_sign", group="baseline")
+def _es256_sign() -> Callable[[], object]:
+    """What the token endpoint pays per JWT with each algorithm Tokensmith offers."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return lambda: key.sign(_SIGNING_INPUT, ec.ECDSA(hashes.SHA256()))
+
+
+@register("raw_rs256_sign", group="baseline")
+def _rs256_sign() -> Callable[[], object]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return lambda: key.sign(_SIGNING_INPUT, padding.PKCS1v15(), hashes.SHA256())
+
+
+@register("raw_eddsa_sign", group="baseline")
+def _eddsa_sign() -> Callable[[], object]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return lambda: key.sign(_SIGNING_INPUT)
+
+
 @register("raw_hmac_sha256", group="baseline")
 def _hmac() -> Callable[[], object]:
     """An API-key or client-secret check: HMAC-SHA256 of 32 bytes, compared in constant time."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -65,6 +66,7 @@ class PeerServer:
                 "filler": stored_tokens,
             },
         }
+        started = time.monotonic()
         config_path = self.home / "config.json"
         config_path.write_text(json.dumps(config))
         env = dict(os.environ)
@@ -84,6 +86,8 @@ class PeerServer:
         # Seeding happens before a worker listens; the primary prints this once all listen.
         wait_for_log(self.group, f"ready {self.port}", timeout=300)
         wait_for_http(self.base_url + "/jwks", self.group)
+        took = time.monotonic() - started
+        print(f"  peer: {self.workers} process(es), {stored_tokens:,} stored tokens ({took:.0f} s)")
 
     def stop(self) -> None:
         if self.group is not None:

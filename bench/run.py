@@ -27,7 +27,7 @@ from bench.fixtures import Fixtures, make_fixtures
 from bench.load import run_wrk
 from bench.peer_server import PeerServer
 from bench.procs import terminate_on_signals
-from bench.report import Comparison, print_report, targets
+from bench.report import Comparison, markdown, print_report, targets
 from bench.scenarios import SCENARIOS, Scenario, Server
 from bench.stats import Round, summarise
 from bench.tokensmith_server import TokensmithServer
@@ -58,8 +58,29 @@ class Bench:
     home: Path
     wrk: str
     fixtures: Fixtures
+    peer_script: Path
     comparisons: list[Comparison] = field(default_factory=list)
     runs: int = 0
+    peers: dict[bool, PeerServer] = field(default_factory=dict)
+
+    def peer(self, *, large: bool = False) -> PeerServer:
+        """The peer with 10^3 stored tokens and the pools, or the large one; each started once."""
+        if large not in self.peers:
+            stored = self.options.large if large else SMALL
+            peer = PeerServer(
+                self.home / f"peer-{stored}",
+                script=self.peer_script,
+                workers=self.options.workers,
+                port=free_port(),
+                fixtures=self.fixtures,
+            )
+            self.peers[large] = peer
+            peer.start(pools=not large, stored_tokens=stored)
+        return self.peers[large]
+
+    def stop_peers(self) -> None:
+        for peer in self.peers.values():
+            peer.stop()
 
     def compare(self, scenario: Scenario, servers: Sequence[Server], **labels: Any) -> None:
         """Warm each server up, then rounds in alternating order; medians per server."""
@@ -103,31 +124,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def main_phase(bench: Bench, peer_script: Path) -> None:
-    """Every scenario on SQLite with 10^3 stored tokens; then the same two at 10^6."""
+def main_phase(bench: Bench) -> None:
+    """Every scenario on SQLite with 10^3 stored tokens; the workers; then 10^6 stored tokens."""
     opts, fx, home = bench.options, bench.fixtures, bench.home
     ts = TokensmithServer(
         home / "ts-sqlite", backend="sqlite", workers=opts.workers, port=free_port(), fixtures=fx
     )
-    peer = PeerServer(
-        home / "peer", script=peer_script, workers=opts.workers, port=free_port(), fixtures=fx
-    )
     try:
-        peer.start(pools=True, stored_tokens=SMALL)
         ts.start(pools=True, stored_tokens=SMALL)
         for key in MAIN:
-            bench.compare(SCENARIOS[key], [ts, peer], database="sqlite", stored=SMALL)
-        if "workers" in opts.phases:
-            workers_phase(bench, ts, peer, peer_script)
+            bench.compare(SCENARIOS[key], [ts, bench.peer()], database="sqlite", stored=SMALL)
+        if "workers" in opts.phases and "cc_jwt" in opts.only:
+            workers_phase(bench, ts)
         if "scaling" in opts.phases and opts.only & set(SCALING):
-            peer.stop()
-            scaling_pair(bench, ts, peer_script, "sqlite")
+            scaling_pair(bench, ts, "sqlite")
     finally:
         ts.stop()
-        peer.stop()
 
 
-def workers_phase(bench: Bench, ts: TokensmithServer, peer: PeerServer, peer_script: Path) -> None:
+def workers_phase(bench: Bench, ts: TokensmithServer) -> None:
     """The token endpoint with the other worker count on both sides."""
     opts, fx, home = bench.options, bench.fixtures, bench.home
     other = 2 if opts.workers == 1 else 1
@@ -135,87 +150,87 @@ def workers_phase(bench: Bench, ts: TokensmithServer, peer: PeerServer, peer_scr
         home / f"ts-w{other}", backend="sqlite", workers=other, port=free_port(), fixtures=fx
     )
     peer_other = PeerServer(
-        home / f"peer-w{other}", script=peer_script, workers=other, port=free_port(), fixtures=fx
+        home / f"peer-w{other}",
+        script=bench.peer_script,
+        workers=other,
+        port=free_port(),
+        fixtures=fx,
     )
     ts_other.name += f" ({other}w)"
     peer_other.name += f" ({other}w)"
     try:
         ts_other.start(pools=False, stored_tokens=0)
         peer_other.start(pools=False, stored_tokens=0)
+        servers: list[Server] = [ts, ts_other, bench.peer(), peer_other]
         bench.compare(
-            SCENARIOS["cc_jwt"],
-            [ts, ts_other, peer, peer_other],
-            database="sqlite",
-            workers="1 vs 2",
+            SCENARIOS["cc_jwt"], servers, database="sqlite", workers=f"{opts.workers} vs {other}"
         )
     finally:
         ts_other.stop()
         peer_other.stop()
 
 
-def scaling_pair(bench: Bench, ts: TokensmithServer, peer_script: Path, database: str) -> None:
+def scaling_pair(bench: Bench, ts: TokensmithServer, database: str) -> None:
     """The token (opaque) and introspection scenarios at 10^6 stored tokens, on both sides."""
-    opts = bench.options
-    ts.add_stored_tokens(opts.large)
-    peer = PeerServer(
-        bench.home / f"peer-large-{database}",
-        script=peer_script,
-        workers=opts.workers,
-        port=free_port(),
-        fixtures=bench.fixtures,
-    )
-    try:
-        peer.start(pools=False, stored_tokens=opts.large)
-        for key in SCALING:
-            bench.compare(SCENARIOS[key], [ts, peer], database=database, stored=opts.large)
-    finally:
-        peer.stop()
+    ts.add_stored_tokens(bench.options.large)
+    for key in SCALING:
+        bench.compare(
+            SCENARIOS[key],
+            [ts, bench.peer(large=True)],
+            database=database,
+            stored=bench.options.large,
+        )
 
 
-def postgres_phase(bench: Bench, peer_script: Path) -> None:
+def postgres_phase(bench: Bench) -> None:
     opts, fx, home = bench.options, bench.fixtures, bench.home
     ts = TokensmithServer(
         home / "ts-pg", backend="postgresql", workers=opts.workers, port=free_port(), fixtures=fx
     )
-    peer = PeerServer(
-        home / "peer-pg", script=peer_script, workers=opts.workers, port=free_port(), fixtures=fx
-    )
     try:
-        peer.start(pools=False, stored_tokens=SMALL)
         ts.start(pools=False, stored_tokens=SMALL)
         for key in SCALING:
-            bench.compare(SCENARIOS[key], [ts, peer], database="postgresql", stored=SMALL)
-        peer.stop()
-        scaling_pair(bench, ts, peer_script, "postgresql")
+            bench.compare(SCENARIOS[key], [ts, bench.peer()], database="postgresql", stored=SMALL)
+        scaling_pair(bench, ts, "postgresql")
     finally:
         ts.stop()
-        peer.stop()
 
 
 def ceiling_phase(bench: Bench) -> dict[str, Any]:
-    """The framework ceiling: Starlette + uvicorn answering with one HMAC, nothing else."""
+    """The framework ceiling: Starlette + uvicorn answering with one HMAC, nothing else, on
+    uvloop (what uvicorn picks, and so Tokensmith) and on asyncio's own loop, alternating."""
     opts = bench.options
-    server = CeilingServer(bench.home / "ceiling", workers=opts.workers, port=free_port())
+    servers = {
+        loop: CeilingServer(
+            bench.home / f"ceiling-{loop}", workers=opts.workers, port=free_port(), loop=loop
+        )
+        for loop in ("uvloop", "asyncio")
+    }
+    rounds: dict[str, list[Round]] = {loop: [] for loop in servers}
     try:
-        server.start()
-        assert server.group is not None
-        rounds = [
-            run_wrk(
-                server.base_url,
-                server.request(),
-                seconds=seconds,
-                connections=opts.connections,
-                script=bench.home / f"ceiling-{i}.lua",
-                server=server.group,
-                wrk=bench.wrk,
-            )
-            for i, seconds in enumerate([opts.warmup] + [opts.seconds] * opts.rounds)
-        ]
+        for server in servers.values():
+            server.start()
+        for index in range(opts.rounds + 1):
+            for loop, server in servers.items():
+                assert server.group is not None
+                result = run_wrk(
+                    server.base_url,
+                    server.request(),
+                    seconds=opts.seconds if index else opts.warmup,
+                    connections=opts.connections,
+                    script=bench.home / f"ceiling-{loop}-{index}.lua",
+                    server=server.group,
+                    wrk=bench.wrk,
+                )
+                if index:
+                    rounds[loop].append(result)
     finally:
-        server.stop()
-    summary = summarise(rounds[1:])
-    print(f"framework ceiling ({opts.workers}w): {summary.rps:,.0f} rps, p99 {summary.p99_ms} ms")
-    return summary.as_dict()
+        for server in servers.values():
+            server.stop()
+    found = {loop: summarise(r).as_dict() for loop, r in rounds.items()}
+    for loop, summary in found.items():
+        print(f"framework ceiling on {loop} ({opts.workers}w): {summary['rps']:,.0f} rps")
+    return found
 
 
 def machine() -> dict[str, Any]:
@@ -283,12 +298,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         home = Path(tmp)
         per_round = int(opts.pool_rate * max(opts.seconds, opts.warmup)) + 1000
         fixtures = make_fixtures(home, rounds=opts.rounds, per_round=per_round)
-        bench = Bench(opts, home, wrk, fixtures)
+        bench = Bench(opts, home, wrk, fixtures, peer_script)
         extra: dict[str, Any] = {}
-        if "main" in opts.phases:
-            main_phase(bench, peer_script)
-        if "postgresql" in opts.phases and opts.only & set(SCALING):
-            postgres_phase(bench, peer_script)
+        try:
+            if "main" in opts.phases:
+                main_phase(bench)
+            if "postgresql" in opts.phases and opts.only & set(SCALING):
+                postgres_phase(bench)
+        finally:
+            bench.stop_peers()
         if "ceiling" in opts.phases:
             extra["framework_ceiling"] = ceiling_phase(bench)
         if "inprocess" in opts.phases:
@@ -313,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    RESULTS.with_suffix(".md").write_text(markdown(bench.comparisons, checks))
     print(f"wrote {RESULTS}")
     print(f"took {time.monotonic() - started:.0f} s")
     return 0

@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +107,10 @@ class TokensmithServer:
     def add_stored_tokens(self, total: int) -> None:
         """Grow issued_tokens to ``total`` rows of live opaque tokens (the scaling scenarios)."""
         if total > self.stored_tokens:
+            started = time.monotonic()
             asyncio.run(self._fill(total - self.stored_tokens))
+            took = time.monotonic() - started
+            print(f"  {self.backend}: {total:,} stored tokens ({took:.0f} s to insert)", flush=True)
             self.stored_tokens = total
 
     # -- set-up ----------------------------------------------------------------------------
