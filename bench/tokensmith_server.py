@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from bench.fixtures import REDIRECT_URI, RESOURCE, Client, Fixtures
 from bench.procs import Group, wait_for_http
 from tokensmith.accounts.users import User, hash_password
+from tokensmith.core.sealing import generate_master_key
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient
 from tokensmith.persistence import tables
@@ -59,6 +60,7 @@ class TokensmithServer:
         self.introspect_token = ""
         self.user_id = ""
         self.stored_tokens = 0
+        self.master_key = generate_master_key()  # as production would: no key file to create
         home.mkdir(parents=True, exist_ok=True)
 
     # -- environment -----------------------------------------------------------------------
@@ -66,6 +68,7 @@ class TokensmithServer:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}
         env["TOKENSMITH_VAR_DIR"] = str(self.home / "var")
+        env["TOKENSMITH_MASTER_KEY"] = self.master_key
         env["TOKENSMITH_LOG_LEVEL"] = os.environ.get("TOKENSMITH_BENCH_LOG_LEVEL", "INFO")
         if self.backend == "postgresql":
             env["TOKENSMITH_DATABASE_URL"] = POSTGRES_URL
@@ -73,7 +76,7 @@ class TokensmithServer:
         return env
 
     def settings(self) -> Settings:
-        values: dict[str, Any] = {"var_dir": self.home / "var"}
+        values: dict[str, Any] = {"var_dir": self.home / "var", "master_key": self.master_key}
         if self.backend == "postgresql":
             values |= {"database_url": POSTGRES_URL, "database_schema": self.schema}
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
