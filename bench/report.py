@@ -179,5 +179,7 @@ def markdown(comparisons: Sequence[Comparison], checks: Sequence[Target]) -> str
 
 
 def _stored(c: Comparison) -> str:
+    if "workers" in c.labels:
+        return f"workers {c.labels['workers']}"
     value = c.labels.get("stored", "")
     return f"{value:,}" if isinstance(value, int) else str(value)

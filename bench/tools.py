@@ -27,7 +27,11 @@ def ensure_wrk() -> str:
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         raise SystemExit("make bench needs wrk: install it (Debian: apt-get install -y wrk)")
     print("installing wrk (apt-get install -y wrk) ...", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+    install = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(install, capture_output=True, check=False).returncode != 0:
+        # A fresh machine may have no package lists yet.
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(install, check=True, capture_output=True)
     found = shutil.which("wrk")
     if found is None:
         raise SystemExit("apt-get installed wrk but it is not on PATH")
