@@ -21,16 +21,18 @@ run: $(STAMP)
 	$(BIN)/tokensmith serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
 
+# Tokensmith against node-oidc-provider on loopback; installs wrk and the npm peer into
+# ~/.cache/tokensmith-bench. At most 15 minutes; BENCH_ARGS="--quick" for a smoke run.
 bench: $(STAMP)
-	@echo "make bench: no benchmarks yet (issue 4 fills bench/)."
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

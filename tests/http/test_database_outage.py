@@ -13,6 +13,7 @@ from tests.support import POSTGRES_URL, ServerThread, TcpProxy, postgres_schema
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
+from tokensmith.persistence.repositories.clients import CLIENT_CACHE_SECONDS
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings, load_settings
 
@@ -77,7 +78,9 @@ def test_readiness_follows_the_database(tmp_path: Path) -> None:
                 # The process stays alive and keeps answering what needs no database.
                 assert httpx.get(server.base_url + "/healthz").status_code == 200
                 assert httpx.get(server.base_url + "/jwks").status_code == 200
-                # No token without its record: a token request fails cleanly with 503.
+                # No token without its record: a token request fails cleanly with 503 (once
+                # the client read just before the outage has left the client cache).
+                time.sleep(CLIENT_CACHE_SECONDS)
                 refused = httpx.post(token_url, data=form, auth=client, timeout=30)
                 assert refused.status_code == 503
                 assert refused.json()["error"] == "temporarily_unavailable"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +21,7 @@ from tokensmith.oauth.clients import (
 )
 from tokensmith.oauth.grants import AuthorizationCode, Consent
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
+from tokensmith.persistence.repositories.clients import CLIENT_CACHE_SECONDS, SqlClientStore
 from tokensmith.runtime.services import Services
 
 pytestmark = pytest.mark.anyio
@@ -291,3 +293,35 @@ async def test_audit_trail(services: Services) -> None:
     assert len(await services.audit.query(AuditQuery(since=NOW + 8))) == 2
     assert await services.audit.query(AuditQuery(subject="x' OR 1=1 --")) == []
     assert await services.audit.purge(NOW + 5) == 5
+
+
+async def test_client_lookups_are_cached_for_a_second(services: Services) -> None:
+    """Another process's change shows within CLIENT_CACHE_SECONDS; this store's own at once."""
+    ticks = [100.0]
+    store = SqlClientStore(services.engine, monotonic=lambda: ticks[0])
+    other = SqlClientStore(services.engine)  # stands in for the CLI or another node
+    pepper = services.master.pepper
+    client = NewClient("cached", grant_types=("client_credentials",)).validated(
+        generate_client_id(), keyed_hash(pepper, "one"), NOW
+    )
+    await store.add(client)
+    assert await store.get(client.client_id) == client
+    await other.replace_secret(client.client_id, keyed_hash(pepper, "two"), None, NOW)
+    assert await store.get(client.client_id) == client  # still the copy read a moment ago
+    ticks[0] += CLIENT_CACHE_SECONDS
+    fresh = await store.get(client.client_id)
+    assert fresh is not None
+    assert fresh.secret_hash == keyed_hash(pepper, "two")
+
+    await store.replace_secret(client.client_id, keyed_hash(pepper, "three"), None, NOW)
+    rotated = await store.get(client.client_id)  # its own change: no wait
+    assert rotated is not None
+    assert rotated.secret_hash == keyed_hash(pepper, "three")
+    assert await store.delete(client.client_id)
+    assert await store.get(client.client_id) is None
+
+    assert await store.get("unknown") is None
+    await other.add(replace(client, client_id="unknown"))
+    assert await store.get("unknown") is None  # a miss is kept as long as a hit (SECURITY 31)
+    ticks[0] += CLIENT_CACHE_SECONDS
+    assert await store.get("unknown") is not None

@@ -1,16 +1,30 @@
-"""Clients (implements ``tokensmith.oauth.clients.ClientStore``)."""
+"""Clients (implements ``tokensmith.oauth.clients.ClientStore``).
+
+Every token, introspection and revocation request looks its client up, so ``get`` keeps what it
+read for ``CLIENT_CACHE_SECONDS`` (one second): under load nearly every lookup is then served from
+memory (docs/performance.md). Changes made through this store are seen at once; changes made by
+another process (the CLI, another node) within that second. Unknown ids are kept the same way, so
+that a known and an unknown id cost the same; the cache holds at most ``_CACHE_LIMIT`` entries and
+starts afresh when full, so guessing ids costs lookups, never memory.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.oauth.clients import Client
 from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
 from tokensmith.persistence.tables import clients as t
 
-__all__ = ["SqlClientStore"]
+__all__ = ["CLIENT_CACHE_SECONDS", "SqlClientStore"]
+
+CLIENT_CACHE_SECONDS = 1.0
+_CACHE_LIMIT = 4096
 
 _TUPLES = (
     "grant_types",
@@ -39,14 +53,38 @@ def _values(client: Client) -> dict[str, Any]:
 
 
 class SqlClientStore(Repository):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        cache_seconds: float = CLIENT_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(engine)
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+
     async def add(self, client: Client) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sa.insert(t).values(**_values(client)))
+        self._cache.pop(client.client_id, None)
 
     async def get(self, client_id: str) -> Client | None:
+        now = self._monotonic()
+        cached = self._cache.get(client_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(t).where(t.c.client_id == client_id))).first()
-        return _record(row) if row else None
+        # Unknown ids are remembered too: a known and an unknown id then cost the same lookup,
+        # so the time of an invalid_client answer says nothing about which it was (SECURITY 31).
+        client = _record(row) if row is not None else None
+        if self._cache_seconds > 0:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[client_id] = (now + self._cache_seconds, client)
+        return client
 
     async def list(self) -> list[Client]:
         async with self.engine.connect() as conn:
@@ -58,6 +96,7 @@ class SqlClientStore(Repository):
     ) -> bool:
         """Install a new secret; the old one keeps working until ``previous_expires_at``."""
         keep_previous = previous_expires_at is not None and previous_expires_at > now
+        self._cache.pop(client_id, None)
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(t)
@@ -69,9 +108,12 @@ class SqlClientStore(Repository):
                     updated_at=now,
                 )
             )
+        self._cache.pop(client_id, None)
         return result.rowcount == 1
 
     async def delete(self, client_id: str) -> bool:
+        self._cache.pop(client_id, None)
         async with self.engine.begin() as conn:
             result = await conn.execute(sa.delete(t).where(t.c.client_id == client_id))
+        self._cache.pop(client_id, None)
         return result.rowcount == 1

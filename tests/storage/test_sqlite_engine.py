@@ -1,0 +1,83 @@
+"""SQLite runs each call where it is awaited: no thread per connection, same behaviour otherwise."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokensmith.persistence.database import create_engine, normalise_url
+
+pytestmark = pytest.mark.anyio
+
+_items = sa.Table(
+    "items",
+    sa.MetaData(),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("size", sa.Integer, nullable=False),
+)
+
+
+async def test_sqlite_calls_run_without_a_thread(tmp_path: Path) -> None:
+    before = threading.active_count()
+    engine = create_engine(normalise_url(f"sqlite:///{tmp_path / 'inline.db'}"))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_items.metadata.create_all)
+            await conn.execute(
+                sa.insert(_items), [{"name": "a", "size": 1}, {"name": "b", "size": 2}]
+            )
+            assert threading.active_count() == before
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(_items).order_by(_items.c.name))).all()
+            mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar()
+        assert [tuple(r) for r in rows] == [("a", 1), ("b", 2)]
+        assert mode == "wal"
+    finally:
+        await engine.dispose()
+    assert threading.active_count() == before
+
+
+async def test_sqlite_errors_and_rollback_behave_as_before(tmp_path: Path) -> None:
+    engine = create_engine(normalise_url(f"sqlite:///{tmp_path / 'inline.db'}"))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_items.metadata.create_all)
+            await conn.execute(sa.insert(_items).values(name="a", size=1))
+        with pytest.raises(sa.exc.IntegrityError):
+            await _insert_twice(engine)
+        async with engine.connect() as conn:
+            names = (await conn.execute(sa.select(_items.c.name))).scalars().all()
+        assert names == ["a"]  # the failed transaction left nothing behind
+        with pytest.raises(sa.exc.OperationalError):
+            await _select_missing(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _insert_twice(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(_items).values(name="b", size=2))
+        await conn.execute(sa.insert(_items).values(name="a", size=3))
+
+
+async def _select_missing(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT * FROM missing"))
+
+
+async def test_in_memory_sqlite_keeps_its_one_connection() -> None:
+    engine = create_engine(normalise_url("sqlite://"))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_items.metadata.create_all)
+            await conn.execute(sa.insert(_items).values(name="a", size=1))
+        async with engine.connect() as conn:
+            assert (
+                await conn.execute(sa.select(sa.func.count()).select_from(_items))
+            ).scalar() == 1
+    finally:
+        await engine.dispose()
