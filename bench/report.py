@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import inprocess
 from bench.stats import Summary, Target, ratio
 
 __all__ = ["Comparison", "print_report", "targets"]
@@ -138,12 +139,39 @@ def print_report(
             f"{ceiling['rps']:,.0f} rps, p99 {ceiling['p99_ms']:.2f} ms, "
             f"{ceiling['cpu_us_per_request']:.0f} us CPU per request"
         )
-    for name, rate in (extra.get("inprocess") or {}).items():
-        print(f"in-process {name}: {rate:,.0f} /s")
+    rates = extra.get("inprocess") or {}
+    for name, rate in rates.items():
+        baseline = inprocess.REGISTRY[name].baseline if name in inprocess.REGISTRY else None
+        versus = f" ({rate / rates[baseline]:.0%} of {baseline})" if baseline in rates else ""
+        print(f"in-process {name}: {rate:,.0f} /s{versus}")
     print("\ntargets")
     for t in checks:
         print(f"  {'PASS' if t.passed else 'MISS'}  {t.name}: {t.measured} (wanted {t.wanted})")
-    print("note: the audit log (issue 7) is not implemented; no scenario writes audit events.")
+    for label, target, ok in _extra_targets(extra):
+        print(f"  {'PASS' if ok else 'MISS'}  {label} (wanted {target})")
+
+
+def _extra_targets(extra: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The targets read from the in-process, API-key and audit figures."""
+    found: list[tuple[str, str, bool]] = []
+    rates = extra.get("inprocess") or {}
+    for alg in ("es256", "rs256", "eddsa"):
+        mine, raw = rates.get(f"guard_first_sight_{alg}"), rates.get(f"raw_{alg}_verify")
+        if mine and raw:
+            share = mine / raw
+            found.append((f"guard first sight {alg}: {share:.0%} of raw", ">= 85%", share >= 0.85))
+    cached = rates.get("guard_cached_es256")
+    if cached:
+        found.append((f"guard cached: {cached:,.0f}/s", ">= 200,000/s", cached >= 200_000))
+    http = extra.get("api_key_http")
+    if http:
+        share = http["ratio"]
+        found.append((f"API keys over HTTP: {share:.0%} of the ceiling", ">= 80%", share >= 0.8))
+    audit = extra.get("audit_overhead")
+    if audit:
+        lost = audit["lost"]
+        found.append((f"audit trail, token endpoint: {lost:+.1%} rps", "<= 10% lost", lost <= 0.1))
+    return found
 
 
 def markdown(comparisons: Sequence[Comparison], checks: Sequence[Target]) -> str:

@@ -9,6 +9,7 @@ in its own process group and is stopped on exit, error, Ctrl-C, SIGTERM or SIGHU
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ from typing import Any
 from bench import inprocess
 from bench.ceiling import CeilingServer
 from bench.fixtures import Fixtures, make_fixtures
+from bench.load import Request as LoadRequest
 from bench.load import run_wrk
 from bench.peer_server import PeerServer
 from bench.procs import terminate_on_signals
@@ -247,6 +249,82 @@ def ceiling_phase(bench: Bench) -> dict[str, Any]:
     return found
 
 
+def _alternate(bench: Bench, servers: dict[str, Any], requests: dict[str, Any]) -> dict[str, Any]:
+    """Warm-up and measured wrk rounds over ``servers``, alternating; medians per server."""
+    opts = bench.options
+    rounds: dict[str, list[Round]] = {name: [] for name in servers}
+    for index in range(opts.rounds + 1):
+        order = list(servers.items()) if index % 2 else list(reversed(servers.items()))
+        for name, server in order:
+            assert server.group is not None
+            result = run_wrk(
+                server.base_url,
+                requests[name],
+                seconds=opts.seconds if index else opts.warmup,
+                connections=opts.connections,
+                script=bench.home
+                / f"{''.join(c if c.isalnum() else '-' for c in name)}-{index}.lua",
+                server=server.group,
+                wrk=bench.wrk,
+            )
+            if index:
+                rounds[name].append(result)
+    return {name: summarise(r).as_dict() for name, r in rounds.items()}
+
+
+def apikey_phase(bench: Bench) -> dict[str, Any]:
+    """API-key verification over HTTP (``POST /api-keys/verify``) against the framework ceiling:
+    the same stack answering with one HMAC of a header and nothing else."""
+    opts = bench.options
+    ts = TokensmithServer(
+        bench.home / "ts-apikey", backend="sqlite", workers=opts.workers, port=free_port(),
+        fixtures=bench.fixtures,
+    )  # fmt: skip
+    ceiling = CeilingServer(
+        bench.home / "ceiling-apikey", workers=opts.workers, port=free_port(), loop="auto"
+    )
+    try:
+        ts.start(pools=False, stored_tokens=0)
+        key = ts.create_api_key()
+        ceiling.start()
+        servers = {"tokensmith /api-keys/verify": ts, "framework ceiling": ceiling}
+        requests = {
+            "tokensmith /api-keys/verify": LoadRequest("/api-keys/verify", "", {"X-API-Key": key}),
+            "framework ceiling": ceiling.request(),
+        }
+        found = _alternate(bench, servers, requests)
+    finally:
+        ts.stop()
+        ceiling.stop()
+    ratio = found["tokensmith /api-keys/verify"]["rps"] / found["framework ceiling"]["rps"]
+    print(f"API-key verification over HTTP: {ratio:.0%} of the framework ceiling (target 80%)")
+    return {"servers": found, "ratio": round(ratio, 3), "target": 0.8}
+
+
+def audit_phase(bench: Bench) -> dict[str, Any]:
+    """The token endpoint (``cc_jwt``) with the audit trail's request events on and off."""
+    opts = bench.options
+    servers: dict[str, TokensmithServer] = {}
+    for name, on in (("audit on", "true"), ("audit off", "false")):
+        server = TokensmithServer(
+            bench.home / f"ts-{name.replace(' ', '-')}", backend="sqlite", workers=opts.workers,
+            port=free_port(), fixtures=bench.fixtures,
+        )  # fmt: skip
+        server.extra_env = {"TOKENSMITH_AUDIT_REQUEST_EVENTS": on}
+        servers[name] = server
+    try:
+        for server in servers.values():
+            server.start(pools=False, stored_tokens=0)
+        requests = {name: SCENARIOS["cc_jwt"].build(s, 1) for name, s in servers.items()}
+        found = _alternate(bench, dict(servers), requests)
+    finally:
+        for server in servers.values():
+            server.stop()
+    lost = 1 - found["audit on"]["rps"] / found["audit off"]["rps"]
+    print(f"audit trail on the token endpoint: {lost:+.1%} requests per second (target <= 10%)")
+    return {"servers": found, "lost": round(lost, 3), "target": 0.1}
+
+
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
     cpu = "unknown"
@@ -279,7 +357,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument(
         "--phases",
-        default="main,workers,scaling,postgresql,ceiling,inprocess",
+        default="main,workers,scaling,postgresql,ceiling,apikeys,audit,inprocess",
         help="which parts to run, comma-separated",
     )
     parser.add_argument(
@@ -323,7 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.stop_peers()
         if "ceiling" in opts.phases:
             extra["framework_ceiling"] = ceiling_phase(bench)
+        if "apikeys" in opts.phases:
+            extra["api_key_http"] = apikey_phase(bench)
+        if "audit" in opts.phases:
+            extra["audit_overhead"] = audit_phase(bench)
         if "inprocess" in opts.phases:
+            importlib.import_module("bench.inprocess_tokensmith")  # the guard and API-key runs
             extra["inprocess"] = inprocess.run_all()
     checks = targets(bench.comparisons)
     print_report(bench.comparisons, checks, extra)
@@ -335,8 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tools": tool_versions(wrk),
         "options": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in vars(opts).items()},
         "notes": [
-            "Audit trail: the audit log (issue 7) is not implemented yet, so no scenario writes "
-            "audit events; the figures are without it.",
+            "Audit trail: every scenario runs with it on (the default); audit_overhead compares "
+            "cc_jwt with its request events on and off.",
             "node-oidc-provider keeps everything in memory; Tokensmith writes to a real database.",
         ],
         "comparisons": [c.as_dict() for c in bench.comparisons],

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from bench.fixtures import REDIRECT_URI, RESOURCE, Client, Fixtures
 from bench.procs import Group, wait_for_http
 from tokensmith.accounts.users import User, hash_password
+from tokensmith.apikeys.lifecycle import NewApiKey
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient
@@ -61,6 +62,7 @@ class TokensmithServer:
         self.user_id = ""
         self.stored_tokens = 0
         self.master_key = generate_master_key()  # as production would: no key file to create
+        self.extra_env: dict[str, str] = {}  # TOKENSMITH_* settings of one variant
         home.mkdir(parents=True, exist_ok=True)
 
     # -- environment -----------------------------------------------------------------------
@@ -73,7 +75,20 @@ class TokensmithServer:
         if self.backend == "postgresql":
             env["TOKENSMITH_DATABASE_URL"] = POSTGRES_URL
             env["TOKENSMITH_DATABASE_SCHEMA"] = self.schema or ""
-        return env
+        return env | self.extra_env
+
+    def create_api_key(self) -> str:
+        """A live API key on this server (its database), for the verification scenario."""
+
+        async def create() -> str:
+            services = await open_services(self.settings(), create_keys=False)
+            try:
+                request = NewApiKey(name="bench", owner="bench", scope="api:read")
+                return (await services.key_manager.create(request, "bench")).key
+            finally:
+                await services.close()
+
+        return asyncio.run(create())
 
     def settings(self) -> Settings:
         values: dict[str, Any] = {"var_dir": self.home / "var", "master_key": self.master_key}
