@@ -66,12 +66,17 @@ def measure(fn: Callable[[], object], seconds: float) -> float:
 
 def run_all(*, rounds: int = 3, seconds: float = 0.5) -> dict[str, float]:
     """Median calls per second of every registered scenario (one core, this process)."""
-    rates: dict[str, float] = {}
+    calls: dict[str, Callable[[], object]] = {}
     for bench in REGISTRY.values():
-        fn = bench.setup()
-        fn()  # warm up, and fail early
-        rates[bench.name] = statistics.median(measure(fn, seconds) for _ in range(rounds))
-    return rates
+        calls[bench.name] = bench.setup()
+        calls[bench.name]()  # warm up, and fail early
+    # Rounds interleave the scenarios, so a change in the machine's load hits each of them alike
+    # and a ratio to its baseline holds even on a shared machine.
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            samples[name].append(measure(fn, seconds))
+    return {name: statistics.median(found) for name, found in samples.items()}
 
 
 # A typical JWS signing input: a header and the claims of an RFC 9068 access token.
