@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +20,18 @@ from pydantic import SecretStr
 
 from tests.apikeys.conftest import client_token
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import ServerThread, free_port
+from tests.support import Database, ServerThread, free_port
 from tokensmith.oauth.clients import NewClient
 from tokensmith.runtime.logs import JsonFormatter
 from tokensmith.settings import Settings
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Database:
+    """SQLite only: what this module tests lives above storage, which has its own suites on
+    both databases, and the second run would only cost time."""
+    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
+
 
 WEBHOOK_SECRET = "webhook-test-secret-0123456789"
 
