@@ -22,6 +22,7 @@ from typing import Literal
 
 from tokensmith.apikeys.format import parse_api_key
 from tokensmith.apikeys.records import ApiKeyRecord, ApiKeyStore
+from tokensmith.core.addresses import parse_address
 from tokensmith.core.clock import Clock
 from tokensmith.core.ratelimit import RateLimiter
 from tokensmith.core.secrets import constant_time_equals, keyed_hash
@@ -183,12 +184,7 @@ class ApiKeyVerifier:
 
 
 def _address_allowed(source_ip: str | None, cidrs: tuple[str, ...]) -> bool:
-    if source_ip is None:
+    address = parse_address(source_ip) if source_ip is not None else None
+    if address is None:
         return False
-    try:
-        address = ipaddress.ip_address(source_ip)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.addresses import parse_address
 
 __all__ = ["Alert", "AnomalyDetector", "AnomalyPolicy"]
 
@@ -258,12 +259,9 @@ def _network(address: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # parsing an address costs microseconds; callers repeat
 def _network_of(address: str) -> str | None:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = parse_address(address)
+    if ip is None:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 

@@ -27,7 +27,7 @@ from tokensmith.core.durations import parse_duration
 from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth.tokens import IssuedToken
 from tokensmith.web.bearer import BearerRefused, actor_of, require_bearer
-from tokensmith.web.forms import read_json
+from tokensmith.web.forms import has_body, read_json
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import services_of
 from tokensmith.web.throttle import account_name
@@ -177,9 +177,7 @@ def _issued(issued: IssuedApiKey, now: int) -> Response:
 
 
 async def _optional_body(request: Request) -> dict[str, Any]:
-    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in (
-        request.headers
-    ):
+    if not has_body(request):
         return {}
     return _object(await read_json(request, services_of(request).settings.max_body_bytes))
 

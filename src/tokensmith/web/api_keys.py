@@ -23,7 +23,7 @@ from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.params import Params
 from tokensmith.web.bearer import BearerRefused, require_bearer
-from tokensmith.web.forms import read_form, read_json
+from tokensmith.web.forms import has_body, read_form, read_json
 from tokensmith.web.metrics import AUDIT_EVENTS
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
@@ -101,11 +101,11 @@ async def _source_address(request: Request) -> str | None:
     """The address the key is used from: the peer's own, or what an authenticated client says."""
     peer = request.client.host if request.client else None
     headers = request.headers
-    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-    if "authorization" not in headers and not has_body:
+    body = has_body(request)
+    if "authorization" not in headers and not body:
         return peer
     services = services_of(request)
-    params = await read_form(request, services.settings.max_body_bytes) if has_body else Params([])
+    params = await read_form(request, services.settings.max_body_bytes) if body else Params([])
     client = await protocol_of(request).authenticator.authenticate(
         headers.get("authorization"), params
     )

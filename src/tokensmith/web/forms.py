@@ -11,9 +11,15 @@ from starlette.requests import Request
 from tokensmith.errors import InvalidRequest, PayloadTooLarge
 from tokensmith.oauth.params import MAX_PARAMETERS, Params
 
-__all__ = ["read_form", "read_json"]
+__all__ = ["has_body", "read_form", "read_json"]
 
 FORM = "application/x-www-form-urlencoded"
+
+
+def has_body(request: Request) -> bool:
+    """Whether the request says it carries a body (a length above 0, or chunked)."""
+    headers = request.headers
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
 async def read_form(request: Request, max_bytes: int) -> Params:
