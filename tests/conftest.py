@@ -41,6 +41,23 @@ def redis_up() -> None:
         pytest.fail(f"Redis at {REDIS_URL} is required and unreachable: {exc}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests above storage marked sqlite_only run once: storage has its own suites on both
+    # databases, and a second run of a CLI or HTTP test on PostgreSQL would only cost time.
+    def postgres_twin(item: pytest.Item) -> bool:
+        callspec = getattr(item, "callspec", None)
+        return (
+            item.get_closest_marker("sqlite_only") is not None
+            and callspec is not None
+            and callspec.params.get("database") == "postgresql"
+        )
+
+    twins = [item for item in items if postgres_twin(item)]
+    if twins:
+        config.hook.pytest_deselected(items=twins)
+        items[:] = [item for item in items if not postgres_twin(item)]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":

@@ -17,6 +17,7 @@ from tokensmith.apikeys.verifier import ApiKeyRefused, ApiKeyVerifier
 from tokensmith.audit.events import AuditQuery
 from tokensmith.core.clock import FrozenClock
 from tokensmith.errors import InvalidRequest, NotFound
+from tokensmith.persistence.connections import connections_for
 from tokensmith.runtime.services import Services
 
 pytestmark = pytest.mark.anyio
@@ -40,9 +41,10 @@ def statements(services: Services) -> Iterator[list[str]]:
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
         seen.append(statement)
 
-    sa.event.listen(services.engine.sync_engine, "before_cursor_execute", record)
+    engine = connections_for(services.engine).sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
     yield seen
-    sa.event.remove(services.engine.sync_engine, "before_cursor_execute", record)
+    sa.event.remove(engine, "before_cursor_execute", record)
 
 
 async def refusal(verifier: ApiKeyVerifier, key: str, ip: str | None = None) -> str:

@@ -45,6 +45,7 @@ def dump(database: Database, tmp_path: Path) -> bytes:
     return asyncio.run(read())
 
 
+@pytest.mark.sqlite_only
 def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Path) -> None:
     created = run_cli(
         [
@@ -93,6 +94,7 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
     assert_one_line_error(run_cli(["clients", "show", client_id], env), "no client")
 
 
+@pytest.mark.sqlite_only
 def test_client_options(env: dict[str, str]) -> None:
     args = [
         "clients", "create", "--name", "Billing", "--grant-type", "client_credentials",
@@ -115,6 +117,7 @@ def test_client_options(env: dict[str, str]) -> None:
     assert body["refresh_grace"] == 10
 
 
+@pytest.mark.sqlite_only
 def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
     result = run_cli(
         [
@@ -136,6 +139,7 @@ def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
     assert body["grant_types"] == ["authorization_code", "refresh_token"]
 
 
+@pytest.mark.sqlite_only
 def test_users_and_keys(env: dict[str, str]) -> None:
     made = run_cli(
         [

@@ -1,4 +1,4 @@
-"""The token endpoint with client_credentials, over real HTTP, on both databases."""
+"""The token endpoint with client_credentials, over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pytest
 from tests.oauth.conftest import Registered, Registrar
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
+
+# Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
+pytestmark = pytest.mark.sqlite_only
 
 
 def grant(http: httpx.Client, client: Registered, **form: str) -> httpx.Response:

@@ -14,7 +14,8 @@ from tests.oauth.test_authorization import CALLBACK, auth_url, exchange
 from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 
-pytestmark = pytest.mark.usefixtures("alice")
+# Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
+pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]
 AFTER_LOGOUT = "https://app.example.com/signed-out"
 
 

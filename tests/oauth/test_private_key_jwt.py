@@ -23,6 +23,9 @@ from tokensmith.oauth.client_assertion import ASSERTION_TYPE, parse_client_jwks
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
 
+# Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def key() -> ECKey:

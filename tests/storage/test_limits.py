@@ -69,6 +69,28 @@ async def test_a_lockout_is_shared_and_backs_off(nodes: tuple[Limits, Limits]) -
     assert await a.fail("user:alice", POLICY) is None
 
 
+async def test_a_hold_is_shared_and_never_shortens_a_lock(nodes: tuple[Limits, Limits]) -> None:
+    a, b = nodes
+    await a.hold("client:spiky", 60)
+    assert 59 <= (await b.locked("client:spiky") or 0) <= 60
+    await b.hold("client:spiky", 5)  # a shorter hold leaves the longer lock as it is
+    assert (await a.locked("client:spiky") or 0) >= 59
+    await a.clear("client:spiky")  # an operator's unlock ends a hold too
+    assert await b.locked("client:spiky") is None
+
+
+async def test_a_hold_without_redis() -> None:
+    ticks = Ticks()
+    alone = Limits(monotonic=ticks)
+    await alone.hold("key:k1", 120)
+    await alone.hold("key:k1", 10)
+    assert await alone.locked("key:k1") == 120
+    assert await alone.fail("key:k1", POLICY) is None  # failures count on; the hold stays
+    assert await alone.locked("key:k1") == 120
+    ticks.now += 120
+    assert await alone.locked("key:k1") is None
+
+
 async def test_without_redis_limits_hold_per_node() -> None:
     ticks = Ticks()
     alone = Limits(monotonic=ticks)

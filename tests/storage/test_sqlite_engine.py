@@ -1,4 +1,6 @@
-"""SQLite runs each call where it is awaited: no thread per connection, same behaviour otherwise."""
+"""SQLite runs each call where it is awaited: no thread per connection, same behaviour otherwise.
+
+The async engine does it through aiosqlite; repositories, through the blocking driver."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support import POSTGRES_URL
+from tokensmith.persistence.connections import close_connections, connections_for
 from tokensmith.persistence.database import create_engine, normalise_url
 
 pytestmark = pytest.mark.anyio
@@ -81,3 +85,54 @@ async def test_in_memory_sqlite_keeps_its_one_connection() -> None:
             ).scalar() == 1
     finally:
         await engine.dispose()
+
+
+# -- what repositories use: persistence/connections.py ------------------------------------------
+
+
+_INSERT = sa.insert(_items)
+
+
+async def test_repositories_reach_a_sqlite_file_through_the_blocking_driver(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(normalise_url(f"sqlite:///{tmp_path / 'inline.db'}"))
+    async with engine.begin() as conn:
+        await conn.run_sync(_items.metadata.create_all)
+    db = connections_for(engine)
+    try:
+        assert connections_for(engine) is db  # one pool per engine
+        assert db.sync_engine is not engine.sync_engine
+        assert db.sync_engine.dialect.driver == "pysqlite"
+        async with db.begin() as conn:
+            await conn.execute(sa.insert(_items), {"name": "a", "size": 1})
+        with pytest.raises(sa.exc.IntegrityError):
+            async with db.begin() as conn:  # a failure part-way: the first row is rolled back
+                await conn.execute(_INSERT, [{"name": "b", "size": 2}, {"name": "a", "size": 3}])
+        async with db.connect() as conn:
+            names = (await conn.execute(sa.select(_items.c.name))).scalars().all()
+            pragmas = [
+                await conn.scalar(sa.text(f"PRAGMA {name}"))
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            ]
+        assert names == ["a"]  # and the async engine sees the same file:
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.select(_items.c.name))).scalars().all() == ["a"]
+        assert pragmas == ["wal", 1, 15000, 1]  # as database.py sets them: 1 is NORMAL
+    finally:
+        close_connections(engine)
+        await engine.dispose()
+    assert connections_for(engine) is not db  # closed: a new pool if asked again
+    close_connections(engine)
+
+
+async def test_memory_and_postgresql_keep_the_async_engine(
+    postgres: None,
+) -> None:
+    for url in ("sqlite://", POSTGRES_URL):
+        engine = create_engine(normalise_url(url))
+        try:
+            assert connections_for(engine).sync_engine is engine.sync_engine
+        finally:
+            close_connections(engine)
+            await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokensmith.audit.events import AuditEvent, AuditQuery
-from tokensmith.audit.trail import AuditTrail, request_origin
+from tokensmith.audit.trail import AuditLine, AuditTrail, Origin, request_origin
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +72,7 @@ async def test_events_carry_the_request_origin_and_reach_listeners() -> None:
     seen: list[AuditEvent] = []
     trail = AuditTrail(Store())
     trail.listeners.append(seen.append)
-    token = request_origin.set(("203.0.113.7", "curl/8.5"))
+    token = request_origin.set(Origin("203.0.113.7", "curl/8.5", "req-1234"))
     try:
         trail.record(event())
     finally:
@@ -89,3 +89,55 @@ async def test_request_events_can_be_switched_off_for_measurement() -> None:
     await trail.write(event(9))  # changes are still recorded
     assert trail.pending == 0 and seen == [event(9)]
     assert [[e.at for e in b] for b in store.batches] == [[9]]
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.writes: list[list[AuditLine]] = []
+
+    def __call__(self, lines: list[AuditLine]) -> None:
+        self.writes.append(list(lines))
+
+
+async def test_request_events_are_logged_in_one_write_per_batch() -> None:
+    lines = Lines()
+    trail = AuditTrail(Store(), lines=lines)
+    token = request_origin.set(Origin("198.51.100.4", None, "req-abcdefgh"))
+    try:
+        for n in range(3):
+            trail.record(event(n))
+    finally:
+        request_origin.reset(token)
+    assert lines.writes == []  # nothing on the request path
+    await trail.flush()
+    assert [[line.event.at for line in write] for write in lines.writes] == [[0, 1, 2]]
+    first = lines.writes[0][0]
+    assert first.request_id == "req-abcdefgh" and first.event.source_ip == "198.51.100.4"
+    assert first.fields() == {
+        "audit": True,
+        "event": "token.issued",
+        "at": 0,
+        "outcome": "success",
+        "source_ip": "198.51.100.4",
+    }
+
+
+async def test_a_batch_the_store_refused_is_not_logged_twice() -> None:
+    store, lines = Store(), Lines()
+    trail = AuditTrail(store, lines=lines)
+    trail.record(event(1))
+    store.fail = True
+    with pytest.raises(OSError):
+        await trail.flush()
+    store.fail = False
+    await trail.flush()
+    assert [[line.event.at for line in write] for write in lines.writes] == [[1]]
+    assert [e.at for e in store.batches[0]] == [1]
+
+
+async def test_changes_are_logged_before_they_are_stored() -> None:
+    store, lines = Store(), Lines()
+    store.fail = True
+    with pytest.raises(OSError):
+        await AuditTrail(store, lines=lines).write(event(5))
+    assert [[line.event.at for line in write] for write in lines.writes] == [[5]]

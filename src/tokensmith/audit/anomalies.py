@@ -191,8 +191,10 @@ class AnomalyDetector:
                 volume.history.extend([0] * min(60, minute - volume.minute - 1))
             volume.minute, volume.count = minute, 0
         volume.count += 1
+        if volume.count < self.policy.spike_minimum:  # the common case: no baseline to compute
+            return
         recent = list(volume.history)[-self.policy.spike_history :]
-        if len(recent) < self.policy.spike_history or volume.count < self.policy.spike_minimum:
+        if len(recent) < self.policy.spike_history:
             return
         baseline = max(1.0, sum(recent) / len(recent))
         if volume.count > self.policy.spike_factor * baseline:

@@ -22,6 +22,7 @@ __all__ = [
     "create_engine",
     "describe_url",
     "normalise_url",
+    "sqlite_pragmas",
 ]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -105,17 +106,19 @@ def _sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
     sizes = {} if database == ":memory:" else {"pool_size": pool_size, "max_overflow": pool_size}
     engine = create_async_engine(url, async_creator=inline_connection, **sizes)
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets readers run beside the single writer; IMMEDIATE-style waits use busy_timeout.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
+    event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Set on every new SQLite connection, whichever engine opened it."""
+    # WAL lets readers run beside the single writer; IMMEDIATE-style waits use busy_timeout.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 class _InlineTx:

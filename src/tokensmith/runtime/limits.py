@@ -28,11 +28,14 @@ from redis.exceptions import RedisError
 
 from tokensmith.core.ratelimit import RateLimiter
 
-__all__ = ["REDIS_ERRORS", "Limits", "LockoutPolicy", "account_name"]
+__all__ = ["REDIS_ERRORS", "UNLOCKABLE", "Limits", "LockoutPolicy", "account_name"]
 
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+# What an operator can unlock: lockouts by account, client and address; anomaly holds by client
+# and API key (runtime/responses.py).
+UNLOCKABLE = ("account", "client", "address", "key")
 T = TypeVar("T")
 
 # KEYS[1]: the bucket. ARGV: limit, period in ms. Returns 0 if a request may pass, else the wait in
@@ -72,6 +75,14 @@ local lock = math.min(longest, first * 2 ^ math.min(failures - threshold, 30))
 redis.call('SET', KEYS[2], '1', 'PX', lock)
 redis.call('PEXPIRE', KEYS[1], math.max(window, 2 * lock))
 return lock
+"""
+
+# KEYS[1]: the lock. ARGV: its length in ms. Never shortens a longer lock already there.
+_HOLD = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
 """
 
 
@@ -114,6 +125,7 @@ class Limits:
         self._redis: aioredis.Redis | None = None
         self._take_script: Any = None
         self._fail_script: Any = None
+        self._hold_script: Any = None
         if redis_url:
             self._redis = aioredis.Redis.from_url(
                 redis_url,
@@ -123,6 +135,7 @@ class Limits:
             )
             self._take_script = self._redis.register_script(_TAKE)
             self._fail_script = self._redis.register_script(_FAIL)
+            self._hold_script = self._redis.register_script(_HOLD)
 
     @property
     def shared(self) -> bool:
@@ -171,6 +184,21 @@ class Limits:
             return _whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
         return self._fail_locally(name, policy)
 
+    async def hold(self, name: str, seconds: int) -> None:
+        """Lock ``name`` for ``seconds`` (an automatic response), or longer if already locked."""
+        key = f"{self._prefix}lock:{name}"
+        done = await self._shared(lambda: self._hold_script(keys=[key], args=[seconds * 1000]))
+        if done is not None:
+            return
+        entry = self._failures.get(name) or _Failures(0, 0.0)
+        until = self._monotonic() + seconds
+        entry.locked_until = max(entry.locked_until, until)
+        entry.expires = max(entry.expires, until)
+        self._failures[name] = entry
+        self._failures.move_to_end(name)
+        while len(self._failures) > self._max_local_entries:
+            self._failures.popitem(last=False)
+
     async def clear(self, name: str) -> None:
         """Forget the failures and any lock of ``name`` (a success, or an operator's unlock)."""
         self._failures.pop(name, None)
@@ -178,6 +206,20 @@ class Limits:
         if redis is not None:
             keys = (f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}")
             await self._shared(lambda: redis.delete(*keys))
+
+    async def unlock(self, names: dict[str, str | None]) -> dict[str, str]:
+        """An operator's unlock of the named ``account``, ``client``, ``address`` or ``key``
+        (failures, lockouts and anomaly holds alike); what was cleared, by kind."""
+        cleared = {}
+        for kind, name in names.items():
+            if kind not in UNLOCKABLE:
+                raise ValueError(f"cannot unlock a {kind!r}")
+            if name:
+                key = account_name(name) if kind == "account" else name[:128]
+                if key:
+                    await self.clear(f"{kind}:{key}")
+                    cleared[kind] = name
+        return cleared
 
     async def ping(self) -> bool:
         """True if Redis is configured and answers now."""

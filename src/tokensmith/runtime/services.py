@@ -24,6 +24,7 @@ from tokensmith.core.sealing import MasterKey
 from tokensmith.errors import ConfigError, StartupError
 from tokensmith.jose.keyring import KeyRing, KeyRingError
 from tokensmith.persistence import migrate
+from tokensmith.persistence.connections import close_connections
 from tokensmith.persistence.database import (
     DATABASE_ERRORS,
     create_engine,
@@ -45,7 +46,9 @@ from tokensmith.persistence.repositories import (
     SqlUserStore,
 )
 from tokensmith.runtime.limits import Limits
+from tokensmith.runtime.logs import audit_line_writer
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
+from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
 
@@ -77,6 +80,7 @@ class Services:
     key_manager: ApiKeyManager
     limits: Limits
     anomalies: AnomalyDetector
+    responder: AnomalyResponder
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -89,6 +93,7 @@ class Services:
         await self.stop_tasks()
         await self.flush()
         await self.limits.close()
+        close_connections(self.engine)
         await self.engine.dispose()
 
     async def flush(self) -> None:
@@ -168,6 +173,7 @@ async def open_services(
         except KeyRingError as exc:
             raise StartupError(f"{exc}; refusing to start (nothing was changed)") from None
     except BaseException:
+        close_connections(engine)
         await engine.dispose()
         raise
     audit = SqlAuditStore(engine)
@@ -183,7 +189,9 @@ async def open_services(
             cooldown=settings.anomaly_cooldown,
         )
     )
-    trail = AuditTrail(audit, request_events=settings.audit_request_events)
+    trail = AuditTrail(
+        audit, request_events=settings.audit_request_events, lines=audit_line_writer()
+    )
     trail.listeners.append(detector.observe)
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
     webhooks = WebhookSender(settings.webhooks, secret)
@@ -201,6 +209,22 @@ async def open_services(
         notify=webhooks.notify,
         on_change=verifier.forget,
     )
+    limits = Limits(settings.redis_url, prefix=settings.redis_key_prefix)
+    refresh = SqlRefreshStore(engine)
+    sessions = SqlSessionStore(engine)
+    responder = AnomalyResponder(
+        ResponsePolicy(
+            spike=settings.anomaly_spike_action,
+            new_network=settings.anomaly_new_network_action,
+            throttle_seconds=settings.anomaly_throttle,
+        ),
+        limits=limits,
+        refresh=refresh,
+        sessions=sessions,
+        trail=trail,
+        clock=clock,
+    )
+    detector.listeners.append(responder.handle)
     return Services(
         settings=settings,
         engine=engine,
@@ -212,17 +236,18 @@ async def open_services(
         codes=SqlCodeStore(engine),
         consents=SqlConsentStore(engine),
         tokens=SqlTokenStore(engine),
-        refresh=SqlRefreshStore(engine),
+        refresh=refresh,
         api_keys=api_keys,
         audit=audit,
-        sessions=SqlSessionStore(engine),
+        sessions=sessions,
         assertions=SqlAssertionStore(engine),
         trail=trail,
         webhooks=webhooks,
         key_verifier=verifier,
         key_manager=manager,
-        limits=Limits(settings.redis_url, prefix=settings.redis_key_prefix),
+        limits=limits,
         anomalies=detector,
+        responder=responder,
     )
 
 

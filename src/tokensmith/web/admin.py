@@ -8,7 +8,7 @@
     POST /admin/api-keys/{key_id}/revoke      revoke now
     GET  /admin/audit?since=1h&client_id=&subject=&event=&limit=
                                               audit events, newest first
-    POST /admin/lockouts/clear                {"account"?, "client"?, "address"?}: unlock
+    POST /admin/lockouts/clear                {"account"?, "client"?, "address"?, "key"?}: unlock
 
 Durations are seconds or strings such as ``"30d"``. Errors are RFC 6749-style JSON.
 """
@@ -26,11 +26,11 @@ from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.durations import parse_duration
 from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth.tokens import IssuedToken
+from tokensmith.runtime.limits import UNLOCKABLE
 from tokensmith.web.bearer import BearerRefused, actor_of, require_bearer
 from tokensmith.web.forms import has_body, read_json
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import services_of
-from tokensmith.web.throttle import account_name
 
 __all__ = [
     "ADMIN_SCOPE",
@@ -138,23 +138,20 @@ async def clear_lockouts(request: Request) -> Response:
     async def action(admin: IssuedToken) -> Response:
         services = services_of(request)
         body = _object(await read_json(request, services.settings.max_body_bytes))
-        names = {kind: _text(body, kind) for kind in ("account", "client", "address")}
+        names = {kind: _text(body, kind) for kind in UNLOCKABLE}
         if not any(names.values()):
-            raise InvalidRequest("name an account, a client or an address to unlock")
-        for kind, name in names.items():
-            if name:
-                key = account_name(name) if kind == "account" else name[:128]
-                await services.limits.clear(f"{kind}:{key}")
+            raise InvalidRequest("name an account, a client, an address or a key to unlock")
+        cleared = await services.limits.unlock(names)
         await services.trail.write(
             AuditEvent(
                 at=services.clock.now(),
                 event="lockout.cleared",
                 outcome="success",
                 actor=actor_of(admin),
-                detail={k: v for k, v in names.items() if v},
+                detail=cleared,
             )
         )
-        return json_response({"cleared": {k: v for k, v in names.items() if v}}, headers=_NO_STORE)
+        return json_response({"cleared": cleared}, headers=_NO_STORE)
 
     return await _as_admin(request, action)
 

@@ -51,6 +51,11 @@ async def verify(request: Request) -> Response:
         if not presented:
             raise ApiKeyRefused("malformed")
         identity = await services.key_verifier.verify(presented, source_ip)
+        if services.settings.anomaly_spike_action == "throttle":
+            # Held by the volume_spike response (runtime/responses.py), on every node.
+            held = await services.limits.locked(f"key:{identity.key_id}")
+            if held is not None:
+                raise ApiKeyRefused("rate_limited", key_id=identity.key_id, retry_after=held)
     except ApiKeyRefused as refused:
         if refused.reason in ("malformed", "invalid") and presented:
             await failed(request, address=source_ip)  # guessing, or a scanner's wild shot

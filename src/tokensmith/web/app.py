@@ -19,7 +19,7 @@ from tokensmith.audit.events import AuditEvent
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
-from tokensmith.runtime.logs import configure_logging
+from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
@@ -111,9 +111,11 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         running.tasks.append(asyncio.create_task(_maintain_keys(running)))
         running.tasks.append(asyncio.create_task(_flush_batches(running)))
         running.tasks.append(asyncio.create_task(running.webhooks.run()))
+        running.tasks.append(asyncio.create_task(running.responder.run()))
         try:
             yield
         finally:
+            ACCESS_LOG.flush()
             if owned:
                 await running.close()
             else:
@@ -169,9 +171,11 @@ async def _maintain_keys(services: Services) -> None:
 
 
 async def _flush_batches(services: Services, interval: float = 0.5) -> None:
-    """Store what the request path batches in memory: audit events, API-key last-used times."""
+    """Write what the request path batches in memory: access-log lines, audit events, API-key
+    last-used times."""
     while True:
         await asyncio.sleep(interval)
+        ACCESS_LOG.flush()
         try:
             await services.trail.flush()
             await services.key_verifier.flush_last_used()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tokensmith.audit.trail import request_origin
+from tokensmith.audit.trail import Origin, request_origin
 from tokensmith.errors import (
     HeadersTooLarge,
     InvalidRequest,
@@ -24,7 +24,7 @@ from tokensmith.errors import (
     TemporarilyUnavailable,
 )
 from tokensmith.persistence.database import UNAVAILABLE_ERRORS
-from tokensmith.runtime.logs import request_id_var
+from tokensmith.runtime.logs import ACCESS_LOG, request_id_var
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
@@ -63,7 +63,7 @@ class Envelope:
             return
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
-        origin = request_origin.set(_origin(scope))
+        origin = request_origin.set(_origin(scope, request_id))
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -106,27 +106,29 @@ class Envelope:
             template = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
             HTTP_LATENCY.labels(template).observe(elapsed)
-            log.info(
+            ACCESS_LOG.add(
                 "request",
-                extra={
+                {
                     "method": scope["method"],
                     "path": scope["path"],  # never the query string: it may carry a secret
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "client": (scope.get("client") or ("-",))[0],
                 },
+                request_id=request_id,
             )
             request_id_var.reset(token)
             request_origin.reset(origin)
 
 
-def _origin(scope: Scope) -> tuple[str | None, str | None]:
-    """(peer address, user agent) for the audit trail; the agent is capped, it is free text."""
+def _origin(scope: Scope, request_id: str) -> Origin:
+    """Peer address, user agent and request id for the audit trail; the agent is free text."""
     client = scope.get("client")
     agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)
-    return (
+    return Origin(
         client[0] if client else None,
         agent.decode("latin-1")[:256] if agent is not None else None,
+        request_id,
     )
 
 

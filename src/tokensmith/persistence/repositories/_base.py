@@ -7,23 +7,35 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["Repository", "as_dict", "columns_of", "is_duplicate", "values_of"]
+from tokensmith.persistence.connections import connections_for
+
+__all__ = ["Repository", "as_dict", "columns_of", "is_duplicate", "select_by", "values_of"]
 
 
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.db = connections_for(engine)
 
     async def insert_new(self, table: sa.Table, values: dict[str, Any]) -> bool:
         """Insert one row; False, with nothing changed, if its key or a unique value exists."""
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.insert(table).values(**values))
+            async with self.db.begin() as conn:
+                await conn.execute(sa.insert(table), values)
         except sa.exc.IntegrityError as exc:
             if is_duplicate(exc):
                 return False
             raise
         return True
+
+
+def select_by(table: sa.Table, *names: str) -> sa.Select[Any]:
+    """``SELECT * FROM table WHERE name = :name AND ...``, built once at import.
+
+    Hot queries are built once and given their values at execution: building a statement with
+    the values in it costs SQLAlchemy a coercion and a cache key per value, on every call.
+    """
+    return sa.select(table).where(*(table.c[name] == sa.bindparam(name) for name in names))
 
 
 def is_duplicate(exc: sa.exc.IntegrityError) -> bool:

@@ -7,10 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.apikeys.records import ApiKeyRecord
-from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
 from tokensmith.persistence.tables import api_keys as t
 
 __all__ = ["SqlApiKeyStore"]
+
+
+_KEY_BY_ID = select_by(t, "key_id")
 
 
 def _record(row: sa.Row[Any]) -> ApiKeyRecord:
@@ -27,19 +30,19 @@ class SqlApiKeyStore(Repository):
         return await self.insert_new(t, values)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t).where(t.c.key_id == key_id))).first()
+        async with self.db.connect() as conn:
+            row = (await conn.execute(_KEY_BY_ID, {"key_id": key_id})).first()
         return _record(row) if row else None
 
     async def list(self, owner: str | None = None) -> list[ApiKeyRecord]:
         query = sa.select(t).order_by(t.c.created_at, t.c.key_id)
         if owner is not None:
             query = query.where(t.c.owner == owner)
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
     async def revoke(self, key_id: str, at: int) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(t)
                 .where(t.c.key_id == key_id, t.c.revoked_at.is_(None))
@@ -48,7 +51,7 @@ class SqlApiKeyStore(Repository):
         return result.rowcount == 1
 
     async def set_expiry(self, key_id: str, expires_at: int, replaced_by: str | None) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(t)
                 .where(t.c.key_id == key_id)
@@ -66,7 +69,7 @@ class SqlApiKeyStore(Repository):
     async def touch(self, last_used: dict[str, int]) -> None:
         if not last_used:
             return
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(t)
                 .where(t.c.key_id == sa.bindparam("k"))

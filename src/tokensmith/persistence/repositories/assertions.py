@@ -17,6 +17,6 @@ class SqlAssertionStore(Repository):
         )
 
     async def purge_expired(self, before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(t).where(t.c.expires_at < before))
         return result.rowcount

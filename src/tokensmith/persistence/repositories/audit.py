@@ -20,7 +20,7 @@ class SqlAuditStore(Repository):
         if not events:
             return
         rows = [values_of(t, event, skip=("event_id",)) for event in events]
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(sa.insert(t), rows)
 
     async def query(self, query: AuditQuery) -> list[AuditEvent]:
@@ -35,11 +35,11 @@ class SqlAuditStore(Repository):
         if query.event is not None:
             filters.append(t.c.event == query.event)
         statement = statement.where(*filters).limit(max(1, min(query.limit, MAX_QUERY_LIMIT)))
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             return [_event(row) for row in await conn.execute(statement)]
 
     async def purge(self, before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(t).where(t.c.at < before))
         return result.rowcount
 

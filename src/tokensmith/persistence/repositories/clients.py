@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.oauth.clients import Client
-from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
 from tokensmith.persistence.tables import clients as t
 
 __all__ = ["CLIENT_CACHE_SECONDS", "SqlClientStore"]
@@ -34,6 +34,9 @@ _TUPLES = (
     "allowed_resources",
 )
 _BYTES = ("secret_hash", "previous_secret_hash")
+
+
+_CLIENT_BY_ID = select_by(t, "client_id")
 
 
 def _record(row: sa.Row[Any]) -> Client:
@@ -66,8 +69,8 @@ class SqlClientStore(Repository):
         self._cache: dict[str, tuple[float, Client | None]] = {}
 
     async def add(self, client: Client) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(t).values(**_values(client)))
+        async with self.db.begin() as conn:
+            await conn.execute(sa.insert(t), _values(client))
         self._cache.pop(client.client_id, None)
 
     async def get(self, client_id: str) -> Client | None:
@@ -75,8 +78,8 @@ class SqlClientStore(Repository):
         cached = self._cache.get(client_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t).where(t.c.client_id == client_id))).first()
+        async with self.db.connect() as conn:
+            row = (await conn.execute(_CLIENT_BY_ID, {"client_id": client_id})).first()
         # Unknown ids are remembered too: a known and an unknown id then cost the same lookup,
         # so the time of an invalid_client answer says nothing about which it was (SECURITY 31).
         client = _record(row) if row is not None else None
@@ -87,7 +90,7 @@ class SqlClientStore(Repository):
         return client
 
     async def list(self) -> list[Client]:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             rows = await conn.execute(sa.select(t).order_by(t.c.created_at, t.c.client_id))
             return [_record(row) for row in rows]
 
@@ -97,7 +100,7 @@ class SqlClientStore(Repository):
         """Install a new secret; the old one keeps working until ``previous_expires_at``."""
         keep_previous = previous_expires_at is not None and previous_expires_at > now
         self._cache.pop(client_id, None)
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(t)
                 .where(t.c.client_id == client_id, t.c.is_public.is_(False))
@@ -113,7 +116,7 @@ class SqlClientStore(Repository):
 
     async def delete(self, client_id: str) -> bool:
         self._cache.pop(client_id, None)
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(t).where(t.c.client_id == client_id))
         self._cache.pop(client_id, None)
         return result.rowcount == 1

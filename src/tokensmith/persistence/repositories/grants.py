@@ -7,11 +7,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.oauth.grants import AuthorizationCode, Consent
-from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
 from tokensmith.persistence.tables import authorization_codes as codes
 from tokensmith.persistence.tables import consents
 
 __all__ = ["SqlCodeStore", "SqlConsentStore"]
+
+
+_INSERT_CODE = sa.insert(codes)
+_CODE_BY_HASH = select_by(codes, "code_hash")
+_CONSUME_CODE = (
+    sa.update(codes)
+    .where(codes.c.code_hash == sa.bindparam("match_hash"), codes.c.consumed_at.is_(None))
+    .values(consumed_at=sa.bindparam("now"))
+)
 
 
 def _code(row: sa.Row[Any]) -> AuthorizationCode:
@@ -22,31 +31,25 @@ def _code(row: sa.Row[Any]) -> AuthorizationCode:
 
 class SqlCodeStore(Repository):
     async def add(self, code: AuthorizationCode) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(codes).values(**values_of(codes, code)))
+        async with self.db.begin() as conn:
+            await conn.execute(_INSERT_CODE, values_of(codes, code))
 
     async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
         # The conditional update is the lock: of N concurrent exchanges, one sees rowcount 1.
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(codes)
-                .where(codes.c.code_hash == code_hash, codes.c.consumed_at.is_(None))
-                .values(consumed_at=now)
-            )
+        async with self.db.begin() as conn:
+            result = await conn.execute(_CONSUME_CODE, {"match_hash": code_hash, "now": now})
             if result.rowcount != 1:
                 return None
-            row = (await conn.execute(sa.select(codes).where(codes.c.code_hash == code_hash))).one()
+            row = (await conn.execute(_CODE_BY_HASH, {"code_hash": code_hash})).one()
         return _code(row)
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(codes).where(codes.c.code_hash == code_hash))
-            ).first()
+        async with self.db.connect() as conn:
+            row = (await conn.execute(_CODE_BY_HASH, {"code_hash": code_hash})).first()
         return _code(row) if row else None
 
     async def mark_replayed(self, code_hash: bytes, now: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sa.update(codes)
                 .where(codes.c.code_hash == code_hash, codes.c.replayed_at.is_(None))
@@ -54,14 +57,14 @@ class SqlCodeStore(Repository):
             )
 
     async def purge_expired(self, before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(codes).where(codes.c.expires_at < before))
         return result.rowcount
 
 
 class SqlConsentStore(Repository):
     async def get(self, user_id: str, client_id: str) -> Consent | None:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(consents).where(
@@ -73,7 +76,7 @@ class SqlConsentStore(Repository):
 
     async def put(self, consent: Consent) -> None:
         values = values_of(consents, consent)
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             updated = await conn.execute(
                 sa.update(consents)
                 .where(
@@ -86,7 +89,7 @@ class SqlConsentStore(Repository):
                 await conn.execute(sa.insert(consents).values(**values))
 
     async def revoke(self, user_id: str, client_id: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.delete(consents).where(
                     consents.c.user_id == user_id, consents.c.client_id == client_id

@@ -12,7 +12,7 @@ __all__ = ["SqlMetaStore"]
 
 class SqlMetaStore(Repository):
     async def get(self, name: str) -> bytes | None:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             value = await conn.scalar(
                 sa.select(server_meta.c.value).where(server_meta.c.name == name)
             )

@@ -23,7 +23,7 @@ def _record(row: sa.Row[Any]) -> KeyRecord:
 
 class SqlSigningKeyStore(Repository):
     async def list_keys(self, states: tuple[KeyState, ...]) -> list[KeyRecord]:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             rows = await conn.execute(
                 sa.select(t).where(t.c.state.in_(states)).order_by(t.c.created_at.desc())
             )
@@ -44,12 +44,12 @@ class SqlSigningKeyStore(Repository):
         return await self.insert_new(t, values)
 
     async def delete_key(self, kid: str, state: KeyState) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(t).where(t.c.kid == kid, t.c.state == state))
         return result.rowcount == 1
 
     async def promote(self, next_kid: str, active_kid: str | None, now: int, until: int) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             if active_kid is not None:
                 demoted = await conn.execute(
                     sa.update(t)
@@ -70,7 +70,7 @@ class SqlSigningKeyStore(Repository):
         return True
 
     async def retire_expired(self, now: int) -> list[str]:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             rows = await conn.execute(
                 sa.select(t.c.kid).where(t.c.state == "retiring", t.c.publish_until <= now)
             )

@@ -13,6 +13,7 @@ from tokensmith.persistence.repositories._base import (
     as_dict,
     columns_of,
     is_duplicate,
+    select_by,
     values_of,
 )
 from tokensmith.persistence.tables import issued_tokens as at
@@ -20,6 +21,28 @@ from tokensmith.persistence.tables import refresh_families as rf
 from tokensmith.persistence.tables import refresh_tokens as rt
 
 __all__ = ["SqlRefreshStore", "SqlTokenStore"]
+
+
+_INSERT_TOKEN = sa.insert(at)
+_TOKEN_BY_HASH = select_by(at, "token_hash")
+_TOKEN_BY_JTI = select_by(at, "jti")
+_INSERT_FAMILY = sa.insert(rf)
+_INSERT_REFRESH = sa.insert(rt)
+_REFRESH_JOINED = (
+    sa.select(rt, *[c for c in rf.c if c.name not in rt.c])
+    .join(rf, rf.c.family_id == rt.c.family_id)
+    .where(rt.c.token_hash == sa.bindparam("token_hash"))
+)
+_CLAIM_REFRESH = (
+    sa.update(rt)
+    .where(rt.c.token_hash == sa.bindparam("match_hash"), rt.c.rotated_at.is_(None))
+    # An UPDATE's parameters may not be named like its columns.
+    .values(
+        rotated_at=sa.bindparam("now"),
+        successor_hash=sa.bindparam("next_hash"),
+        successor_sealed=sa.bindparam("next_sealed"),
+    )
+)
 
 
 def _bytes_fields(data: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -43,14 +66,14 @@ def _refresh(data: dict[str, Any]) -> RefreshToken:
 
 class SqlTokenStore(Repository):
     async def add(self, token: IssuedToken) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(at).values(**values_of(at, token)))
+        async with self.db.begin() as conn:
+            await conn.execute(_INSERT_TOKEN, values_of(at, token))
 
     async def get_by_hash(self, token_hash: bytes) -> IssuedToken | None:
-        return await self._one(at.c.token_hash == token_hash)
+        return await self._one(_TOKEN_BY_HASH, {"token_hash": token_hash})
 
     async def get_by_jti(self, jti: str) -> IssuedToken | None:
-        return await self._one(at.c.jti == jti)
+        return await self._one(_TOKEN_BY_JTI, {"jti": jti})
 
     async def revoke(self, jti: str, now: int) -> bool:
         return await self._revoke(at.c.jti == jti, now) == 1
@@ -59,7 +82,7 @@ class SqlTokenStore(Repository):
         if await self.revoke(token.jti, now) or await self.get_by_jti(token.jti):
             return
         try:
-            async with self.engine.begin() as conn:
+            async with self.db.begin() as conn:
                 await conn.execute(
                     sa.insert(at).values(**values_of(at, replace(token, revoked_at=now)))
                 )
@@ -75,32 +98,32 @@ class SqlTokenStore(Repository):
         return await self._revoke(at.c.code_hash == code_hash, now)
 
     async def purge_expired(self, before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(sa.delete(at).where(at.c.expires_at < before))
         return result.rowcount
 
     async def _revoke(self, condition: sa.ColumnElement[bool], now: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(at).where(condition, at.c.revoked_at.is_(None)).values(revoked_at=now)
             )
         return result.rowcount
 
-    async def _one(self, condition: sa.ColumnElement[bool]) -> IssuedToken | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(at).where(condition))).first()
+    async def _one(self, query: sa.Select[Any], values: dict[str, Any]) -> IssuedToken | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(query, values)).first()
         return _issued(row) if row else None
 
 
 class SqlRefreshStore(Repository):
     async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(rf).values(**values_of(rf, family)))
-            await conn.execute(sa.insert(rt).values(**values_of(rt, first)))
+        async with self.db.begin() as conn:
+            await conn.execute(_INSERT_FAMILY, values_of(rf, family))
+            await conn.execute(_INSERT_REFRESH, values_of(rt, first))
 
     async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(self._joined(token_hash))).first()
+        async with self.db.connect() as conn:
+            row = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
         if row is None:
             return None
         data = as_dict(row)
@@ -113,8 +136,8 @@ class SqlRefreshStore(Repository):
         now: int,
         successor_sealed: bytes | None = None,
     ) -> RotationResult:
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(self._joined(token_hash))).first()
+        async with self.db.begin() as conn:
+            row = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
             if row is None:
                 return RotationResult("unknown")
             data = as_dict(row)
@@ -125,25 +148,25 @@ class SqlRefreshStore(Repository):
                 return RotationResult("expired", token, family)
             # Conditional update: of concurrent presentations of one token, exactly one rotates.
             claimed = await conn.execute(
-                sa.update(rt)
-                .where(rt.c.token_hash == token_hash, rt.c.rotated_at.is_(None))
-                .values(
-                    rotated_at=now,
-                    successor_hash=successor.token_hash,
-                    successor_sealed=successor_sealed,
-                )
+                _CLAIM_REFRESH,
+                {
+                    "match_hash": token_hash,
+                    "now": now,
+                    "next_hash": successor.token_hash,
+                    "next_sealed": successor_sealed,
+                },
             )
             if claimed.rowcount != 1:
                 # Another request rotated it after our first read: report the row as it is now,
                 # so the caller sees who rotated it and when (the grace window depends on it).
-                fresh = (await conn.execute(self._joined(token_hash))).first()
+                fresh = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
                 current = _refresh(as_dict(fresh)) if fresh is not None else token
                 return RotationResult("reused", current, family)
-            await conn.execute(sa.insert(rt).values(**values_of(rt, successor)))
+            await conn.execute(_INSERT_REFRESH, values_of(rt, successor))
         return RotationResult("rotated", successor, family)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(rf)
                 .where(rf.c.family_id == family_id, rf.c.revoked_at.is_(None))
@@ -152,7 +175,7 @@ class SqlRefreshStore(Repository):
         return result.rowcount == 1
 
     async def forget_successors(self, rotated_before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(rt)
                 .where(rt.c.successor_sealed.is_not(None), rt.c.rotated_at < rotated_before)
@@ -167,7 +190,7 @@ class SqlRefreshStore(Repository):
         return await self._revoke_families(rf.c.code_hash == code_hash, now, reason)
 
     async def revoke_for_session(self, session_id: str, now: int, reason: str) -> list[str]:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             rows = await conn.execute(
                 sa.select(rf.c.family_id).where(
                     rf.c.session_id == session_id, rf.c.revoked_at.is_(None)
@@ -180,19 +203,10 @@ class SqlRefreshStore(Repository):
     async def _revoke_families(
         self, condition: sa.ColumnElement[bool], now: int, reason: str
     ) -> int:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(rf)
                 .where(condition, rf.c.revoked_at.is_(None))
                 .values(revoked_at=now, revoked_reason=reason)
             )
         return result.rowcount
-
-    @staticmethod
-    def _joined(token_hash: bytes) -> sa.Select[Any]:
-        family_columns = [c for c in rf.c if c.name not in rt.c]
-        return (
-            sa.select(rt, *family_columns)
-            .join(rf, rf.c.family_id == rt.c.family_id)
-            .where(rt.c.token_hash == token_hash)
-        )

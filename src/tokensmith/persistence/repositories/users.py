@@ -7,10 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.accounts.users import User
-from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
 from tokensmith.persistence.tables import users as t
 
 __all__ = ["SqlUserStore"]
+
+
+_USER_BY_ID = select_by(t, "user_id")
+_USER_BY_NAME = select_by(t, "username")
 
 
 def _record(row: sa.Row[Any]) -> User:
@@ -19,22 +23,22 @@ def _record(row: sa.Row[Any]) -> User:
 
 class SqlUserStore(Repository):
     async def add(self, user: User) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(t).values(**values_of(t, user)))
+        async with self.db.begin() as conn:
+            await conn.execute(sa.insert(t), values_of(t, user))
 
     async def get(self, user_id: str) -> User | None:
-        return await self._one(t.c.user_id == user_id)
+        return await self._one(_USER_BY_ID, {"user_id": user_id})
 
     async def get_by_username(self, username: str) -> User | None:
-        return await self._one(t.c.username == username)
+        return await self._one(_USER_BY_NAME, {"username": username})
 
     async def list(self) -> list[User]:
-        async with self.engine.connect() as conn:
+        async with self.db.connect() as conn:
             rows = await conn.execute(sa.select(t).order_by(t.c.username))
             return [_record(row) for row in rows]
 
     async def set_password(self, user_id: str, password_hash: str, now: int) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 sa.update(t)
                 .where(t.c.user_id == user_id)
@@ -42,7 +46,7 @@ class SqlUserStore(Repository):
             )
         return result.rowcount == 1
 
-    async def _one(self, condition: sa.ColumnElement[bool]) -> User | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t).where(condition))).first()
+    async def _one(self, query: sa.Select[Any], values: dict[str, Any]) -> User | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(query, values)).first()
         return _record(row) if row else None
