@@ -53,3 +53,23 @@ async def test_models_match_the_migrated_schema(settings: Settings) -> None:
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+async def test_the_quick_revision_check_agrees_with_alembic(settings: Settings) -> None:
+    """migrate.py reads the revision without Alembic; Alembic must read the same."""
+    assert migrate.head_revision() == migrate.scripts_head()
+    engine = await open_engine(settings)
+    try:
+        assert await migrate.current_revision(engine) is None  # an empty database
+        for revision in ("0001", "head"):
+            await migrate.upgrade(engine, revision)
+
+            def alembic_says(connection: sa.Connection) -> str | None:
+                return MigrationContext.configure(connection).get_current_revision()
+
+            async with engine.connect() as conn:
+                expected = await conn.run_sync(alembic_says)
+            assert await migrate.current_revision(engine) == expected
+        assert expected == migrate.HEAD_REVISION
+    finally:
+        await engine.dispose()

@@ -113,12 +113,19 @@ async def test_repositories_reach_a_sqlite_file_through_the_blocking_driver(
             names = (await conn.execute(sa.select(_items.c.name))).scalars().all()
             pragmas = [
                 await conn.scalar(sa.text(f"PRAGMA {name}"))
-                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "busy_timeout",
+                    "foreign_keys",
+                    "mmap_size",
+                    "cache_size",
+                )
             ]
         assert names == ["a"]  # and the async engine sees the same file:
         async with engine.connect() as conn:
             assert (await conn.execute(sa.select(_items.c.name))).scalars().all() == ["a"]
-        assert pragmas == ["wal", 1, 15000, 1]  # as database.py sets them: 1 is NORMAL
+        assert pragmas == ["wal", 1, 15000, 1, 268435456, -16384]  # synchronous 1 is NORMAL
     finally:
         close_connections(engine)
         await engine.dispose()

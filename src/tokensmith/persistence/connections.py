@@ -20,6 +20,7 @@ connection, so it keeps the async engine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -42,6 +43,12 @@ class Conn(Protocol):
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any: ...
 
     async def rollback(self) -> None: ...
+
+    async def insert_many(
+        self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """A plain multi-row INSERT of ready driver values (no type processing), for batches."""
+        ...
 
 
 class Connections(Protocol):
@@ -116,6 +123,14 @@ class _AsyncConn:
     async def rollback(self) -> None:
         await self._conn.rollback()
 
+    async def insert_many(
+        self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        dialect = self._conn.dialect
+        await self._conn.exec_driver_sql(
+            _insert_sql(table, columns, dialect), _driver_rows(dialect, columns, rows)
+        )
+
 
 class _InlineConnections:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -164,3 +179,29 @@ class _InlineConn:
 
     async def rollback(self) -> None:
         self._conn.rollback()
+
+    async def insert_many(
+        self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        dialect = self._conn.dialect
+        self._conn.exec_driver_sql(
+            _insert_sql(table, columns, dialect), _driver_rows(dialect, columns, rows)
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect) -> str:
+    """The INSERT as the driver takes it, its parameters in ``columns`` order (positional styles:
+    qmark for sqlite3, $n for asyncpg) or named like the columns (psycopg)."""
+    compiled = sa.insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
+    if compiled.positional and tuple(compiled.positiontup or ()) != columns:
+        raise ValueError(f"{dialect.name}: unexpected parameter order")
+    return str(compiled)
+
+
+def _driver_rows(
+    dialect: sa.Dialect, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> list[Any]:
+    if dialect.positional:
+        return rows
+    return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -20,6 +20,9 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
+# One encoder for every line: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
 # LogRecord's own attributes; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -46,7 +49,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and message only: a traceback can carry request data.
             entry["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _encode(entry)
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,7 +102,7 @@ class LineBuffer:
         if request_id is not None:
             entry["request_id"] = request_id
         entry.update(fields)
-        self._lines.append(json.dumps(entry, default=str, ensure_ascii=False))
+        self._lines.append(_encode(entry))
         if len(self._lines) >= self._limit:
             self.flush()
 

@@ -11,9 +11,12 @@ from tokensmith.errors import OAuthError, TooManyRequests
 
 __all__ = ["error_response", "json_response"]
 
+# One encoder for every response: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = _encode(body).encode()
     return Response(payload, status, headers=headers, media_type="application/json")
 
 

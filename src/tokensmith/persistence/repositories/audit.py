@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
 
 from tokensmith.audit.events import AuditEvent, AuditQuery
-from tokensmith.persistence.repositories._base import Repository, as_dict, values_of
+from tokensmith.persistence.repositories._base import Repository, as_dict
 from tokensmith.persistence.tables import audit_events as t
 
 __all__ = ["SqlAuditStore"]
 
 MAX_QUERY_LIMIT = 10_000
+# One encoder for every row: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+# The columns an append fills, in the order of its rows (event_id is the database's).
+_COLUMNS = (
+    "at",
+    "event",
+    "outcome",
+    "actor",
+    "client_id",
+    "subject",
+    "source_ip",
+    "user_agent",
+    "fingerprint",
+    "detail",
+)
 
 
 class SqlAuditStore(Repository):
     async def append(self, events: list[AuditEvent]) -> None:
         if not events:
             return
-        rows = [values_of(t, event, skip=("event_id",)) for event in events]
+        rows = [
+            (
+                e.at,
+                e.event,
+                e.outcome,
+                e.actor,
+                e.client_id,
+                e.subject,
+                e.source_ip,
+                e.user_agent,
+                e.fingerprint,
+                _encode(e.detail),
+            )
+            for e in events
+        ]
         async with self.db.begin() as conn:
-            await conn.execute(sa.insert(t), rows)
+            await conn.insert_many(t, _COLUMNS, rows)
 
     async def query(self, query: AuditQuery) -> list[AuditEvent]:
         statement = sa.select(t).order_by(t.c.at.desc(), t.c.event_id.desc())
