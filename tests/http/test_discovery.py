@@ -1,4 +1,4 @@
-"""Discovery, JWKS, health, readiness and metrics through real HTTP, on both databases."""
+"""Discovery, JWKS, health, readiness and metrics through real HTTP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pytest
 
 from tests.support import ServerThread
 from tokensmith.settings import Settings
+
+# Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
+pytestmark = pytest.mark.sqlite_only
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 

@@ -1,4 +1,4 @@
-"""RFC 7662 introspection and RFC 7009 revocation over real HTTP, on both databases."""
+"""RFC 7662 introspection and RFC 7009 revocation over real HTTP."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from tokensmith.jose.jws import sign_jwt
 from tokensmith.oauth.clients import NewClient
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
+
+# Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
+pytestmark = pytest.mark.sqlite_only
 
 
 def issue(http: httpx.Client, client: Registered, **form: str) -> str:
