@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,40 +18,19 @@ __all__ = ["SqlAuditStore"]
 MAX_QUERY_LIMIT = 10_000
 # One encoder for every row: json.dumps with options builds a new one per call.
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
-# The columns an append fills, in the order of its rows (event_id is the database's).
-_COLUMNS = (
-    "at",
-    "event",
-    "outcome",
-    "actor",
-    "client_id",
-    "subject",
-    "source_ip",
-    "user_agent",
-    "fingerprint",
-    "detail",
+# The columns an append fills: AuditEvent's, detail (JSON) last; event_id is the database's.
+_PLAIN_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(AuditEvent) if f.name not in ("event_id", "detail")
 )
+_COLUMNS = (*_PLAIN_COLUMNS, "detail")
+_plain_values = operator.attrgetter(*_PLAIN_COLUMNS)
 
 
 class SqlAuditStore(Repository):
     async def append(self, events: list[AuditEvent]) -> None:
         if not events:
             return
-        rows = [
-            (
-                e.at,
-                e.event,
-                e.outcome,
-                e.actor,
-                e.client_id,
-                e.subject,
-                e.source_ip,
-                e.user_agent,
-                e.fingerprint,
-                _encode(e.detail),
-            )
-            for e in events
-        ]
+        rows = [(*_plain_values(e), _encode(e.detail)) for e in events]
         async with self.db.begin() as conn:
             await conn.insert_many(t, _COLUMNS, rows)
 
