@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.apikeys.test_http import WEBHOOK_SECRET, Receiver, bearer, check, create
+from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver
+from tests.apikeys.test_http import bearer, check, create
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_audit_events import events
@@ -28,14 +28,6 @@ def database(tmp_path: Path) -> Database:
     """SQLite only: what this module tests lives above storage, which has its own suites on
     both databases, and the second run would only cost time."""
     return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver([])
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import hmac
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.apikeys.conftest import client_token
+from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver, client_token
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import Database, ServerThread, free_port
+from tests.support import Database, ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.runtime.logs import JsonFormatter
 from tokensmith.settings import Settings
@@ -31,54 +29,6 @@ def database(tmp_path: Path) -> Database:
     """SQLite only: what this module tests lives above storage, which has its own suites on
     both databases, and the second run would only cost time."""
     return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
-
-
-WEBHOOK_SECRET = "webhook-test-secret-0123456789"
-
-
-class Receiver:
-    """A webhook endpoint on loopback that answers with the statuses it is given, in order."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        # A 500 for the first message containing these bytes, whatever arrives before it.
-        self.fail_once_on: bytes | None = None
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                if outer.fail_once_on is not None and outer.fail_once_on in body:
-                    outer.fail_once_on, status = None, 500
-                else:
-                    status = outer.statuses.pop(0) if outer.statuses else 204
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/security?token=s3cret"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.received) >= count, self.received
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver([])
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
 
 
 @pytest.fixture
