@@ -14,7 +14,6 @@ __all__ = ["Repository", "as_dict", "columns_of", "is_duplicate", "select_by", "
 
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
         self.db = connections_for(engine)
 
     async def insert_new(self, table: sa.Table, values: dict[str, Any]) -> bool:
