@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import requests
 
 from tests.oauth.browser import Browser, Outcome
 from tests.oauth.conftest import Registered, Registrar
@@ -82,7 +83,7 @@ WEB_ATTACKS = [
 ]
 
 
-def _stays_on_our_page(response: httpx.Response) -> str | None:
+def _stays_on_our_page(response: httpx.Response | requests.Response) -> str | None:
     """None if the response is our error page; otherwise what is wrong with it."""
     if response.status_code != 400:
         return f"status {response.status_code}"
@@ -140,7 +141,7 @@ def test_the_genuine_loopback_port_rule_still_works(
 
 def test_registration_refuses_malformed_authorities_cleanly() -> None:
     for uri in ("http://[::1/cb", "http://[127.0.0.1]/cb", "http://127.0.0.1:1@a.example/cb"):
-        with pytest.raises(ValueError, match="redirect URI|brackets"):
+        with pytest.raises(ValueError, match=r"redirect URI|brackets"):
             NewClient("bad", is_public=True, redirect_uris=(uri,)).validated("id", None, 0)
 
 
