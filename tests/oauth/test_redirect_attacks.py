@@ -12,15 +12,19 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import requests
+from hypothesis import given, settings
 
 from tests.oauth.browser import Browser, Outcome
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import CALLBACK, auth_url, exchange
 from tests.support import ServerThread
+from tests.unit.test_redirects import REGISTERED, may_match, mutated
+from tests.unit.test_redirects import Registered as RegisteredURI
 from tokensmith.oauth.clients import NewClient
 
 pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]  # above storage
 
+HTTP_PROPERTY = settings(max_examples=150, deadline=None)
 LOOPBACK_ATTACKS = [
     "http://127.0.0.1:1234@attacker.example/callback",
     "http://127.0.0.1:1234@attacker.example/cb",
@@ -188,3 +192,33 @@ def test_logout_lookalikes_get_our_error_page(
     # Refused logouts changed nothing: the session is still there.
     url, _ = auth_url(server, rp, scope="openid", prompt="none")
     assert "code" in Outcome(browser.open(url)).query
+
+
+def test_mutated_redirect_uris_through_the_real_app(
+    server: ServerThread, register: Registrar
+) -> None:
+    """The unit property, end to end: a mutation that must not match gets our error page and
+    never a 500; one that may (a loopback IP's port) gets the login page."""
+    client = register(
+        NewClient(
+            "Everything",
+            is_public=True,
+            redirect_uris=tuple(r.uri for r in REGISTERED),
+            scope="openid api:read",
+        )
+    )
+
+    @HTTP_PROPERTY
+    @given(mutated())
+    def check(case: tuple[RegisteredURI, str]) -> None:
+        _, presented = case
+        expected = any(may_match(registered, presented) for registered in REGISTERED)
+        url, _ = auth_url(server, client, redirect_uri=presented)
+        response = httpx.get(url)
+        if expected:
+            assert response.status_code == 200, presented
+            assert 'action="/login"' in response.text
+        else:
+            assert _stays_on_our_page(response) is None, presented
+
+    check()
