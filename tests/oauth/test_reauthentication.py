@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import pytest
 import requests
@@ -145,6 +146,23 @@ def test_max_age_with_a_stale_session(
     consent = browser.open(url)
     assert CONSENT_FORM in consent.text
     assert "code" in Outcome(browser.submit(consent, "/consent", decision="allow")).query
+
+
+def test_consent_checks_max_age_again(
+    server: ServerThread, web_app: Registered, settings: Settings, alice: str
+) -> None:
+    """The session passes max_age when the consent page is shown, but not when it is posted."""
+    browser = with_old_session(server, settings, alice, age=57)
+    url, _ = auth_url(server, web_app, max_age="60")
+    consent = browser.open(url)
+    assert CONSENT_FORM in consent.text
+    time.sleep(3.1)
+    late = browser.submit(consent, "/consent", decision="allow")
+    assert late.status_code == 200
+    assert LOGIN_FORM in late.text
+    done = browser.submit(late, "/login", username="alice", password="correct horse battery")
+    assert CONSENT_FORM in done.text  # consent is still to be given, now after the fresh login
+    assert "code" in Outcome(browser.submit(done, "/consent", decision="allow")).query
 
 
 def test_a_form_does_not_open_in_another_browser(server: ServerThread, web_app: Registered) -> None:
