@@ -1,1 +1,1 @@
-"""Pure building blocks with no I/O: clock, secrets, sealing, durations."""
+"""Pure building blocks with no I/O: clock, secrets, sealing, durations, redirect URI syntax."""

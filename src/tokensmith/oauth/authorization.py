@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.core.scopes import format_scope, parse_scope
@@ -19,7 +19,7 @@ from tokensmith.oauth import pkce
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import MAX_CODE_LIFETIME, AuthorizationCode, CodeStore
 from tokensmith.oauth.params import Params
-from tokensmith.oauth.redirects import LOOPBACK_HOSTS, host_of
+from tokensmith.oauth.redirects import matches_registered
 from tokensmith.oauth.scopes import narrow_scope
 
 __all__ = [
@@ -151,25 +151,8 @@ def _unauthorized() -> OAuthError:
 
 
 def redirect_uri_matches(client: Client, presented: str) -> bool:
-    """Byte-for-byte, except the port of a loopback URI for native apps (RFC 8252 §7.3)."""
-    if presented in client.redirect_uris:
-        return True
-    bare = _loopback_without_port(presented)
-    return bare is not None and any(
-        _loopback_without_port(registered) == bare for registered in client.redirect_uris
-    )
-
-
-def _loopback_without_port(uri: str) -> str | None:
-    parts = urlsplit(uri)
-    host = host_of(parts.netloc)
-    if parts.scheme != "http" or host not in LOOPBACK_HOSTS:
-        return None
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return None
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    """Exact after strict parsing (RFC 9700 §4.1.3); a loopback IP's port may vary (RFC 8252)."""
+    return matches_registered(presented, client.redirect_uris)
 
 
 async def issue_code(

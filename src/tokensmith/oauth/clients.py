@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.core.scopes import format_scope, parse_scope
 from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
 from tokensmith.oauth.redirects import validate_redirect_uri
@@ -154,12 +155,14 @@ def _validate_resource(uri: str) -> str:
 
 def validate_origin(origin: str) -> str:
     """A web origin (RFC 6454): scheme, host and optional port; https, or http on loopback."""
-    parts = urlsplit(origin)
-    if parts.scheme not in ("https", "http") or not parts.hostname or origin.endswith("/"):
-        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
-    if parts.path or parts.query or parts.fragment or parts.username or "*" in origin:
-        raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
-    validate_redirect_uri(origin + "/")  # the same https-or-loopback rule as redirect URIs
+    example = f"{origin!r} is not an origin such as https://app.example.com"
+    try:
+        # The same parser and https-or-loopback rule as redirect URIs.
+        parsed = parse_redirect_uri(origin + "/")
+    except ValueError as error:
+        raise ValueError(f"{example}: {error}") from None
+    if parsed.host is None or parsed.rest != "/":
+        raise ValueError(example)
     return origin
 
 

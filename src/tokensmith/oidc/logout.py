@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
 
@@ -44,10 +45,24 @@ def read_id_token_hint(
 def logout_redirect(
     requested: str | None, registered: tuple[str, ...], state: str | None
 ) -> str | None:
-    """The URI to return to, only if it is registered byte for byte."""
-    if requested is None or requested not in registered:
+    """The URI to return to, only if it parses as registration demands and is registered byte for
+    byte (RP-Initiated Logout 1.0 §3: "MUST ... exactly match"; RFC 9700 §4.1.3).
+
+    Unlike the authorization endpoint there is no loopback port leeway: RFC 8252 §7.3 covers the
+    authorization response only, and a logout return address is a page the RP registered, not a
+    listener on a port picked at run time.
+    """
+    if requested is None or requested not in registered or not _parses(requested):
         return None
     query = urlencode({"state": state}) if state else ""
     if not query:
         return requested
     return f"{requested}{'&' if urlsplit(requested).query else '?'}{query}"
+
+
+def _parses(uri: str) -> bool:
+    try:
+        parse_redirect_uri(uri)
+    except ValueError:
+        return False  # registered before registration was this strict: refuse, do not redirect
+    return True

@@ -2,12 +2,13 @@
 
 GET /authorize validates the request (errors before the redirect URI is trusted stay on our own
 page), then asks for what is missing: a login, then consent. POST /login and POST /consent carry the
-sealed request forward, each protected by a CSRF token bound to an HttpOnly cookie.
+sealed request forward, each protected by a CSRF token bound to an HttpOnly cookie. Each form's
+interaction opens only at its own endpoint and in its own browser, and consent checks again that
+the login the request demanded (``prompt=login``, ``max_age``) happened, in the current session.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +33,8 @@ from tokensmith.oauth.grants import Consent
 from tokensmith.oauth.interaction import (
     INTERACTION_TTL,
     Interaction,
+    Step,
+    login_needed,
     open_interaction,
     seal_interaction,
 )
@@ -91,14 +94,7 @@ async def _proceed(
     """Ask for whatever is still missing, or issue the code."""
     auth_request = interaction.request
     prompts = auth_request.prompts
-    now = services.clock.now()
-    logged_in_now = interaction.logged_in_at is not None
-    too_old = (
-        session is not None
-        and auth_request.max_age is not None
-        and now - session.auth_time > auth_request.max_age
-    )
-    if session is None or (not logged_in_now and ("login" in prompts or too_old)):
+    if session is None or login_needed(interaction, session, services.clock.now()):
         if "none" in prompts:
             return _refuse(services, auth_request, "login_required", "the user must log in")
         return _login_page(request, services, client, interaction)
@@ -130,7 +126,7 @@ async def _finish(
 
 async def login(request: Request) -> Response:
     services = services_of(request)
-    loaded = await _load_form(request, services)
+    loaded = await _load_form(request, services, "login")
     if isinstance(loaded, Response):
         return loaded
     form, interaction, client = loaded
@@ -191,7 +187,7 @@ async def login(request: Request) -> Response:
     )
     await services.sessions.add(session)
     response = await _proceed(
-        request, services, client, replace(interaction, logged_in_at=now), session
+        request, services, client, interaction.logged_in(session, now), session
     )
     set_cookie(response, services, session_cookie(services), value, services.settings.session_ttl)
     return response
@@ -202,12 +198,22 @@ async def login(request: Request) -> Response:
 
 async def consent(request: Request) -> Response:
     services = services_of(request)
-    loaded = await _load_form(request, services)
+    loaded = await _load_form(request, services, "consent")
     if isinstance(loaded, Response):
         return loaded
     form, interaction, client = loaded
     session = await current_session(request)
     if session is None:
+        return _login_page(request, services, client, interaction)
+    if session.session_ref != interaction.session_ref:
+        # Signed out, or signed in again (perhaps as someone else) since this form was shown.
+        return _error_page(
+            "Sign-in changed",
+            "You signed in or out since this page was shown. Go back to the application and "
+            "start again.",
+            403,
+        )
+    if login_needed(interaction, session, services.clock.now()):
         return _login_page(request, services, client, interaction)
     auth_request = interaction.request
     allowed = form.get("decision") == "allow"
@@ -254,7 +260,7 @@ def _audit(
 
 
 async def _load_form(
-    request: Request, services: Services
+    request: Request, services: Services, step: Step
 ) -> tuple[Params, Interaction, Client] | Response:
     try:
         form = await read_form(request, services.settings.max_body_bytes)
@@ -266,7 +272,9 @@ async def _load_form(
             "This form is no longer valid. Go back to the application and start again.",
             403,
         )
-    interaction = open_interaction(services.master, form.get("interaction"), services.clock.now())
+    browser = request.cookies.get(csrf_cookie(services)) or ""  # present: csrf_ok passed
+    sealed = form.get("interaction")
+    interaction = open_interaction(services.master, sealed, services.clock.now(), step, browser)
     if interaction is None:
         return _error_page(
             "Sign-in expired",
@@ -292,7 +300,8 @@ def _login_page(
         "login.html",
         request,
         services,
-        interaction,
+        interaction.for_login(),
+        "login",
         status,
         title="Sign in",
         client_name=client.name,
@@ -309,7 +318,8 @@ async def _consent_page(
         "consent.html",
         request,
         services,
-        interaction,
+        interaction.for_consent(session),
+        "consent",
         200,
         title="Allow access?",
         client_name=client.name,
@@ -323,6 +333,7 @@ def _form_page(
     request: Request,
     services: Services,
     interaction: Interaction,
+    step: Step,
     status: int,
     **context: object,
 ) -> Response:
@@ -332,7 +343,7 @@ def _form_page(
         status,
         form_action=form_action_for(interaction.request.redirect_uri),
         csrf_token=csrf_token(services, cookie),
-        interaction=seal_interaction(services.master, interaction),
+        interaction=seal_interaction(services.master, interaction, step, cookie),
         **context,
     )
     set_cookie(response, services, csrf_cookie(services), cookie, CSRF_COOKIE_TTL)

@@ -8,10 +8,11 @@ redirect that follows a form submission).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse
+
+from tokensmith.core.redirect_uris import parse_redirect_uri
 
 __all__ = ["form_action_for", "page"]
 
@@ -34,11 +35,12 @@ def page(
 
 def form_action_for(redirect_uri: str) -> str:
     """'self' plus the source expression of the one origin the form may end up at."""
-    parts = urlsplit(redirect_uri)
-    if parts.scheme in ("http", "https"):
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        # A loopback redirect may use any port (RFC 8252 §7.3).
-        port = ":*" if parts.scheme == "http" else (f":{parts.port}" if parts.port else "")
-        return f"'self' {parts.scheme}://{host}{port}"
-    return f"'self' {parts.scheme}:"
+    try:
+        parsed = parse_redirect_uri(redirect_uri)
+    except ValueError:
+        return "'self'"  # never matched a registration, so no form leads anywhere else
+    if parsed.host is None:
+        return f"'self' {parsed.scheme}:"
+    # Only a loopback IP redirect may use any port (RFC 8252 §7.3); others keep their own.
+    port = ":*" if parsed.is_loopback_ip else parsed.port_part
+    return f"'self' {parsed.scheme}://{parsed.host}{port}"
