@@ -16,6 +16,7 @@ CONFIG = """
 issuer = "http://127.0.0.1:{port}"
 port = {port}
 signing_key_file = "key.pem"
+resource = "https://api.example"
 
 [authorization_server]
 issuer = "http://127.0.0.1:1"

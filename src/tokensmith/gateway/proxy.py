@@ -154,6 +154,7 @@ class Gateway:
         except Exception as exc:  # fail closed, never open, never a traceback
             log.error("credential check crashed; refusing", extra={"error": type(exc).__name__})
             raise ServiceUnavailable("the credential cannot be checked right now") from None
+        self.guard.require_audience(principal, route.token_audiences)  # this route's, not any
         self.guard.require(principal, route.scopes)
         if principal.kind == "api_key":
             wait = self.keys.take(f"key:{principal.token_id}")

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.guard.audience import audience_of, describe_refusal
 from tokensmith.guard.cache import ExpiringCache
 from tokensmith.guard.errors import InvalidToken, TokenExpired, UnknownKeyId
 from tokensmith.guard.pinned import PinnedKey
@@ -133,10 +134,9 @@ class JwtValidator:
             raise InvalidToken(f"the access token has no {missing!r} claim")
         if claims.get("iss") != self.issuer:  # exact match: a prefix or substring is another issuer
             raise InvalidToken("the access token is from another issuer")
-        aud = claims.get("aud")
-        audience = (aud,) if type(aud) is str else _audience_list(aud)
+        audience = audience_of(claims.get("aud"))
         if self.audiences.isdisjoint(audience):
-            raise InvalidToken("the access token is for another audience")
+            raise InvalidToken(describe_refusal(audience, self.audiences))
         exp = _number(claims.get("exp"))
         if exp is None:
             raise InvalidToken("the access token has no valid 'exp' claim")
@@ -173,12 +173,6 @@ def _principal(claims: dict[str, Any], audience: tuple[str, ...], exp: int) -> P
         "jwt",
         claims,
     )
-
-
-def _audience_list(aud: object) -> tuple[str, ...]:
-    if isinstance(aud, list) and all(type(item) is str for item in aud):
-        return tuple(aud)
-    return ()
 
 
 def _number(value: object) -> int | None:
