@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.secrets import b64url_is_canonical
 from tokensmith.guard.audience import audience_of, describe_refusal
 from tokensmith.guard.cache import ExpiringCache
 from tokensmith.guard.errors import InvalidToken, TokenExpired, UnknownKeyId
@@ -185,7 +186,11 @@ def _number(value: object) -> int | None:
 
 
 def _b64(segment: str, what: str = "signature") -> bytes:
-    # The caller matched the base64url alphabet already; a2b_base64 is the C fast path.
+    # The caller matched the base64url alphabet already (no padding, no other character);
+    # a2b_base64 is the C fast path. It ignores unused trailing bits, so the one spelling of a
+    # segment is checked first (SECURITY.md case 66, the rule the server's decoders apply).
+    if not b64url_is_canonical(segment):
+        raise InvalidToken(f"the token's {what} is not canonical base64url")
     try:
         data = segment.encode("ascii").translate(_FROM_URLSAFE)
         return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
