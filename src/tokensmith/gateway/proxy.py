@@ -23,6 +23,7 @@ import httpx
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
 from tokensmith.gateway.metrics import GatewayMetrics
+from tokensmith.gateway.paths import path_is_forwardable
 from tokensmith.gateway.ratelimit import RateLimiter
 from tokensmith.gateway.tokens import InternalTokens
 from tokensmith.guard.asgi import read_scope_credential
@@ -129,10 +130,8 @@ class Gateway:
 
     def _route(self, scope: Scope) -> Route:
         path: str = scope["path"]
-        raw = scope.get("raw_path") or path.encode()
-        segments = path.split("/")
-        # A dot segment or an encoded slash or dot could walk out of the route after matching.
-        if ".." in segments or "." in segments or re.search(rb"%2[ef]|%5c|\\", raw, re.I):
+        # Anything the upstream could read as another path than the one we match is refused.
+        if not path_is_forwardable(path, scope.get("raw_path") or path.encode("utf-8")):
             raise Refusal(400, "invalid_request", "the path is not allowed", "bad_path")
         route = self.config.route_for(path)
         if route is None:
