@@ -138,12 +138,11 @@ class Guard:
         try:
             return validator.validate(token)
         except UnknownKeyId:
-            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+            if jwks is None or not _may_refetch(jwks):
                 raise
-        try:
-            await jwks.refresh()  # the issuer may have rotated: one refetch per cool-down
-        except ServiceUnavailable:
-            raise UnknownKeyId("the token was signed by an unknown key") from None
+        # The issuer may have rotated: one refetch per cool-down. If it cannot be read, we do
+        # not know whether the key is real, so the answer is 503, not 401.
+        await jwks.refresh()
         return validator.validate(token)
 
     def _validate_jwt_blocking(self, validator: JwtValidator, token: str) -> Principal:
@@ -156,12 +155,9 @@ class Guard:
         try:
             return validator.validate(token)
         except UnknownKeyId:
-            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+            if jwks is None or not _may_refetch(jwks):
                 raise
-        try:
-            jwks.refresh_sync()
-        except ServiceUnavailable:
-            raise UnknownKeyId("the token was signed by an unknown key") from None
+        jwks.refresh_sync()  # as above: ServiceUnavailable (503) if the issuer cannot be read
         return validator.validate(token)
 
 
@@ -177,3 +173,13 @@ def _audiences(
         # Introspection says "active" for a token of any audience: we must know ours.
         raise ValueError("a guard that introspects needs audiences=: the resource it protects")
     return audiences
+
+
+def _may_refetch(jwks: JwksCache) -> bool:
+    """Whether an unknown kid may refetch now; during the cool-down after a failed fetch the
+    key set is as unknown as the issuer's state, so that is 503 too (never a 401 by default)."""
+    if jwks.may_refetch_for_unknown_kid():
+        return True
+    if jwks.last_fetch_failed:
+        raise ServiceUnavailable("the issuer's signing keys cannot be read right now")
+    return False
