@@ -4,16 +4,18 @@ key) holds the credential to this resource's audience, async and blocking alike.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
-from tests.guard.conftest import Keys
-from tests.guard.forge import AUDIENCE, DROP, ISSUER, claims, sign
-from tests.guard.servers import Answer, StubServer
+from tests.guard.conftest import Keys, asgi_app, flask_app
+from tests.guard.forge import AUDIENCE, DROP, ISSUER, b64, claims, sign
+from tests.guard.servers import Answer, StubServer, asgi_server, wsgi_server
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.guard import (
     Credential,
@@ -35,8 +37,8 @@ KEY_ANSWER = {"active": True, "key_id": "k1", "owner": "team-a", "scope": "order
 
 
 def introspection_answer(body: bytes) -> Answer:
-    """The token is the JSON of its own introspection answer's ``aud`` (absent: "-")."""
-    token = parse_qs(body.decode())["token"][0]
+    """``tsat_<base64url JSON>`` is active with that JSON as its ``aud``; ``tsat_none`` has none."""
+    token = parse_qs(body.decode())["token"][0].removeprefix("tsat_")
     answer: dict[str, Any] = {
         "active": True,
         "sub": "user-1",
@@ -44,13 +46,13 @@ def introspection_answer(body: bytes) -> Answer:
         "client_id": "c",
         "iss": ISSUER,
     }
-    if token != "tsat_none":
-        answer["aud"] = json.loads(token.removeprefix("tsat_"))
+    if token != "none":
+        answer["aud"] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     return 200, {}, answer
 
 
 def opaque(aud: object) -> Credential:
-    return Credential("bearer", "tsat_none" if aud is DROP else "tsat_" + json.dumps(aud))
+    return Credential("bearer", "tsat_none" if aud is DROP else "tsat_" + b64(json.dumps(aud)))
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +211,20 @@ def test_descriptions_are_short_and_header_safe() -> None:
     assert '"' not in text and "\\" not in text and len(text) < 400
     assert "and 2 more" in text
     assert describe_refusal([], [AUDIENCE, OTHER]).endswith(f"one of '{AUDIENCE}', '{OTHER}'")
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "flask"])
+def test_adapters_answer_a_wrong_audience_with_rfc6750(stub: StubServer, adapter: str) -> None:
+    guard = introspecting_guard(stub, audiences=[AUDIENCE])
+    serving = wsgi_server(flask_app(guard)) if adapter == "flask" else asgi_server(asgi_app(guard))
+    with serving as base:
+        for aud, status in ((AUDIENCE, 200), (OTHER, 401), (DROP, 401)):
+            token = opaque(aud).value
+            response = httpx.get(
+                base + "/orders", headers={"authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert response.status_code == status, response.text
+            if status == 401:
+                assert response.json()["error"] == "invalid_token"
+                challenge = response.headers["www-authenticate"]
+                assert 'error="invalid_token"' in challenge and repr(AUDIENCE) in challenge
