@@ -97,3 +97,17 @@ def test_core_decoder_takes_exactly_the_canonical_spelling(data: bytes) -> None:
             b64url_decode(spelling)
     with pytest.raises(ValueError):
         b64url_decode(base64.urlsafe_b64encode(data).decode() + ("" if len(data) % 3 else "="))
+
+
+@pytest.mark.parametrize("index", range(3), ids=SEGMENTS)
+def test_the_server_refuses_the_same_spellings(keys: Keys, index: int) -> None:
+    """Case 66 "at the server and the guard alike": the server's verifier (client assertions,
+    ID token hints) is joserfc behind ``jose.jws``, whose header check is ``b64url_decode``."""
+    from tokensmith.jose.jws import InvalidSignature, verify_jwt
+
+    verification = {keys.es.kid: verification_key_from_jwk(keys.es.public_jwk())}
+    token = with_loose_tails(keys.es, header_pad="cty")
+    assert verify_jwt(token, verification)[1]["sub"] == "user-1"
+    for spelling in respellings(token.split(".")[index]):
+        with pytest.raises(InvalidSignature):
+            verify_jwt(replace(token, index, spelling), verification)
