@@ -139,6 +139,29 @@ def test_paths_with_a_dangerous_segment_are_refused(
     assert not path_is_forwardable(_decode(raw), raw.encode())
 
 
+@st.composite
+def dot_segments(draw: st.DrawFn) -> str:
+    """``.`` or ``..``, each dot plain, encoded, double-encoded or fullwidth (encoded), maybe
+    with a matrix parameter or a trailing separator that some upstream strips."""
+    dots = draw(st.integers(1, 2))
+    spelling = st.sampled_from([".", "%2e", "%2E", "%252e", "%252E", "%EF%BC%8E"])
+    suffix = draw(st.sampled_from(["", ";", ";x=1", ";jsessionid=abc", "%3b", "%00", "\\"]))
+    return "".join(draw(spelling) for _ in range(dots)) + suffix
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(SAFE_SEGMENTS), max_size=2),
+    bad=dot_segments(),
+    after=st.lists(st.sampled_from(SAFE_SEGMENTS), min_size=1, max_size=2),
+)
+def test_dot_segments_in_any_spelling_are_refused(
+    before: list[str], bad: str, after: list[str]
+) -> None:
+    raw = "/" + "/".join(["orders", *before, bad, *after])
+    assert not path_is_forwardable(_decode(raw), raw.encode())
+
+
 @settings(max_examples=200, deadline=None)
 @given(segments=st.lists(st.sampled_from(SAFE_SEGMENTS), min_size=1, max_size=5))
 def test_paths_of_safe_segments_pass(segments: list[str]) -> None:
