@@ -241,3 +241,24 @@ def test_malformed_api_key_costs_no_request(running: Running) -> None:
     response = get(running, "/orders", **{"x-api-key": "tsk_live_abc"})
     assert response.status_code == 401
     assert running.issuer.hits.get("/api-keys/verify", 0) == before
+
+
+def test_unknown_kid_while_the_jwks_is_down_is_503(
+    stub_issuer: StubServer, upstream: str, tmp_path: Path, keys: Keys
+) -> None:
+    with StubServer() as jwks:
+        jwks.routes["/jwks"] = (200, {}, {"keys": [keys.es.public_jwk()]})
+        document = gateway_config(stub_issuer, upstream, tmp_path)
+        document["authorization_server"]["jwks_uri"] = jwks.base_url + "/jwks"
+        gateway = build_gateway(parse_config(document, tmp_path))
+        with asgi_server(gateway) as base:
+            known = {"authorization": f"Bearer {sign(keys.es, claims())}"}
+            assert httpx.get(base + "/orders", headers=known).status_code == 200
+            jwks.routes["/jwks"] = (502, {}, {})
+            rotated = {"authorization": f"Bearer {sign(keys.rogue, claims())}"}
+            down = httpx.get(base + "/orders", headers=rotated)
+            assert down.status_code == 503, down.text
+            assert down.json()["error"] == "temporarily_unavailable"
+            assert down.headers["retry-after"] == "1"
+            assert "headers" not in down.json()  # refused here, never forwarded
+            assert httpx.get(base + "/orders", headers=known).status_code == 200

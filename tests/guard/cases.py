@@ -1,4 +1,4 @@
-"""SECURITY.md cases 1-14 as tokens: each one must be refused with 401 invalid_token.
+"""SECURITY.md cases 1-14 and 66 as tokens: each one must be refused with 401 invalid_token.
 
 A case is (name, build) where build(keys, issuer_url) returns the token to send. Shared by the
 guard tests (three adapters) and the gateway tests.
@@ -18,9 +18,11 @@ from tests.guard.forge import (
     claims,
     hs256,
     public_forms,
+    respellings,
     seg,
     sign,
     signature,
+    with_loose_tails,
 )
 
 Build = Callable[[Any, str], str]
@@ -106,6 +108,26 @@ def _es_kid_wrong_alg(alg: str) -> Build:
     return lambda k, u: sign(k.es, claims(), alg=alg)
 
 
+def _respelled(index: int) -> Build:
+    """Case 66: a valid token with one segment spelled another way (unused bits set)."""
+
+    def build(k: Any, u: str) -> str:
+        parts = with_loose_tails(k.es).split(".")
+        parts[index] = respellings(parts[index])[-1]
+        return ".".join(parts)
+
+    return build
+
+
+def _padded(index: int) -> Build:
+    def build(k: Any, u: str) -> str:
+        parts = sign(k.es, claims()).split(".")
+        parts[index] += "=="
+        return ".".join(parts)
+
+    return build
+
+
 NUMBER_NAN = "NaN"
 
 CASES: list[tuple[str, Build]] = [
@@ -178,6 +200,12 @@ CASES: list[tuple[str, Build]] = [
     ("14-typ-missing", _header(typ=DROP)),
     ("14-typ-id-token", _header(typ="id_token+jwt")),
     ("14-refresh-token", lambda k, u: "tsrt_" + b64(b"r" * 32)),
+    # 66. one token, one spelling: unused base64url bits, padding
+    ("66-header-respelled", _respelled(0)),
+    ("66-payload-respelled", _respelled(1)),
+    ("66-signature-respelled", _respelled(2)),
+    ("66-header-padded", _padded(0)),
+    ("66-signature-padded", _padded(2)),
 ]
 
 EXPIRED = "13-exp-past"

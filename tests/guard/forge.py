@@ -90,3 +90,34 @@ def public_forms(key: SigningKey) -> list[bytes]:
 
 def new_key(alg: str = "ES256") -> SigningKey:
     return generate_signing_key(alg)
+
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def respellings(segment: str) -> list[str]:
+    """Every other spelling of the same bytes: the last character with its unused low bits set
+    (15 for a segment of 4k+2 characters, 3 for 4k+3, none for 4k)."""
+    unused = {2: 4, 3: 2}.get(len(segment) % 4, 0)
+    if not unused:
+        return []
+    value = _B64URL.index(segment[-1])
+    base = value & ~((1 << unused) - 1)
+    return [segment[:-1] + _B64URL[base | low] for low in range(1, 1 << unused)]
+
+
+def lenient_b64decode(segment: str) -> bytes:
+    """What a decoder that ignores unused bits reads (Python's, OpenSSL's, most libraries')."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def with_loose_tails(key: SigningKey, header_pad: str = "x-pad") -> str:
+    """A valid token whose header and payload have unused bits (lengths 4k+2 or 4k+3); the
+    signature has them when its length allows (ES256 and Ed25519: 64 bytes, 86 characters).
+    The header is lengthened with ``header_pad`` (a strict verifier refuses unknown names)."""
+    for pad in range(8):
+        for extra in range(8):
+            token = sign(key, claims(pad="p" * pad), **{header_pad: "h" * (extra + 1)})
+            if all(len(part) % 4 in (2, 3) for part in token.split(".")[:2]):
+                return token
+    raise AssertionError("no padding gives every segment a loose tail")

@@ -15,7 +15,9 @@ import uvicorn
 
 from tests.support import free_port, wait_until_serving
 
-__all__ = ["StubServer", "asgi_server", "wsgi_server"]
+__all__ = ["Answer", "StubServer", "asgi_server", "wsgi_server"]
+
+Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON payload
 
 
 @contextmanager
@@ -78,10 +80,11 @@ def _wait_for_port(port: int, alive: Callable[[], bool]) -> None:
 
 
 class StubServer:
-    """Answers GET/POST on any path with what ``routes[path]`` says; counts hits per path."""
+    """Answers GET/POST on any path with what ``routes[path]`` says (an answer, or a function of
+    the request body that returns one); counts hits per path."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, dict[str, str], Any]] = {}
+        self.routes: dict[str, Answer | Callable[[bytes], Answer]] = {}
         self.hits: dict[str, int] = {}
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         stub = self
@@ -93,7 +96,8 @@ class StubServer:
                 path = self.path.split("?")[0]
                 stub.hits[path] = stub.hits.get(path, 0) + 1
                 stub.requests.append((path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status, headers, payload = stub.routes.get(path, (404, {}, {"error": "none"}))
+                route = stub.routes.get(path, (404, {}, {"error": "none"}))
+                status, headers, payload = route(body) if callable(route) else route
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in {"content-type": "application/json", **headers}.items():

@@ -81,7 +81,14 @@ def test_jwt_from_the_issuer(server: ServerThread, register: Registrar) -> None:
 
 def test_opaque_tokens_by_introspection(server: ServerThread, register: Registrar) -> None:
     api = register(NewClient("orders-api", scope="none"))
-    worker = register(NewClient("w", scope="orders:read", access_token_format="opaque"))
+    worker = register(
+        NewClient(
+            "w",
+            scope="orders:read",
+            access_token_format="opaque",
+            allowed_resources=(RESOURCE,),
+        )
+    )
     assert api.secret is not None and worker.secret is not None
     clock = FakeMonotonic()
     introspector = Introspector(
@@ -91,16 +98,22 @@ def test_opaque_tokens_by_introspection(server: ServerThread, register: Registra
         issuer=server.base_url,
         monotonic=clock,
     )
-    guard = Guard(introspector=introspector)
-    token = client_token(server.base_url, worker)
+    guard = Guard(introspector=introspector, audiences=[RESOURCE])
+    token = client_token(server.base_url, worker, resource=RESOURCE)
     assert token.startswith("tsat_")
+    # Case 60: an active token for the issuer's default audience is not ours either.
+    other = client_token(server.base_url, worker)
+    with pytest.raises(
+        InvalidToken, match=f"audience is '{server.base_url}'.*expects '{RESOURCE}'"
+    ):
+        guard.authenticate_blocking(bearer(other))
 
     async def scenario() -> None:
         principal = await guard.authenticate(bearer(token))
         assert principal.kind == "opaque"
         assert principal.scopes == {"orders:read"}
         assert (await guard.authenticate(bearer(token))).subject == principal.subject
-        assert introspector.calls == 1  # the second answer came from the cache
+        assert introspector.calls == 2  # the other token's, then this one's: then the cache
         revoked = await asyncio.to_thread(
             httpx.post,
             server.base_url + "/revoke",
@@ -122,7 +135,7 @@ def test_opaque_tokens_by_introspection(server: ServerThread, register: Registra
 def test_introspection_down_fails_closed() -> None:
     dead = f"http://127.0.0.1:{free_port()}/introspect"
     introspector = Introspector(dead, client_id="rs", client_secret="s", timeout=2)
-    guard = Guard(introspector=introspector)
+    guard = Guard(introspector=introspector, audiences=[RESOURCE])
     with pytest.raises(ServiceUnavailable):
         asyncio.run(guard.authenticate(bearer("tsat_anything")))
     with pytest.raises(ServiceUnavailable):
@@ -135,7 +148,8 @@ def test_introspection_answering_garbage_fails_closed() -> None:
         stub.routes["/odd"] = (200, {}, ["active", True])
         for path in ("/introspect", "/odd"):
             guard = Guard(
-                introspector=Introspector(stub.base_url + path, client_id="a", client_secret="b")
+                introspector=Introspector(stub.base_url + path, client_id="a", client_secret="b"),
+                audiences=[RESOURCE],
             )
             with pytest.raises(ServiceUnavailable):
                 guard.authenticate_blocking(bearer("tsat_x"))

@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from tokensmith.gateway import build_gateway, load_config
+from tokensmith.gateway.probe import probe_introspection
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.web.server import UVICORN_OPTIONS
 
@@ -27,6 +28,7 @@ def gateway(
     """Serve the gateway: outside tokens and API keys in, internal JWTs to the upstreams."""
     configure_logging(log_level.upper())
     settings = load_config(config)  # a bad file stops here, naming the key
+    probe_introspection(settings)  # refused credentials stop here too; an absent issuer warns
     app = build_gateway(settings)
     listen_host, listen_port = host or settings.host, port or settings.port
     sys.stderr.write(

@@ -15,6 +15,7 @@ import secrets
 __all__ = [
     "b64url",
     "b64url_decode",
+    "b64url_is_canonical",
     "constant_time_equals",
     "fingerprint",
     "keyed_hash",
@@ -27,13 +28,33 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding; raises ValueError on anything else."""
-    if not text or any(c not in _B64URL_ALPHABET for c in text) or len(text) % 4 == 1:
+    """Strict base64url without padding; raises ValueError on anything else, including a
+    non-canonical spelling (``b64url_is_canonical``)."""
+    if not text or any(c not in _B64URL_ALPHABET for c in text) or not b64url_is_canonical(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def b64url_is_canonical(text: str) -> bool:
+    """Whether an unpadded base64url string is the one spelling of its bytes (RFC 4648 §3.5).
+
+    A length of 4k+2 leaves 4 unused bits in the last character, 4k+3 leaves 2, and 4k+1 is no
+    encoding at all. Decoders ignore unused bits, so without this check one signature (or one
+    claim set) has up to 16 spellings: a token that is refused, revoked or cached under one
+    spelling would pass under another (SECURITY.md case 66). Same rule as joserfc's decoder.
+    The alphabet is the caller's to check (a regex, usually).
+    """
+    tail = len(text) % 4
+    if tail == 0:
+        return True
+    allowed = _CANONICAL_LAST.get(tail)
+    return allowed is not None and text[-1] in allowed
+
+
 _B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+# The characters whose unused low bits are zero: 2 used bits of the last sextet (4k+2 chars),
+# or 4 used bits (4k+3 chars).
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def random_token(nbytes: int = 32, prefix: str = "") -> str:

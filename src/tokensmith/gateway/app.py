@@ -17,11 +17,15 @@ __all__ = ["build_gateway", "build_guard"]
 def build_guard(config: GatewayConfig) -> Guard:
     server = config.server
     base = server.issuer.rstrip("/")
+    # The shared guard admits any audience some route accepts; the proxy then holds each
+    # request to its own route's (SECURITY.md case 60).
+    audiences = config.token_audiences
     introspector = Introspector(
         server.introspection_endpoint or base + "/introspect",
         client_id=server.client_id,
         client_secret=server.client_secret,
         issuer=server.issuer,
+        audiences=audiences,
         cache_seconds=server.introspection_cache_seconds,
         timeout=server.timeout,
     )
@@ -35,8 +39,15 @@ def build_guard(config: GatewayConfig) -> Guard:
     jwks = jwt = None
     if server.jwt_audiences:
         jwks = JwksCache(server.jwks_uri or base + "/jwks")
-        jwt = JwtValidator(jwks, issuer=server.issuer, audiences=server.jwt_audiences)
-    return Guard(jwt=jwt, jwks=jwks, introspector=introspector, api_keys=api_keys, realm="gateway")
+        jwt = JwtValidator(jwks, issuer=server.issuer, audiences=audiences)
+    return Guard(
+        jwt=jwt,
+        jwks=jwks,
+        introspector=introspector,
+        api_keys=api_keys,
+        audiences=audiences,
+        realm="gateway",
+    )
 
 
 def build_gateway(config: GatewayConfig) -> Gateway:

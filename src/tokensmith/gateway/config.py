@@ -28,6 +28,9 @@ class Route:
     audience: str  # the aud of the internal JWT this upstream verifies
     scopes: frozenset[str] = frozenset()
     strip_path: bool = False
+    # The aud an outside credential must name to use this route (RFC 8707 resource): the
+    # route's token_audiences, else gateway.resource, else authorization_server.jwt_audiences.
+    token_audiences: tuple[str, ...] = ()
 
     def matches(self, path: str) -> bool:
         return self.path == "/" or path == self.path or path.startswith(self.path + "/")
@@ -64,6 +67,12 @@ class GatewayConfig:
     client_rate_per_minute: int = 600
     key_rate_per_minute: int = 600
     rate_limit_buckets: int = 100_000
+    resource: str | None = None  # the default audience outside credentials must name
+
+    @property
+    def token_audiences(self) -> frozenset[str]:
+        """Every audience some route accepts: what the shared guard lets through at all."""
+        return frozenset(a for route in self.routes for a in route.token_audiences)
 
     def route_for(self, path: str) -> Route | None:
         return next((route for route in self.routes if route.matches(path)), None)
@@ -81,6 +90,7 @@ _GATEWAY_KEYS = {
     "client_rate_per_minute": int,
     "key_rate_per_minute": int,
     "rate_limit_buckets": int,
+    "resource": str,
 }
 _SERVER_KEYS = {
     "issuer": str,
@@ -96,7 +106,14 @@ _SERVER_KEYS = {
     "api_key_cache_seconds": float,
     "timeout": float,
 }
-_ROUTE_KEYS = {"path": str, "upstream": str, "audience": str, "scopes": list, "strip_path": bool}
+_ROUTE_KEYS = {
+    "path": str,
+    "upstream": str,
+    "audience": str,
+    "token_audiences": list,
+    "scopes": list,
+    "strip_path": bool,
+}
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -120,16 +137,19 @@ def parse_config(
     routes = document.get("routes")
     if not isinstance(routes, list) or not routes:
         raise ConfigError(f"{name}: [[routes]] needs at least one route")
-    parsed = tuple(_route(route, i, name) for i, route in enumerate(routes))
+    trusted = _server(server, name)
+    default = _default_audiences(gateway, trusted, name)
+    parsed = tuple(_route(route, i, name, default) for i, route in enumerate(routes))
     issuer = _url(gateway, "issuer", f"{name}: gateway.issuer")
     key_file = Path(_required(gateway, "signing_key_file", f"{name}: gateway"))
+    named = ("issuer", "signing_key_file")
     config = GatewayConfig(
         issuer=issuer,
-        server=_server(server, name),
+        server=trusted,
         # Longest prefix first, so /orders/admin wins over /orders.
         routes=tuple(sorted(parsed, key=lambda r: len(r.path), reverse=True)),
         signing_key_file=key_file if key_file.is_absolute() else base / key_file,
-        **{k: v for k, v in gateway.items() if k not in ("issuer", "signing_key_file")},
+        **{k: v for k, v in gateway.items() if k not in named},
     )
     _check_limits(config, name)
     return config
@@ -185,7 +205,17 @@ def _from_env(table: dict[str, Any], key: str, where: str) -> str:
     return str(value)
 
 
-def _route(table: object, index: int, name: str) -> Route:
+def _default_audiences(
+    gateway: dict[str, Any], server: AuthorizationServer, name: str
+) -> tuple[str, ...]:
+    """What a route without token_audiences accepts; () means the route must name its own."""
+    resource = gateway.get("resource")
+    if resource is not None:
+        return (_url(gateway, "resource", f"{name}: gateway.resource"),)
+    return server.jwt_audiences
+
+
+def _route(table: object, index: int, name: str, default: tuple[str, ...]) -> Route:
     where = f"{name}: routes[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
@@ -208,7 +238,24 @@ def _route(table: object, index: int, name: str) -> Route:
         audience=_required(table, "audience", where),
         scopes=frozenset(scopes),
         strip_path=bool(table.get("strip_path", False)),
+        token_audiences=_token_audiences(table, where, default),
     )
+
+
+def _token_audiences(
+    table: dict[str, Any], where: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    audiences = table.get("token_audiences")
+    if audiences is None:
+        if not default:  # no audience at all would mean "any": refuse to start instead
+            raise ConfigError(
+                f"{where}.token_audiences is required when gateway.resource is not set: "
+                "the audience outside tokens must name"
+            )
+        return default
+    if not audiences or not all(isinstance(a, str) and a for a in audiences):
+        raise ConfigError(f"{where}.token_audiences must be a non-empty list of audience strings")
+    return tuple(audiences)
 
 
 def _required(table: dict[str, Any], key: str, where: str) -> str:

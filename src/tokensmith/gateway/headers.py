@@ -1,8 +1,17 @@
 """Which headers cross the gateway: hop-by-hop ones never (RFC 9110 §7.6.1), the outside
-credential never, and nothing a caller could use to pose as the gateway (SECURITY.md case 51)."""
+credential never, and nothing a caller could use to pose as the gateway (SECURITY.md case 51).
+
+Names are compared in one spelling: lower case, every character but a letter or a digit read as
+``-``. CGI, WSGI (``HTTP_X_INTERNAL_USER``), PHP and many frameworks map ``-`` and ``_`` (some
+also ``.``) to one character, so ``x_internal_user`` or ``X.Forwarded.For`` would reach the
+upstream as the very header we strip (case 65). Beyond that, no name with ``_`` crosses at all
+(nginx's default, ``underscores_in_headers off``): the upstream cannot tell it from the
+``-`` spelling of a header we do not know it trusts.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = ["downstream_headers", "upstream_headers"]
@@ -40,12 +49,32 @@ _NEVER_UPSTREAM_PREFIXES = (b"x-forwarded-", b"x-internal-", b"x-tokensmith-")
 _NEVER_DOWNSTREAM = frozenset({b"server", b"x-powered-by", b"content-length"})
 
 
+_NOT_ALNUM = re.compile(rb"[^a-z0-9]")
+
+
+def _spelling(name: bytes) -> bytes:
+    """The one spelling of a header name that upstreams may conflate with others."""
+    return _NOT_ALNUM.sub(b"-", name.lower())
+
+
 def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     named: set[bytes] = set()
     for name, value in headers:
-        if name.lower() == b"connection":
-            named.update(part.strip().lower() for part in value.split(b","))
+        if _spelling(name) == b"connection":
+            named.update(_spelling(part.strip()) for part in value.split(b","))
     return named
+
+
+def _crosses(name: bytes, dropped: set[bytes]) -> bool:
+    if b"_" in name:
+        return False
+    spelling = _spelling(name)
+    return (
+        spelling not in HOP_BY_HOP
+        and spelling not in _NEVER_UPSTREAM
+        and spelling not in dropped
+        and not spelling.startswith(_NEVER_UPSTREAM_PREFIXES)
+    )
 
 
 def upstream_headers(
@@ -56,14 +85,7 @@ def upstream_headers(
     proto: str,
 ) -> list[tuple[bytes, bytes]]:
     dropped = _named_by_connection(headers)
-    kept = [
-        (name, value)
-        for name, value in headers
-        if (lowered := name.lower()) not in HOP_BY_HOP
-        and lowered not in _NEVER_UPSTREAM
-        and lowered not in dropped
-        and not lowered.startswith(_NEVER_UPSTREAM_PREFIXES)
-    ]
+    kept = [(name, value) for name, value in headers if _crosses(name, dropped)]
     kept += [
         (b"authorization", f"Bearer {internal_token}".encode("ascii")),
         (b"x-request-id", request_id.encode("ascii")),

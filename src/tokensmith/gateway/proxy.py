@@ -20,9 +20,11 @@ from urllib.parse import quote
 
 import httpx
 
+from tokensmith.gateway.access import Exchange
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
 from tokensmith.gateway.metrics import GatewayMetrics
+from tokensmith.gateway.paths import path_is_forwardable
 from tokensmith.gateway.ratelimit import RateLimiter
 from tokensmith.gateway.tokens import InternalTokens
 from tokensmith.guard.asgi import read_scope_credential
@@ -99,24 +101,36 @@ class Gateway:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
-        request_id = _request_id(scope)
+        client = scope.get("client")
+        exchange = Exchange(
+            _request_id(scope), scope["method"], scope["path"], client[0] if client else "-"
+        )
+        try:
+            await self._handle(scope, receive, exchange.recording(send), exchange)
+        finally:
+            exchange.write()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
         local = self._local(scope["path"])
         if local is not None:
-            await _send_json(send, 200, local[1], request_id, local[0])
+            exchange.reason = "local"
+            await _send_json(send, 200, local[1], exchange.request_id, local[0])
             return
         try:
             route = self._route(scope)
+            exchange.route = route.path
             principal = await self._admit(scope, route)
         except GuardError as error:
-            self.metrics.refused(_reason(error))
+            exchange.reason = _reason(error)
+            self.metrics.refused(exchange.reason)
             status, headers, body = render(error, self.guard.realm)
-            await _send(send, status, headers, body, request_id)
+            await _send(send, status, headers, body, exchange.request_id)
             return
         except Refusal as refusal:
-            await self._refuse(send, refusal, request_id)
+            await self._refuse(send, refusal, exchange)
             return
         self.metrics.allowed()
-        await self._forward(scope, receive, send, route, principal, request_id)
+        await self._forward(scope, receive, send, route, principal, exchange)
 
     def _local(self, path: str) -> tuple[str, bytes] | None:
         if path == "/healthz":
@@ -129,10 +143,8 @@ class Gateway:
 
     def _route(self, scope: Scope) -> Route:
         path: str = scope["path"]
-        raw = scope.get("raw_path") or path.encode()
-        segments = path.split("/")
-        # A dot segment or an encoded slash or dot could walk out of the route after matching.
-        if ".." in segments or "." in segments or re.search(rb"%2[ef]|%5c|\\", raw, re.I):
+        # Anything the upstream could read as another path than the one we match is refused.
+        if not path_is_forwardable(path, scope.get("raw_path") or path.encode("utf-8")):
             raise Refusal(400, "invalid_request", "the path is not allowed", "bad_path")
         route = self.config.route_for(path)
         if route is None:
@@ -154,6 +166,7 @@ class Gateway:
         except Exception as exc:  # fail closed, never open, never a traceback
             log.error("credential check crashed; refusing", extra={"error": type(exc).__name__})
             raise ServiceUnavailable("the credential cannot be checked right now") from None
+        self.guard.require_audience(principal, route.token_audiences)  # this route's, not any
         self.guard.require(principal, route.scopes)
         if principal.kind == "api_key":
             wait = self.keys.take(f"key:{principal.token_id}")
@@ -170,8 +183,9 @@ class Gateway:
         send: Send,
         route: Route,
         principal: Principal,
-        request_id: str,
+        exchange: Exchange,
     ) -> None:
+        request_id = exchange.request_id
         path: str = scope["path"]
         if route.strip_path and route.path != "/":
             path = path[len(route.path) :] or "/"
@@ -199,7 +213,7 @@ class Gateway:
             await self._refuse(
                 send,
                 Refusal(413, "invalid_request", "the request body is too large", "body_too_large"),
-                request_id,
+                exchange,
             )
             return
         except _ClientTooSlow:
@@ -208,7 +222,7 @@ class Gateway:
                 Refusal(
                     408, "invalid_request", "the request body arrived too slowly", "slow_client"
                 ),
-                request_id,
+                exchange,
             )
             return
         except httpx.TimeoutException:
@@ -217,8 +231,7 @@ class Gateway:
                 504,
                 "upstream_timeout",
                 "the upstream service did not answer in time",
-                request_id,
-                route,
+                exchange,
             )
             return
         except httpx.HTTPError as exc:
@@ -231,15 +244,14 @@ class Gateway:
                 502,
                 "upstream_unavailable",
                 "the upstream service is unavailable",
-                request_id,
-                route,
+                exchange,
             )
             return
-        await self._relay(send, response, request_id)
+        await self._relay(send, response, exchange)
 
-    async def _relay(self, send: Send, response: httpx.Response, request_id: str) -> None:
+    async def _relay(self, send: Send, response: httpx.Response, exchange: Exchange) -> None:
         try:
-            headers = downstream_headers(list(response.headers.raw), request_id)
+            headers = downstream_headers(list(response.headers.raw), exchange.request_id)
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
@@ -247,6 +259,7 @@ class Gateway:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         except httpx.HTTPError as exc:  # the upstream broke off mid-body; the status is sent
+            exchange.reason = "broken_response"
             self.metrics.upstream_errors.labels("broken_response").inc()
             log.warning("upstream response broke off", extra={"error": type(exc).__name__})
             await send({"type": "http.response.body", "body": b""})
@@ -272,19 +285,23 @@ class Gateway:
                 return
 
     async def _upstream_failed(
-        self, send: Send, status: int, reason: str, description: str, request_id: str, route: Route
+        self, send: Send, status: int, reason: str, description: str, exchange: Exchange
     ) -> None:
+        exchange.reason = reason
         self.metrics.upstream_errors.labels(reason).inc()
         error = "bad_gateway" if status == 502 else "gateway_timeout"
         body = json.dumps({"error": error, "error_description": description}).encode()
-        await _send(send, status, [("content-type", "application/json")], body, request_id)
+        headers = [("content-type", "application/json")]
+        await _send(send, status, headers, body, exchange.request_id)
 
-    async def _refuse(self, send: Send, refusal: Refusal, request_id: str) -> None:
+    async def _refuse(self, send: Send, refusal: Refusal, exchange: Exchange) -> None:
+        exchange.reason = refusal.reason
         self.metrics.refused(refusal.reason)
         body = json.dumps(
             {"error": refusal.error, "error_description": refusal.description}
         ).encode()
-        await _send(send, refusal.status, [("content-type", "application/json")], body, request_id)
+        headers = [("content-type", "application/json")]
+        await _send(send, refusal.status, headers, body, exchange.request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

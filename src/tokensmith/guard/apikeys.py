@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import httpx
 
 from tokensmith.apikeys.format import parse_api_key
+from tokensmith.guard.audience import audience_of
 from tokensmith.guard.errors import ForbiddenSource, InvalidToken, RateLimited
 from tokensmith.guard.principal import Principal
 from tokensmith.guard.remote import RemoteCheck, Verdict
@@ -92,7 +93,9 @@ def key_principal(body: dict[str, Any]) -> Principal:
         subject=owner,
         client_id=None,
         scopes=frozenset(scope.split()),
-        audience=(),
+        # Today's verify answer names no audience, so keys are exempt from the audience rule;
+        # an answer that binds the key to resources ("aud") is held to it (guard/audience.py).
+        audience=audience_of(body.get("aud")),
         issuer=None,
         expires_at=expires_at if type(expires_at) is int else None,  # not bool, not float
         token_id=key_id,

@@ -4,6 +4,10 @@ No framework here: the ASGI, FastAPI and Flask adapters read three strings from 
 call ``authenticate`` (async) or ``authenticate_blocking`` (WSGI threads), then ``require``.
 JWTs are validated locally against the JWKS; other bearer tokens go to introspection; API keys
 to the key verifier. A credential kind without a configured checker is refused, never passed.
+
+Every path ends in the same audience rule (``guard/audience.py``, SECURITY.md case 60): the
+principal must name one of ``audiences``, which default to the JWT validator's. A guard that
+introspects must know its audience: without one it refuses to start, never accepts any.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokensmith.guard.apikeys import ApiKeyChecker
+from tokensmith.guard.audience import check_audience
 from tokensmith.guard.credentials import Credential, read_credential
 from tokensmith.guard.errors import (
     InsufficientScope,
@@ -34,10 +39,12 @@ class Guard:
         jwks: JwksCache | None = None,
         introspector: Introspector | None = None,
         api_keys: ApiKeyChecker | None = None,
+        audiences: Iterable[str] | None = None,
         realm: str = "tokensmith",
     ) -> None:
         if jwt is None and introspector is None and api_keys is None:
             raise ValueError("a guard needs at least one way to check a credential")
+        self.audiences = _audiences(audiences, jwt, introspector)
         self.jwt = jwt
         self.jwks = jwks
         self.introspector = introspector
@@ -70,6 +77,21 @@ class Guard:
         return read_credential(authorization, api_key, query)
 
     async def authenticate(self, credential: Credential, source_ip: str | None = None) -> Principal:
+        return self.require_audience(await self._authenticate(credential, source_ip))
+
+    def authenticate_blocking(
+        self, credential: Credential, source_ip: str | None = None
+    ) -> Principal:
+        """The same decision for threaded WSGI servers; I/O blocks only the calling thread."""
+        return self.require_audience(self._authenticate_blocking(credential, source_ip))
+
+    def require_audience(
+        self, principal: Principal, audiences: Iterable[str] | None = None
+    ) -> Principal:
+        """The principal if it names one of ``audiences`` (default: the guard's); else 401."""
+        return check_audience(principal, self.audiences if audiences is None else audiences)
+
+    async def _authenticate(self, credential: Credential, source_ip: str | None) -> Principal:
         if credential.kind == "api_key":
             if self.api_keys is None:
                 raise InvalidToken("API keys are not accepted here")
@@ -81,10 +103,7 @@ class Guard:
             return await self.introspector.introspect(token)
         raise InvalidToken("the access token is not a signed JWT")
 
-    def authenticate_blocking(
-        self, credential: Credential, source_ip: str | None = None
-    ) -> Principal:
-        """The same decision for threaded WSGI servers; I/O blocks only the calling thread."""
+    def _authenticate_blocking(self, credential: Credential, source_ip: str | None) -> Principal:
         if credential.kind == "api_key":
             if self.api_keys is None:
                 raise InvalidToken("API keys are not accepted here")
@@ -119,12 +138,11 @@ class Guard:
         try:
             return validator.validate(token)
         except UnknownKeyId:
-            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+            if jwks is None or not _may_refetch(jwks):
                 raise
-        try:
-            await jwks.refresh()  # the issuer may have rotated: one refetch per cool-down
-        except ServiceUnavailable:
-            raise UnknownKeyId("the token was signed by an unknown key") from None
+        # The issuer may have rotated: one refetch per cool-down. If it cannot be read, we do
+        # not know whether the key is real, so the answer is 503, not 401.
+        await jwks.refresh()
         return validator.validate(token)
 
     def _validate_jwt_blocking(self, validator: JwtValidator, token: str) -> Principal:
@@ -137,10 +155,31 @@ class Guard:
         try:
             return validator.validate(token)
         except UnknownKeyId:
-            if jwks is None or not jwks.may_refetch_for_unknown_kid():
+            if jwks is None or not _may_refetch(jwks):
                 raise
-        try:
-            jwks.refresh_sync()
-        except ServiceUnavailable:
-            raise UnknownKeyId("the token was signed by an unknown key") from None
+        jwks.refresh_sync()  # as above: ServiceUnavailable (503) if the issuer cannot be read
         return validator.validate(token)
+
+
+def _audiences(
+    given: Iterable[str] | None, jwt: JwtValidator | None, introspector: Introspector | None
+) -> frozenset[str]:
+    audiences = frozenset(given) if given is not None else frozenset()
+    if not audiences and jwt is not None:
+        audiences = jwt.audiences
+    if not audiences and introspector is not None:
+        audiences = introspector.audiences
+    if not audiences and introspector is not None:
+        # Introspection says "active" for a token of any audience: we must know ours.
+        raise ValueError("a guard that introspects needs audiences=: the resource it protects")
+    return audiences
+
+
+def _may_refetch(jwks: JwksCache) -> bool:
+    """Whether an unknown kid may refetch now; during the cool-down after a failed fetch the
+    key set is as unknown as the issuer's state, so that is 503 too (never a 401 by default)."""
+    if jwks.may_refetch_for_unknown_kid():
+        return True
+    if jwks.last_fetch_failed:
+        raise ServiceUnavailable("the issuer's signing keys cannot be read right now")
+    return False

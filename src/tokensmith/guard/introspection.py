@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tokensmith.guard.audience import audience_of, describe_refusal
 from tokensmith.guard.errors import InvalidToken
 from tokensmith.guard.principal import Principal
 from tokensmith.guard.remote import RemoteCheck, Verdict
@@ -69,13 +70,9 @@ class Introspector(RemoteCheck):
             return Verdict(None, InvalidToken, "the token is not an access token")
         if self.issuer is not None and body.get("iss") != self.issuer:
             return Verdict(None, InvalidToken, "the access token is from another issuer")
-        aud = body.get("aud")
-        listed = aud if isinstance(aud, list) else []  # anything else names no audience
-        audience = (
-            (aud,) if isinstance(aud, str) else tuple(a for a in listed if isinstance(a, str))
-        )
+        audience = audience_of(body.get("aud"))  # a list with a non-string names no audience
         if self.audiences and self.audiences.isdisjoint(audience):
-            return Verdict(None, InvalidToken, "the access token is for another audience")
+            return Verdict(None, InvalidToken, describe_refusal(audience, self.audiences))
         subject, scope, exp = body.get("sub"), body.get("scope", ""), body.get("exp")
         if not isinstance(subject, str) or not isinstance(scope, str):
             return Verdict(None, InvalidToken, "the access token is malformed")

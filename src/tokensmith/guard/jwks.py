@@ -3,7 +3,8 @@
 Keys are imported by ``tokensmith.jose.keys`` (a key must pin its ``alg``; an RSA key must be
 2048-8192 bits) and pinned for the validator. A ``kid`` we do not know may mean the issuer
 rotated, so it triggers a refetch, but at most one per ``unknown_kid_cooldown`` seconds: a flood
-of made-up ``kid``s costs the issuer one request per window (SECURITY.md case 6).
+of made-up ``kid``s costs the issuer one request per window (SECURITY.md case 6). A refetch that
+fails leaves ``last_fetch_failed`` set, so the guard answers 503 rather than "unknown key".
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._unknown_kid_at: float | None = None
         self.retry_after_failure = 1.0
+        self.last_fetch_failed = False  # the newest fetch, of any kind, did not install keys
         self._failed_at: float | None = None
         self._lock = threading.Lock()  # one sync fetch at a time
         self._first_load: asyncio.Lock | None = None
@@ -170,11 +172,13 @@ class JwksCache:
             raise self._unavailable(exc) from None
         changed = set(keys) != set(self.keys)
         self.keys = keys
+        self.last_fetch_failed = False
         self._fetched_at = self._monotonic()
         if changed and self.on_change is not None:
             self.on_change()
 
     def _unavailable(self, exc: Exception) -> ServiceUnavailable:
+        self.last_fetch_failed = True
         detail = f"JWKS at {self.jwks_uri}: {type(exc).__name__}: {exc}"
         log.warning("JWKS fetch failed", extra={"detail": detail})
         return ServiceUnavailable(

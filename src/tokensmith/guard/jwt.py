@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.secrets import b64url_is_canonical
+from tokensmith.guard.audience import audience_of, describe_refusal
 from tokensmith.guard.cache import ExpiringCache
 from tokensmith.guard.errors import InvalidToken, TokenExpired, UnknownKeyId
 from tokensmith.guard.pinned import PinnedKey
@@ -133,10 +135,9 @@ class JwtValidator:
             raise InvalidToken(f"the access token has no {missing!r} claim")
         if claims.get("iss") != self.issuer:  # exact match: a prefix or substring is another issuer
             raise InvalidToken("the access token is from another issuer")
-        aud = claims.get("aud")
-        audience = (aud,) if type(aud) is str else _audience_list(aud)
+        audience = audience_of(claims.get("aud"))
         if self.audiences.isdisjoint(audience):
-            raise InvalidToken("the access token is for another audience")
+            raise InvalidToken(describe_refusal(audience, self.audiences))
         exp = _number(claims.get("exp"))
         if exp is None:
             raise InvalidToken("the access token has no valid 'exp' claim")
@@ -175,12 +176,6 @@ def _principal(claims: dict[str, Any], audience: tuple[str, ...], exp: int) -> P
     )
 
 
-def _audience_list(aud: object) -> tuple[str, ...]:
-    if isinstance(aud, list) and all(type(item) is str for item in aud):
-        return tuple(aud)
-    return ()
-
-
 def _number(value: object) -> int | None:
     """A NumericDate (RFC 7519 §2): JSON true is no number, and Python's json reads NaN."""
     if type(value) is int:
@@ -191,7 +186,11 @@ def _number(value: object) -> int | None:
 
 
 def _b64(segment: str, what: str = "signature") -> bytes:
-    # The caller matched the base64url alphabet already; a2b_base64 is the C fast path.
+    # The caller matched the base64url alphabet already (no padding, no other character);
+    # a2b_base64 is the C fast path. It ignores unused trailing bits, so the one spelling of a
+    # segment is checked first (SECURITY.md case 66, the rule the server's decoders apply).
+    if not b64url_is_canonical(segment):
+        raise InvalidToken(f"the token's {what} is not canonical base64url")
     try:
         data = segment.encode("ascii").translate(_FROM_URLSAFE)
         return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
