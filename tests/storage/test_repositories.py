@@ -113,20 +113,24 @@ def code(code_hash: bytes, **overrides: object) -> AuthorizationCode:
 
 async def test_code_is_consumed_once(services: Services) -> None:
     await services.codes.add(code(h("a"), nonce="n", auth_time=NOW - 5))
-    first = await services.codes.consume(h("a"), NOW + 1)
+    # Another client's attempt does not spend the code.
+    assert await services.codes.consume(h("a"), "other-client", NOW) is None
+    first = await services.codes.consume(h("a"), "c1", NOW + 1)
     assert first is not None
     assert first.consumed_at == NOW + 1
     assert first.nonce == "n"
-    assert await services.codes.consume(h("a"), NOW + 30) is None
+    assert await services.codes.consume(h("a"), "c1", NOW + 30) is None
     replayed = await services.codes.get(h("a"))
     assert replayed is not None
     assert replayed.consumed_at == NOW + 1
-    assert await services.codes.consume(h("unknown"), NOW) is None
+    assert await services.codes.consume(h("unknown"), "c1", NOW) is None
 
 
 async def test_twenty_concurrent_exchanges_of_one_code_succeed_once(services: Services) -> None:
     await services.codes.add(code(h("race")))
-    results = await asyncio.gather(*(services.codes.consume(h("race"), NOW) for _ in range(20)))
+    results = await asyncio.gather(
+        *(services.codes.consume(h("race"), "c1", NOW) for _ in range(20))
+    )
     assert sum(result is not None for result in results) == 1
 
 

@@ -35,8 +35,9 @@ class AuthorizationCode:
 class CodeStore(Protocol):
     async def add(self, code: AuthorizationCode) -> None: ...
 
-    async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
-        """Mark used and return it, once. A second call returns None and leaves it marked."""
+    async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
+        """Mark used and return it, once, to the client it was issued to. A second call, or
+        another client's, returns None; another client's leaves the code unspent."""
         ...
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None: ...

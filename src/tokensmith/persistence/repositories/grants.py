@@ -18,7 +18,11 @@ _INSERT_CODE = sa.insert(codes)
 _CODE_BY_HASH = select_by(codes, "code_hash")
 _CONSUME_CODE = (
     sa.update(codes)
-    .where(codes.c.code_hash == sa.bindparam("match_hash"), codes.c.consumed_at.is_(None))
+    .where(
+        codes.c.code_hash == sa.bindparam("match_hash"),
+        codes.c.client_id == sa.bindparam("match_client"),
+        codes.c.consumed_at.is_(None),
+    )
     .values(consumed_at=sa.bindparam("now"))
 )
 
@@ -34,10 +38,12 @@ class SqlCodeStore(Repository):
         async with self.db.begin() as conn:
             await conn.execute(_INSERT_CODE, values_of(codes, code))
 
-    async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
+    async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
         # The conditional update is the lock: of N concurrent exchanges, one sees rowcount 1.
         async with self.db.begin() as conn:
-            result = await conn.execute(_CONSUME_CODE, {"match_hash": code_hash, "now": now})
+            result = await conn.execute(
+                _CONSUME_CODE, {"match_hash": code_hash, "match_client": client_id, "now": now}
+            )
             if result.rowcount != 1:
                 return None
             row = (await conn.execute(_CODE_BY_HASH, {"code_hash": code_hash})).one()

@@ -95,7 +95,11 @@ class SqlTokenStore(Repository):
         return await self._revoke(at.c.family_id == family_id, now)
 
     async def revoke_by_code(self, code_hash: bytes, now: int) -> int:
-        return await self._revoke(at.c.code_hash == code_hash, now)
+        # The code's own token, and every token its refresh families produced since.
+        families = sa.select(rf.c.family_id).where(rf.c.code_hash == code_hash)
+        return await self._revoke(
+            sa.or_(at.c.code_hash == code_hash, at.c.family_id.in_(families)), now
+        )
 
     async def purge_expired(self, before: int) -> int:
         async with self.db.begin() as conn:
