@@ -44,7 +44,13 @@ class CodeStore(Protocol):
 
     async def mark_replayed(self, code_hash: bytes, now: int) -> None: ...
 
-    async def purge_expired(self, before: int) -> int: ...
+    async def delete_for_client(self, client_id: str) -> int:
+        """Drop a client's codes, spent or not (it is being deleted)."""
+        ...
+
+    async def purge_expired(self, before: int, limit: int = ...) -> int:
+        """Delete at most ``limit`` rows that expired before ``before``; how many went."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

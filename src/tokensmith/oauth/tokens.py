@@ -53,11 +53,17 @@ class TokenStore(Protocol):
 
     async def revoke_by_family(self, family_id: str, now: int) -> int: ...
 
+    async def revoke_for_client(self, client_id: str, now: int) -> int:
+        """Revoke every stored access token of a client (it is being deleted)."""
+        ...
+
     async def revoke_by_code(self, code_hash: bytes, now: int) -> int:
         """Revoke the code's access token and those of every refresh family begun by the code."""
         ...
 
-    async def purge_expired(self, before: int) -> int: ...
+    async def purge_expired(self, before: int, limit: int = ...) -> int:
+        """Delete at most ``limit`` rows that expired before ``before``; how many went."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,8 @@ class RefreshStore(Protocol):
     async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int: ...
 
     async def revoke_by_code(self, code_hash: bytes, now: int, reason: str) -> int: ...
+
+    async def revoke_for_client(self, client_id: str, now: int, reason: str) -> int: ...
 
     async def revoke_for_session(self, session_id: str, now: int, reason: str) -> list[str]:
         """Revoke the session's families; return their ids so their access tokens go too."""

@@ -71,6 +71,7 @@ def build_protocol(services: Services) -> Protocol:
     token = TokenEndpoint(deps, authenticator)
     inspector = TokenInspector(
         issuer=settings.issuer,
+        clients=services.clients,
         tokens=services.tokens,
         refresh=services.refresh,
         verification_keys=keyring.verification_keys,

@@ -7,7 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.oauth.grants import AuthorizationCode, Consent
-from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
+from tokensmith.persistence.repositories._base import (
+    PURGE_BATCH,
+    Repository,
+    as_dict,
+    batch_delete,
+    select_by,
+    values_of,
+)
 from tokensmith.persistence.tables import authorization_codes as codes
 from tokensmith.persistence.tables import consents
 
@@ -62,9 +69,15 @@ class SqlCodeStore(Repository):
                 .values(replayed_at=now)
             )
 
-    async def purge_expired(self, before: int) -> int:
+    async def delete_for_client(self, client_id: str) -> int:
         async with self.db.begin() as conn:
-            result = await conn.execute(sa.delete(codes).where(codes.c.expires_at < before))
+            result = await conn.execute(sa.delete(codes).where(codes.c.client_id == client_id))
+        return result.rowcount
+
+    async def purge_expired(self, before: int, limit: int = PURGE_BATCH) -> int:
+        statement = batch_delete(codes, codes.c.code_hash, codes.c.expires_at < before, limit)
+        async with self.db.begin() as conn:
+            result = await conn.execute(statement)
         return result.rowcount
 
 
