@@ -1,4 +1,5 @@
-"""Indices for deleting a client (its tokens, families and codes) and for the purges.
+"""Indices for deleting a client (its tokens, families and codes), for the purges, and for
+finding the client of a reported leaked secret.
 
 Revision ID: 0008
 Revises: 0007
@@ -19,6 +20,8 @@ _INDICES = [
     ("refresh_families", "created_at"),
     ("authorization_codes", "client_id"),
     ("sessions", "expires_at"),
+    ("clients", "secret_hash"),
+    ("clients", "previous_secret_hash"),
 ]
 
 
