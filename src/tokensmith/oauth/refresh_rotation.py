@@ -2,7 +2,8 @@
 
 Every use exchanges the refresh token for a successor in the same family. Presenting a token that
 was already exchanged is reuse: the whole family and every access token it produced are revoked.
-Scope can only shrink (§6); a password changed since the family began ends it. A client may have
+Scope can only shrink (§6); a password changed since the family began ends it, and so do the
+family's absolute lifetime and its idle timeout (``TokenPolicy.family_ended``). A client may have
 a short grace window in which a retry of a lost response gets the same successor back.
 """
 
