@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     access_token_ttl: Duration = Field(default=300, ge=1)
     token_max_lifetime: Duration = Field(default=3600, ge=1)
     refresh_token_ttl: Duration = Field(default=30 * 86400, ge=60)
+    # A refresh family ends this long after the login that began it, however often it rotates,
+    # and earlier if no refresh happens for REFRESH_IDLE_TIMEOUT (RFC 9700 §4.14.2).
+    refresh_family_max_lifetime: Duration = Field(default=90 * 86400, ge=3600)
+    refresh_idle_timeout: Duration = Field(default=30 * 86400, ge=60)
     session_ttl: Duration = Field(default=8 * 3600, ge=60)
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer

@@ -90,7 +90,12 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
         assert value.encode() not in contents  # only keyed hashes are stored
 
     deleted = run_cli(["clients", "delete", client_id, "--json"], env)
-    assert deleted.json() == {"client_id": client_id, "deleted": True}
+    assert deleted.json() == {
+        "client_id": client_id,
+        "deleted": True,
+        "families_revoked": 0,
+        "tokens_revoked": 0,
+    }
     assert_one_line_error(run_cli(["clients", "show", client_id], env), "no client")
 
 

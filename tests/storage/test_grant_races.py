@@ -13,6 +13,7 @@ import pytest
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import User, hash_password
+from tokensmith.core.clock import FrozenClock
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.errors import InvalidGrant
 from tokensmith.oauth.authorization import AuthorizationRequest, issue_code
@@ -86,3 +87,60 @@ async def test_refresh_reuse_inside_the_rotation(services: Services) -> None:
     assert found[1].revoked_at is not None
     # No access token of the family is left alive, including the one the winner stored last.
     assert await services.tokens.revoke_by_family(family_id, services.clock.now()) == 0
+
+
+@pytest.mark.parametrize("store", ["refresh", "tokens"])
+async def test_code_replay_while_the_first_exchange_stores(services: Services, store: str) -> None:
+    """SECURITY.md case 22: the replay runs to completion after the winner consumed the code
+    but before it stored its refresh family (or its access token). The replay's revocation
+    finds nothing yet; the winner's re-check of the replay mark must revoke what it stored."""
+    deps, client, code = await setup(services)
+    params = code_params(code)
+    rival: list[BaseException] = []
+    inner = getattr(deps, store)
+    method = "create_family" if store == "refresh" else "add"
+
+    class ReplayBeforeStore:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+    async def replay_then_store(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await exchange_code(deps, client, params)
+        except InvalidGrant as exc:
+            rival.append(exc)
+        return await getattr(inner, method)(*args, **kwargs)
+
+    wrapper = ReplayBeforeStore()
+    setattr(wrapper, method, replay_then_store)
+    racing = dataclasses.replace(deps, **{store: wrapper})  # type: ignore[arg-type]
+    with pytest.raises(InvalidGrant):
+        await exchange_code(racing, client, params)
+    assert len(rival) == 1
+    code_hash = keyed_hash(services.master.pepper, code)
+    now = services.clock.now()
+    # Every token the code produced is dead: nothing is left to revoke.
+    assert await services.tokens.revoke_by_code(code_hash, now) == 0
+    assert await services.refresh.revoke_by_code(code_hash, now, "test") == 0
+    stored = await services.codes.get(code_hash)
+    assert stored is not None and stored.replayed_at is not None
+
+
+async def test_code_replay_after_refreshes_revokes_the_refreshed_tokens(
+    services: Services, clock: FrozenClock
+) -> None:
+    """SECURITY.md case 21, 30 s later: the access tokens the code's family produced by
+    refreshing go too, not only the one issued with the code."""
+    deps, client, code = await setup(services)
+    first = await exchange_code(deps, client, code_params(code))
+    refresh = Params([("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"])])
+    refreshed = await rotate_refresh_token(deps, client, refresh)
+    clock.advance(30)
+    with pytest.raises(InvalidGrant):
+        await exchange_code(deps, client, code_params(code))
+    inspector = build_protocol(services).inspector
+    for body in (first, refreshed):
+        assert await inspector.active_token(body["access_token"]) is None
+    again = Params([("grant_type", "refresh_token"), ("refresh_token", refreshed["refresh_token"])])
+    with pytest.raises(InvalidGrant):
+        await rotate_refresh_token(deps, client, again)

@@ -68,6 +68,29 @@ async def test_clients_round_trip_and_secret_rotation(services: Services) -> Non
     assert not await services.clients.delete(client.client_id)
 
 
+async def test_a_leaked_secret_is_found_and_revoked_alone(services: Services) -> None:
+    pepper = services.master.pepper
+    old, new = generate_client_secret(), generate_client_secret()
+    client = NewClient("leaky", grant_types=("client_credentials",)).validated(
+        "c-leak", keyed_hash(pepper, old), NOW
+    )
+    await services.clients.add(client)
+    await services.clients.replace_secret("c-leak", keyed_hash(pepper, new), NOW + 3600, NOW)
+    for secret in (old, new):
+        found = await services.clients.find_by_secret(keyed_hash(pepper, secret))
+        assert found is not None and found.client_id == "c-leak"
+    assert await services.clients.find_by_secret(keyed_hash(pepper, "unknown")) is None
+    assert await services.clients.revoke_secret("c-leak", keyed_hash(pepper, old), NOW + 1)
+    stored = await services.clients.get("c-leak")
+    assert stored is not None
+    assert not secret_matches(stored, pepper, old, NOW + 2)
+    assert secret_matches(stored, pepper, new, NOW + 2)  # the other secret keeps working
+    assert not await services.clients.revoke_secret("c-leak", keyed_hash(pepper, old), NOW + 3)
+    assert await services.clients.revoke_secret("c-leak", keyed_hash(pepper, new), NOW + 4)
+    stored = await services.clients.get("c-leak")
+    assert stored is not None and not secret_matches(stored, pepper, new, NOW + 5)
+
+
 async def test_public_client_has_no_secret_to_replace(services: Services) -> None:
     client = NewClient("CLI", is_public=True, redirect_uris=("http://127.0.0.1/cb",)).validated(
         generate_client_id(), None, NOW
@@ -113,20 +136,24 @@ def code(code_hash: bytes, **overrides: object) -> AuthorizationCode:
 
 async def test_code_is_consumed_once(services: Services) -> None:
     await services.codes.add(code(h("a"), nonce="n", auth_time=NOW - 5))
-    first = await services.codes.consume(h("a"), NOW + 1)
+    # Another client's attempt does not spend the code.
+    assert await services.codes.consume(h("a"), "other-client", NOW) is None
+    first = await services.codes.consume(h("a"), "c1", NOW + 1)
     assert first is not None
     assert first.consumed_at == NOW + 1
     assert first.nonce == "n"
-    assert await services.codes.consume(h("a"), NOW + 30) is None
+    assert await services.codes.consume(h("a"), "c1", NOW + 30) is None
     replayed = await services.codes.get(h("a"))
     assert replayed is not None
     assert replayed.consumed_at == NOW + 1
-    assert await services.codes.consume(h("unknown"), NOW) is None
+    assert await services.codes.consume(h("unknown"), "c1", NOW) is None
 
 
 async def test_twenty_concurrent_exchanges_of_one_code_succeed_once(services: Services) -> None:
     await services.codes.add(code(h("race")))
-    results = await asyncio.gather(*(services.codes.consume(h("race"), NOW) for _ in range(20)))
+    results = await asyncio.gather(
+        *(services.codes.consume(h("race"), "c1", NOW) for _ in range(20))
+    )
     assert sum(result is not None for result in results) == 1
 
 

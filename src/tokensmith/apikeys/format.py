@@ -14,10 +14,10 @@ or invented key without a database query. Everything here is pure, and parsing i
 from __future__ import annotations
 
 import re
-import secrets
-import zlib
 from dataclasses import dataclass, field
 from typing import Final, Literal
+
+from tokensmith.core.checksum import CHECKSUM_LENGTH, crc32_base62, random_base62
 
 __all__ = [
     "KEY_LENGTH",
@@ -30,10 +30,9 @@ __all__ = [
 
 ApiKeyEnvironment = Literal["live", "test"]
 
-_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_LENGTH: Final = 12
 _SECRET_LENGTH: Final = 43
-_CHECKSUM_LENGTH: Final = 6
+_CHECKSUM_LENGTH: Final = CHECKSUM_LENGTH
 # What a scanner would register; the server parses with the same expression.
 KEY_PATTERN: Final = re.compile(
     rf"tsk_(live|test)_([0-9A-Za-z]{{{_ID_LENGTH}}})_"
@@ -53,9 +52,9 @@ class ParsedApiKey:
 
 
 def generate_api_key(env: ApiKeyEnvironment) -> ParsedApiKey:
-    key_id = _random_base62(_ID_LENGTH)
-    body = f"tsk_{env}_{key_id}_{_random_base62(_SECRET_LENGTH)}"
-    return ParsedApiKey(env, key_id, body + _checksum(body))
+    key_id = random_base62(_ID_LENGTH)
+    body = f"tsk_{env}_{key_id}_{random_base62(_SECRET_LENGTH)}"
+    return ParsedApiKey(env, key_id, body + crc32_base62(body))
 
 
 def parse_api_key(text: str) -> ParsedApiKey | None:
@@ -65,20 +64,10 @@ def parse_api_key(text: str) -> ParsedApiKey | None:
     match = KEY_PATTERN.fullmatch(text)
     if match is None:
         return None
-    if _checksum(text[:-_CHECKSUM_LENGTH]) != match.group(4):
+    if crc32_base62(text[:-_CHECKSUM_LENGTH]) != match.group(4):
         return None
     env: ApiKeyEnvironment = "live" if match.group(1) == "live" else "test"
     return ParsedApiKey(env, match.group(2), text)
 
 
-def _checksum(body: str) -> str:
-    value = zlib.crc32(body.encode("ascii"))
-    digits = []
-    for _ in range(_CHECKSUM_LENGTH):
-        value, rest = divmod(value, 62)
-        digits.append(_ALPHABET[rest])
-    return "".join(reversed(digits))
-
-
-def _random_base62(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+_checksum = crc32_base62  # the name the tests forge keys with

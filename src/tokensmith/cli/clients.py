@@ -12,6 +12,7 @@ from tokensmith.cli.output import CommandError, JsonFlag, duration_option, emit,
 from tokensmith.core.durations import format_duration
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.client_assertion import parse_client_jwks
+from tokensmith.oauth.client_removal import ClientRemoval, delete_client
 from tokensmith.oauth.clients import (
     Client,
     NewClient,
@@ -214,17 +215,27 @@ def rotate_secret(
 
 @app.command("delete")
 def delete(client_id: str, as_json: JsonFlag = False) -> None:
-    """Delete a client."""
+    """Delete a client and revoke its tokens, refresh tokens and codes."""
 
-    async def action(services: Services) -> bool:
-        deleted = await services.clients.delete(client_id)
-        if deleted:
-            await record_change(services, "client.deleted", client_id=client_id)
-        return deleted
+    async def action(services: Services) -> ClientRemoval:
+        removal = await delete_client(services, client_id, services.clock.now())
+        if removal.deleted:
+            await record_change(
+                services, "client.deleted", client_id=client_id, detail=removal.detail()
+            )
+        return removal
 
-    if not run_with_services(action):
+    removal = run_with_services(action)
+    if not removal.deleted:
         raise CommandError(f"no client {client_id}")
-    emit({"client_id": client_id, "deleted": True}, as_json, [f"deleted client {client_id}"])
+    emit(
+        {"client_id": client_id, "deleted": True, **removal.detail()},
+        as_json,
+        [
+            f"deleted client {client_id}",
+            f"revoked {removal.families} refresh grants and {removal.tokens} stored access tokens",
+        ],
+    )
 
 
 def _read_jwks(path: Path) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """Clients (RFC 6749 §2): registration data, secrets, and the store they live in.
 
-Client secrets are 256-bit random values kept only as HMAC-SHA256 under the server pepper and
+Client secrets are ``tscs_``, 43 base62 characters (256 bits) and a 6-character CRC32 checksum
+(core/checksum.py, the shape of API keys), so secret scanners can find leaked ones and a mistyped
+secret is refused before it is hashed; secrets issued before this shape (``tscs_`` and base64url)
+keep working. They are 256-bit random values kept only as HMAC-SHA256 under the server pepper and
 compared in constant time (RFC 9700 §2.5 recommends strong, high-entropy credentials; a keyed fast
 hash is as safe as a password hash for them and a thousand times cheaper). A rotated secret keeps
 working until its grace period ends.
@@ -8,23 +11,27 @@ working until its grace period ends.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from tokensmith.core.checksum import CHECKSUM_LENGTH, crc32_base62, random_base62
 from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.core.scopes import format_scope, parse_scope
-from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash, random_token
+from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash
 from tokensmith.oauth.redirects import validate_redirect_uri
 
 __all__ = [
+    "CLIENT_SECRET_PATTERN",
     "GRANT_TYPES",
     "Client",
     "ClientStore",
     "NewClient",
     "generate_client_id",
     "generate_client_secret",
+    "is_client_secret",
     "secret_matches",
     "validate_origin",
 ]
@@ -33,6 +40,9 @@ GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_to
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 MAX_REFRESH_GRACE = 120  # long enough to retry a lost response, too short to hide a theft
 CLIENT_SECRET_PREFIX = "tscs_"  # a type prefix, so secret scanners can find leaked secrets
+_SECRET_LENGTH = 43  # base62 characters: 43 * log2(62) = 256.03 bits
+# What a scanner would register (the checksum is the last six characters).
+CLIENT_SECRET_PATTERN = re.compile(rf"tscs_[0-9A-Za-z]{{{_SECRET_LENGTH + CHECKSUM_LENGTH}}}")
 TokenFormat = Literal["jwt", "opaque"]
 
 
@@ -171,11 +181,26 @@ def generate_client_id() -> str:
 
 
 def generate_client_secret() -> str:
-    return random_token(32, CLIENT_SECRET_PREFIX)
+    body = CLIENT_SECRET_PREFIX + random_base62(_SECRET_LENGTH)
+    return body + crc32_base62(body)
+
+
+def is_client_secret(text: str) -> bool:
+    """``text`` has the checksummed shape and its checksum matches (no I/O, no hashing)."""
+    if CLIENT_SECRET_PATTERN.fullmatch(text) is None:
+        return False
+    return crc32_base62(text[:-CHECKSUM_LENGTH]) == text[-CHECKSUM_LENGTH:]
+
+
+def _bad_checksum(secret: str) -> bool:
+    # Only the checksummed shape can fail its checksum; older secrets have another length.
+    return CLIENT_SECRET_PATTERN.fullmatch(secret) is not None and not is_client_secret(secret)
 
 
 def secret_matches(client: Client, pepper: bytes, secret: str, now: int) -> bool:
     """Check a presented secret against the current one and, within its grace, the previous one."""
+    if _bad_checksum(secret):
+        return False  # mistyped or invented: refused before any hashing
     presented = keyed_hash(pepper, secret)
     # Both comparisons always run, so timing does not tell which secret matched.
     current = constant_time_equals(presented, client.secret_hash or b"\0" * 32)

@@ -35,15 +35,22 @@ class AuthorizationCode:
 class CodeStore(Protocol):
     async def add(self, code: AuthorizationCode) -> None: ...
 
-    async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
-        """Mark used and return it, once. A second call returns None and leaves it marked."""
+    async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
+        """Mark used and return it, once, to the client it was issued to. A second call, or
+        another client's, returns None; another client's leaves the code unspent."""
         ...
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None: ...
 
     async def mark_replayed(self, code_hash: bytes, now: int) -> None: ...
 
-    async def purge_expired(self, before: int) -> int: ...
+    async def delete_for_client(self, client_id: str) -> int:
+        """Drop a client's codes, spent or not (it is being deleted)."""
+        ...
+
+    async def purge_expired(self, before: int, limit: int = ...) -> int:
+        """Delete at most ``limit`` rows that expired before ``before``; how many went."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

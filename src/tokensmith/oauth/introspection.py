@@ -3,6 +3,9 @@
 Introspection answers ``{"active": false}`` and nothing else for anything unknown, expired,
 revoked, malformed or not ours (RFC 7662 §2.2), so the endpoint is no oracle. Revocation answers
 success for tokens it does not know (RFC 7009 §2.2) and revokes only the caller's own tokens.
+
+A token whose client has been deleted is inactive, stored or not (SECURITY.md case 62): a JWT
+from the client_credentials grant has no record to revoke, so the client's existence is checked.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from tokensmith.core.secrets import keyed_hash
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
 from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
-from tokensmith.oauth.clients import Client
+from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX
 from tokensmith.oauth.tokens import IssuedToken, RefreshStore, TokenStore
 
@@ -36,6 +39,7 @@ class TokenInspector:
         self,
         *,
         issuer: str,
+        clients: ClientStore,
         tokens: TokenStore,
         refresh: RefreshStore,
         verification_keys: Callable[[], Mapping[str, VerificationKey]],
@@ -44,6 +48,7 @@ class TokenInspector:
         leeway: int,
     ) -> None:
         self._issuer = issuer
+        self._clients = clients
         self._tokens = tokens
         self._refresh = refresh
         self._keys = verification_keys
@@ -118,6 +123,16 @@ class TokenInspector:
         await self._tokens.revoke_by_family(found[1].family_id, now)
 
     async def _find(self, token: str) -> _Known | None:
+        known = await self._lookup(token)
+        if known is None or not known.active:
+            return known
+        # The client lookup is cached for at most a second (docs/performance.md), which bounds
+        # how long a token outlives its client's deletion made in another process.
+        if await self._clients.get(known.record.client_id) is None:
+            return _Known(known.record, False)
+        return known
+
+    async def _lookup(self, token: str) -> _Known | None:
         now = self._clock.now()
         if token.startswith(ACCESS_TOKEN_PREFIX):
             record = await self._tokens.get_by_hash(keyed_hash(self._pepper, token))

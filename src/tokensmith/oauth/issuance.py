@@ -30,12 +30,28 @@ class TokenPolicy:
     access_token_ttl: int
     max_lifetime: int
     refresh_token_ttl: int
+    family_max_lifetime: int = 90 * 86400
+    idle_timeout: int = 30 * 86400
 
     def lifetime_for(self, client: Client) -> int:
         return min(client.access_token_ttl or self.access_token_ttl, self.max_lifetime)
 
     def refresh_lifetime_for(self, client: Client) -> int:
         return client.refresh_token_ttl or self.refresh_token_ttl
+
+    def refresh_expiry(self, client: Client, family_created_at: int, now: int) -> int:
+        """When a refresh token issued now expires: its lifetime, cut short by the idle timeout
+        and by the end of its family's absolute lifetime."""
+        ttl = min(self.refresh_lifetime_for(client), self.idle_timeout)
+        return min(now + ttl, family_created_at + self.family_max_lifetime)
+
+    def family_ended(self, family_created_at: int, last_issued_at: int, now: int) -> bool:
+        """A family past its absolute lifetime, or idle for too long, is over. Checked as well as
+        each token's expiry so that shortening either setting applies to existing families."""
+        return (
+            now >= family_created_at + self.family_max_lifetime
+            or now - last_issued_at > self.idle_timeout
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import re
 from tokensmith.core.secrets import b64url, constant_time_equals
 from tokensmith.errors import InvalidGrant, InvalidRequest
 
-__all__ = ["s256", "validate_challenge", "verify"]
+__all__ = ["check_verifier", "s256", "validate_challenge", "verify"]
 
 # RFC 7636 §4.1: 43-128 unreserved characters; §4.2: a challenge is the 43-character S256 digest.
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -29,8 +29,14 @@ def validate_challenge(challenge: str | None, method: str | None) -> str:
     return challenge
 
 
-def verify(verifier: str | None, challenge: str) -> None:
+def check_verifier(verifier: str | None) -> str:
+    """RFC 7636 §4.1's form alone, so a malformed verifier is refused before the code is spent."""
     if verifier is None or not _VERIFIER.match(verifier):
         raise InvalidGrant("code_verifier is missing or malformed")
+    return verifier
+
+
+def verify(verifier: str | None, challenge: str) -> None:
+    verifier = check_verifier(verifier)
     if not constant_time_equals(s256(verifier), challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")

@@ -2,7 +2,8 @@
 
 Every use exchanges the refresh token for a successor in the same family. Presenting a token that
 was already exchanged is reuse: the whole family and every access token it produced are revoked.
-Scope can only shrink (§6); a password changed since the family began ends it. A client may have
+Scope can only shrink (§6); a password changed since the family began ends it, and so do the
+family's absolute lifetime and its idle timeout (``TokenPolicy.family_ended``). A client may have
 a short grace window in which a retry of a lost response gets the same successor back.
 """
 
@@ -20,7 +21,7 @@ from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps, respond
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.scopes import narrow_scope
-from tokensmith.oauth.tokens import RefreshToken
+from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
 
 __all__ = ["rotate_refresh_token"]
 
@@ -38,37 +39,27 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
     if found is None or found[1].client_id != client.client_id:
         raise InvalidGrant(_INVALID)
     token, family = found
+    # Every check of the request comes before the rotation (SECURITY.md case 64): a refusal
+    # that rotated first would make the client's corrected retry look like reuse and end the
+    # family.
     scope = narrow_scope(params.get("scope"), frozenset(token.scope.split()))
+    audience = resolve_audience(params.all("resource"), client, deps.policy.default_audience)
     now = deps.clock.now()
+    if token.rotated_at is None and deps.policy.family_ended(
+        family.created_at, token.issued_at, now
+    ):
+        raise InvalidGrant(_INVALID)
     user = await deps.users.get(family.subject)
     if user is None or user.disabled or user.password_changed_at > family.created_at:
         await _revoke_family(deps, family.family_id, now, "credentials_changed")
         raise InvalidGrant(_INVALID)
 
-    successor_value = random_token(32, REFRESH_TOKEN_PREFIX)
-    successor = RefreshToken(
-        keyed_hash(deps.pepper, successor_value),
-        family.family_id,
-        token.scope,
-        now,
-        now + deps.policy.refresh_lifetime_for(client),
-    )
-    sealed = _seal(deps, token_hash, successor_value) if client.refresh_grace else None
-    result = await deps.refresh.rotate(token_hash, successor, now, sealed)
-    if result.outcome == "reused":
-        retry = await _retry_within_grace(deps, client, result.token, now)
-        if retry is None:
-            await _revoke_family(deps, family.family_id, now, "reuse_detected")
-            _reuse_detected(deps, client, family.subject, family.family_id, value, now)
-            raise InvalidGrant("the refresh token was already used; the grant has been revoked")
-        successor_value = retry
-    elif result.outcome != "rotated":
-        raise InvalidGrant(_INVALID)
+    successor_value = await _rotate(deps, client, token, family, value, now)
     ctx = TokenContext(
         client=client,
         subject=family.subject,
         scope=scope,
-        audience=resolve_audience(params.all("resource"), client, deps.policy.default_audience),
+        audience=audience,
         lifetime=deps.policy.lifetime_for(client),
         family_id=family.family_id,
         grant_type="refresh_token",
@@ -84,6 +75,38 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         _reuse_detected(deps, client, family.subject, family.family_id, value, now)
         raise InvalidGrant("the refresh token was already used; the grant has been revoked")
     return body
+
+
+async def _rotate(
+    deps: GrantDeps,
+    client: Client,
+    token: RefreshToken,
+    family: RefreshFamily,
+    value: str,
+    now: int,
+) -> str:
+    """Exchange the presented token for its successor; a reuse ends the family."""
+    token_hash = token.token_hash
+    successor_value = random_token(32, REFRESH_TOKEN_PREFIX)
+    successor = RefreshToken(
+        keyed_hash(deps.pepper, successor_value),
+        family.family_id,
+        token.scope,
+        now,
+        deps.policy.refresh_expiry(client, family.created_at, now),
+    )
+    sealed = _seal(deps, token_hash, successor_value) if client.refresh_grace else None
+    result = await deps.refresh.rotate(token_hash, successor, now, sealed)
+    if result.outcome == "rotated":
+        return successor_value
+    if result.outcome != "reused":
+        raise InvalidGrant(_INVALID)
+    retry = await _retry_within_grace(deps, client, result.token, now)
+    if retry is None:
+        await _revoke_family(deps, family.family_id, now, "reuse_detected")
+        _reuse_detected(deps, client, family.subject, family.family_id, value, now)
+        raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+    return retry
 
 
 async def _retry_within_grace(

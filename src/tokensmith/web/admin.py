@@ -1,4 +1,4 @@
-"""The admin HTTP API for API keys, for access tokens carrying the ``tokensmith:admin`` scope.
+"""The admin HTTP API (API keys, clients, audit), for access tokens with ``tokensmith:admin``.
 
     GET  /admin/api-keys[?owner=O]            list (never a key or its hash)
     POST /admin/api-keys                      create: {"name", "scope", "owner"?, "expires_in"?,
@@ -6,6 +6,8 @@
     GET  /admin/api-keys/{key_id}             one key
     POST /admin/api-keys/{key_id}/rotate      {"grace"?, "expires_in"?}; the new key, once
     POST /admin/api-keys/{key_id}/revoke      revoke now
+    DELETE /admin/clients/{client_id}         delete a client and revoke its tokens, refresh
+                                              tokens and codes (oauth/client_removal.py)
     GET  /admin/audit?since=1h&client_id=&subject=&event=&limit=
                                               audit events, newest first
     POST /admin/lockouts/clear                {"account"?, "client"?, "address"?, "key"?}: unlock
@@ -24,7 +26,8 @@ from starlette.responses import Response
 from tokensmith.apikeys.lifecycle import IssuedApiKey, NewApiKey, describe
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.durations import parse_duration
-from tokensmith.errors import InvalidRequest, OAuthError
+from tokensmith.errors import InvalidRequest, NotFound, OAuthError
+from tokensmith.oauth.client_removal import delete_client as remove_client
 from tokensmith.oauth.tokens import IssuedToken
 from tokensmith.runtime.limits import UNLOCKABLE
 from tokensmith.web.bearer import BearerRefused, actor_of, require_bearer
@@ -37,6 +40,7 @@ __all__ = [
     "audit_events",
     "clear_lockouts",
     "create_key",
+    "delete_client",
     "list_keys",
     "revoke_key",
     "rotate_key",
@@ -105,6 +109,29 @@ async def revoke_key(request: Request) -> Response:
         services = services_of(request)
         record = await services.key_manager.revoke(request.path_params["key_id"], actor_of(admin))
         return json_response(describe(record, services.clock.now()), headers=_NO_STORE)
+
+    return await _as_admin(request, action)
+
+
+async def delete_client(request: Request) -> Response:
+    async def action(admin: IssuedToken) -> Response:
+        services = services_of(request)
+        client_id = request.path_params["client_id"]
+        removal = await remove_client(services, client_id, services.clock.now())
+        if not removal.deleted:
+            raise NotFound("no such client")
+        await services.trail.write(
+            AuditEvent(
+                at=services.clock.now(),
+                event="client.deleted",
+                outcome="success",
+                actor=actor_of(admin),
+                client_id=client_id,
+                detail=removal.detail(),
+            )
+        )
+        body = {"client_id": client_id, "deleted": True, **removal.detail()}
+        return json_response(body, headers=_NO_STORE)
 
     return await _as_admin(request, action)
 

@@ -16,12 +16,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.apikeys.lifecycle import LeakReport
+from tokensmith.apikeys.lifecycle import MAX_LEAK_REPORTS, LeakReport, LeakVerdict
 from tokensmith.apikeys.verifier import ApiKeyRefused
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.params import Params
+from tokensmith.oauth.secret_leaks import ClientSecretLeaks, looks_like_client_secret
 from tokensmith.web.bearer import BearerRefused, require_bearer
 from tokensmith.web.forms import has_body, read_form, read_json
 from tokensmith.web.metrics import AUDIT_EVENTS
@@ -132,13 +133,36 @@ async def report_leaks(request: Request) -> Response:
         return refused.response()
     try:
         reports = _leak_reports(await read_json(request, services.settings.max_body_bytes))
-        verdicts = await services.key_manager.report_leaks(reports, record.client_id)
+        verdicts = await _judge_leaks(request, reports, record.client_id)
     except OAuthError as error:
         return error_response(error, _NO_STORE)
     body = [
         {"token_hash": v.token_hash, "token_type": v.token_type, "label": v.label} for v in verdicts
     ]
     return json_response(body, headers=_NO_STORE)
+
+
+async def _judge_leaks(
+    request: Request, reports: list[LeakReport], reporter: str
+) -> list[LeakVerdict]:
+    """API keys go to the key manager, client secrets (``tscs_``) to their own judge; the
+    answer keeps the order of the candidates."""
+    services = services_of(request)
+    if len(reports) > MAX_LEAK_REPORTS:
+        raise InvalidRequest(f"at most {MAX_LEAK_REPORTS} candidates per report")
+    secrets = ClientSecretLeaks(
+        services.clients,
+        services.master.pepper,
+        services.clock,
+        services.trail,
+        services.webhooks.notify,
+    )
+    keys = [r for r in reports if not looks_like_client_secret(r.token)]
+    judged = iter(await services.key_manager.report_leaks(keys, reporter))
+    return [
+        await secrets.judge(r, reporter) if looks_like_client_secret(r.token) else next(judged)
+        for r in reports
+    ]
 
 
 def _leak_reports(body: Any) -> list[LeakReport]:

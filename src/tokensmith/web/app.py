@@ -21,6 +21,7 @@ from tokensmith.audit.events import AuditEvent
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
+from tokensmith.persistence.purge import Retention, purge
 from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
@@ -63,6 +64,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/api-keys/{key_id}", admin.show_key, methods=["GET"]),
         Route("/admin/api-keys/{key_id}/rotate", admin.rotate_key, methods=["POST"]),
         Route("/admin/api-keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
+        Route("/admin/clients/{client_id}", admin.delete_client, methods=["DELETE"]),
         Route("/admin/audit", admin.audit_events, methods=["GET"]),
         Route("/admin/lockouts/clear", admin.clear_lockouts, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
@@ -156,25 +158,36 @@ def create_app_from_environment() -> ASGIApp:
 
 async def _maintain_keys(services: Services) -> None:
     """Every node: pick up rotations made elsewhere, retire expired keys, rotate on schedule,
-    and drop single-use records (codes, assertion ids) that can no longer matter."""
+    and delete, in bounded batches, the records that can no longer matter (persistence/purge.py).
+    """
     settings = services.settings
     while True:
         _publish_key_gauge(services)
         await asyncio.sleep(settings.keys_refresh_interval)
         try:
             await services.keyring.maintain(settings.key_rotation_period)
-            # Kept a while past expiry, so a late replay is still recognised as one.
-            before = services.clock.now() - settings.token_max_lifetime
-            await services.codes.purge_expired(before)
-            await services.assertions.purge_expired(before)
             await services.refresh.forget_successors(services.clock.now() - MAX_REFRESH_GRACE)
-            await services.audit.purge(services.clock.now() - settings.audit_retention)
+            await _purge(services)
         except DATABASE_ERRORS as exc:
             log.warning(
                 "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}
             )
         except Exception:
             log.exception("key maintenance failed")
+
+
+async def _purge(services: Services) -> None:
+    settings = services.settings
+    # Kept a while past expiry (the longest an access token lives), so a late replay is still
+    # recognised as one and a revoked JWT's record outlives the JWT.
+    retention = Retention(
+        margin=settings.token_max_lifetime,
+        family_max_lifetime=settings.refresh_family_max_lifetime,
+        audit_retention=settings.audit_retention,
+    )
+    deleted = await purge(services, services.clock.now(), retention)
+    if any(deleted.values()):
+        log.info("expired records purged", extra={"purged": deleted})
 
 
 async def _flush_batches(services: Services, interval: float = 0.5) -> None:

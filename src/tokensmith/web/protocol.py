@@ -37,6 +37,8 @@ def build_protocol(services: Services) -> Protocol:
         access_token_ttl=settings.access_token_ttl,
         max_lifetime=settings.token_max_lifetime,
         refresh_token_ttl=settings.refresh_token_ttl,
+        family_max_lifetime=settings.refresh_family_max_lifetime,
+        idle_timeout=settings.refresh_idle_timeout,
     )
     id_tokens = IdTokenIssuer(
         issuer=settings.issuer,
@@ -69,6 +71,7 @@ def build_protocol(services: Services) -> Protocol:
     token = TokenEndpoint(deps, authenticator)
     inspector = TokenInspector(
         issuer=settings.issuer,
+        clients=services.clients,
         tokens=services.tokens,
         refresh=services.refresh,
         verification_keys=keyring.verification_keys,

@@ -9,7 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.persistence.connections import connections_for
 
-__all__ = ["Repository", "as_dict", "columns_of", "is_duplicate", "select_by", "values_of"]
+__all__ = [
+    "PURGE_BATCH",
+    "Repository",
+    "as_dict",
+    "batch_delete",
+    "columns_of",
+    "is_duplicate",
+    "select_by",
+    "values_of",
+]
+
+PURGE_BATCH = 1000  # rows per purge statement: short transactions, short locks
 
 
 class Repository:
@@ -35,6 +46,18 @@ def select_by(table: sa.Table, *names: str) -> sa.Select[Any]:
     the values in it costs SQLAlchemy a coercion and a cache key per value, on every call.
     """
     return sa.select(table).where(*(table.c[name] == sa.bindparam(name) for name in names))
+
+
+def batch_delete(
+    table: sa.Table, key: sa.ColumnElement[Any], condition: sa.ColumnElement[bool], limit: int
+) -> sa.Delete:
+    """``DELETE FROM table WHERE key IN (SELECT key ... WHERE condition LIMIT n)``.
+
+    One bounded statement that means the same on SQLite and PostgreSQL (``DELETE ... LIMIT`` is
+    neither portable nor available on PostgreSQL); the caller repeats it until fewer come back.
+    """
+    chosen = sa.select(key).where(condition).limit(limit)
+    return sa.delete(table).where(key.in_(chosen))
 
 
 def is_duplicate(exc: sa.exc.IntegrityError) -> bool:

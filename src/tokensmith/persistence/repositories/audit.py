@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.audit.events import AuditEvent, AuditQuery
-from tokensmith.persistence.repositories._base import Repository, as_dict
+from tokensmith.persistence.repositories._base import PURGE_BATCH, Repository, as_dict
 from tokensmith.persistence.tables import audit_events as t
 
 __all__ = ["SqlAuditStore"]
@@ -49,9 +49,11 @@ class SqlAuditStore(Repository):
         async with self.db.connect() as conn:
             return [_event(row) for row in await conn.execute(statement)]
 
-    async def purge(self, before: int) -> int:
+    async def purge(self, before: int, limit: int = PURGE_BATCH) -> int:
+        """Events older than ``before``, at most ``limit`` of them (the oldest first)."""
+        chosen = sa.select(t.c.event_id).where(t.c.at < before).order_by(t.c.at).limit(limit)
         async with self.db.begin() as conn:
-            result = await conn.execute(sa.delete(t).where(t.c.at < before))
+            result = await conn.execute(sa.delete(t).where(t.c.event_id.in_(chosen)))
         return result.rowcount
 
 

@@ -114,6 +114,34 @@ class SqlClientStore(Repository):
         self._cache.pop(client_id, None)
         return result.rowcount == 1
 
+    async def find_by_secret(self, secret_hash: bytes) -> Client | None:
+        """The client whose current or previous secret has this keyed hash (a leak report)."""
+        query = sa.select(t).where(
+            sa.or_(t.c.secret_hash == secret_hash, t.c.previous_secret_hash == secret_hash)
+        )
+        async with self.db.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _record(row) if row is not None else None
+
+    async def revoke_secret(self, client_id: str, secret_hash: bytes, now: int) -> bool:
+        """Stop accepting this one secret of the client at once; the other one, if any (a
+        rotation's overlap), keeps working. Whether anything changed."""
+        self._cache.pop(client_id, None)
+        mine = t.c.client_id == client_id
+        async with self.db.begin() as conn:
+            current = await conn.execute(
+                sa.update(t)
+                .where(mine, t.c.secret_hash == secret_hash)
+                .values(secret_hash=None, updated_at=now)
+            )
+            previous = await conn.execute(
+                sa.update(t)
+                .where(mine, t.c.previous_secret_hash == secret_hash)
+                .values(previous_secret_hash=None, previous_secret_expires_at=None, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return current.rowcount + previous.rowcount > 0
+
     async def delete(self, client_id: str) -> bool:
         self._cache.pop(client_id, None)
         async with self.db.begin() as conn:

@@ -7,7 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.oauth.grants import AuthorizationCode, Consent
-from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
+from tokensmith.persistence.repositories._base import (
+    PURGE_BATCH,
+    Repository,
+    as_dict,
+    batch_delete,
+    select_by,
+    values_of,
+)
 from tokensmith.persistence.tables import authorization_codes as codes
 from tokensmith.persistence.tables import consents
 
@@ -18,7 +25,11 @@ _INSERT_CODE = sa.insert(codes)
 _CODE_BY_HASH = select_by(codes, "code_hash")
 _CONSUME_CODE = (
     sa.update(codes)
-    .where(codes.c.code_hash == sa.bindparam("match_hash"), codes.c.consumed_at.is_(None))
+    .where(
+        codes.c.code_hash == sa.bindparam("match_hash"),
+        codes.c.client_id == sa.bindparam("match_client"),
+        codes.c.consumed_at.is_(None),
+    )
     .values(consumed_at=sa.bindparam("now"))
 )
 
@@ -34,10 +45,12 @@ class SqlCodeStore(Repository):
         async with self.db.begin() as conn:
             await conn.execute(_INSERT_CODE, values_of(codes, code))
 
-    async def consume(self, code_hash: bytes, now: int) -> AuthorizationCode | None:
+    async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
         # The conditional update is the lock: of N concurrent exchanges, one sees rowcount 1.
         async with self.db.begin() as conn:
-            result = await conn.execute(_CONSUME_CODE, {"match_hash": code_hash, "now": now})
+            result = await conn.execute(
+                _CONSUME_CODE, {"match_hash": code_hash, "match_client": client_id, "now": now}
+            )
             if result.rowcount != 1:
                 return None
             row = (await conn.execute(_CODE_BY_HASH, {"code_hash": code_hash})).one()
@@ -56,9 +69,15 @@ class SqlCodeStore(Repository):
                 .values(replayed_at=now)
             )
 
-    async def purge_expired(self, before: int) -> int:
+    async def delete_for_client(self, client_id: str) -> int:
         async with self.db.begin() as conn:
-            result = await conn.execute(sa.delete(codes).where(codes.c.expires_at < before))
+            result = await conn.execute(sa.delete(codes).where(codes.c.client_id == client_id))
+        return result.rowcount
+
+    async def purge_expired(self, before: int, limit: int = PURGE_BATCH) -> int:
+        statement = batch_delete(codes, codes.c.code_hash, codes.c.expires_at < before, limit)
+        async with self.db.begin() as conn:
+            result = await conn.execute(statement)
         return result.rowcount
 
 

@@ -7,7 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.accounts.sessions import Session
-from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
+from tokensmith.persistence.repositories._base import (
+    PURGE_BATCH,
+    Repository,
+    as_dict,
+    batch_delete,
+    select_by,
+    values_of,
+)
 from tokensmith.persistence.tables import sessions as t
 
 __all__ = ["SqlSessionStore"]
@@ -49,4 +56,11 @@ class SqlSessionStore(Repository):
                 .where(t.c.user_id == user_id, t.c.ended_at.is_(None))
                 .values(ended_at=now)
             )
+        return result.rowcount
+
+    async def purge_ended(self, before: int, limit: int = PURGE_BATCH) -> int:
+        """Sessions that expired or were ended before ``before``."""
+        ended = sa.or_(t.c.expires_at < before, t.c.ended_at < before)
+        async with self.db.begin() as conn:
+            result = await conn.execute(batch_delete(t, t.c.session_hash, ended, limit))
         return result.rowcount

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
 from tokensmith.persistence.repositories._base import (
+    PURGE_BATCH,
     Repository,
     as_dict,
+    batch_delete,
     columns_of,
     is_duplicate,
     select_by,
@@ -94,12 +96,22 @@ class SqlTokenStore(Repository):
     async def revoke_by_family(self, family_id: str, now: int) -> int:
         return await self._revoke(at.c.family_id == family_id, now)
 
-    async def revoke_by_code(self, code_hash: bytes, now: int) -> int:
-        return await self._revoke(at.c.code_hash == code_hash, now)
+    async def revoke_for_client(self, client_id: str, now: int) -> int:
+        return await self._revoke(at.c.client_id == client_id, now)
 
-    async def purge_expired(self, before: int) -> int:
+    async def revoke_by_code(self, code_hash: bytes, now: int) -> int:
+        # The code's own token, and every token its refresh families produced since.
+        families = sa.select(rf.c.family_id).where(rf.c.code_hash == code_hash)
+        return await self._revoke(
+            sa.or_(at.c.code_hash == code_hash, at.c.family_id.in_(families)), now
+        )
+
+    async def purge_expired(self, before: int, limit: int = PURGE_BATCH) -> int:
+        """Records of tokens expired before ``before``: a revoked JWT's record must outlive the
+        JWT itself, so ``before`` lies a margin in the past."""
+        statement = batch_delete(at, at.c.jti, at.c.expires_at < before, limit)
         async with self.db.begin() as conn:
-            result = await conn.execute(sa.delete(at).where(at.c.expires_at < before))
+            result = await conn.execute(statement)
         return result.rowcount
 
     async def _revoke(self, condition: sa.ColumnElement[bool], now: int) -> int:
@@ -189,6 +201,9 @@ class SqlRefreshStore(Repository):
     async def revoke_by_code(self, code_hash: bytes, now: int, reason: str) -> int:
         return await self._revoke_families(rf.c.code_hash == code_hash, now, reason)
 
+    async def revoke_for_client(self, client_id: str, now: int, reason: str) -> int:
+        return await self._revoke_families(rf.c.client_id == client_id, now, reason)
+
     async def revoke_for_session(self, session_id: str, now: int, reason: str) -> list[str]:
         async with self.db.connect() as conn:
             rows = await conn.execute(
@@ -199,6 +214,23 @@ class SqlRefreshStore(Repository):
             families = [row.family_id for row in rows]
         await self._revoke_families(rf.c.family_id.in_(families), now, reason)
         return families
+
+    async def purge_ended(self, before: int, created_before: int, limit: int = PURGE_BATCH) -> int:
+        """Delete families that are over, with all their tokens: begun before ``created_before``
+        (past their absolute lifetime), or with no token that expires at or after ``before``.
+
+        A family that still has a live token keeps every rotated token too, so a rotated token
+        presented again is still recognised as reuse (RFC 9700 §4.14.2) until the family ends.
+        """
+        live_token = sa.exists().where(rt.c.family_id == rf.c.family_id, rt.c.expires_at >= before)
+        ended = sa.or_(rf.c.created_at < created_before, sa.not_(live_token))
+        async with self.db.begin() as conn:
+            chosen = await conn.execute(sa.select(rf.c.family_id).where(ended).limit(limit))
+            families = [row.family_id for row in chosen]
+            if families:
+                await conn.execute(sa.delete(rt).where(rt.c.family_id.in_(families)))
+                await conn.execute(sa.delete(rf).where(rf.c.family_id.in_(families)))
+        return len(families)
 
     async def _revoke_families(
         self, condition: sa.ColumnElement[bool], now: int, reason: str
