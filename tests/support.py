@@ -24,7 +24,7 @@ import uvicorn
 from tokensmith.runtime.services import Services
 from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
-from tokensmith.web.server import UVICORN_OPTIONS
+from tokensmith.web.server import read_limits, server_options
 
 REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -81,21 +81,40 @@ class ServerThread:
     ) -> None:
         self.port = port or free_port()
         app = create_app(settings, services)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, lifespan="on", **UVICORN_OPTIONS
-        )
+        options = server_options(read_limits(settings), _tls(settings))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if settings.tls_cert is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        wait_until_serving(self.base_url, lambda: self.thread.is_alive())
+        if self.base_url.startswith("https"):
+            _wait_for_port(self.port, self.thread.is_alive)
+        else:
+            wait_until_serving(self.base_url, lambda: self.thread.is_alive())
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def _tls(settings: Settings) -> tuple[Path, Path] | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    return settings.tls_cert, settings.tls_key
+
+
+def _wait_for_port(port: int, alive: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {port}")
 
 
 def wait_until_serving(base_url: str, alive: Any = lambda: True, timeout: float = 20) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from tokensmith.core.forwarded import apply_source
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
 from tokensmith.gateway.metrics import GatewayMetrics
@@ -99,6 +100,7 @@ class Gateway:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
+        apply_source(scope, self.config.trusted_proxies)  # before anything reads the client
         request_id = _request_id(scope)
         local = self._local(scope["path"])
         if local is not None:

@@ -144,7 +144,7 @@ def create_app(
     # The envelope is the only access log. Uvicorn's logs whole URLs, and a query string can carry
     # a secret, so it stays off whatever logging configuration surrounds the app.
     logging.getLogger("uvicorn.access").disabled = True
-    return Envelope(app, https=settings.issuer.startswith("https://"))
+    return Envelope(app, https=settings.issuer.startswith("https://"), proxies=settings.proxies)
 
 
 def create_app_from_environment() -> ASGIApp:
