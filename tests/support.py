@@ -31,6 +31,8 @@ POSTGRES_URL = os.environ.get(
     "TOKENSMITH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REPO = Path(__file__).resolve().parent.parent
+METRICS_TOKEN = "metrics-test-token-0123456789"
+METRICS_AUTH = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ def _is_log(line: str) -> bool:
 
 
 __all__ = [
+    "METRICS_AUTH",
+    "METRICS_TOKEN",
     "POSTGRES_URL",
     "REPO",
     "CliResult",

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from tokensmith.core.forwarded import apply_source
+from tokensmith.core.secrets import bearer_matches
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
 from tokensmith.gateway.metrics import GatewayMetrics
@@ -102,6 +103,9 @@ class Gateway:
             return
         apply_source(scope, self.config.trusted_proxies)  # before anything reads the client
         request_id = _request_id(scope)
+        if scope["path"] == "/metrics":
+            await self._metrics(scope, send, request_id)
+            return
         local = self._local(scope["path"])
         if local is not None:
             await _send_json(send, 200, local[1], request_id, local[0])
@@ -125,9 +129,26 @@ class Gateway:
             return "application/json", b'{"status":"ok"}'
         if path == "/.well-known/jwks.json":
             return "application/jwk-set+json", self._jwks
-        if path == "/metrics":
-            return "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()
         return None
+
+    async def _metrics(self, scope: Scope, send: Send, request_id: str) -> None:
+        """Only for the bearer of gateway.metrics_token; unset, not served (SECURITY.md 67)."""
+        token = self.config.metrics_token
+        if token is None:
+            refusal = Refusal(404, "not_found", "no route for this path", "no_route")
+            await self._refuse(send, refusal, request_id)
+        elif not bearer_matches(_header(scope, b"authorization"), token):
+            body = (
+                b'{"error":"invalid_token","error_description":"/metrics needs the metrics token"}'
+            )
+            headers = [
+                ("content-type", "application/json"),
+                ("www-authenticate", 'Bearer realm="metrics", error="invalid_token"'),
+            ]
+            await _send(send, 401, headers, body, request_id)
+        else:
+            content_type = "text/plain; version=0.0.4; charset=utf-8"
+            await _send_json(send, 200, self.metrics.render(), request_id, content_type)
 
     def _route(self, scope: Scope) -> Route:
         path: str = scope["path"]
