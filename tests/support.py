@@ -119,13 +119,15 @@ def _wait_for_port(port: int, alive: Any, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def wait_until_serving(base_url: str, alive: Any = lambda: True, timeout: float = 20) -> None:
+def wait_until_serving(
+    base_url: str, alive: Any = lambda: True, timeout: float = 20, verify: Any = True
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("server stopped before it served")
         try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(base_url + "/healthz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
