@@ -69,6 +69,27 @@ def test_many_small_headers_over_the_cap_in_one_read_get_431(server: ServerThrea
     assert b'"error":"invalid_request"' in answer.replace(b" ", b"")
 
 
+def test_a_huge_request_line_counts_as_header_bytes(server: ServerThread) -> None:
+    with open_socket(server.base_url) as sock:
+        sock.sendall(b"GET /healthz?" + b"q" * 40_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_answer(sock).startswith(b"HTTP/1.1 431")
+
+
+def test_dribblers_are_cut_and_the_server_keeps_serving(server: ServerThread) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+    threads = [
+        threading.Thread(target=dribble, args=(server.base_url, head, b"X: " + b"a" * 50, 0.2, 5))
+        for _ in range(50)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    assert httpx.get(server.base_url + "/healthz", timeout=5).status_code == 200
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+
+
 def test_headers_dribbled_one_byte_at_a_time_are_cut_off(server: ServerThread) -> None:
     outcome = dribble(
         server.base_url, b"GET /healthz HTTP/1.1\r\nHost: t\r\n", b"X-Slow: " + b"a" * 100, 0.1, 5
@@ -102,6 +123,16 @@ def test_a_body_dribbled_under_the_idle_timeout_is_cut_at_the_deadline(
     server: ServerThread,
 ) -> None:
     outcome = dribble(server.base_url, _post_head(200), b"a" * 200, 0.3, 6)
+    assert outcome.answer.startswith(b"HTTP/1.1 408"), outcome.answer
+    assert 2.3 < outcome.seconds < 4.5, outcome.seconds
+
+
+def test_a_chunked_body_that_dribbles_is_cut_too(server: ServerThread) -> None:
+    head = (
+        b"POST /token HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    outcome = dribble(server.base_url, head, b"1\r\na\r\n" * 40, 0.05, 6)
     assert outcome.answer.startswith(b"HTTP/1.1 408"), outcome.answer
     assert 2.3 < outcome.seconds < 4.5, outcome.seconds
 

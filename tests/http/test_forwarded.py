@@ -85,6 +85,8 @@ def test_a_forged_header_from_an_undeclared_peer_changes_nothing(settings: Setti
         key = ranged_key(http, token)
         assert verify(http, key, "203.0.113.9").json()["error"] == "forbidden_source"
         assert verify(http, key, "10.0.0.1, 203.0.113.9").status_code == 403
+        forwarded = {"x-api-key": key, "forwarded": "for=203.0.113.9", "x-real-ip": "203.0.113.9"}
+        assert http.post("/api-keys/verify", headers=forwarded).status_code == 403
         # Rotating the header does not escape the address lockout: 3 failures lock 127.0.0.1.
         victims = [
             register(NewClient(f"c{i}", grant_types=("client_credentials",))) for i in range(4)
