@@ -137,6 +137,30 @@ def test_a_chunked_body_that_dribbles_is_cut_too(server: ServerThread) -> None:
     assert 2.3 < outcome.seconds < 4.5, outcome.seconds
 
 
+def test_pipelined_requests_are_answered_and_an_oversized_one_refused(
+    server: ServerThread,
+) -> None:
+    small = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    with open_socket(server.base_url) as sock:
+        sock.sendall(small * 3)
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < 3:
+            answers += sock.recv(65536)
+    big = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+    with open_socket(server.base_url) as sock:
+        sock.sendall(small + big)
+        answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 431" in answer, answer
+
+
+def test_expect_100_continue_waits_for_the_app(server: ServerThread) -> None:
+    with open_socket(server.base_url) as sock:
+        sock.sendall(_post_head(29).replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"grant_type=client_credentials")
+        assert read_answer(sock, timeout=5).startswith(b"HTTP/1.1 401")
+
+
 def test_normal_requests_still_pass(server: ServerThread) -> None:
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         for _ in range(3):  # keep-alive: the timers are per request

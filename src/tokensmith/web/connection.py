@@ -58,6 +58,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_deadline = 0.0
         self._body_seen = 0.0  # loop time of the last piece of body
         self._began = self._completed = False  # during the current read
+        self._deferred: tuple[int, str] | None = None  # a refusal waiting for earlier answers
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -71,6 +72,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._deferred is not None:  # the parser stopped at the refused request
+            return
         self._unset_keepalive_if_required()
         self._began = self._completed = False
         try:
@@ -159,8 +162,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self._body_pending or self.transport.is_closing():
             return
         now = self.loop.time()
-        if self.flow.read_paused:  # the app is behind, not the client: wait with it
+        cycle = self.cycle
+        if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+            # The app is behind (or has not asked for the body yet), not the client: wait, and
+            # leave the client at least one idle period once it may send again.
             self._body_seen = now
+            self._body_deadline = max(self._body_deadline, now + self.limits.body_idle_timeout)
             self._schedule_body_check(now + self.limits.body_idle_timeout)
             return
         idle_until = self._body_seen + self.limits.body_idle_timeout
@@ -189,21 +196,34 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_timers()
         self._body_pending = False
         cycle = self.cycle
-        if self._awaiting_headers:  # the request has no cycle yet; a previous one may be alive
-            answer = cycle is None or cycle.response_complete
-        else:
-            answer = not cycle.response_started
-        if answer:
-            body = json.dumps({"error": "invalid_request", "error_description": description})
-            head = (
-                b"content-type: application/json\r\ncache-control: no-store\r\n"
-                b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
-            )
-            self.transport.write(STATUS_LINE[status] + head + body.encode())
+        if self._awaiting_headers and cycle is not None and not cycle.response_complete:
+            # A pipelined request is refused while earlier ones are still answered: they finish
+            # first, and nothing more is read meanwhile (on_response_complete sends this).
+            self._deferred = (status, description)
+            self.flow.pause_reading()
+            return
+        if self._awaiting_headers or not cycle.response_started:
+            self._write_refusal(status, description)
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app's later sends go nowhere
             cycle.message_event.set()
         self.transport.close()
+
+    def on_response_complete(self) -> None:
+        if self._deferred is not None and not self.pipeline:
+            self.server_state.total_requests += 1
+            self._write_refusal(*self._deferred)
+            self.transport.close()
+            return
+        super().on_response_complete()
+
+    def _write_refusal(self, status: int, description: str) -> None:
+        body = json.dumps({"error": "invalid_request", "error_description": description})
+        head = (
+            b"content-type: application/json\r\ncache-control: no-store\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        self.transport.write(STATUS_LINE[status] + head + body.encode())
 
 
 def limited_protocol(limits: ReadLimits) -> type[LimitedHttpToolsProtocol]:
