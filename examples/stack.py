@@ -20,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from orders_service import create_app
 
+from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import build_gateway, load_config
 from tokensmith.runtime.logs import configure_logging
+from tokensmith.web.server import server_options
 
 
 async def serve(config_path: Path) -> None:
@@ -47,9 +49,8 @@ async def serve(config_path: Path) -> None:
                 build_gateway(config),
                 host=config.host,
                 port=config.port,
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,
+                # as `tokensmith gateway` runs it: header cap, read timeouts, no proxy headers
+                **server_options(gateway_limits(config)),
             )
         ),
     ]

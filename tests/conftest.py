@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Database, postgres_admin, postgres_schema
+from tests.support import METRICS_TOKEN, Database, postgres_admin, postgres_schema
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.runtime.services import Services, open_services
@@ -83,6 +83,7 @@ def settings(database: Database, tmp_path: Path, master_key: str) -> Settings:
         database_schema=database.schema,
         master_key=master_key,
         issuer="http://127.0.0.1:8000",
+        metrics_token=METRICS_TOKEN,
     )
 
 

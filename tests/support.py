@@ -24,13 +24,15 @@ import uvicorn
 from tokensmith.runtime.services import Services
 from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
-from tokensmith.web.server import UVICORN_OPTIONS
+from tokensmith.web.server import read_limits, server_options
 
 REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "TOKENSMITH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REPO = Path(__file__).resolve().parent.parent
+METRICS_TOKEN = "metrics-test-token-0123456789"
+METRICS_AUTH = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,19 @@ class ServerThread:
     ) -> None:
         self.port = port or free_port()
         app = create_app(settings, services)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, lifespan="on", **UVICORN_OPTIONS
-        )
+        options = server_options(read_limits(settings), _tls(settings))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if settings.tls_cert is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        wait_until_serving(self.base_url, lambda: self.thread.is_alive())
+        if self.base_url.startswith("https"):
+            _wait_for_port(self.port, self.thread.is_alive)
+        else:
+            wait_until_serving(self.base_url, lambda: self.thread.is_alive())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -98,13 +103,31 @@ class ServerThread:
         self.thread.join(timeout=15)
 
 
-def wait_until_serving(base_url: str, alive: Any = lambda: True, timeout: float = 20) -> None:
+def _tls(settings: Settings) -> tuple[Path, Path] | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    return settings.tls_cert, settings.tls_key
+
+
+def _wait_for_port(port: int, alive: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def wait_until_serving(
+    base_url: str, alive: Any = lambda: True, timeout: float = 20, verify: Any = True
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("server stopped before it served")
         try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(base_url + "/healthz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -165,6 +188,8 @@ def _is_log(line: str) -> bool:
 
 
 __all__ = [
+    "METRICS_AUTH",
+    "METRICS_TOKEN",
     "POSTGRES_URL",
     "REPO",
     "CliResult",

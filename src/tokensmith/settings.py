@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tokensmith.core.durations import parse_duration
+from tokensmith.core.forwarded import Network, ProxyHeader, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import DEFAULT_ALGORITHM, SigningAlgorithm
 
@@ -97,6 +98,20 @@ class Settings(BaseSettings):
     audit_request_events: bool = True
     audit_retention: Duration = Field(default=90 * 86400, ge=86400)  # older events are deleted
 
+    # The transport (docs/operations.md). Forwarding headers are read only from these proxies'
+    # addresses (IPs or CIDRs, space- or comma-separated), and only the one header they write.
+    trusted_proxies: str = ""
+    proxy_header: ProxyHeader = "x-forwarded-for"
+    # The request line and headers together, counted as they arrive; more is refused with 431.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(default=10.0, gt=0, le=300)  # from first byte to last header
+    body_idle_timeout: float = Field(default=10.0, gt=0, le=300)  # the longest pause in a body
+    body_timeout: float = Field(default=60.0, gt=0, le=3600)  # the whole body, start to end
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # /metrics answers only a bearer of this token (unset: /metrics is not served at all).
+    metrics_token: SecretStr | None = None
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
 
@@ -120,6 +135,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        parse_networks(value.replace(",", " ").split())
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
     @field_validator("key_rotation_period")
     @classmethod
     def _rotation_period_is_sane(cls, value: int | None) -> int | None:
@@ -140,6 +168,14 @@ class Settings(BaseSettings):
     @property
     def key_env(self) -> Literal["live", "test"]:
         return self.api_key_env or ("live" if self.mode == "production" else "test")
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies.replace(",", " ").split())
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies(self.proxy_networks, self.proxy_header)
 
     @property
     def audience(self) -> str:
@@ -175,6 +211,8 @@ class Settings(BaseSettings):
                 "TOKENSMITH_WEBHOOK_SECRET is required with TOKENSMITH_WEBHOOK_URLS "
                 "(receivers check the signature)"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("TOKENSMITH_TLS_CERT and TOKENSMITH_TLS_KEY go together: set both")
         if self.access_token_ttl > self.token_max_lifetime:
             raise ConfigError(
                 "TOKENSMITH_ACCESS_TOKEN_TTL exceeds TOKENSMITH_TOKEN_MAX_LIFETIME "

@@ -17,7 +17,7 @@ from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_audit_events import events
 from tests.oauth.test_authorization import auth_url, exchange, refresh
-from tests.support import Database, ServerThread
+from tests.support import METRICS_AUTH, Database, ServerThread
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
@@ -126,7 +126,7 @@ def test_every_rule_fires(
     ):
         time.sleep(0.1)
     assert {f"anomaly.{rule}" for rule in rules} <= set(alerts(receiver))
-    metrics = http.get("/metrics").text
+    metrics = http.get("/metrics", headers=METRICS_AUTH).text
     for rule in rules:
         assert f'tokensmith_anomalies_total{{rule="{rule}"}}' in metrics
     for event in stored:  # the alerts name keys by id, never by value

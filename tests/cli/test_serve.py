@@ -17,6 +17,8 @@ import jwt as pyjwt
 import pytest
 
 from tests.support import (
+    METRICS_AUTH,
+    METRICS_TOKEN,
     REPO,
     Database,
     assert_one_line_error,
@@ -73,7 +75,7 @@ def test_second_server_and_busy_port(tmp_path: Path) -> None:
 
 
 def test_two_workers_share_one_database(tmp_path: Path, database: Database) -> None:
-    env = cli_env(tmp_path / "var", database)
+    env = cli_env(tmp_path / "var", database, TOKENSMITH_METRICS_TOKEN=METRICS_TOKEN)
     port = free_port()
     with process(serve(env, port, "--workers", "2"), env, tmp_path) as proc:
         base = f"http://127.0.0.1:{port}"
@@ -83,8 +85,11 @@ def test_two_workers_share_one_database(tmp_path: Path, database: Database) -> N
             with httpx.Client() as fresh:  # a new connection each time, to reach both workers
                 kids.add(tuple(k["kid"] for k in fresh.get(base + "/jwks").json()["keys"]))
         assert len(kids) == 1  # every worker publishes the same keys
-        metrics = httpx.get(base + "/metrics").text
-        assert "tokensmith_http_requests_total" in metrics
+        assert httpx.get(base + "/metrics").status_code == 401
+        for _ in range(4):  # whichever worker answers, it aggregates both (multiprocess mode)
+            with httpx.Client() as fresh:
+                metrics = fresh.get(base + "/metrics", headers=METRICS_AUTH).text
+            assert "tokensmith_http_requests_total" in metrics
 
 
 def test_rotation_through_a_running_server(tmp_path: Path, database: Database) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ import pytest
 from tests.guard.conftest import Keys, keys
 from tests.guard.forge import AUDIENCE, ISSUER
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import free_port
+from tests.support import METRICS_TOKEN, free_port
+from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import Gateway, build_gateway
 from tokensmith.gateway.config import parse_config
+from tokensmith.web.server import server_options
 
 __all__ = ["keys"]
 
@@ -121,7 +124,17 @@ def running(
     stub_issuer: StubServer, upstream: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("gateway")
-    config = parse_config(gateway_config(stub_issuer, upstream, tmp, max_body_bytes=1000), tmp)
+    document = gateway_config(
+        stub_issuer, upstream, tmp, max_body_bytes=1000, metrics_token=METRICS_TOKEN
+    )
+    config = parse_config(document, tmp)
     gateway = build_gateway(config)
-    with asgi_server(gateway) as base:
+    with gateway_server(gateway) as base:
         yield Running(base, gateway, stub_issuer)
+
+
+@contextmanager
+def gateway_server(gateway: Gateway) -> Iterator[str]:
+    """The gateway on loopback with the connection limits `tokensmith gateway` gives it."""
+    with asgi_server(gateway, **server_options(gateway_limits(gateway.config))) as base:
+        yield base

@@ -15,7 +15,7 @@ from tests.guard.cases import CASES, EXPIRED, Build
 from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import free_port
+from tests.support import METRICS_AUTH, free_port
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.errors import ConfigError
 from tokensmith.gateway import build_gateway
@@ -157,7 +157,7 @@ def test_upstream_down_is_502_with_our_own_body(running: Running, keys: Keys) ->
 def test_metrics_count_allowed_and_refused(running: Running, keys: Keys) -> None:
     get(running, "/orders", sign(keys.es, claims()))
     get(running, "/orders", sign(keys.es, claims(exp=1000)))
-    text = httpx.get(running.base_url + "/metrics").text
+    text = httpx.get(running.base_url + "/metrics", headers=METRICS_AUTH).text
     assert 'tokensmith_gateway_requests_total{outcome="allowed",reason="ok"}' in text
     assert 'tokensmith_gateway_requests_total{outcome="refused",reason="token_expired"}' in text
     assert 'tokensmith_gateway_requests_total{outcome="refused",reason="invalid_token"}' in text

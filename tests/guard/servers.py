@@ -21,16 +21,12 @@ Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON payload
 
 
 @contextmanager
-def asgi_server(app: Any, health: str = "/healthz") -> Iterator[str]:
+def asgi_server(app: Any, health: str = "/healthz", **options: Any) -> Iterator[str]:
+    """``options``: uvicorn's, such as ``server_options(...)`` to run it as production does."""
     port = free_port()
+    defaults = {"log_config": None, "access_log": False, "proxy_headers": False}
     config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="auto",
-        proxy_headers=False,
+        app, host="127.0.0.1", port=port, lifespan="auto", **{**defaults, **options}
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import ServerThread
+from tests.support import METRICS_AUTH, ServerThread
 from tokensmith.settings import Settings
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
@@ -97,7 +97,7 @@ def test_metrics_use_route_templates(http: httpx.Client) -> None:
     http.get("/jwks")
     for i in range(20):
         http.get(f"/no/such/path/{i}")
-    text = http.get("/metrics").text
+    text = http.get("/metrics", headers=METRICS_AUTH).text
     assert 'tokensmith_http_requests_total{method="GET",route="/jwks",status="200"}' in text
     assert 'route="unmatched",status="404"' in text
     assert "/no/such/path" not in text  # raw paths never become labels

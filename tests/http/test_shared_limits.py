@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from tests.cli.test_serve import process, serve
 from tests.support import (
+    METRICS_AUTH,
     REDIS_URL,
     Database,
     ServerThread,
@@ -98,7 +99,9 @@ def test_a_server_whose_redis_is_gone_keeps_limits_per_node(settings: Settings) 
             for _ in range(4)
         ]
         assert statuses == [401, 401, 401, 429]  # limits still hold, and nothing failed with 500
-        assert "tokensmith_rate_limits_shared 0.0" in http.get("/metrics").text
+        assert (
+            "tokensmith_rate_limits_shared 0.0" in http.get("/metrics", headers=METRICS_AUTH).text
+        )
         assert http.get("/readyz").status_code == 200
 
 

@@ -14,7 +14,7 @@ import pytest
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered
 from tests.oauth.test_authorization import auth_url, exchange, refresh, tokens_for
-from tests.support import Database, ServerThread
+from tests.support import METRICS_AUTH, Database, ServerThread
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
@@ -84,7 +84,7 @@ def test_client_credentials_events(
     assert inspected.detail == {"active": True} and inspected.client_id == machine.client_id
     for event in found:
         assert token not in repr(event) and machine.secret not in repr(event)
-    metrics = http.get("/metrics").text
+    metrics = http.get("/metrics", headers=METRICS_AUTH).text
     assert 'tokensmith_events_total{event="token.issued",outcome="success",reason=""}' in metrics
     assert (
         'tokensmith_events_total{event="token.refused",outcome="denied",reason="invalid_client"}'

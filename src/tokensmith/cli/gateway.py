@@ -10,11 +10,13 @@ import typer
 import uvicorn
 
 from tokensmith.gateway import build_gateway, load_config
+from tokensmith.gateway.config import GatewayConfig
 from tokensmith.gateway.probe import probe_introspection
 from tokensmith.runtime.logs import configure_logging
-from tokensmith.web.server import UVICORN_OPTIONS
+from tokensmith.web.connection import ReadLimits
+from tokensmith.web.server import server_options
 
-__all__ = ["gateway"]
+__all__ = ["gateway", "gateway_limits"]
 
 
 def gateway(
@@ -35,6 +37,15 @@ def gateway(
         f"tokensmith gateway: http://{listen_host}:{listen_port}, "
         f"{len(settings.routes)} route(s), internal JWTs from {settings.issuer}\n"
     )
-    # The gateway is the edge: a caller's X-Forwarded-For must not become its client address.
-    options = {**UVICORN_OPTIONS, "proxy_headers": False}
+    options = server_options(gateway_limits(settings))
     uvicorn.run(app, host=listen_host, port=listen_port, **options)
+
+
+def gateway_limits(config: GatewayConfig) -> ReadLimits:
+    """The connection's read limits from the gateway's file; a stalled body waits client_timeout."""
+    return ReadLimits(
+        max_header_bytes=config.max_header_bytes,
+        header_timeout=config.header_timeout,
+        body_idle_timeout=config.client_timeout,
+        body_timeout=config.body_timeout,
+    )

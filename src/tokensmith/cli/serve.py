@@ -7,21 +7,23 @@ import errno
 import os
 import shutil
 import socket
+import ssl
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from tokensmith import __version__
-from tokensmith.errors import StartupError
+from tokensmith.errors import ConfigError, StartupError
 from tokensmith.persistence import migrate as migrations
 from tokensmith.persistence.database import describe_url
 from tokensmith.runtime.lock import ServerLock
 from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import database_url, open_engine, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web.server import UVICORN_OPTIONS
+from tokensmith.web.server import server_options
 
 __all__ = ["migrate", "serve"]
 
@@ -30,15 +32,27 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate chain; sets TLS_CERT.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key; sets TLS_KEY.")
+    ] = None,
 ) -> None:
     """Serve the authorization server."""
+    # The options become settings, so every worker (and the checks below) sees the same ones.
+    for name, value in (("TOKENSMITH_TLS_CERT", tls_cert), ("TOKENSMITH_TLS_KEY", tls_key)):
+        if value is not None:
+            os.environ[name] = str(value)
     settings = load_settings()
+    scheme = "https" if settings.tls_cert is not None else "http"
     if "issuer" not in settings.model_fields_set and settings.mode == "development":
         # A development server's issuer follows where it listens, unless set explicitly.
         shown = f"[{host}]" if ":" in host else host
-        os.environ["TOKENSMITH_ISSUER"] = f"http://{shown}:{port}"
+        os.environ["TOKENSMITH_ISSUER"] = f"{scheme}://{shown}:{port}"
         settings = load_settings()
     configure_logging(settings.log_level)
+    tls = _check_transport(settings)
     lock = ServerLock(settings.var_dir)
     lock.acquire()
     try:
@@ -54,7 +68,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            **UVICORN_OPTIONS,
+            **server_options(tls=tls),
         )
     finally:
         lock.release()
@@ -89,6 +103,32 @@ async def _bootstrap(settings: Settings) -> None:
     await services.close()
 
 
+def _check_transport(settings: Settings) -> tuple[Path, Path] | None:
+    """The certificate and key to serve TLS with, or None for plain HTTP, which production
+    accepts only behind a declared TLS-terminating proxy."""
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        for name, path in (("TLS_CERT", settings.tls_cert), ("TLS_KEY", settings.tls_key)):
+            if not path.is_file():
+                raise ConfigError(f"TOKENSMITH_{name}: {path} is not a readable file")
+        _check_certificate(settings.tls_cert, settings.tls_key)
+        return settings.tls_cert, settings.tls_key
+    if settings.mode == "production" and not settings.proxy_networks:
+        raise ConfigError(
+            "production serves HTTPS: set TOKENSMITH_TLS_CERT and TOKENSMITH_TLS_KEY, or declare "
+            "the TLS-terminating proxy in TOKENSMITH_TRUSTED_PROXIES"
+        )
+    return None
+
+
+def _check_certificate(cert: Path, key: Path) -> None:
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"TOKENSMITH_TLS_CERT/TOKENSMITH_TLS_KEY: cannot load {cert} with {key} ({exc})"
+        ) from None
+
+
 def _check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -111,7 +151,8 @@ def _prepare_multiprocess_metrics(settings: Settings) -> None:
 def _banner(settings: Settings, host: str, port: int) -> None:
     issuer = settings.issuer
     lines = [
-        f"Tokensmith {__version__} ({settings.mode} mode), listening on {host}:{port}",
+        f"Tokensmith {__version__} ({settings.mode} mode), listening on {host}:{port}"
+        + (" (TLS)" if settings.tls_cert is not None else ""),
         f"  issuer:    {issuer}",
         f"  discovery: {issuer}/.well-known/openid-configuration",
         f"  JWKS:      {issuer}/jwks",

@@ -16,6 +16,7 @@ __all__ = [
     "b64url",
     "b64url_decode",
     "b64url_is_canonical",
+    "bearer_matches",
     "constant_time_equals",
     "fingerprint",
     "keyed_hash",
@@ -77,3 +78,13 @@ def constant_time_equals(a: bytes | str, b: bytes | str) -> bool:
 def fingerprint(secret: str) -> str:
     """A short, non-reversible name for a secret, safe for logs and audit records."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
+
+
+def bearer_matches(authorization: str | None, expected: str) -> bool:
+    """``Authorization: Bearer <expected>`` (scheme case-insensitive), compared in constant time;
+    the expected token's digest is compared, so its length does not leak either."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    digest = hashlib.sha256
+    return hmac.compare_digest(digest(token.encode()).digest(), digest(expected.encode()).digest())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
 
 __all__ = ["AuthorizationServer", "GatewayConfig", "Route", "load_config", "parse_config"]
@@ -64,10 +65,18 @@ class GatewayConfig:
     max_body_bytes: int = 1024 * 1024
     upstream_timeout: float = 10.0
     client_timeout: float = 30.0  # the longest wait for the next piece of a request body
+    # Read limits at the connection (cli/gateway.py hands them to web/connection.py).
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0  # from a request's first byte to its last header
+    body_timeout: float = 300.0  # a whole request body, start to end
+    metrics_token: str | None = None  # /metrics answers only its bearer; unset: not served
     client_rate_per_minute: int = 600
     key_rate_per_minute: int = 600
     rate_limit_buckets: int = 100_000
     resource: str | None = None  # the default audience outside credentials must name
+    # Forwarding headers are read only from these proxies (none by default: the gateway is the
+    # edge), and only the one header they write.
+    trusted_proxies: TrustedProxies = NO_PROXIES
 
     @property
     def token_audiences(self) -> frozenset[str]:
@@ -87,10 +96,17 @@ _GATEWAY_KEYS = {
     "max_body_bytes": int,
     "upstream_timeout": float,
     "client_timeout": float,
+    "max_header_bytes": int,
+    "header_timeout": float,
+    "body_timeout": float,
+    "metrics_token": str,
+    "metrics_token_env": str,
     "client_rate_per_minute": int,
     "key_rate_per_minute": int,
     "rate_limit_buckets": int,
     "resource": str,
+    "trusted_proxies": list,
+    "proxy_header": str,
 }
 _SERVER_KEYS = {
     "issuer": str,
@@ -142,13 +158,16 @@ def parse_config(
     parsed = tuple(_route(route, i, name, default) for i, route in enumerate(routes))
     issuer = _url(gateway, "issuer", f"{name}: gateway.issuer")
     key_file = Path(_required(gateway, "signing_key_file", f"{name}: gateway"))
-    named = ("issuer", "signing_key_file")
+    named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
+    named |= {"metrics_token", "metrics_token_env"}
     config = GatewayConfig(
         issuer=issuer,
         server=trusted,
         # Longest prefix first, so /orders/admin wins over /orders.
         routes=tuple(sorted(parsed, key=lambda r: len(r.path), reverse=True)),
         signing_key_file=key_file if key_file.is_absolute() else base / key_file,
+        trusted_proxies=_proxies(gateway, name),
+        metrics_token=_metrics_token(gateway, name),
         **{k: v for k, v in gateway.items() if k not in named},
     )
     _check_limits(config, name)
@@ -171,6 +190,29 @@ def _table(
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{name}: {section}.{key} must be a {expected.__name__}")
     return table
+
+
+def _metrics_token(table: dict[str, Any], name: str) -> str | None:
+    if "metrics_token" not in table and "metrics_token_env" not in table:
+        return None
+    token = _from_env(table, "metrics_token", f"{name}: gateway")
+    if len(token) < 16:
+        raise ConfigError(f"{name}: gateway.metrics_token must be at least 16 characters")
+    return token
+
+
+def _proxies(table: dict[str, Any], name: str) -> TrustedProxies:
+    entries = table.get("trusted_proxies", [])
+    if not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f"{name}: gateway.trusted_proxies must be a list of IPs or CIDRs")
+    try:
+        networks = parse_networks(entries)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: gateway.trusted_proxies: {exc}") from None
+    header = table.get("proxy_header", "x-forwarded-for")
+    if header not in ("x-forwarded-for", "forwarded"):
+        raise ConfigError(f"{name}: gateway.proxy_header must be x-forwarded-for or forwarded")
+    return TrustedProxies(networks, header)
 
 
 def _server(table: dict[str, Any], name: str) -> AuthorizationServer:
@@ -281,6 +323,9 @@ def _check_limits(config: GatewayConfig, name: str) -> None:
         "max_body_bytes": (config.max_body_bytes, 0, 1024**3),
         "upstream_timeout": (config.upstream_timeout, 0.1, 600),
         "client_timeout": (config.client_timeout, 0.1, 600),
+        "max_header_bytes": (config.max_header_bytes, 1024, 1024 * 1024),
+        "header_timeout": (config.header_timeout, 0.1, 300),
+        "body_timeout": (config.body_timeout, 0.1, 3600),
         "client_rate_per_minute": (config.client_rate_per_minute, 1, 10**7),
         "key_rate_per_minute": (config.key_rate_per_minute, 1, 10**7),
         "rate_limit_buckets": (config.rate_limit_buckets, 1, 10**7),

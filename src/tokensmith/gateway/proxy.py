@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tokensmith.core.forwarded import apply_source
+from tokensmith.core.secrets import bearer_matches
 from tokensmith.gateway.access import Exchange
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
@@ -101,6 +103,7 @@ class Gateway:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
+        apply_source(scope, self.config.trusted_proxies)  # before anything reads the client
         client = scope.get("client")
         exchange = Exchange(
             _request_id(scope), scope["method"], scope["path"], client[0] if client else "-"
@@ -111,6 +114,9 @@ class Gateway:
             exchange.write()
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
+        if scope["path"] == "/metrics":
+            await self._metrics(scope, send, exchange)
+            return
         local = self._local(scope["path"])
         if local is not None:
             exchange.reason = "local"
@@ -137,9 +143,27 @@ class Gateway:
             return "application/json", b'{"status":"ok"}'
         if path == "/.well-known/jwks.json":
             return "application/jwk-set+json", self._jwks
-        if path == "/metrics":
-            return "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()
         return None
+
+    async def _metrics(self, scope: Scope, send: Send, exchange: Exchange) -> None:
+        """Only for the bearer of gateway.metrics_token; unset, not served (SECURITY.md 67)."""
+        token = self.config.metrics_token
+        if token is None:
+            refusal = Refusal(404, "not_found", "no route for this path", "no_route")
+            await self._refuse(send, refusal, exchange)
+        elif not bearer_matches(_header(scope, b"authorization"), token):
+            body = (
+                b'{"error":"invalid_token","error_description":"/metrics needs the metrics token"}'
+            )
+            headers = [
+                ("content-type", "application/json"),
+                ("www-authenticate", 'Bearer realm="metrics", error="invalid_token"'),
+            ]
+            exchange.reason = "metrics_token"
+            await _send(send, 401, headers, body, exchange.request_id)
+        else:
+            content_type = "text/plain; version=0.0.4; charset=utf-8"
+            await _send_json(send, 200, self.metrics.render(), exchange.request_id, content_type)
 
     def _route(self, scope: Scope) -> Route:
         path: str = scope["path"]

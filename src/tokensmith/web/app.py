@@ -25,7 +25,7 @@ from tokensmith.persistence.purge import Retention, purge
 from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import admin, api_keys, authorize, discovery, health, oidc, token
+from tokensmith.web import admin, api_keys, authorize, cors, discovery, health, oidc, token
 from tokensmith.web.envelope import Envelope, classify
 from tokensmith.web.metrics import (
     ANOMALIES,
@@ -52,11 +52,14 @@ def routes() -> list[BaseRoute]:
         Route("/consent", authorize.consent, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("tokensmith.web", "static")]), name="static"),
         Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
+        Route("/userinfo", cors.preflight, methods=["OPTIONS"]),
         Route("/logout", oidc.logout, methods=["GET"]),
         Route("/logout", oidc.logout_confirmed, methods=["POST"]),
         Route("/token", token.token, methods=["POST"]),
+        Route("/token", cors.preflight, methods=["OPTIONS"]),
         Route("/introspect", token.introspect, methods=["POST"]),
         Route("/revoke", token.revoke, methods=["POST"]),
+        Route("/revoke", cors.preflight, methods=["OPTIONS"]),
         Route("/api-keys/verify", api_keys.verify, methods=["POST"]),
         Route("/api-keys/leaks", api_keys.report_leaks, methods=["POST"]),
         Route("/admin/api-keys", admin.list_keys, methods=["GET"]),
@@ -146,7 +149,7 @@ def create_app(
     # The envelope is the only access log. Uvicorn's logs whole URLs, and a query string can carry
     # a secret, so it stays off whatever logging configuration surrounds the app.
     logging.getLogger("uvicorn.access").disabled = True
-    return Envelope(app, https=settings.issuer.startswith("https://"))
+    return Envelope(app, https=settings.issuer.startswith("https://"), proxies=settings.proxies)
 
 
 def create_app_from_environment() -> ASGIApp:

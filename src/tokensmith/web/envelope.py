@@ -16,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.audit.trail import Origin, request_origin
+from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, apply_source
 from tokensmith.errors import (
     HeadersTooLarge,
     InvalidRequest,
@@ -53,14 +54,19 @@ _HSTS = ("strict-transport-security", "max-age=63072000; includeSubDomains")
 
 
 class Envelope:
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, proxies: TrustedProxies = NO_PROXIES) -> None:
         self.app = app
         self.https = https
+        self.proxies = proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The client's address and scheme are settled first, so this log, the audit trail,
+        # lockouts and API-key ranges all see the same one: the socket peer unless a declared
+        # proxy vouches for more (core/forwarded.py).
+        apply_source(scope, self.proxies)
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
         origin = request_origin.set(_origin(scope, request_id))

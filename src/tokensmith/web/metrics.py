@@ -16,6 +16,11 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.core.secrets import bearer_matches
+from tokensmith.errors import NotFound
+from tokensmith.web.responses import error_response, json_response
+from tokensmith.web.state import services_of
+
 __all__ = [
     "ANOMALIES",
     "AUDIT_EVENTS",
@@ -79,6 +84,21 @@ LIMITS_SHARED = Gauge(
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text for the bearer of TOKENSMITH_METRICS_TOKEN only (SECURITY.md case 67).
+
+    Unset, /metrics is not served at all (404, as for any unknown path); anyone else gets 401.
+    With several workers it aggregates them all (prometheus multiprocess mode), whichever answers.
+    """
+    token = services_of(request).settings.metrics_token
+    if token is None:
+        return error_response(NotFound("no such endpoint"))
+    if not bearer_matches(request.headers.get("authorization"), token.get_secret_value()):
+        refusal = {
+            "error": "invalid_token",
+            "error_description": "/metrics needs the metrics token",
+        }
+        challenge = 'Bearer realm="metrics", error="invalid_token"'
+        return json_response(refusal, 401, {"www-authenticate": challenge})
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

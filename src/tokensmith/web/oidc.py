@@ -22,6 +22,7 @@ from tokensmith.web.cookies import (
     session_cookie,
     set_cookie,
 )
+from tokensmith.web.cors import allow_client_origin
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import page
 from tokensmith.web.responses import json_response
@@ -41,7 +42,10 @@ async def userinfo(request: Request) -> Response:
     user = await services_of(request).users.get(record.subject)
     if user is None or user.disabled:
         return bearer_error(401, "invalid_token", "the access token is invalid, expired or revoked")
-    return json_response(userinfo_claims(user, scopes))
+    # OIDC Core §5.3: a browser app may call userinfo itself, from an origin its client registered.
+    return await allow_client_origin(
+        request, record.client_id, json_response(userinfo_claims(user, scopes))
+    )
 
 
 async def logout(request: Request) -> Response:
