@@ -72,8 +72,8 @@ return wait
 """
 
 # KEYS[1]: failure count, KEYS[2]: lock. ARGV: threshold, window, first lock, longest lock (ms).
-# Returns the lock it set, in ms (0: not locked). A lock's value is the failure count that set it,
-# so a refund can tell the lock its own reservation set (see _REFUND).
+# Returns the lock it set, in ms (0: not locked). A lock's value is the failure count that set it
+# (a hold's is 'hold', which no refund lifts: see _REFUND).
 _FAIL = """
 local threshold = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -124,15 +124,17 @@ return reply
 """
 
 # Give back reservations that turned out not to be failures. KEYS: failure count and lock of each
-# name. A lock goes with the refund only if the latest reservation set it (its value is the count
-# before this refund): holds, operator locks and the locks of real failures stay.
+# name; ARGV: each name's threshold. A lock that failures set goes with the refund only if the
+# count falls below the threshold again: the failures left still hold a lock they earned, and
+# holds (value 'hold') are never touched.
 _REFUND = """
 for i = 1, #KEYS / 2 do
   local fail, lock = KEYS[2 * i - 1], KEYS[2 * i]
   local failures = tonumber(redis.call('GET', fail) or '0')
   if failures > 0 then
-    if redis.call('GET', lock) == tostring(failures) then redis.call('DEL', lock) end
-    redis.call('DECR', fail)
+    failures = redis.call('DECR', fail)
+    local held = redis.call('GET', lock)
+    if held and held ~= 'hold' and failures < tonumber(ARGV[i]) then redis.call('DEL', lock) end
   end
 end
 return 1
@@ -170,7 +172,6 @@ class _Failures:
     count: int
     expires: float
     locked_until: float = 0.0
-    lock_count: int = 0  # the count whose failure set the lock (a refund of it lifts the lock)
     held_until: float = 0.0  # an automatic response's hold, which no refund lifts
 
     def lock_left(self, now: float) -> float:
@@ -283,10 +284,11 @@ class Limits:
         locking = tuple(name for (name, _), ms in zip(names, reply[1:], strict=False) if int(ms))
         return Reservation(None, locking)
 
-    async def refund(self, names: Sequence[str]) -> None:
-        """Take back reserved attempts that were no failure, with any lock they alone set."""
-        keys = [f"{self._prefix}{kind}:{name}" for name in names for kind in _KINDS]
-        if await self._shared(lambda: self._refund_script(keys=keys, args=[])) is None:
+    async def refund(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
+        """Take back reserved attempts that were no failure, and a lock only they made."""
+        keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
+        thresholds = [policy.threshold for _, policy in names]
+        if await self._shared(lambda: self._refund_script(keys=keys, args=thresholds)) is None:
             self._refund_locally(names)
 
     async def fail(self, name: str, policy: LockoutPolicy) -> int | None:
@@ -374,15 +376,15 @@ class Limits:
             locking = tuple(name for name, policy in names if self._count_locally(name, policy))
         return Reservation(None, locking)
 
-    def _refund_locally(self, names: Sequence[str]) -> None:
+    def _refund_locally(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
         with self._local:
-            for name in names:
+            for name, policy in names:
                 entry = self._failures.get(name)
                 if entry is None or entry.count <= 0:
                     continue
-                if entry.lock_count == entry.count:
-                    entry.locked_until, entry.lock_count = 0.0, 0
                 entry.count -= 1
+                if entry.count < policy.threshold:
+                    entry.locked_until = 0.0  # a hold (held_until) stays
 
     def _count_locally(self, name: str, policy: LockoutPolicy) -> float:
         """Count a failure of ``name``; the lock it set, in seconds (0: none). Hold _local."""
@@ -396,7 +398,7 @@ class Limits:
             return 0.0
         doublings = min(entry.count - policy.threshold, 30)
         lock = min(policy.longest_lock, policy.first_lock * 2.0**doublings)
-        entry.locked_until, entry.lock_count = now + lock, entry.count
+        entry.locked_until = now + lock
         entry.expires = max(entry.expires, now + 2 * lock)
         return lock
 

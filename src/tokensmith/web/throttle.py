@@ -68,8 +68,10 @@ def _policy(request: Request, kind: str) -> LockoutPolicy:
 class Attempt:
     """One reserved attempt. It stays counted as a failure only if ``failed()`` is called."""
 
-    def __init__(self, names: list[tuple[str, str]], locking: tuple[str, ...]) -> None:
-        self._names = names  # (kind, "kind:name")
+    def __init__(
+        self, names: list[tuple[str, str, LockoutPolicy]], locking: tuple[str, ...]
+    ) -> None:
+        self._names = names  # (kind, "kind:name", its policy)
         self._locking = locking
         self._failed = False
 
@@ -79,11 +81,13 @@ class Attempt:
 
     async def _settle(self, request: Request) -> None:
         if self._failed:
-            for kind, name in self._names:
+            for kind, name, _ in self._names:
                 if name in self._locking:
                     LOCKOUTS.labels(kind).inc()
             return
-        await services_of(request).limits.refund([name for _, name in self._names])
+        await services_of(request).limits.refund(
+            [(name, policy) for _, name, policy in self._names]
+        )
 
 
 @asynccontextmanager
@@ -96,13 +100,12 @@ async def attempt(request: Request, **names: str | None) -> AsyncIterator[Attemp
     """
     services = services_of(request)
     named = [(kind, f"{kind}:{name}") for kind, name in names.items() if name]
-    reservation = await services.limits.reserve(
-        [(name, _policy(request, kind)) for kind, name in named]
-    )
+    policies = [(kind, name, _policy(request, kind)) for kind, name in named]
+    reservation = await services.limits.reserve([(name, policy) for _, name, policy in policies])
     if reservation.wait is not None:
         await _count_refusal(request, named)
         raise TooManyRequests(reservation.wait)
-    tried = Attempt(named, reservation.locking)
+    tried = Attempt(policies, reservation.locking)
     try:
         await within_address_rate(request, names.get("address"))
         yield tried
