@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as sync_redis
 
-from tests.support import REDIS_URL
+from tests.support import REDIS_URL, TcpProxy
 from tokensmith.runtime.limits import Limits, LockoutPolicy, client_name
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +137,24 @@ def test_client_names_are_per_address_and_bounded() -> None:
     assert client_name("app", "192.0.2.1") == "app@192.0.2.1"
     assert client_name(None, "192.0.2.1") is None
     assert client_name("x" * 500, "y" * 500) == "x" * 128 + "@" + "y" * 64
+
+
+async def test_a_node_that_loses_redis_goes_on_from_its_own_count(prefix: str) -> None:
+    """Losing Redis mid-attack gives no fresh allowance: the node's tables shadowed its count."""
+    proxy = TcpProxy(6379)
+    proxy.start()
+    node = Limits(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix)
+    try:
+        for _ in range(3):
+            assert (await node.reserve([("account:eve", FIVE)])).wait is None
+        assert (await node.judge([("address:e", FIVE)], failed=True)).wait is None
+        proxy.stop()
+        answers = [await node.reserve([("account:eve", FIVE)]) for _ in range(5)]
+        assert [a.wait is None for a in answers] == [True, True, False, False, False]
+        assert not answers[0].shared and not node.shared
+        await node.refund([("account:eve", FIVE)], shared=False)  # one was a success
+        assert (await node.reserve([("account:eve", FIVE)])).wait is None
+        assert (await node.reserve([("account:eve", FIVE)])).wait is not None
+    finally:
+        await node.close()
+        proxy.shutdown()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -165,6 +165,7 @@ class Reservation:
 
     wait: int | None
     locking: tuple[str, ...] = ()
+    shared: bool = True  # counted in Redis (and shadowed here), or only in this node's tables
 
 
 @dataclass(slots=True)
@@ -278,28 +279,41 @@ class Limits:
         args = [int(count)] + [value for _, policy in names for value in _policy_ms(policy)]
         reply = await self._shared(lambda: self._attempt_script(keys=keys, args=args))
         if reply is None:
-            return self._attempt_locally(names, count)
+            return replace(self._attempt_locally(names, count), shared=False)
         if int(reply[0]) > 0:
             return Reservation(_whole_seconds(int(reply[0]) / 1000))
+        if count:
+            self._shadow(names)
         locking = tuple(name for (name, _), ms in zip(names, reply[1:], strict=False) if int(ms))
         return Reservation(None, locking)
 
-    async def refund(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
-        """Take back reserved attempts that were no failure, and a lock only they made."""
-        keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
-        thresholds = [policy.threshold for _, policy in names]
-        if await self._shared(lambda: self._refund_script(keys=keys, args=thresholds)) is None:
-            self._refund_locally(names)
+    def _shadow(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
+        """Count in this node's tables too what Redis counted, so that if Redis goes away this
+        node goes on from its own count, not from nothing (the tables are only read then)."""
+        with self._local:
+            for name, policy in names:
+                self._count_locally(name, policy)
+
+    async def refund(
+        self, names: Sequence[tuple[str, LockoutPolicy]], *, shared: bool = True
+    ) -> None:
+        """Take back reserved attempts that were no failure, and a lock only they made.
+        ``shared``: where the reservation was counted (``Reservation.shared``)."""
+        if shared:
+            keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
+            thresholds = [policy.threshold for _, policy in names]
+            await self._shared(lambda: self._refund_script(keys=keys, args=thresholds))
+        self._refund_locally(names)  # the count itself, or its shadow
 
     async def fail(self, name: str, policy: LockoutPolicy) -> int | None:
         """Count a failure for ``name``; the whole seconds it is now locked for, or None."""
         keys = [f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}"]
         args = _policy_ms(policy)
         lock_ms = await self._shared(lambda: self._fail_script(keys=keys, args=args))
+        with self._local:
+            lock = self._count_locally(name, policy)  # the shadow, or the count itself
         if lock_ms is not None:
             return _whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
-        with self._local:
-            lock = self._count_locally(name, policy)
         return _whole_seconds(lock) if lock else None
 
     async def hold(self, name: str, seconds: int) -> None:

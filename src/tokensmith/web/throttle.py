@@ -29,7 +29,7 @@ from starlette.requests import Request
 
 from tokensmith.errors import TooManyRequests
 from tokensmith.oauth.clients import Client
-from tokensmith.runtime.limits import LockoutPolicy, account_name, client_name
+from tokensmith.runtime.limits import LockoutPolicy, Reservation, account_name, client_name
 from tokensmith.web.metrics import LOCKOUTS, RATE_LIMITED
 from tokensmith.web.state import services_of
 
@@ -68,11 +68,9 @@ def _policy(request: Request, kind: str) -> LockoutPolicy:
 class Attempt:
     """One reserved attempt. It stays counted as a failure only if ``failed()`` is called."""
 
-    def __init__(
-        self, names: list[tuple[str, str, LockoutPolicy]], locking: tuple[str, ...]
-    ) -> None:
+    def __init__(self, names: list[tuple[str, str, LockoutPolicy]], reserved: Reservation) -> None:
         self._names = names  # (kind, "kind:name", its policy)
-        self._locking = locking
+        self._reserved = reserved
         self._failed = False
 
     def failed(self) -> None:
@@ -82,12 +80,11 @@ class Attempt:
     async def _settle(self, request: Request) -> None:
         if self._failed:
             for kind, name, _ in self._names:
-                if name in self._locking:
+                if name in self._reserved.locking:
                     LOCKOUTS.labels(kind).inc()
             return
-        await services_of(request).limits.refund(
-            [(name, policy) for _, name, policy in self._names]
-        )
+        names = [(name, policy) for _, name, policy in self._names]
+        await services_of(request).limits.refund(names, shared=self._reserved.shared)
 
 
 @asynccontextmanager
@@ -105,7 +102,7 @@ async def attempt(request: Request, **names: str | None) -> AsyncIterator[Attemp
     if reservation.wait is not None:
         await _count_refusal(request, named)
         raise TooManyRequests(reservation.wait)
-    tried = Attempt(policies, reservation.locking)
+    tried = Attempt(policies, reservation)
     try:
         await within_address_rate(request, names.get("address"))
         yield tried
