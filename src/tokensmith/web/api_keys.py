@@ -1,8 +1,11 @@
 """HTTP for API keys: verification (for gateways and APIs) and leak reports (for secret scanners).
 
 ``POST /api-keys/verify`` takes the key in the ``X-API-Key`` header, never in a URL or a form. A
-caller that authenticates as a confidential client (a gateway, say) may name the address its own
-caller came from in ``client_ip``; anyone else is judged by their own address.
+caller that authenticates as a confidential client with the ``may_vouch_client_ip`` permission
+(a gateway, say) may name the address its own caller came from in ``client_ip``; anyone else is
+judged by their own address, and a ``client_ip`` from a client without the permission is
+refused (403 ``unauthorized_client``). Client authentication here is the same path, lockouts
+included, as at /token (``web/client_auth.py``).
 
 ``POST /api-keys/leaks`` takes a JSON array of ``{"token", "type", "url", "source"}`` candidates
 from a reporter holding an access token with the ``tokensmith:leaks`` scope, revokes every genuine
