@@ -18,7 +18,9 @@ from tokensmith.oauth.params import Params
 from tokensmith.web.client_auth import claimed_client
 
 IDS = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc")),
+    alphabet=st.characters(
+        min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc")
+    ),
     min_size=1,
     max_size=128,
 )
