@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     lockout_longest: Duration = Field(default=900, ge=1, le=86400)
     # Requests per minute from one address to an endpoint that checks a secret; 0: no limit.
     rate_limit_per_address: int = Field(default=0, ge=0, le=10_000_000)
+    # Password hashes (Argon2id) running at once per process (0: one per CPU core), and how many
+    # sign-ins may wait for one; any beyond get 503 with Retry-After instead of piling up.
+    password_hash_concurrency: int = Field(default=0, ge=0, le=1024)
+    password_hash_queue: int = Field(default=64, ge=0, le=100_000)
 
     # Anomaly rules (docs/operations.md): failures in a burst, uses before a new network is news,
     # and how far above its own average a client's or key's volume must go.

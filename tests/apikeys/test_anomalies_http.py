@@ -78,7 +78,9 @@ def test_every_rule_fires(
     # new_network: a key used from 10.0.0.0/24 three times, then from 192.0.2.0/24, as a
     # gateway reports it.
     created = create(http, admin_token)
-    gateway = register(NewClient("gateway", grant_types=("client_credentials",)))
+    gateway = register(
+        NewClient("gateway", grant_types=("client_credentials",), may_vouch_client_ip=True)
+    )
     assert gateway.secret is not None
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "192.0.2.7"):
         vouched = check(

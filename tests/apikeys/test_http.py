@@ -275,7 +275,9 @@ def test_addresses_a_gateway_vouches_for(
     key = create(http, admin_token, allowed_cidrs=["203.0.113.0/24"])["key"]
     own = check(http, key)  # from 127.0.0.1
     assert own.status_code == 403 and own.json()["error"] == "forbidden_source"
-    gateway = register(NewClient("gateway", grant_types=("client_credentials",)))
+    gateway = register(
+        NewClient("gateway", grant_types=("client_credentials",), may_vouch_client_ip=True)
+    )
     assert gateway.secret is not None
     vouched = check(
         http, key, data={"client_ip": "203.0.113.9"}, auth=(gateway.client_id, gateway.secret)
@@ -292,6 +294,29 @@ def test_addresses_a_gateway_vouches_for(
     public = register(NewClient("spa", is_public=True, redirect_uris=("https://spa.test/cb",)))
     as_public = check(http, key, data={"client_ip": "203.0.113.9", "client_id": public.client_id})
     assert as_public.status_code == 401
+
+
+def test_only_a_client_allowed_to_vouch_may_name_an_address(
+    http: httpx.Client, admin_token: str, register: Registrar
+) -> None:
+    """Vouching for client_ip is a per-client permission (--may-vouch-client-ip), not a right of
+    every confidential client: without it the parameter is refused, never silently used."""
+    key = create(http, admin_token, allowed_cidrs=["203.0.113.0/24"])["key"]
+    plain = register(NewClient("service", grant_types=("client_credentials",)))
+    assert plain.secret is not None
+    refused = check(
+        http, key, data={"client_ip": "203.0.113.9"}, auth=(plain.client_id, plain.secret)
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "unauthorized_client"
+    assert "client_ip" in refused.json()["error_description"]
+    # Without client_ip the same client is judged by its own address, as anyone would be.
+    own = check(http, key, auth=(plain.client_id, plain.secret))
+    assert own.status_code == 403 and own.json()["error"] == "forbidden_source"
+    with pytest.raises(ValueError, match="public client cannot vouch"):
+        NewClient(
+            "spa", is_public=True, redirect_uris=("https://spa.test/cb",), may_vouch_client_ip=True
+        ).validated("x", None, 0)
 
 
 def test_the_rate_limit_answers_429(http: httpx.Client, admin_token: str) -> None:

@@ -27,7 +27,7 @@ def database(tmp_path: Path) -> Database:
 
 @pytest.fixture
 def stack(server: ServerThread, register: Registrar, tmp_path: Path) -> Iterator[str]:
-    gateway_client = register(NewClient("gateway"))
+    gateway_client = register(NewClient("gateway", may_vouch_client_ip=True))
     gateway_port, service_port = free_port(), free_port()
     text = (REPO / "examples" / "gateway.toml").read_text()
     text = (

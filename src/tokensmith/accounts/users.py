@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from tokensmith.core.concurrency import Slots
 
 __all__ = [
     "User",
@@ -63,22 +66,41 @@ def verify_password(password_hash: str, password: str) -> bool:
 _dummy_hash: str | None = None
 
 
-async def authenticate_user(users: UserStore, username: str, password: str) -> User | None:
-    """The user, if the password is right. Unknown names cost the same Argon2id work.
+async def authenticate_user(
+    users: UserStore, username: str, password: str, slots: Slots | None = None
+) -> User | None:
+    """The user, if the password is right.
 
-    Argon2id takes tens of milliseconds of CPU, so it runs in a worker thread, off the event loop.
+    Every refusal costs the same one Argon2id verification (SECURITY 63): a malformed or unknown
+    name, and an over-long password for any name, are checked against a dummy hash instead of
+    the user's own; a wrong password and a disabled user against their own. An over-long
+    password is cut to one character over the limit first, so its length cannot buy more work.
+    Argon2id takes tens of milliseconds of CPU, so it runs in a worker thread, off the event
+    loop, in one of ``slots`` (``Busy`` if they and their queue are full).
     """
-    global _dummy_hash
     user = await users.get_by_username(username) if _USERNAME.match(username) else None
-    if user is None:
-        if _dummy_hash is None:
+    genuine = user is not None and len(password) <= MAX_PASSWORD_LENGTH
+    target = user.password_hash if user is not None and genuine else await _dummy(slots)
+    matched = await _verify(slots, target, password[: MAX_PASSWORD_LENGTH + 1])
+    return user if user is not None and genuine and matched and not user.disabled else None
+
+
+async def _dummy(slots: Slots | None) -> str:
+    """A hash of nothing anyone knows, made once, for refusals that have no hash of their own."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        async with _slot(slots):
             _dummy_hash = await asyncio.to_thread(_hasher.hash, secrets.token_hex(16))
-        await asyncio.to_thread(verify_password, _dummy_hash, password)
-        return None
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return None
-    matched = await asyncio.to_thread(verify_password, user.password_hash, password)
-    return user if matched and not user.disabled else None
+    return _dummy_hash
+
+
+async def _verify(slots: Slots | None, password_hash: str, password: str) -> bool:
+    async with _slot(slots):
+        return await asyncio.to_thread(verify_password, password_hash, password)
+
+
+def _slot(slots: Slots | None) -> AbstractAsyncContextManager[None]:
+    return slots.hold() if slots is not None else nullcontext()
 
 
 class UserStore(Protocol):

@@ -44,6 +44,7 @@ def describe(client: Client) -> dict[str, Any]:
         "jwks": client.jwks,
         "refresh_grace": client.refresh_grace,
         "rate_limit": client.rate_limit,
+        "may_vouch_client_ip": client.may_vouch_client_ip,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -104,6 +105,13 @@ def create(
         list[str] | None,
         typer.Option("--cors-origin", help="A browser origin allowed to call the token endpoint."),
     ] = None,
+    may_vouch_client_ip: Annotated[
+        bool,
+        typer.Option(
+            "--may-vouch-client-ip",
+            help="May name its callers' addresses (client_ip) at /api-keys/verify: a gateway.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -127,6 +135,7 @@ def create(
         jwks=jwks,
         refresh_grace=grace,
         rate_limit=rate_limit,
+        may_vouch_client_ip=may_vouch_client_ip,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -211,6 +220,40 @@ def rotate_secret(
         as_json,
         [f"client_secret: {secret}", f"The previous secret works {old}."],
     )
+
+
+@app.command("update")
+def update(
+    client_id: str,
+    may_vouch_client_ip: Annotated[
+        bool | None,
+        typer.Option(
+            "--may-vouch-client-ip/--no-may-vouch-client-ip",
+            help="Allow or forbid naming callers' addresses (client_ip) at /api-keys/verify.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a client's permissions."""
+    if may_vouch_client_ip is None:
+        raise CommandError("name a change, such as --may-vouch-client-ip")
+    allowed = may_vouch_client_ip
+
+    async def action(services: Services) -> Client:
+        client = await _get(services, client_id)
+        if client.is_public and allowed:
+            raise CommandError(f"client {client_id} is public and cannot vouch for client_ip")
+        await services.clients.set_may_vouch_client_ip(client_id, allowed, services.clock.now())
+        await record_change(
+            services,
+            "client.updated",
+            client_id=client_id,
+            detail={"may_vouch_client_ip": allowed},
+        )
+        return await _get(services, client_id)
+
+    client = run_with_services(action)
+    emit(describe(client), as_json, [*_lines(client), f"may vouch:     {allowed}"])
 
 
 @app.command("delete")

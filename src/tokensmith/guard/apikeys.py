@@ -64,6 +64,13 @@ class RemoteApiKeyVerifier(RemoteCheck):
 
     def judge(self, response: httpx.Response) -> Verdict:
         status = response.status_code
+        if (status, _error_code(response)) in _OUR_FAULT:
+            # Our own client was refused, not the key: a configuration error, never the caller's
+            # (fails closed as the verifier being unavailable, and is not cached as a verdict).
+            raise ValueError(
+                f"the key verifier refused this client ({status}): check its "
+                "credentials and its --may-vouch-client-ip permission"
+            )
         if status == 401:
             return Verdict(None, InvalidToken, "the API key is invalid, revoked or expired")
         if status == 403:
@@ -76,6 +83,19 @@ class RemoteApiKeyVerifier(RemoteCheck):
         if not isinstance(body, dict) or body.get("active") is not True:
             return Verdict(None, InvalidToken, "the API key is invalid, revoked or expired")
         return Verdict(key_principal(body))
+
+
+# Answers about the verifier's own client: a wrong secret, or client_ip without the permission.
+_OUR_FAULT = {(401, "invalid_client"), (403, "unauthorized_client")}
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def _refuse_malformed(key: str) -> None:

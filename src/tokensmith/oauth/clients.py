@@ -64,6 +64,8 @@ class Client:
     jwks: dict[str, Any] | None = None
     refresh_grace: int = 0
     rate_limit: int | None = None  # requests per minute at /token, /introspect, /revoke
+    # May name its own callers' addresses (client_ip) at /api-keys/verify: a gateway's right.
+    may_vouch_client_ip: bool = False
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None
@@ -90,6 +92,7 @@ class NewClient:
     jwks: dict[str, Any] | None = None
     refresh_grace: int = 0
     rate_limit: int | None = None
+    may_vouch_client_ip: bool = False
 
     def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
         name = self.name.strip()
@@ -121,6 +124,8 @@ class NewClient:
             raise ValueError(f"the refresh grace window is 0 to {MAX_REFRESH_GRACE} seconds")
         if self.rate_limit is not None and not 1 <= self.rate_limit <= 10_000_000:
             raise ValueError("a client rate limit is 1 to 10,000,000 requests per minute")
+        if self.may_vouch_client_ip and self.is_public:
+            raise ValueError("a public client cannot vouch for client_ip")
         return Client(
             client_id=client_id,
             name=name,
@@ -138,6 +143,7 @@ class NewClient:
             jwks=self.jwks,
             refresh_grace=self.refresh_grace,
             rate_limit=self.rate_limit,
+            may_vouch_client_ip=self.may_vouch_client_ip,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
@@ -225,3 +231,5 @@ class ClientStore(Protocol):
     ) -> bool: ...
 
     async def delete(self, client_id: str) -> bool: ...
+
+    async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool: ...

@@ -13,7 +13,6 @@ from typing import Any
 from tokensmith.core.scopes import parse_scope
 from tokensmith.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from tokensmith.oauth.access_tokens import TokenContext
-from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.code_exchange import exchange_code
 from tokensmith.oauth.issuance import GrantDeps, respond
@@ -49,26 +48,21 @@ SUPPORTED_GRANT_TYPES = tuple(GRANTS)
 
 
 class TokenEndpoint:
-    def __init__(self, deps: GrantDeps, authenticator: ClientAuthenticator) -> None:
+    def __init__(self, deps: GrantDeps) -> None:
         self.deps = deps
-        self.authenticator = authenticator
 
     async def handle(
-        self,
-        authorization: str | None,
-        params: Params,
-        admit: Callable[[Client], Awaitable[None]] | None = None,
+        self, params: Params, authenticate: Callable[[], Awaitable[Client]]
     ) -> dict[str, Any]:
-        """``admit`` sees the authenticated client before its grant runs (its rate limit)."""
+        """``authenticate`` is the server's one client-authentication path (its lockouts and
+        admission included); it runs once the grant type is known to exist."""
         grant_type = params.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
-        client = await self.authenticator.authenticate(authorization, params)
-        if admit is not None:
-            await admit(client)
+        client = await authenticate()
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use {grant_type}")
         return await grant(self.deps, client, params)

@@ -77,6 +77,7 @@ clients = sa.Table(
     sa.Column("jwks", sa.JSON, nullable=True),
     sa.Column("refresh_grace", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("rate_limit", sa.Integer, nullable=True),
+    sa.Column("may_vouch_client_ip", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("secret_hash", sa.LargeBinary(32), nullable=True, index=True),
     sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True, index=True),
     sa.Column("previous_secret_expires_at", Time, nullable=True),

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -28,7 +29,15 @@ from redis.exceptions import RedisError
 
 from tokensmith.core.ratelimit import RateLimiter
 
-__all__ = ["REDIS_ERRORS", "UNLOCKABLE", "Limits", "LockoutPolicy", "account_name"]
+__all__ = [
+    "REDIS_ERRORS",
+    "UNLOCKABLE",
+    "Limits",
+    "LockoutPolicy",
+    "Reservation",
+    "account_name",
+    "client_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutErr
 # and API key (runtime/responses.py).
 UNLOCKABLE = ("account", "client", "address", "key")
 T = TypeVar("T")
+_KINDS = ("fail", "lock")  # the two keys of a lockout name in Redis
 
 # KEYS[1]: the bucket. ARGV: limit, period in ms. Returns 0 if a request may pass, else the wait in
 # ms until it may.
@@ -62,7 +72,8 @@ return wait
 """
 
 # KEYS[1]: failure count, KEYS[2]: lock. ARGV: threshold, window, first lock, longest lock (ms).
-# Returns the lock it set, in ms (0: not locked).
+# Returns the lock it set, in ms (0: not locked). A lock's value is the failure count that set it
+# (a hold's is 'hold', which no refund lifts: see _REFUND).
 _FAIL = """
 local threshold = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -72,15 +83,68 @@ local failures = redis.call('INCR', KEYS[1])
 if failures == 1 then redis.call('PEXPIRE', KEYS[1], window) end
 if failures < threshold then return 0 end
 local lock = math.min(longest, first * 2 ^ math.min(failures - threshold, 30))
-redis.call('SET', KEYS[2], '1', 'PX', lock)
+redis.call('SET', KEYS[2], tostring(failures), 'PX', lock)
 redis.call('PEXPIRE', KEYS[1], math.max(window, 2 * lock))
 return lock
 """
 
-# KEYS[1]: the lock. ARGV: its length in ms. Never shortens a longer lock already there.
+# Check-and-count in one step, for any number of names (an account and its address, say).
+# KEYS: failure count and lock of each name. ARGV[1]: 1 to count a failure, 0 to check only; then
+# threshold, window, first and longest lock (ms) of each name. If any name is locked, nothing is
+# counted and the reply is {longest wait in ms}. Otherwise, when counting, every name counts a
+# failure, and the reply is {0, lock set for name 1 in ms, ...}. Counting before the secret is
+# checked is a reservation (see Limits.reserve): once the attempt that reaches the threshold is
+# counted the lock stands, so parallel attempts never pass it.
+_ATTEMPT = """
+local names = #KEYS / 2
+local wait = 0
+for i = 1, names do
+  wait = math.max(wait, redis.call('PTTL', KEYS[2 * i]))
+end
+if wait > 0 then return {wait} end
+local reply = {0}
+if ARGV[1] ~= '1' then return reply end
+for i = 1, names do
+  local fail, lock = KEYS[2 * i - 1], KEYS[2 * i]
+  local threshold = tonumber(ARGV[4 * i - 2])
+  local window = tonumber(ARGV[4 * i - 1])
+  local first = tonumber(ARGV[4 * i])
+  local longest = tonumber(ARGV[4 * i + 1])
+  local failures = redis.call('INCR', fail)
+  if failures == 1 then redis.call('PEXPIRE', fail, window) end
+  local ms = 0
+  if failures >= threshold then
+    ms = math.min(longest, first * 2 ^ math.min(failures - threshold, 30))
+    redis.call('SET', lock, tostring(failures), 'PX', ms)
+    redis.call('PEXPIRE', fail, math.max(window, 2 * ms))
+  end
+  reply[i + 1] = ms
+end
+return reply
+"""
+
+# Give back reservations that turned out not to be failures. KEYS: failure count and lock of each
+# name; ARGV: each name's threshold. A lock that failures set goes with the refund only if the
+# count falls below the threshold again: the failures left still hold a lock they earned, and
+# holds (value 'hold') are never touched.
+_REFUND = """
+for i = 1, #KEYS / 2 do
+  local fail, lock = KEYS[2 * i - 1], KEYS[2 * i]
+  local failures = tonumber(redis.call('GET', fail) or '0')
+  if failures > 0 then
+    failures = redis.call('DECR', fail)
+    local held = redis.call('GET', lock)
+    if held and held ~= 'hold' and failures < tonumber(ARGV[i]) then redis.call('DEL', lock) end
+  end
+end
+return 1
+"""
+
+# KEYS[1]: the lock. ARGV: its length in ms. Never shortens a longer lock already there. Its value
+# is no failure count, so no refund ever removes it.
 _HOLD = """
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], 'hold', 'PX', ARGV[1])
 end
 return 1
 """
@@ -94,11 +158,25 @@ class LockoutPolicy:
     longest_lock: float  # seconds
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What ``Limits.reserve`` answered: the wait if a name was locked (nothing was counted), else
+    the names whose lock this attempt set by being counted (each stands until it is refunded)."""
+
+    wait: int | None
+    locking: tuple[str, ...] = ()
+    shared: bool = True  # counted in Redis (and shadowed here), or only in this node's tables
+
+
 @dataclass(slots=True)
 class _Failures:
     count: int
     expires: float
     locked_until: float = 0.0
+    held_until: float = 0.0  # an automatic response's hold, which no refund lifts
+
+    def lock_left(self, now: float) -> float:
+        return max(self.locked_until, self.held_until) - now
 
 
 class Limits:
@@ -115,6 +193,9 @@ class Limits:
     ) -> None:
         self._buckets = RateLimiter(max_entries=max_local_entries, monotonic=monotonic)
         self._failures: OrderedDict[str, _Failures] = OrderedDict()
+        # The local tables change only in code that never awaits, so one event loop cannot
+        # interleave a check with its count; the lock covers callers on other threads too.
+        self._local = threading.Lock()
         self._max_local_entries = max_local_entries
         self._prefix = prefix
         self._retry_after_outage = retry_after_outage
@@ -126,6 +207,8 @@ class Limits:
         self._take_script: Any = None
         self._fail_script: Any = None
         self._hold_script: Any = None
+        self._attempt_script: Any = None
+        self._refund_script: Any = None
         if redis_url:
             self._redis = aioredis.Redis.from_url(
                 redis_url,
@@ -136,6 +219,8 @@ class Limits:
             self._take_script = self._redis.register_script(_TAKE)
             self._fail_script = self._redis.register_script(_FAIL)
             self._hold_script = self._redis.register_script(_HOLD)
+            self._attempt_script = self._redis.register_script(_ATTEMPT)
+            self._refund_script = self._redis.register_script(_REFUND)
 
     @property
     def shared(self) -> bool:
@@ -167,22 +252,69 @@ class Limits:
         if remaining is not None:
             return _whole_seconds(int(remaining) / 1000) if int(remaining) > 0 else None
         entry = self._failures.get(name)
-        left = entry.locked_until - self._monotonic() if entry is not None else 0.0
+        left = entry.lock_left(self._monotonic()) if entry is not None else 0.0
         return _whole_seconds(left) if left > 0 else None
+
+    async def reserve(self, names: Sequence[tuple[str, LockoutPolicy]]) -> Reservation:
+        """Check every name's lock and count this attempt as a failure of each, in one step.
+
+        For a check that costs real work (a password hash): call it before, and ``refund`` the
+        names if the password was right (or never checked). However many attempts arrive at
+        once, no more than the threshold get past it (SECURITY 57). If a name is locked, nothing
+        is counted.
+        """
+        return await self._attempt(names, count=True)
+
+    async def judge(self, names: Sequence[tuple[str, LockoutPolicy]], failed: bool) -> Reservation:
+        """After a cheap check (a keyed hash): in one step, refuse if any name is locked, else
+        count the failure if it was one. Right or wrong, no answer but 429 leaves once a name
+        is locked, and no more than the threshold of wrong guesses are ever answered as such,
+        however many run at once; parallel right ones are never held back by each other."""
+        return await self._attempt(names, count=failed)
+
+    async def _attempt(
+        self, names: Sequence[tuple[str, LockoutPolicy]], count: bool
+    ) -> Reservation:
+        keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
+        args = [int(count)] + [value for _, policy in names for value in _policy_ms(policy)]
+        reply = await self._shared(lambda: self._attempt_script(keys=keys, args=args))
+        if reply is None:
+            return replace(self._attempt_locally(names, count), shared=False)
+        if int(reply[0]) > 0:
+            return Reservation(_whole_seconds(int(reply[0]) / 1000))
+        if count:
+            self._shadow(names)
+        locking = tuple(name for (name, _), ms in zip(names, reply[1:], strict=False) if int(ms))
+        return Reservation(None, locking)
+
+    def _shadow(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
+        """Count in this node's tables too what Redis counted, so that if Redis goes away this
+        node goes on from its own count, not from nothing (the tables are only read then)."""
+        with self._local:
+            for name, policy in names:
+                self._count_locally(name, policy)
+
+    async def refund(
+        self, names: Sequence[tuple[str, LockoutPolicy]], *, shared: bool = True
+    ) -> None:
+        """Take back reserved attempts that were no failure, and a lock only they made.
+        ``shared``: where the reservation was counted (``Reservation.shared``)."""
+        if shared:
+            keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
+            thresholds = [policy.threshold for _, policy in names]
+            await self._shared(lambda: self._refund_script(keys=keys, args=thresholds))
+        self._refund_locally(names)  # the count itself, or its shadow
 
     async def fail(self, name: str, policy: LockoutPolicy) -> int | None:
         """Count a failure for ``name``; the whole seconds it is now locked for, or None."""
         keys = [f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}"]
-        args = [
-            policy.threshold,
-            int(policy.window * 1000),
-            int(policy.first_lock * 1000),
-            int(policy.longest_lock * 1000),
-        ]
+        args = _policy_ms(policy)
         lock_ms = await self._shared(lambda: self._fail_script(keys=keys, args=args))
+        with self._local:
+            lock = self._count_locally(name, policy)  # the shadow, or the count itself
         if lock_ms is not None:
             return _whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
-        return self._fail_locally(name, policy)
+        return _whole_seconds(lock) if lock else None
 
     async def hold(self, name: str, seconds: int) -> None:
         """Lock ``name`` for ``seconds`` (an automatic response), or longer if already locked."""
@@ -190,14 +322,12 @@ class Limits:
         done = await self._shared(lambda: self._hold_script(keys=[key], args=[seconds * 1000]))
         if done is not None:
             return
-        entry = self._failures.get(name) or _Failures(0, 0.0)
-        until = self._monotonic() + seconds
-        entry.locked_until = max(entry.locked_until, until)
-        entry.expires = max(entry.expires, until)
-        self._failures[name] = entry
-        self._failures.move_to_end(name)
-        while len(self._failures) > self._max_local_entries:
-            self._failures.popitem(last=False)
+        with self._local:
+            entry = self._failures.get(name) or _Failures(0, 0.0)
+            until = self._monotonic() + seconds
+            entry.held_until = max(entry.held_until, until)
+            entry.expires = max(entry.expires, until)
+            self._keep(name, entry)
 
     async def clear(self, name: str) -> None:
         """Forget the failures and any lock of ``name`` (a success, or an operator's unlock)."""
@@ -206,6 +336,18 @@ class Limits:
         if redis is not None:
             keys = (f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}")
             await self._shared(lambda: redis.delete(*keys))
+
+    async def clear_family(self, name: str) -> None:
+        """``clear`` the name and every name under it (a client's lockouts at every address)."""
+        await self.clear(name)
+        below = f"{name}@"
+        with self._local:
+            for key in [key for key in self._failures if key.startswith(below)]:
+                del self._failures[key]
+        redis = self._redis
+        if redis is not None:
+            patterns = [f"{_glob_escape(self._prefix + kind + ':' + below)}*" for kind in _KINDS]
+            await self._shared(lambda: _delete_matching(redis, patterns))
 
     async def unlock(self, names: dict[str, str | None]) -> dict[str, str]:
         """An operator's unlock of the named ``account``, ``client``, ``address`` or ``key``
@@ -217,7 +359,9 @@ class Limits:
             if name:
                 key = account_name(name) if kind == "account" else name[:128]
                 if key:
-                    await self.clear(f"{kind}:{key}")
+                    # A client is locked out per address it was attacked from (client_name).
+                    clear = self.clear_family if kind == "client" else self.clear
+                    await clear(f"{kind}:{key}")
                     cleared[kind] = name
         return cleared
 
@@ -232,24 +376,51 @@ class Limits:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _fail_locally(self, name: str, policy: LockoutPolicy) -> int | None:
+    def _attempt_locally(
+        self, names: Sequence[tuple[str, LockoutPolicy]], count: bool
+    ) -> Reservation:
+        with self._local:  # no await inside: the check and the count are one step
+            now = self._monotonic()
+            entries = [self._failures.get(name) for name, _ in names]
+            wait = max((entry.lock_left(now) for entry in entries if entry), default=0.0)
+            if wait > 0:
+                return Reservation(_whole_seconds(wait))
+            if not count:
+                return Reservation(None)
+            locking = tuple(name for name, policy in names if self._count_locally(name, policy))
+        return Reservation(None, locking)
+
+    def _refund_locally(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
+        with self._local:
+            for name, policy in names:
+                entry = self._failures.get(name)
+                if entry is None or entry.count <= 0:
+                    continue
+                entry.count -= 1
+                if entry.count < policy.threshold:
+                    entry.locked_until = 0.0  # a hold (held_until) stays
+
+    def _count_locally(self, name: str, policy: LockoutPolicy) -> float:
+        """Count a failure of ``name``; the lock it set, in seconds (0: none). Hold _local."""
         now = self._monotonic()
         entry = self._failures.get(name)
         if entry is None or entry.expires <= now:
-            entry = _Failures(0, now + policy.window)
+            entry = _Failures(0, now + policy.window, held_until=entry.held_until if entry else 0)
         entry.count += 1
+        self._keep(name, entry)
+        if entry.count < policy.threshold:
+            return 0.0
+        doublings = min(entry.count - policy.threshold, 30)
+        lock = min(policy.longest_lock, policy.first_lock * 2.0**doublings)
+        entry.locked_until = now + lock
+        entry.expires = max(entry.expires, now + 2 * lock)
+        return lock
+
+    def _keep(self, name: str, entry: _Failures) -> None:
         self._failures[name] = entry
         self._failures.move_to_end(name)
         while len(self._failures) > self._max_local_entries:
             self._failures.popitem(last=False)
-        if entry.count < policy.threshold:
-            return None
-        lock = min(
-            policy.longest_lock, policy.first_lock * 2 ** min(entry.count - policy.threshold, 30)
-        )
-        entry.locked_until = now + lock
-        entry.expires = max(entry.expires, now + 2 * lock)
-        return _whole_seconds(lock)
 
     async def _shared(self, operation: Callable[[], Awaitable[T]]) -> T | None:
         """The operation's result from Redis; None without Redis or while it is down."""
@@ -276,9 +447,37 @@ class Limits:
         return result
 
 
+def client_name(client_id: str | None, address: str) -> str | None:
+    """How failures under a claimed client id are counted: per address they come from, so that
+    anyone naming a client cannot lock out its genuine owner elsewhere (SECURITY 58)."""
+    return f"{client_id[:128]}@{address[:64]}" if client_id else None
+
+
 def account_name(username: str) -> str | None:
     """How a typed username is counted: trimmed and case-folded, so "Alice " is "alice"."""
     return username.strip().casefold()[:128] or None
+
+
+def _policy_ms(policy: LockoutPolicy) -> list[int]:
+    return [
+        policy.threshold,
+        int(policy.window * 1000),
+        int(policy.first_lock * 1000),
+        int(policy.longest_lock * 1000),
+    ]
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+async def _delete_matching(redis: aioredis.Redis, patterns: list[str]) -> int:
+    deleted = 0
+    for pattern in patterns:
+        async for key in redis.scan_iter(match=pattern, count=500):
+            deleted += int(await redis.delete(key))
+    return deleted
 
 
 def _whole_seconds(seconds: float) -> int:

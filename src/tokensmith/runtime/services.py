@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
 from tokensmith.audit.events import AuditEvent
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.concurrency import Slots
 from tokensmith.core.sealing import MasterKey
 from tokensmith.errors import ConfigError, StartupError
 from tokensmith.jose.keyring import KeyRing, KeyRingError
@@ -81,6 +83,7 @@ class Services:
     limits: Limits
     anomalies: AnomalyDetector
     responder: AnomalyResponder
+    password_slots: Slots  # bounds the Argon2id work of sign-ins (core/concurrency.py)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop_tasks(self) -> None:
@@ -248,6 +251,9 @@ async def open_services(
         limits=limits,
         anomalies=detector,
         responder=responder,
+        password_slots=Slots(
+            settings.password_hash_concurrency or os.cpu_count() or 1, settings.password_hash_queue
+        ),
     )
 
 

@@ -1,8 +1,11 @@
 """HTTP for API keys: verification (for gateways and APIs) and leak reports (for secret scanners).
 
 ``POST /api-keys/verify`` takes the key in the ``X-API-Key`` header, never in a URL or a form. A
-caller that authenticates as a confidential client (a gateway, say) may name the address its own
-caller came from in ``client_ip``; anyone else is judged by their own address.
+caller that authenticates as a confidential client with the ``may_vouch_client_ip`` permission
+(a gateway, say) may name the address its own caller came from in ``client_ip``; anyone else is
+judged by their own address, and a ``client_ip`` from a client without the permission is
+refused (403 ``unauthorized_client``). Client authentication here is the same path, lockouts
+included, as at /token (``web/client_auth.py``).
 
 ``POST /api-keys/leaks`` takes a JSON array of ``{"token", "type", "url", "source"}`` candidates
 from a reporter holding an access token with the ``tokensmith:leaks`` scope, revokes every genuine
@@ -17,18 +20,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.apikeys.lifecycle import MAX_LEAK_REPORTS, LeakReport, LeakVerdict
-from tokensmith.apikeys.verifier import ApiKeyRefused
+from tokensmith.apikeys.verifier import ApiKeyIdentity, ApiKeyRefused
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.secrets import fingerprint
-from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
+from tokensmith.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    TooManyRequests,
+    UnauthorizedClient,
+)
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.secret_leaks import ClientSecretLeaks, looks_like_client_secret
+from tokensmith.runtime.services import Services
 from tokensmith.web.bearer import BearerRefused, require_bearer
+from tokensmith.web.client_auth import authenticate_client
 from tokensmith.web.forms import has_body, read_form, read_json
 from tokensmith.web.metrics import AUDIT_EVENTS
 from tokensmith.web.responses import error_response, json_response
-from tokensmith.web.state import protocol_of, services_of
-from tokensmith.web.throttle import blocked, failed
+from tokensmith.web.state import services_of
+from tokensmith.web.throttle import judge, peer, within_address_rate
 
 __all__ = ["LEAKS_SCOPE", "report_leaks", "verify"]
 
@@ -46,20 +57,8 @@ async def verify(request: Request) -> Response:
         return error_response(error, {**_NO_STORE, **extra})
     presented = request.headers.get(_HEADER, "").strip()
     try:
-        wait = await blocked(request, address=source_ip)
-        if wait is not None:
-            raise ApiKeyRefused("locked_out", retry_after=wait)
-        if not presented:
-            raise ApiKeyRefused("malformed")
-        identity = await services.key_verifier.verify(presented, source_ip)
-        if services.settings.anomaly_spike_action == "throttle":
-            # Held by the volume_spike response (runtime/responses.py), on every node.
-            held = await services.limits.locked(f"key:{identity.key_id}")
-            if held is not None:
-                raise ApiKeyRefused("rate_limited", key_id=identity.key_id, retry_after=held)
+        identity = await _verify_key(request, presented, source_ip)
     except ApiKeyRefused as refused:
-        if refused.reason in ("malformed", "invalid") and presented:
-            await failed(request, address=source_ip)  # guessing, or a scanner's wild shot
         services.trail.record(
             AuditEvent(
                 at=services.clock.now(),
@@ -87,6 +86,37 @@ async def verify(request: Request) -> Response:
     return json_response(identity.as_json(), headers=_NO_STORE)
 
 
+async def _verify_key(request: Request, presented: str, source_ip: str) -> ApiKeyIdentity:
+    """The key's identity, behind the address's lockout. The key is checked first (a keyed hash),
+    then one atomic step refuses a locked address and counts a wrong key, so parallel guesses
+    never get more than the threshold of answers (SECURITY 57)."""
+    try:
+        await within_address_rate(request, source_ip)
+        try:
+            identity = await _check_key(services_of(request), presented, source_ip)
+        except ApiKeyRefused as refused:
+            # Guessing, or a scanner's wild shot; an empty header is no guess.
+            guess = refused.reason in ("malformed", "invalid") and bool(presented)
+            await judge(request, failed=guess, address=source_ip)
+            raise
+        await judge(request, failed=False, address=source_ip)
+    except TooManyRequests as locked:
+        raise ApiKeyRefused("locked_out", retry_after=locked.retry_after) from None
+    return identity
+
+
+async def _check_key(services: Services, presented: str, source_ip: str) -> ApiKeyIdentity:
+    if not presented:
+        raise ApiKeyRefused("malformed")
+    identity = await services.key_verifier.verify(presented, source_ip)
+    if services.settings.anomaly_spike_action == "throttle":
+        # Held by the volume_spike response (runtime/responses.py), on every node.
+        held = await services.limits.locked(f"key:{identity.key_id}")
+        if held is not None:
+            raise ApiKeyRefused("rate_limited", key_id=identity.key_id, retry_after=held)
+    return identity
+
+
 def key_error(refused: ApiKeyRefused, *, missing: bool = False) -> Response:
     error = {401: "invalid_key", 403: "forbidden_source", 429: "rate_limited"}[refused.status]
     description = (
@@ -103,26 +133,33 @@ def key_error(refused: ApiKeyRefused, *, missing: bool = False) -> Response:
     return json_response(body, refused.status, headers)
 
 
-async def _source_address(request: Request) -> str | None:
-    """The address the key is used from: the peer's own, or what an authenticated client says."""
-    peer = request.client.host if request.client else None
-    headers = request.headers
+async def _source_address(request: Request) -> str:
+    """The address the key is used from: the peer's own, or what a client allowed to vouch for
+    its callers' addresses says (a gateway's ``client_ip``)."""
+    own = peer(request)
     body = has_body(request)
-    if "authorization" not in headers and not body:
-        return peer
+    if "authorization" not in request.headers and not body:
+        return own
     services = services_of(request)
     params = await read_form(request, services.settings.max_body_bytes) if body else Params([])
-    client = await protocol_of(request).authenticator.authenticate(
-        headers.get("authorization"), params
-    )
+    # The same client authentication, lockouts and admission as /token (SECURITY 40, 58).
+    client = await authenticate_client(request, params)
     if client.is_public:
         raise InvalidClient("only a confidential client may verify keys on behalf of others")
     claimed = params.get("client_ip")
     if claimed is None:
-        return peer
+        return own
+    if not client.may_vouch_client_ip:
+        raise MayNotVouch("this client may not send client_ip (see --may-vouch-client-ip)")
     if len(claimed) > 64:
         raise InvalidRequest("client_ip is not an IP address")
     return claimed
+
+
+class MayNotVouch(UnauthorizedClient):
+    """An authenticated client without the permission to name its callers' addresses."""
+
+    status = 403
 
 
 async def report_leaks(request: Request) -> Response:

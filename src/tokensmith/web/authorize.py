@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
-from tokensmith.accounts.users import authenticate_user
+from tokensmith.accounts.users import User, authenticate_user
 from tokensmith.audit.events import AuditEvent, Outcome
+from tokensmith.core.concurrency import Busy
 from tokensmith.core.secrets import keyed_hash, random_token
-from tokensmith.errors import OAuthError
+from tokensmith.errors import OAuthError, TooManyRequests
 from tokensmith.oauth.authorization import (
     AuthorizationRequest,
     PageError,
@@ -51,7 +52,7 @@ from tokensmith.web.cookies import (
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import form_action_for, page
 from tokensmith.web.state import services_of
-from tokensmith.web.throttle import account_name, blocked, failed, peer, succeeded
+from tokensmith.web.throttle import account_name, attempt, peer, succeeded
 
 __all__ = ["authorize", "consent", "login"]
 
@@ -131,26 +132,15 @@ async def login(request: Request) -> Response:
         return loaded
     form, interaction, client = loaded
     username = form.get("username") or ""
-    account = account_name(username)
-    wait = await blocked(request, account=account, address=peer(request))
-    if wait is not None:
+    try:
+        user = await _sign_in(request, services, username, form.get("password") or "")
+    except TooManyRequests as locked:
         # The same answer for every name, existing or not: a lock reveals nothing.
-        page = _login_page(
-            request,
-            services,
-            client,
-            interaction,
-            error=f"Too many failed sign-in attempts. Try again in {wait} seconds.",
-            username=username,
-            status=429,
-        )
-        page.headers["retry-after"] = str(wait)
-        return page
-    user = await authenticate_user(services.users, username, form.get("password") or "")
-    if user is None:
-        await failed(request, account=account, address=peer(request))
-    else:
-        await succeeded(request, account=account)
+        error = f"Too many failed sign-in attempts. Try again in {locked.retry_after} seconds."
+        return _retry_page(request, services, client, interaction, error, username, locked)
+    except Busy as busy:
+        error = "Too many people are signing in right now. Try again in a moment."
+        return _retry_page(request, services, client, interaction, error, username, busy)
     _audit(
         services,
         "login.success" if user else "login.failure",
@@ -191,6 +181,39 @@ async def login(request: Request) -> Response:
     )
     set_cookie(response, services, session_cookie(services), value, services.settings.session_ttl)
     return response
+
+
+async def _sign_in(
+    request: Request, services: Services, username: str, password: str
+) -> User | None:
+    """The user, if the password is right, behind the lockouts of the name typed and of the
+    address: the attempt is counted before the hash runs (SECURITY 57), a success refunds it."""
+    account = account_name(username)
+    async with attempt(request, account=account, address=peer(request)) as tried:
+        user = await authenticate_user(services.users, username, password, services.password_slots)
+        if user is None:
+            tried.failed()
+    if user is not None:
+        await succeeded(request, account=account)
+    return user
+
+
+def _retry_page(
+    request: Request,
+    services: Services,
+    client: Client,
+    interaction: Interaction,
+    error: str,
+    username: str,
+    refusal: TooManyRequests | Busy,
+) -> Response:
+    """The login page again, 429 for a lock or 503 while hashing is saturated, + Retry-After."""
+    status = 429 if isinstance(refusal, TooManyRequests) else 503
+    page = _login_page(
+        request, services, client, interaction, error=error, username=username, status=status
+    )
+    page.headers["retry-after"] = str(refusal.retry_after)
+    return page
 
 
 # -- POST /consent ---------------------------------------------------------------------------

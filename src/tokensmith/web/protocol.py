@@ -68,7 +68,7 @@ def build_protocol(services: Services) -> Protocol:
         leeway=settings.clock_leeway,
         replay=services.assertions,
     )
-    token = TokenEndpoint(deps, authenticator)
+    token = TokenEndpoint(deps)
     inspector = TokenInspector(
         issuer=settings.issuer,
         clients=services.clients,

@@ -1,27 +1,55 @@
 """Brute-force lockouts and per-address limits at the endpoints that check a secret.
 
-Names are ``account:<username>``, ``client:<client_id>`` and ``address:<ip>``. A lock is checked
-before the secret is (so a locked account costs no password hash), and set by failures: the
-account or client named, and the address they came from. An account is locked by the name typed,
-whether or not it exists, so a lock never tells whether an account exists.
+Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>``. The
+lock check and the count are always one atomic step (SECURITY 57), in one of two ways:
+
+- ``attempt`` for a password, whose Argon2id hash is the expensive part: the attempt *reserves*
+  itself under each name before the hash runs, counted as a failure until a success refunds it.
+  However many arrive at once, no more than the threshold reach the hash; a locked name costs no
+  hash and no count.
+- ``judge`` for a client secret or an API key, whose keyed hash costs a microsecond: the secret
+  is checked first, then one step refuses if a name is locked and else counts a wrong one. Only
+  the attempts judged before the lock get their own answer (at most the threshold of them
+  wrong); every later one gets 429 whether its secret was right or not, so parallel guesses
+  learn nothing past the threshold, and a client's parallel genuine requests never wait on each
+  other.
+
+A client is counted per address its attempts come from: bad secrets sent from one address under
+a client's id never lock out the genuine client calling from another (SECURITY 58), while the
+address's own lockout still stops the guesser. An account is locked by the name typed, whether
+or not it exists, so a lock never tells whether an account exists.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
 from tokensmith.errors import TooManyRequests
 from tokensmith.oauth.clients import Client
-from tokensmith.runtime.limits import LockoutPolicy, account_name
+from tokensmith.runtime.limits import LockoutPolicy, Reservation, account_name, client_name
 from tokensmith.web.metrics import LOCKOUTS, RATE_LIMITED
 from tokensmith.web.state import services_of
 
-__all__ = ["account_name", "admit", "blocked", "check_blocked", "failed", "peer", "succeeded"]
+__all__ = [
+    "Attempt",
+    "account_name",
+    "admit",
+    "attempt",
+    "client_name",
+    "judge",
+    "peer",
+    "succeeded",
+    "within_address_rate",
+]
 
 _WINDOW = 900.0
 
 
 def peer(request: Request) -> str:
+    """The address a request comes from: the one function every lockout and limit asks."""
     return request.client.host if request.client else "unknown"
 
 
@@ -37,53 +65,103 @@ def _policy(request: Request, kind: str) -> LockoutPolicy:
     )
 
 
-async def blocked(request: Request, **names: str | None) -> int | None:
-    """Seconds to wait if any named account, client or address is locked (or the address is
-    over its request rate); None when the request may go on to check its secret."""
+class Attempt:
+    """One reserved attempt. It stays counted as a failure only if ``failed()`` is called."""
+
+    def __init__(self, names: list[tuple[str, str, LockoutPolicy]], reserved: Reservation) -> None:
+        self._names = names  # (kind, "kind:name", its policy)
+        self._reserved = reserved
+        self._failed = False
+
+    def failed(self) -> None:
+        """The secret was wrong: the reservation stands as the failure it counted."""
+        self._failed = True
+
+    async def _settle(self, request: Request) -> None:
+        if self._failed:
+            for kind, name, _ in self._names:
+                if name in self._reserved.locking:
+                    LOCKOUTS.labels(kind).inc()
+            return
+        names = [(name, policy) for _, name, policy in self._names]
+        await services_of(request).limits.refund(names, shared=self._reserved.shared)
+
+
+@asynccontextmanager
+async def attempt(request: Request, **names: str | None) -> AsyncIterator[Attempt]:
+    """Reserve an attempt under every named account, client and address, or raise
+    TooManyRequests (429 + Retry-After) if any is locked or the address is over its rate.
+
+    Inside the block, check the secret and call ``failed()`` if it was wrong. Anything else (a
+    success, an error, a cancelled request) refunds the reservation on the way out.
+    """
     services = services_of(request)
-    waits = []
-    for kind, name in names.items():
-        if name:
-            wait = await services.limits.locked(f"{kind}:{name}")
-            if wait is not None:
-                RATE_LIMITED.labels(kind).inc()
-                waits.append(wait)
+    named = [(kind, f"{kind}:{name}") for kind, name in names.items() if name]
+    policies = [(kind, name, _policy(request, kind)) for kind, name in named]
+    reservation = await services.limits.reserve([(name, policy) for _, name, policy in policies])
+    if reservation.wait is not None:
+        await _count_refusal(request, named)
+        raise TooManyRequests(reservation.wait)
+    tried = Attempt(policies, reservation)
+    try:
+        await within_address_rate(request, names.get("address"))
+        yield tried
+    finally:
+        await tried._settle(request)
+
+
+async def judge(request: Request, *, failed: bool, **names: str | None) -> None:
+    """After the secret was checked: raise TooManyRequests if any name is locked, else count
+    the failure if it was one (both in one step)."""
+    services = services_of(request)
+    named = [(kind, f"{kind}:{name}") for kind, name in names.items() if name]
+    verdict = await services.limits.judge(
+        [(name, _policy(request, kind)) for kind, name in named], failed
+    )
+    if verdict.wait is not None:
+        await _count_refusal(request, named)
+        raise TooManyRequests(verdict.wait)
+    for kind, name in named:
+        if name in verdict.locking:
+            LOCKOUTS.labels(kind).inc()
+
+
+async def _count_refusal(request: Request, named: list[tuple[str, str]]) -> None:
+    for kind, name in named:
+        if await services_of(request).limits.locked(name) is not None:
+            RATE_LIMITED.labels(kind).inc()
+
+
+async def within_address_rate(request: Request, address: str | None) -> None:
+    """Raise TooManyRequests if the address is over TOKENSMITH_RATE_LIMIT_PER_ADDRESS."""
+    services = services_of(request)
     per_address = services.settings.rate_limit_per_address
-    address = names.get("address")
-    if per_address and address and not waits:
-        wait = await services.limits.take(f"rate:address:{address}", per_address, 60.0)
-        if wait is not None:
-            RATE_LIMITED.labels("address").inc()
-            waits.append(wait)
-    return max(waits) if waits else None
-
-
-async def check_blocked(request: Request, **names: str | None) -> None:
-    """Raise TooManyRequests (429 + Retry-After) if ``blocked`` says to wait."""
-    wait = await blocked(request, **names)
+    if not per_address or not address:
+        return
+    wait = await services.limits.take(f"rate:address:{address}", per_address, 60.0)
     if wait is not None:
+        RATE_LIMITED.labels("address").inc()
         raise TooManyRequests(wait)
 
 
 async def admit(request: Request, client: Client) -> None:
-    """An authenticated client within its own request rate, if it has one."""
+    """An authenticated client that is not held by an automatic response and is within its own
+    request rate, if it has one. Only the client's own traffic ever reaches this."""
+    limits = services_of(request).limits
+    held = await limits.locked(f"client:{client.client_id}")
+    if held is not None:
+        RATE_LIMITED.labels("client").inc()
+        raise TooManyRequests(held)
     if client.rate_limit is None:
         return
-    limits = services_of(request).limits
     wait = await limits.take(f"rate:client:{client.client_id}", client.rate_limit, 60.0)
     if wait is not None:
         RATE_LIMITED.labels("client").inc()
         raise TooManyRequests(wait, "this client's request rate limit is exceeded")
 
 
-async def failed(request: Request, **names: str | None) -> None:
-    services = services_of(request)
-    for kind, name in names.items():
-        if name and await services.limits.fail(f"{kind}:{name}", _policy(request, kind)):
-            LOCKOUTS.labels(kind).inc()
-
-
 async def succeeded(request: Request, **names: str | None) -> None:
+    """Forget the earlier failures of the names (a user who signed in)."""
     services = services_of(request)
     for kind, name in names.items():
         if name:

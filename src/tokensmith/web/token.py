@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from starlette.requests import Request
@@ -12,12 +11,11 @@ from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.client_auth import read_credentials
-from tokensmith.oauth.clients import Client
 from tokensmith.oauth.params import Params
+from tokensmith.web.client_auth import authenticate_client, claimed_client
 from tokensmith.web.forms import read_form
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
-from tokensmith.web.throttle import admit, check_blocked, failed, peer
 
 __all__ = ["introspect", "revoke", "token"]
 
@@ -29,16 +27,10 @@ _BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="tokensmith", charset="UTF-
 async def token(request: Request) -> Response:
     params: Params | None = None
     try:
-        params = await _form(request)
-        claimed = _claimed(request, params)
-        await check_blocked(request, client=claimed, address=peer(request))
-        try:
-            body = await protocol_of(request).token.handle(
-                request.headers.get("authorization"), params, admit=lambda c: admit(request, c)
-            )
-        except InvalidClient:
-            await failed(request, client=claimed, address=peer(request))
-            raise
+        form = params = await _form(request)
+        body = await protocol_of(request).token.handle(
+            form, lambda: authenticate_client(request, form)
+        )
         response = json_response(body, headers=_NO_CACHE)
     except OAuthError as error:
         _refused(request, "token.refused", error, params)
@@ -50,7 +42,7 @@ async def revoke(request: Request) -> Response:
     params: Params | None = None
     try:
         params = await _form(request)
-        client = await _authenticate(request, params)
+        client = await authenticate_client(request, params)
         value = _token_param(params)
         await protocol_of(request).inspector.revoke(value, client)
         _record(request, "token.revocation_requested", "success", client.client_id, value)
@@ -81,7 +73,7 @@ async def introspect(request: Request) -> Response:
     params: Params | None = None
     try:
         params = await _form(request)
-        client = await _authenticate(request, params)
+        client = await authenticate_client(request, params)
         if client.is_public:
             raise InvalidClient("introspection is for confidential clients")
         value = _token_param(params)
@@ -96,29 +88,6 @@ async def introspect(request: Request) -> Response:
 
 async def _form(request: Request) -> Params:
     return await read_form(request, services_of(request).settings.max_body_bytes)
-
-
-async def _authenticate(request: Request, params: Params) -> Client:
-    """The calling client, behind its lockout: failures count against it and its address."""
-    claimed = _claimed(request, params)
-    await check_blocked(request, client=claimed, address=peer(request))
-    authorization = request.headers.get("authorization")
-    try:
-        client = await protocol_of(request).authenticator.authenticate(authorization, params)
-    except InvalidClient:
-        await failed(request, client=claimed, address=peer(request))
-        raise
-    await admit(request, client)
-    return client
-
-
-def _claimed(request: Request, params: Params | None) -> str | None:
-    """The client id a request claims, before anything proves it; capped for use as a name."""
-    claimed = params.get("client_id") if params is not None else None
-    if claimed is None:
-        with contextlib.suppress(OAuthError):
-            claimed = read_credentials(request.headers.get("authorization"), Params([])).client_id
-    return claimed[:128] if claimed else None
 
 
 def _token_param(params: Params) -> str:
@@ -146,7 +115,7 @@ def _record(
 
 def _refused(request: Request, event: str, error: OAuthError, params: Params | None) -> None:
     """A refusal is an audit event; its private detail goes there, never to the client."""
-    claimed = _claimed(request, params)
+    claimed = claimed_client(request, params)
     services_of(request).trail.record(
         AuditEvent(
             at=services_of(request).clock.now(),

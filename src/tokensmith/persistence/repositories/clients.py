@@ -142,6 +142,18 @@ class SqlClientStore(Repository):
         self._cache.pop(client_id, None)
         return current.rowcount + previous.rowcount > 0
 
+    async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool:
+        """Grant or withdraw the right to name callers' addresses; public clients never get it."""
+        self._cache.pop(client_id, None)
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.client_id == client_id, t.c.is_public.is_(False))
+                .values(may_vouch_client_ip=allowed, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return result.rowcount == 1
+
     async def delete(self, client_id: str) -> bool:
         self._cache.pop(client_id, None)
         async with self.db.begin() as conn:

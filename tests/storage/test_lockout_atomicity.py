@@ -1,0 +1,160 @@
+"""Check-and-count is one step (SECURITY 57), in Redis and in the per-node fallback alike.
+
+Each test runs on both: ``shared`` is a Limits on the real Redis (its own key prefix), ``local``
+one without Redis. Parallel calls are real: 25 coroutines at once against Redis, and threads
+against the local tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis as sync_redis
+
+from tests.support import REDIS_URL, TcpProxy
+from tokensmith.runtime.limits import Limits, LockoutPolicy, client_name
+
+pytestmark = pytest.mark.anyio
+
+FIVE = LockoutPolicy(threshold=5, window=600, first_lock=30, longest_lock=120)
+THIRTY = LockoutPolicy(threshold=30, window=600, first_lock=30, longest_lock=120)
+
+
+@pytest.fixture
+def prefix(redis_up: None) -> Iterator[str]:
+    value = f"test:{secrets.token_hex(6)}:"
+    yield value
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(value + "*"):
+        client.delete(key)
+
+
+@pytest.fixture(params=["shared", "local"])
+async def limits(request: pytest.FixtureRequest) -> AsyncIterator[Limits]:
+    if request.param == "shared":
+        node = Limits(REDIS_URL, prefix=request.getfixturevalue("prefix"))
+    else:
+        node = Limits()
+    yield node
+    assert node.shared == (request.param == "shared")  # never silently degraded
+    await node.close()
+
+
+async def test_parallel_reservations_never_pass_the_threshold(limits: Limits) -> None:
+    answers = await asyncio.gather(*(limits.reserve([("account:alice", FIVE)]) for _ in range(25)))
+    admitted = [a for a in answers if a.wait is None]
+    assert len(admitted) == 5  # at most the threshold reach the password hash
+    assert [a.locking for a in admitted].count(("account:alice",)) == 1  # the fifth locked
+    assert all(a.wait == 30 for a in answers if a.wait is not None)
+    assert await limits.locked("account:alice") == 30
+
+
+async def test_an_address_is_reserved_with_its_accounts_in_one_step(limits: Limits) -> None:
+    """45 attempts from one address at 45 names: 30 reach the hash, never more."""
+    answers = await asyncio.gather(
+        *(
+            limits.reserve([(f"account:user{i}", FIVE), ("address:192.0.2.1", THIRTY)])
+            for i in range(45)
+        )
+    )
+    assert sum(a.wait is None for a in answers) == 30
+    # A refused attempt counted nothing: every account saw at most its one attempt.
+    assert all([await limits.locked(f"account:user{i}") for i in range(45)]) is False
+
+
+async def test_a_refund_takes_back_an_attempt_and_the_lock_only_it_made(limits: Limits) -> None:
+    for _ in range(5):
+        assert (await limits.reserve([("address:a", FIVE)])).wait is None
+    assert await limits.locked("address:a") == 30
+    await limits.refund([("address:a", FIVE)])  # the fifth was a success after all
+    assert await limits.locked("address:a") is None
+    assert (await limits.reserve([("address:a", FIVE)])).locking == ("address:a",)
+    # Failures past the threshold keep the lock they earned, whatever is refunded.
+    assert await limits.fail("address:a", FIVE) == 60
+    await limits.refund([("address:a", FIVE)])
+    assert await limits.locked("address:a") is not None
+
+
+async def test_a_refund_never_lifts_a_hold(limits: Limits) -> None:
+    assert (await limits.reserve([("client:c1", FIVE)])).wait is None
+    await limits.hold("client:c1", 60)
+    await limits.refund([("client:c1", FIVE)])
+    assert await limits.locked("client:c1") == 60
+
+
+async def test_judging_refuses_right_and_wrong_alike_once_locked(limits: Limits) -> None:
+    """The secret is checked first (cheap); one step then refuses if locked, else counts."""
+    names = [("client:c@192.0.2.1", FIVE), ("address:192.0.2.1", THIRTY)]
+    verdicts = await asyncio.gather(*(limits.judge(names, failed=True) for _ in range(25)))
+    assert sum(v.wait is None for v in verdicts) == 5  # five answered 401, twenty 429
+    assert (await limits.judge(names, failed=False)).wait == 30  # the right secret too, here
+    # Right secrets in parallel never hold each other back.
+    other = [("client:d@192.0.2.2", FIVE), ("address:192.0.2.2", THIRTY)]
+    verdicts = await asyncio.gather(*(limits.judge(other, failed=False) for _ in range(50)))
+    assert all(v.wait is None for v in verdicts)
+
+
+async def test_a_refused_attempt_counts_nothing(limits: Limits) -> None:
+    await limits.hold("account:held", 60)
+    for _ in range(10):
+        assert (await limits.reserve([("account:held", FIVE), ("address:b", FIVE)])).wait == 60
+    assert await limits.locked("address:b") is None
+    assert (await limits.reserve([("address:b", FIVE)])).locking == ()
+
+
+async def test_unlocking_a_client_clears_it_at_every_address(limits: Limits) -> None:
+    for address in ("192.0.2.1", "192.0.2.2"):
+        name = f"client:{client_name('c*1', address)}"
+        for _ in range(5):
+            await limits.fail(name, FIVE)
+        assert await limits.locked(name) == 30
+    await limits.fail("client:c*10@192.0.2.1", FIVE)  # another client, whose id begins alike
+    for _ in range(4):
+        await limits.fail("client:c*10@192.0.2.1", FIVE)
+    assert await limits.unlock({"client": "c*1"}) == {"client": "c*1"}
+    assert await limits.locked("client:c*1@192.0.2.1") is None
+    assert await limits.locked("client:c*1@192.0.2.2") is None
+    assert await limits.locked("client:c*10@192.0.2.1") == 30  # a glob is no wildcard here
+
+
+def test_local_reservations_are_atomic_across_threads() -> None:
+    """The fallback holds a lock around check-and-count: threads cannot interleave them."""
+    node = Limits()
+
+    def one() -> bool:
+        return asyncio.run(node.reserve([("account:t", FIVE)])).wait is None
+
+    with ThreadPoolExecutor(8) as pool:
+        admitted = list(pool.map(lambda _: one(), range(64)))
+    assert admitted.count(True) == 5
+
+
+def test_client_names_are_per_address_and_bounded() -> None:
+    assert client_name("app", "192.0.2.1") == "app@192.0.2.1"
+    assert client_name(None, "192.0.2.1") is None
+    assert client_name("x" * 500, "y" * 500) == "x" * 128 + "@" + "y" * 64
+
+
+async def test_a_node_that_loses_redis_goes_on_from_its_own_count(prefix: str) -> None:
+    """Losing Redis mid-attack gives no fresh allowance: the node's tables shadowed its count."""
+    proxy = TcpProxy(6379)
+    proxy.start()
+    node = Limits(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix)
+    try:
+        for _ in range(3):
+            assert (await node.reserve([("account:eve", FIVE)])).wait is None
+        assert (await node.judge([("address:e", FIVE)], failed=True)).wait is None
+        proxy.stop()
+        answers = [await node.reserve([("account:eve", FIVE)]) for _ in range(5)]
+        assert [a.wait is None for a in answers] == [True, True, False, False, False]
+        assert not answers[0].shared and not node.shared
+        await node.refund([("account:eve", FIVE)], shared=False)  # one was a success
+        assert (await node.reserve([("account:eve", FIVE)])).wait is None
+        assert (await node.reserve([("account:eve", FIVE)])).wait is not None
+    finally:
+        await node.close()
+        proxy.shutdown()
