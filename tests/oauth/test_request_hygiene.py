@@ -89,3 +89,19 @@ def test_get_is_not_allowed(http: httpx.Client) -> None:
     response = http.get("/token")
     assert response.status_code == 405
     assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke", "/jwks", "/authorize"])
+def test_our_secrets_are_refused_in_a_query_under_any_name(
+    http: httpx.Client, machine: Registered, path: str
+) -> None:
+    # Case 15's sibling: a URL ends up in logs and Referer headers, whatever the parameter's name.
+    assert machine.secret is not None
+    secrets = [machine.secret, "tsrt_" + "A" * 43, "tsat_" + "b" * 43, "tsac_" + "c" * 43]
+    for value in secrets:
+        for name in ("x", "state", "client_secret_hint"):
+            response = http.get(path, params={name: value})
+            assert response.status_code == 400, (path, name, value[:5])
+            assert response.json()["error"] == "invalid_request"
+    # Look-alikes that are not our secrets still reach the route.
+    assert http.get("/jwks", params={"x": "tscs_short"}).status_code == 200

@@ -40,6 +40,9 @@ _CREDENTIALS_IN_QUERY = frozenset(
     {"access_token", "refresh_token", "client_secret", "api_key", "apikey"}
 )
 _API_KEY_PREFIX = "tsk_"
+# Every other secret we mint under any parameter name: a client secret, a refresh token, an opaque
+# access token or a code. The type prefix followed by a run of token characters is unmistakable.
+_SECRET_IN_QUERY = re.compile(r"(?:tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]{16}")
 
 _BASE_HEADERS = (
     ("x-content-type-options", "nosniff"),
@@ -173,6 +176,8 @@ def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
     # An API key under any name: its prefix is unmistakable, and a URL ends up in logs.
     if any(_API_KEY_PREFIX in value for _, value in pairs):
         return InvalidRequest("an API key is never accepted in a URL; send it in X-API-Key")
+    if any(_SECRET_IN_QUERY.search(value) for _, value in pairs):
+        return InvalidRequest("a secret or token is never accepted in a URL; send it in the body")
     return None
 
 
