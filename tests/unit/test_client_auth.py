@@ -102,3 +102,30 @@ async def test_public_client_cannot_use_a_secret_and_confidential_needs_one() ->
         await authenticate_client(
             read_credentials(None, Params([("client_id", "c1")])), store, PEPPER, 0
         )
+
+
+async def test_a_secret_with_a_bad_checksum_costs_no_lookup() -> None:
+    from tokensmith.oauth.clients import generate_client_secret
+
+    secret = generate_client_secret()
+    client = NewClient("c", grant_types=("client_credentials",)).validated(
+        "c1", keyed_hash(PEPPER, secret), 0
+    )
+    lookups: list[str] = []
+
+    class Counting(Store):
+        async def get(self, client_id: str) -> Client | None:
+            lookups.append(client_id)
+            return await super().get(client_id)
+
+    store = Counting(client)
+    mistyped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    for method in (basic("c1", mistyped), None):
+        params = Params() if method else Params([("client_id", "c1"), ("client_secret", mistyped)])
+        with pytest.raises(InvalidClient):
+            await authenticate_client(read_credentials(method, params), store, PEPPER, 0)
+    assert lookups == []
+    good = await authenticate_client(
+        read_credentials(basic("c1", secret), Params()), store, PEPPER, 0
+    )
+    assert good.client_id == "c1" and lookups == ["c1"]

@@ -27,7 +27,7 @@ from tokensmith.oauth.client_assertion import (
     client_keys,
     verify_client_assertion,
 )
-from tokensmith.oauth.clients import Client, ClientStore, secret_matches
+from tokensmith.oauth.clients import Client, ClientStore, has_bad_checksum, secret_matches
 from tokensmith.oauth.params import Params
 
 __all__ = [
@@ -103,6 +103,9 @@ async def authenticate_client(
     *,
     assertions: AssertionCheck | None = None,
 ) -> Client:
+    if credentials.secret is not None and has_bad_checksum(credentials.secret):
+        # Like an API key's (case 48): a mistyped secret costs no lookup and no hash.
+        raise InvalidClient("client authentication failed")
     client = await clients.get(credentials.client_id)
     candidate = client or _ABSENT
     if credentials.method == "private_key_jwt":

@@ -31,6 +31,7 @@ __all__ = [
     "NewClient",
     "generate_client_id",
     "generate_client_secret",
+    "has_bad_checksum",
     "is_client_secret",
     "secret_matches",
     "validate_origin",
@@ -198,14 +199,15 @@ def is_client_secret(text: str) -> bool:
     return crc32_base62(text[:-CHECKSUM_LENGTH]) == text[-CHECKSUM_LENGTH:]
 
 
-def _bad_checksum(secret: str) -> bool:
+def has_bad_checksum(secret: str) -> bool:
+    """A secret in our checksummed shape whose checksum fails: mistyped or invented."""
     # Only the checksummed shape can fail its checksum; older secrets have another length.
     return CLIENT_SECRET_PATTERN.fullmatch(secret) is not None and not is_client_secret(secret)
 
 
 def secret_matches(client: Client, pepper: bytes, secret: str, now: int) -> bool:
     """Check a presented secret against the current one and, within its grace, the previous one."""
-    if _bad_checksum(secret):
+    if has_bad_checksum(secret):
         return False  # mistyped or invented: refused before any hashing
     presented = keyed_hash(pepper, secret)
     # Both comparisons always run, so timing does not tell which secret matched.
