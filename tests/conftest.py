@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -39,6 +40,27 @@ def redis_up() -> None:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except Exception as exc:
         pytest.fail(f"Redis at {REDIS_URL} is required and unreachable: {exc}")
+
+
+@pytest.fixture
+def redis_prefix(redis_up: None) -> Iterator[str]:
+    """A Redis key space of this test only (TOKENSMITH_REDIS_KEY_PREFIX), removed afterwards.
+
+    Every test that touches Redis takes one: tests run at once in several xdist workers (and in
+    other checkouts on the same machine) against the one Redis, and a lockout or rate limit
+    counted under a shared prefix would leak from one test into another."""
+    import redis
+
+    from tests.support import REDIS_URL
+
+    value = f"test:{secrets.token_hex(8)}:"
+    yield value
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(value + "*"):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.guard.conftest import Keys, keys
 from tests.guard.forge import AUDIENCE, ISSUER
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import free_port
+from tests.support import refused_port
 from tokensmith.gateway import Gateway, build_gateway
 from tokensmith.gateway.config import parse_config
 
@@ -91,7 +91,7 @@ def gateway_config(issuer: Any, upstream: str, tmp: Path, **limits: Any) -> dict
                 "scopes": ["orders:admin"],
             },
             {"path": "/svc", "upstream": upstream + "/base", "audience": "svc", "strip_path": True},
-            {"path": "/down", "upstream": f"http://127.0.0.1:{free_port()}", "audience": "down"},
+            {"path": "/down", "upstream": f"http://127.0.0.1:{refused_port()}", "audience": "down"},
         ],
     }
 
