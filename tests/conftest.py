@@ -7,12 +7,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.support import Database, postgres_admin, postgres_schema
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
+
+# Property tests run beside other workers' servers and subprocesses, so how long one example takes
+# says nothing about the code under test: no per-example deadline and no too-slow health check.
+# What each property asserts is untouched.
+hypothesis_settings.register_profile(
+    "tokensmith", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("tokensmith")
 
 
 @pytest.fixture(scope="session")

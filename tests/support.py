@@ -171,7 +171,7 @@ def refused_port() -> int:
     """A loopback port where connections are refused for the whole test process.
 
     The socket is bound and never listens: the kernel answers a connection with a reset, and
-    neither it nor another process can hand the port to anything else while it is held."""
+    gives the port to no other socket, of this process or another, while it is held."""
     sock = _claim()
     atexit.register(sock.close)
     return int(sock.getsockname()[1])
