@@ -26,8 +26,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The suite runs in parallel (pytest-xdist), one worker per core by default; docs/architecture.md
+# says how tests stay apart. TEST_WORKERS=0 runs it in this one process, as plain `pytest` does.
+TEST_WORKERS ?= auto
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Tokensmith against node-oidc-provider on loopback; installs wrk and the npm peer into
 # ~/.cache/tokensmith-bench. At most 15 minutes; BENCH_ARGS="--quick" for a smoke run.

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.support import METRICS_TOKEN, Database, postgres_admin, postgres_schema
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
+
+# Property tests run beside other workers' servers and subprocesses, so how long one example takes
+# says nothing about the code under test: no per-example deadline and no too-slow health check.
+# What each property asserts is untouched.
+hypothesis_settings.register_profile(
+    "tokensmith", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("tokensmith")
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +50,27 @@ def redis_up() -> None:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except Exception as exc:
         pytest.fail(f"Redis at {REDIS_URL} is required and unreachable: {exc}")
+
+
+@pytest.fixture
+def redis_prefix(redis_up: None) -> Iterator[str]:
+    """A Redis key space of this test only (TOKENSMITH_REDIS_KEY_PREFIX), removed afterwards.
+
+    Every test that touches Redis takes one: tests run at once in several xdist workers (and in
+    other checkouts on the same machine) against the one Redis, and a lockout or rate limit
+    counted under a shared prefix would leak from one test into another."""
+    import redis
+
+    from tests.support import REDIS_URL
+
+    value = f"test:{secrets.token_hex(8)}:"
+    yield value
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(value + "*"):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
 import secrets
@@ -69,10 +71,112 @@ def postgres_schema() -> Iterator[str]:
         postgres_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+# Ports for the servers tests start. The kernel hands out the ports of ip_local_port_range for
+# bind(("", 0)) and for every outgoing connection, so a port found free there can be taken by a
+# connection to PostgreSQL or Redis before the server binds it, and another xdist worker's bind(0)
+# can return it too: the test would then talk to someone else's server. Ports below that range
+# are never handed out by the kernel, and each xdist worker takes its own slice of them.
+_PORTS_FROM = 20_000
+_held: dict[int, socket.socket] = {}
+
+
+def _port_slice() -> range:
+    low = _ephemeral_floor()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    width = (low - _PORTS_FROM) // workers
+    start = _PORTS_FROM + worker * width
+    return range(start, start + width)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return min(int(text.split()[0]), 65_536)
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default; elsewhere a busy port is skipped all the same
+
+
+def _next_ports() -> Iterator[int]:
+    # From a random place in this worker's slice, so two runs on one machine rarely meet; in
+    # order after that, so this process never hands out a port twice (a server of an earlier
+    # test may still be closing).
+    ports = _port_slice()
+    if len(ports) < 100:  # an unusual ip_local_port_range: let the kernel choose
+        while True:
+            with _bound(0) as sock:
+                yield int(sock.getsockname()[1])
+    first = secrets.randbelow(len(ports))
+    while True:
+        for index in range(len(ports)):
+            yield ports[(first + index) % len(ports)]
+
+
+_ports = _next_ports()
+
+
+def _bound(port: int, *, reuse: bool = False) -> socket.socket:
+    sock = socket.socket()
+    try:
+        if reuse:  # past connections of a listener on this port may linger in TIME_WAIT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _claim() -> socket.socket:
+    """A socket bound to this worker's next free port (no SO_REUSEADDR: TIME_WAIT counts)."""
+    for _ in range(1000):
+        port = next(_ports)
+        try:
+            return _bound(port)
+        except OSError:
+            continue
+    raise RuntimeError("no free port in this worker's slice")
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    """A free loopback port for a server in another process, which binds it soon after.
+
+    For a server in this process use ``reserved_port`` (no race at all); for a port where
+    nothing may listen, ``refused_port``."""
+    with _claim() as sock:
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def reserved_port() -> Iterator[int]:
+    """A port kept bound by this process until a ``ServerThread`` here listens on it."""
+    sock = _claim()
+    port = int(sock.getsockname()[1])
+    _held[port] = sock
+    try:
+        yield port
+    finally:
+        unused = _held.pop(port, None)
+        if unused is not None:
+            unused.close()
+
+
+def listening_socket(port: int | None = None) -> socket.socket:
+    """A socket bound to ``port`` (held by ``reserved_port``, or new), or to a fresh port."""
+    if port is None:
+        return _claim()
+    return _held.pop(port, None) or _bound(port)
+
+
+@functools.cache
+def refused_port() -> int:
+    """A loopback port where connections are refused for the whole test process.
+
+    The socket is bound and never listens: the kernel answers a connection with a reset, and
+    gives the port to no other socket, of this process or another, while it is held."""
+    sock = _claim()
+    atexit.register(sock.close)
+    return int(sock.getsockname()[1])
 
 
 class ServerThread:
@@ -81,26 +185,35 @@ class ServerThread:
     def __init__(
         self, settings: Settings, services: Services | None = None, port: int | None = None
     ) -> None:
-        self.port = port or free_port()
+        # Bound now and handed to uvicorn: nothing can take the port between here and listen().
+        self.socket = listening_socket(port)
+        self.port = int(self.socket.getsockname()[1])
         app = create_app(settings, services)
         options = server_options(read_limits(settings), _tls(settings))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
         scheme = "https" if settings.tls_cert is not None else "http"
         self.base_url = f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        if self.base_url.startswith("https"):
-            _wait_for_port(self.port, self.thread.is_alive)
-        else:
-            wait_until_serving(self.base_url, lambda: self.thread.is_alive())
+        try:
+            if self.base_url.startswith("https"):
+                _wait_for_port(self.port, self.thread.is_alive)
+            else:
+                wait_until_serving(self.base_url, lambda: self.thread.is_alive())
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        self.socket.close()  # uvicorn closes it too, unless it never started
 
 
 def _tls(settings: Settings) -> tuple[Path, Path] | None:
@@ -199,8 +312,11 @@ __all__ = [
     "assert_one_line_error",
     "cli_env",
     "free_port",
+    "listening_socket",
     "postgres_admin",
     "postgres_schema",
+    "refused_port",
+    "reserved_port",
     "run_cli",
     "wait_until_serving",
 ]
@@ -211,7 +327,13 @@ class TcpProxy:
 
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
-        self.port = free_port()
+        # Held (bound, not listening: connections are refused) whenever the relay is stopped,
+        # so the port is still this proxy's when it starts again.
+        self.holder: socket.socket | None = _claim()
+        # Inherited by the relay's accepted connections, which keep the port as their own: the
+        # port can be held again while they close.
+        self.holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = int(self.holder.getsockname()[1])
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: asyncio.AbstractServer | None = None
@@ -229,17 +351,23 @@ class TcpProxy:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
+        if self.holder is not None:
+            self.holder.close()
+            self.holder = None
 
     async def _listen(self) -> None:
-        self.server = await asyncio.start_server(
-            self._relay, "127.0.0.1", self.port, reuse_address=True
-        )
+        if self.server is not None:
+            return
+        held, self.holder = self.holder, None
+        sock = held or _bound(self.port, reuse=True)
+        self.server = await asyncio.start_server(self._relay, sock=sock)
 
     async def _close(self) -> None:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
+            self.holder = _bound(self.port, reuse=True)
         for writer in list(self.writers):
             writer.transport.abort()
         self.writers.clear()

@@ -2,15 +2,22 @@
 
 Every problem is reported as one ``ConfigError`` line that names the variable. Production mode adds
 refusals for settings that are safe only on a developer's machine (see ``unsafe_for_production``).
+A ``TOKENSMITH_*`` variable that names no setting is most likely a typo of one: development mode
+logs a warning naming the nearest real setting, production mode refuses to start.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,16 +26,28 @@ from tokensmith.core.forwarded import Network, ProxyHeader, TrustedProxies, pars
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import DEFAULT_ALGORITHM, SigningAlgorithm
 
-__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "RESERVED_PREFIXES",
+    "Settings",
+    "load_settings",
+    "nearest_setting",
+    "unknown_variables",
+]
 
 ENV_PREFIX = "TOKENSMITH_"
+ENV_FILE = ".env"
+# Read by the test suite and the bench, never by the server: such a variable is not a typo.
+RESERVED_PREFIXES = (ENV_PREFIX + "TEST_", ENV_PREFIX + "BENCH_")
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", frozen=True
     )
 
     mode: Literal["development", "production"] = "development"
@@ -236,8 +255,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings; turn a validation failure into one line naming the variable."""
+def load_settings(*, warn_unknown: bool = True, **overrides: object) -> Settings:
+    """Read settings; turn a validation failure into one line naming the variable.
+
+    ``warn_unknown=False`` is for a server's worker processes: their parent has already warned
+    about unknown variables (production refuses them whatever it says).
+    """
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -245,9 +268,63 @@ def load_settings(**overrides: object) -> Settings:
         name = ENV_PREFIX + "_".join(str(p) for p in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}") from None
+    # Before the other checks: a misspelt TOKENSMITH_MASTER_KEY is better reported as the typo
+    # than as a missing master key.
+    _check_unknown_variables(settings.mode, warn=warn_unknown)
     settings.check_consistency()
     if settings.mode == "production":
         problems = settings.unsafe_for_production()
         if problems:
             raise ConfigError(problems[0])
     return settings
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """The ``TOKENSMITH_*`` names among ``names`` that no setting reads, sorted."""
+    known = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
+    # pydantic-settings matches names case-insensitively, so a lower-case name still counts.
+    return sorted(
+        name
+        for name in set(names)
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and not name.upper().startswith(RESERVED_PREFIXES)
+    )
+
+
+def nearest_setting(name: str) -> str | None:
+    """The real setting ``name`` is most likely a typo of, if any is close enough."""
+    # Compared without the prefix, which every name shares and which would make all look alike.
+    fields = [field.upper() for field in Settings.model_fields]
+    close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), fields, n=1)
+    return ENV_PREFIX + close[0] if close else None
+
+
+def _describe_unknown(name: str) -> str:
+    nearest = nearest_setting(name)
+    hint = f"did you mean {nearest}?" if nearest else "see docs/configuration.md"
+    return f"{name} is not a Tokensmith setting ({hint})"
+
+
+_warned: set[str] = set()  # a process warns once per name, however often it reads settings
+
+
+def _check_unknown_variables(mode: str, *, warn: bool) -> None:
+    unknown = unknown_variables([*os.environ, *_dotenv_names()])
+    if not unknown:
+        return
+    if mode == "production":
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ConfigError(_describe_unknown(unknown[0]) + more)
+    if warn:
+        for name in [n for n in unknown if n not in _warned]:
+            _warned.add(name)
+            log.warning(
+                _describe_unknown(name) + " and is ignored",
+                extra={"variable": name, "nearest_setting": nearest_setting(name)},
+            )
+
+
+def _dotenv_names() -> list[str]:
+    path = Path(ENV_FILE)
+    return list(dotenv_values(path)) if path.is_file() else []

@@ -23,7 +23,6 @@ from tests.oauth.conftest import (  # noqa: F401  (fixtures, found by name)
     settings,
     web_app,
 )
-from tests.support import free_port
 from tokensmith.oauth.clients import NewClient
 
 
@@ -80,7 +79,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        # Port 0: bound and listening at once, so no other server can take the port.
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/security?token=s3cret"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,32 @@ def test_production_master_key_file(tmp_path: Path) -> None:
     assert listed.code == 0, listed.stderr
     missing = {**env, "TOKENSMITH_MASTER_KEY_FILE": str(tmp_path / "absent.key")}
     assert_one_line_error(run_cli(["clients", "list"], missing), "does not exist")
+
+
+def test_production_refuses_a_misspelt_variable(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path / "var",
+        None,
+        TOKENSMITH_MODE="production",
+        TOKENSMITH_ISSUER="https://auth.example.com",
+        TOKENSMITH_MASTER_KEY=generate_master_key(),
+        TOKENSMITH_DATABSE_URL="postgresql://db.internal/tokensmith",
+    )
+    result = run_cli(["migrate"], env)
+    assert result.code == 1
+    assert_one_line_error(
+        result, "tokensmith: TOKENSMITH_DATABSE_URL", "did you mean TOKENSMITH_DATABASE_URL?"
+    )
+    assert not (tmp_path / "var").exists()  # refused before anything was touched
+
+
+def test_development_warns_about_a_misspelt_variable_and_goes_on(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "var", None, TOKENSMITH_DATABSE_URL="sqlite:///elsewhere.db")
+    result = run_cli(["clients", "list", "--json"], env)
+    assert result.code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    [warning] = [line for line in lines if "variable" in line]  # one, in the JSON log format
+    assert warning["level"] == "warning"
+    assert warning["variable"] == "TOKENSMITH_DATABSE_URL"
+    assert warning["nearest_setting"] == "TOKENSMITH_DATABASE_URL"
+    assert (tmp_path / "var" / "tokensmith.db").exists()  # the real setting's default was used

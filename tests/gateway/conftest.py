@@ -15,7 +15,7 @@ import pytest
 from tests.guard.conftest import Keys, keys
 from tests.guard.forge import AUDIENCE, ISSUER
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import METRICS_TOKEN, free_port
+from tests.support import METRICS_TOKEN, free_port, refused_port
 from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import Gateway, build_gateway
 from tokensmith.gateway.config import parse_config
@@ -94,7 +94,7 @@ def gateway_config(issuer: Any, upstream: str, tmp: Path, **limits: Any) -> dict
                 "scopes": ["orders:admin"],
             },
             {"path": "/svc", "upstream": upstream + "/base", "audience": "svc", "strip_path": True},
-            {"path": "/down", "upstream": f"http://127.0.0.1:{free_port()}", "audience": "down"},
+            {"path": "/down", "upstream": f"http://127.0.0.1:{refused_port()}", "audience": "down"},
         ],
     }
 

@@ -15,7 +15,7 @@ from tests.guard.cases import CASES, EXPIRED, Build
 from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import METRICS_AUTH, free_port
+from tests.support import METRICS_AUTH, free_port, refused_port
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.errors import ConfigError
 from tokensmith.gateway import build_gateway
@@ -165,7 +165,9 @@ def test_metrics_count_allowed_and_refused(running: Running, keys: Keys) -> None
 
 def test_introspection_down_is_503(stub_issuer: StubServer, upstream: str, tmp_path: Path) -> None:
     document = gateway_config(stub_issuer, upstream, tmp_path)
-    document["authorization_server"]["introspection_endpoint"] = f"http://127.0.0.1:{free_port()}/x"
+    document["authorization_server"]["introspection_endpoint"] = (
+        f"http://127.0.0.1:{refused_port()}/x"
+    )
     gateway = build_gateway(parse_config(document, tmp_path))
     with asgi_server(gateway) as base:
         response = httpx.get(base + "/orders", headers={"authorization": "Bearer tsat_abc"})

@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import uvicorn
 
-from tests.support import free_port, wait_until_serving
+from tests.support import listening_socket, wait_until_serving
 
 __all__ = ["Answer", "StubServer", "asgi_server", "wsgi_server"]
 
@@ -23,21 +23,23 @@ Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON payload
 @contextmanager
 def asgi_server(app: Any, health: str = "/healthz", **options: Any) -> Iterator[str]:
     """``options``: uvicorn's, such as ``server_options(...)`` to run it as production does."""
-    port = free_port()
+    sock = listening_socket()  # bound before uvicorn starts: no other server can take the port
+    port = int(sock.getsockname()[1])
     defaults = {"log_config": None, "access_log": False, "proxy_headers": False}
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="auto", **{**defaults, **options}
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    _wait_for_port(port, thread.is_alive)
     try:
+        _wait_for_port(port, thread.is_alive)
         yield base
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 class _QuietWsgi(WSGIRequestHandler):
@@ -51,12 +53,12 @@ class _ThreadingWsgi(WSGIServer):
 
 @contextmanager
 def wsgi_server(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, handler_class=_QuietWsgi)
+    # Port 0: the server binds and listens at once, so no other server can take its port.
+    server = make_server("127.0.0.1", 0, app, handler_class=_QuietWsgi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

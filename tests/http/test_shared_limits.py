@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from tests.support import (
     ServerThread,
     cli_env,
     free_port,
+    refused_port,
     run_cli,
     wait_until_serving,
 )
@@ -35,11 +35,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_processes_share_lockouts_through_redis(
-    tmp_path: Path, database: Database, redis_up: None
+    tmp_path: Path, database: Database, redis_prefix: str
 ) -> None:
     shared = {
         "TOKENSMITH_REDIS_URL": REDIS_URL,
-        "TOKENSMITH_REDIS_KEY_PREFIX": f"test:{secrets.token_hex(6)}:",
+        "TOKENSMITH_REDIS_KEY_PREFIX": redis_prefix,
         "TOKENSMITH_LOCKOUT_CLIENT_FAILURES": "4",
         "TOKENSMITH_MASTER_KEY": generate_master_key(),
     }
@@ -81,7 +81,7 @@ def test_two_processes_share_lockouts_through_redis(
 
 
 def test_a_server_whose_redis_is_gone_keeps_limits_per_node(settings: Settings) -> None:
-    closed = f"redis://127.0.0.1:{free_port()}/0"
+    closed = f"redis://127.0.0.1:{refused_port()}/0"
     degraded = settings.model_copy(
         update={
             "redis_url": closed,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support import ServerThread, free_port
+from tests.support import ServerThread, reserved_port
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
@@ -23,8 +23,10 @@ class Registered:
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
+def port() -> Iterator[int]:
+    """Held by this process until the test's ServerThread listens on it."""
+    with reserved_port() as number:
+        yield number
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-import redis as sync_redis
 
-from tests.support import REDIS_URL, TcpProxy, free_port
+from tests.support import REDIS_URL, TcpProxy, refused_port
 from tokensmith.runtime.limits import Limits, LockoutPolicy
 
 pytestmark = pytest.mark.anyio
@@ -26,18 +24,9 @@ class Ticks:
 
 
 @pytest.fixture
-def prefix(redis_up: None) -> Iterator[str]:
-    """Keys of this test only, removed afterwards."""
-    value = f"test:{secrets.token_hex(6)}:"
-    yield value
-    client = sync_redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(value + "*"):
-        client.delete(key)
-
-
-@pytest.fixture
-async def nodes(prefix: str) -> AsyncIterator[tuple[Limits, Limits]]:
-    first, second = Limits(REDIS_URL, prefix=prefix), Limits(REDIS_URL, prefix=prefix)
+async def nodes(redis_prefix: str) -> AsyncIterator[tuple[Limits, Limits]]:
+    first = Limits(REDIS_URL, prefix=redis_prefix)
+    second = Limits(REDIS_URL, prefix=redis_prefix)
     yield first, second
     await first.close()
     await second.close()
@@ -126,7 +115,7 @@ async def test_a_flood_of_names_keeps_memory_bounded() -> None:
 
 async def test_redis_refusing_connections_degrades_to_local_limits() -> None:
     reports: list[bool] = []
-    closed = Limits(f"redis://127.0.0.1:{free_port()}/0", on_degraded=reports.append)
+    closed = Limits(f"redis://127.0.0.1:{refused_port()}/0", on_degraded=reports.append)
     try:
         assert [await closed.take("k", 1, 60) for _ in range(2)] == [None, 60]
         assert await closed.fail("u", LockoutPolicy(1, 60, 10, 10)) == 10
@@ -136,7 +125,7 @@ async def test_redis_refusing_connections_degrades_to_local_limits() -> None:
         await closed.close()
 
 
-async def test_redis_going_away_mid_run_and_coming_back(prefix: str) -> None:
+async def test_redis_going_away_mid_run_and_coming_back(redis_prefix: str) -> None:
     """Stopped mid-run: limits continue per node, one warning; back again: shared once more."""
     proxy = TcpProxy(6379)
     proxy.start()
@@ -144,11 +133,11 @@ async def test_redis_going_away_mid_run_and_coming_back(prefix: str) -> None:
     reports: list[bool] = []
     node = Limits(
         f"redis://127.0.0.1:{proxy.port}/0",
-        prefix=prefix,
+        prefix=redis_prefix,
         on_degraded=reports.append,
         monotonic=ticks,
     )
-    other = Limits(REDIS_URL, prefix=prefix)
+    other = Limits(REDIS_URL, prefix=redis_prefix)
     try:
         assert await node.take("c", 3, 60) is None
         assert node.shared

@@ -16,6 +16,7 @@ from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.errors import OAuthError, StartupError
 from tokensmith.persistence.database import DATABASE_ERRORS
+from tokensmith.runtime.logs import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -56,6 +57,8 @@ def version(as_json: JsonFlag = False) -> None:
 
 
 def main() -> None:
+    # Until a command sets its own level: what reading the settings warns about is a JSON line.
+    configure_logging("WARNING")
     try:
         result = app(standalone_mode=False)
     except click.ClickException as exc:

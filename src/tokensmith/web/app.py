@@ -154,7 +154,7 @@ def create_app(
 
 def create_app_from_environment() -> ASGIApp:
     """Uvicorn's factory for each worker process: settings from the environment."""
-    settings = load_settings()
+    settings = load_settings(warn_unknown=False)  # `serve` warned before it started us
     configure_logging(settings.log_level)
     return create_app(settings, server_process=True)
 
