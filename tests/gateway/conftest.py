@@ -15,7 +15,7 @@ import pytest
 from tests.guard.conftest import Keys, keys
 from tests.guard.forge import AUDIENCE, ISSUER
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import METRICS_TOKEN, free_port, refused_port
+from tests.support import METRICS_TOKEN, refused_port
 from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import Gateway, build_gateway
 from tokensmith.gateway.config import parse_config

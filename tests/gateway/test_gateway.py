@@ -15,7 +15,7 @@ from tests.guard.cases import CASES, EXPIRED, Build
 from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
 from tests.guard.servers import StubServer, asgi_server
-from tests.support import METRICS_AUTH, free_port, refused_port
+from tests.support import METRICS_AUTH, refused_port
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.errors import ConfigError
 from tokensmith.gateway import build_gateway

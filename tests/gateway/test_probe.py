@@ -12,7 +12,7 @@ import pytest
 
 from tests.gateway.conftest import gateway_config
 from tests.guard.servers import Answer, StubServer
-from tests.support import free_port
+from tests.support import refused_port
 from tokensmith.errors import ConfigError
 from tokensmith.gateway.config import parse_config
 from tokensmith.gateway.probe import probe_introspection
@@ -59,7 +59,7 @@ def test_an_unreachable_issuer_is_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="tokensmith.gateway")
-    gone = type("Gone", (), {"base_url": f"http://127.0.0.1:{free_port()}"})()
+    gone = type("Gone", (), {"base_url": f"http://127.0.0.1:{refused_port()}"})()
     config = parse_config(gateway_config(gone, "http://127.0.0.1:1", tmp_path), tmp_path)
     assert probe_introspection(config) is False
     warning = next(r for r in caplog.records if "introspection probe failed" in r.getMessage())
