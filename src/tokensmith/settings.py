@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None  # shares rate limits and lockouts between nodes
     redis_key_prefix: str = Field(default="tokensmith:", min_length=1, max_length=64)
+    # A Redis call slower than this counts as an outage: the node goes on from its own tables.
+    redis_timeout: float = Field(default=0.25, ge=0.01, le=10)
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
 

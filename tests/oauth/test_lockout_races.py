@@ -52,7 +52,9 @@ def settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Set
     prefix = f"test:{secrets.token_hex(6)}:"
     if request.param == "redis":
         request.getfixturevalue("redis_up")
-        update |= {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+        # Atomicity is the point here, not outages (tests/storage covers those): a test process
+        # whose loop stalls under a parallel run must not look like a Redis outage.
+        update |= {"redis_url": REDIS_URL, "redis_key_prefix": prefix, "redis_timeout": 5.0}
     yield settings.model_copy(update=update)
     if request.param == "redis":
         client = sync_redis.Redis.from_url(REDIS_URL)

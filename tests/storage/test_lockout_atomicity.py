@@ -158,3 +158,31 @@ async def test_a_node_that_loses_redis_goes_on_from_its_own_count(prefix: str) -
     finally:
         await node.close()
         proxy.shutdown()
+
+
+async def test_attempts_in_flight_when_redis_goes_still_count_on_this_node(prefix: str) -> None:
+    """Redis admits a few attempts whose replies are still on their way when the connection
+    breaks: the attempts that then fall back to this node's tables must find those counted, or
+    the threshold is passed twice over (20 parallel guesses once got 12 answers past 6)."""
+    from redis.exceptions import ConnectionError as RedisDown
+
+    node = Limits(REDIS_URL, prefix=prefix)
+    script = node._attempt_script
+    calls = 0
+
+    async def breaking(**kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise RedisDown("connection reset")  # from the fourth on, Redis is gone
+        answer = await script(**kwargs)  # counted in Redis...
+        await asyncio.sleep(0.05)  # ...and the reply arrives after the others fell back
+        return answer
+
+    node._attempt_script = breaking
+    try:
+        answers = await asyncio.gather(*(node.reserve([("account:bob", FIVE)]) for _ in range(20)))
+        assert [a.shared for a in answers].count(False) == 17  # all but the three in flight
+        assert [a.wait is None for a in answers].count(True) == 5
+    finally:
+        await node.close()

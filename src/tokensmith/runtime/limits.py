@@ -165,7 +165,8 @@ class Reservation:
 
     wait: int | None
     locking: tuple[str, ...] = ()
-    shared: bool = True  # counted in Redis (and shadowed here), or only in this node's tables
+    shared: bool = True  # the verdict came from Redis, or only from this node's tables
+    counted_here: bool = False  # this node's tables counted the attempt (what a refund takes back)
 
 
 @dataclass(slots=True)
@@ -277,41 +278,42 @@ class Limits:
     ) -> Reservation:
         keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
         args = [int(count)] + [value for _, policy in names for value in _policy_ms(policy)]
+        # This node counts first, before anything is sent: a script whose reply is lost (a
+        # timeout) may still have counted in Redis, and the attempts that then fall back to
+        # these tables must find it counted here too, or the threshold is passed twice over.
+        local = self._attempt_locally(names, count)
         reply = await self._shared(lambda: self._attempt_script(keys=keys, args=args))
         if reply is None:
-            return replace(self._attempt_locally(names, count), shared=False)
+            return replace(local, shared=False)
+        counted_here = local.counted_here
         if int(reply[0]) > 0:
-            return Reservation(_whole_seconds(int(reply[0]) / 1000))
-        if count:
-            self._shadow(names)
+            return Reservation(_whole_seconds(int(reply[0]) / 1000), counted_here=counted_here)
         locking = tuple(name for (name, _), ms in zip(names, reply[1:], strict=False) if int(ms))
-        return Reservation(None, locking)
-
-    def _shadow(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
-        """Count in this node's tables too what Redis counted, so that if Redis goes away this
-        node goes on from its own count, not from nothing (the tables are only read then)."""
-        with self._local:
-            for name, policy in names:
-                self._count_locally(name, policy)
+        return Reservation(None, locking, counted_here=counted_here)
 
     async def refund(
-        self, names: Sequence[tuple[str, LockoutPolicy]], *, shared: bool = True
+        self,
+        names: Sequence[tuple[str, LockoutPolicy]],
+        *,
+        shared: bool = True,
+        counted_here: bool = True,
     ) -> None:
         """Take back reserved attempts that were no failure, and a lock only they made.
-        ``shared``: where the reservation was counted (``Reservation.shared``)."""
+        ``shared`` and ``counted_here``: where the reservation was counted (``Reservation``)."""
         if shared:
             keys = [f"{self._prefix}{kind}:{name}" for name, _ in names for kind in _KINDS]
             thresholds = [policy.threshold for _, policy in names]
             await self._shared(lambda: self._refund_script(keys=keys, args=thresholds))
-        self._refund_locally(names)  # the count itself, or its shadow
+        if counted_here:
+            self._refund_locally(names)  # the count itself, or its copy of Redis's
 
     async def fail(self, name: str, policy: LockoutPolicy) -> int | None:
         """Count a failure for ``name``; the whole seconds it is now locked for, or None."""
         keys = [f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}"]
         args = _policy_ms(policy)
+        with self._local:  # counted here first, as in _attempt: Redis's reply may be lost
+            lock = self._count_locally(name, policy)
         lock_ms = await self._shared(lambda: self._fail_script(keys=keys, args=args))
-        with self._local:
-            lock = self._count_locally(name, policy)  # the shadow, or the count itself
         if lock_ms is not None:
             return _whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
         return _whole_seconds(lock) if lock else None
@@ -319,15 +321,13 @@ class Limits:
     async def hold(self, name: str, seconds: int) -> None:
         """Lock ``name`` for ``seconds`` (an automatic response), or longer if already locked."""
         key = f"{self._prefix}lock:{name}"
-        done = await self._shared(lambda: self._hold_script(keys=[key], args=[seconds * 1000]))
-        if done is not None:
-            return
-        with self._local:
+        with self._local:  # kept here too, so that a Redis outage never lifts it early
             entry = self._failures.get(name) or _Failures(0, 0.0)
             until = self._monotonic() + seconds
             entry.held_until = max(entry.held_until, until)
             entry.expires = max(entry.expires, until)
             self._keep(name, entry)
+        await self._shared(lambda: self._hold_script(keys=[key], args=[seconds * 1000]))
 
     async def clear(self, name: str) -> None:
         """Forget the failures and any lock of ``name`` (a success, or an operator's unlock)."""
@@ -388,7 +388,7 @@ class Limits:
             if not count:
                 return Reservation(None)
             locking = tuple(name for name, policy in names if self._count_locally(name, policy))
-        return Reservation(None, locking)
+        return Reservation(None, locking, counted_here=True)
 
     def _refund_locally(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
         with self._local:

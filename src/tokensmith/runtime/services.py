@@ -212,7 +212,9 @@ async def open_services(
         notify=webhooks.notify,
         on_change=verifier.forget,
     )
-    limits = Limits(settings.redis_url, prefix=settings.redis_key_prefix)
+    limits = Limits(
+        settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout
+    )
     refresh = SqlRefreshStore(engine)
     sessions = SqlSessionStore(engine)
     responder = AnomalyResponder(

@@ -84,7 +84,10 @@ class Attempt:
                     LOCKOUTS.labels(kind).inc()
             return
         names = [(name, policy) for _, name, policy in self._names]
-        await services_of(request).limits.refund(names, shared=self._reserved.shared)
+        reserved = self._reserved
+        await services_of(request).limits.refund(
+            names, shared=reserved.shared, counted_here=reserved.counted_here
+        )
 
 
 @asynccontextmanager
