@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis as sync_redis
 from argon2 import PasswordHasher
 
 from tests.oauth.browser import Browser
@@ -43,23 +40,18 @@ def database(tmp_path: Path) -> Database:
 
 
 @pytest.fixture(params=["redis", "local"])
-def settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     update: dict[str, Any] = {
         "lockout_account_failures": 5,
         "lockout_client_failures": 5,
         "lockout_address_failures": 30,
     }
-    prefix = f"test:{secrets.token_hex(6)}:"
     if request.param == "redis":
-        request.getfixturevalue("redis_up")
+        prefix = request.getfixturevalue("redis_prefix")
         # Atomicity is the point here, not outages (tests/storage covers those): a test process
         # whose loop stalls under a parallel run must not look like a Redis outage.
         update |= {"redis_url": REDIS_URL, "redis_key_prefix": prefix, "redis_timeout": 5.0}
-    yield settings.model_copy(update=update)
-    if request.param == "redis":
-        client = sync_redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(prefix + "*"):
-            client.delete(key)
+    return settings.model_copy(update=update)
 
 
 class CountingHasher(PasswordHasher):

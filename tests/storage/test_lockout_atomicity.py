@@ -8,12 +8,10 @@ against the local tables.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis as sync_redis
 
 from tests.support import REDIS_URL, TcpProxy
 from tokensmith.runtime.limits import Limits, LockoutPolicy, client_name
@@ -25,12 +23,8 @@ THIRTY = LockoutPolicy(threshold=30, window=600, first_lock=30, longest_lock=120
 
 
 @pytest.fixture
-def prefix(redis_up: None) -> Iterator[str]:
-    value = f"test:{secrets.token_hex(6)}:"
-    yield value
-    client = sync_redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(value + "*"):
-        client.delete(key)
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.fixture(params=["shared", "local"])
