@@ -63,14 +63,21 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         value = json.loads(body)
     except (ValueError, RecursionError):
         raise InvalidRequest("the request body is not valid JSON") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    if _deeper_than(value, MAX_JSON_DEPTH):
         raise InvalidRequest(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep. It looks at most ``limit`` levels down:
+    the parser accepts nesting far deeper than Python's recursion limit leaves room for once a
+    request is on the stack, so a recursive count would overflow."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return any(isinstance(item, dict | list) for item in level)
