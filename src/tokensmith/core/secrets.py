@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
+from typing import Any
 
 __all__ = [
     "b64url",
     "b64url_decode",
     "b64url_is_canonical",
+    "b64url_json",
     "bearer_matches",
     "constant_time_equals",
     "fingerprint",
@@ -34,6 +37,16 @@ def b64url_decode(text: str) -> bytes:
     if not text or any(c not in _B64URL_ALPHABET for c in text) or not b64url_is_canonical(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_json(segment: str) -> Any:
+    """The JSON value a strict base64url segment (a JWT's header or claims) spells; ValueError
+    for anything else. Nesting past the parser's recursion limit raises RecursionError, which is
+    no ValueError: every caller that refuses ValueError would answer it with a 500."""
+    try:
+        return json.loads(b64url_decode(segment))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def b64url_is_canonical(text: str) -> bool:
