@@ -37,9 +37,14 @@ async def read_form(request: Request, max_bytes: int) -> Params:
     return Params(pairs)
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is also true of "²" (latin-1, so possible in a header), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 async def _read_capped(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+    if declared is not None and (not _digits(declared) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():  # counted as it arrives: a lying length gains nothing
