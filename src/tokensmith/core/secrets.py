@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "fingerprint",
     "keyed_hash",
     "random_token",
+    "redact_secrets",
 ]
 
 
@@ -101,3 +103,17 @@ def bearer_matches(authorization: str | None, expected: str) -> bool:
         return False
     digest = hashlib.sha256
     return hmac.compare_digest(digest(token.encode()).digest(), digest(expected.encode()).digest())
+
+
+# What we mint, by its type prefix (API key, client secret, refresh and opaque access token,
+# code), and a JWT (its header always starts "eyJ", base64url of '{"').
+_SECRET = re.compile(
+    r"(tsk|tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*"
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` (a request path, for a log line) with anything shaped like a secret we mint, or
+    a JWT, cut to its type: a path is no place for one, but a client that put one there must
+    not also get it written to the logs."""
+    return _SECRET.sub(lambda m: f"{m[1]}_[redacted]" if m[1] else "[jwt redacted]", text)
