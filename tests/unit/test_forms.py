@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from starlette.requests import Request
 
-from tokensmith.errors import PayloadTooLarge
+from tokensmith.errors import InvalidRequest, PayloadTooLarge
 from tokensmith.web.forms import read_form
 
 
@@ -31,3 +31,16 @@ def test_a_content_length_that_is_not_ascii_digits_is_refused_not_a_crash(declar
 
 def test_a_true_content_length_is_read() -> None:
     assert asyncio.run(read_form(request(b"3"), 1024)).get("a") == "b"
+
+
+def test_a_client_that_hangs_up_mid_body_is_refused_not_a_server_error() -> None:
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+    }
+    with pytest.raises(InvalidRequest, match="cut off"):
+        asyncio.run(read_form(Request(scope, receive), 1024))
