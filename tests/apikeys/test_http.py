@@ -438,6 +438,21 @@ def test_bad_leak_reports(http: httpx.Client, admin_client: Registered) -> None:
         assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("depth", [9, 500, 900])
+def test_json_nested_deeper_than_the_cap_is_refused_not_a_server_error(
+    http: httpx.Client, admin_client: Registered, admin_token: str, depth: int
+) -> None:
+    """Bodies the parser accepts but that nest past the cap: counting their depth must not
+    itself recurse past Python's limit (a 500 for 500 levels, once a request is on the stack)."""
+    reporter = client_token(http, admin_client, "tokensmith:leaks")
+    body = "[" * depth + "]" * depth
+    headers = {"content-type": "application/json"}
+    for path, token in (("/api-keys/leaks", reporter), ("/admin/api-keys", admin_token)):
+        response = http.post(path, content=body, headers={**headers, **bearer(token)})
+        assert response.status_code == 400, (path, response.text[:200])
+        assert response.json()["error"] == "invalid_request"
+
+
 # -- across nodes --------------------------------------------------------------------------------
 
 

@@ -96,3 +96,20 @@ def test_each_request_writes_one_line(
         )
         == 1
     )
+
+
+def test_a_secret_in_the_path_is_not_written_to_the_log(
+    running: Running, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that put its API key or a token in the path (never the place for it) does not
+    also get it into the access log; the rest of the path stays."""
+    caplog.set_level(logging.INFO, logger=ACCESS)
+    token = sign(keys.es, claims())
+    key = "tsk_live_" + "A" * 12 + "_" + "B" * 49
+    for target in (f"/orders/{key}/x", f"/orders/{token}", "/elsewhere/tscs_" + "C" * 40):
+        request_id = f"log-secret-{time.perf_counter_ns()}"
+        send(running, target, request_id, token)
+        line = json.dumps(line_for(caplog, request_id))
+        for secret in (key, token, token.split(".")[1], "B" * 49, "C" * 40):
+            assert secret not in line, line
+        assert '"path": "/' in line and "redacted" in line

@@ -29,6 +29,13 @@ STRIPPED = [
     "x-principal",
     "x-user",
     "x-client-id",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "cf-connecting-ip",
     "x-forwarded-for",
     "x-forwarded-host",
     "x-internal-user",
@@ -257,4 +264,30 @@ def test_the_upstream_never_sees_underscore_spellings(running: Running, keys: Ke
     for value in ("admin", "root", "evil.example", "tsk_forged", "underscored", "1.2.3.4"):
         assert value not in values
     assert ["x-kept", "yes"] in received
+    assert dict(received)["x-forwarded-for"] == "127.0.0.1"
+
+
+def test_no_header_names_another_path_or_client_address(running: Running, keys: Keys) -> None:
+    """The upstream serves what the gateway routed and checked, and learns the client's address
+    only from the X-Forwarded-For the gateway wrote: IIS, Symfony and Laravel serve
+    X-Original-URL instead of the request line, and client-IP helpers read True-Client-IP and
+    its kin before X-Forwarded-For."""
+    forged = {
+        "X-Original-URL": "/admin/users",
+        "X-Rewrite-URL": "/admin/users",
+        "X-Original-URI": "/admin/users",
+        "True-Client-IP": "1.2.3.4",
+        "X-Client-IP": "1.2.3.4",
+        "Client-IP": "1.2.3.4",
+        "CF-Connecting-IP": "1.2.3.4",
+        "X-Cluster-Client-IP": "1.2.3.4",
+    }
+    response = httpx.get(
+        running.base_url + "/orders/x",
+        headers={"authorization": f"Bearer {sign(keys.es, claims())}", **forged},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    received = response.json()["headers"]
+    assert not {value for _, value in received} & {"/admin/users", "1.2.3.4"}, received
     assert dict(received)["x-forwarded-for"] == "127.0.0.1"

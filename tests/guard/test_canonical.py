@@ -111,3 +111,13 @@ def test_the_server_refuses_the_same_spellings(keys: Keys, index: int) -> None:
     for spelling in respellings(token.split(".")[index]):
         with pytest.raises(InvalidSignature):
             verify_jwt(replace(token, index, spelling), verification)
+
+
+@pytest.mark.parametrize("index", range(2), ids=SEGMENTS[:2])
+def test_a_segment_nested_past_the_recursion_limit_is_refused(keys: Keys, index: int) -> None:
+    """json.loads raises RecursionError (no ValueError) for it: refused, never an exception
+    the guard's callers do not expect."""
+    validator = validator_for(keys.es)
+    token = sign(keys.es, claims())
+    with pytest.raises(InvalidToken):
+        validator.validate(replace(token, index, b64url(b"[" * 2500)))

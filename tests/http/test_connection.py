@@ -137,6 +137,52 @@ def test_a_chunked_body_that_dribbles_is_cut_too(server: ServerThread) -> None:
     assert 2.3 < outcome.seconds < 4.5, outcome.seconds
 
 
+CHUNKED_HEAD = (
+    b"POST /token HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "piece"),
+    [
+        (b"X-T: a\r\n", (b"X-T: " + b"a" * 8000 + b"\r\n") * 8),  # many trailer fields
+        (b"X-T: ", b"a" * 64_000),  # one that never ends
+    ],
+    ids=["many", "endless"],
+)
+def test_a_trailer_flood_after_a_chunked_body_is_refused_as_it_arrives(
+    server: ServerThread, first: bytes, piece: bytes
+) -> None:
+    """Trailer fields come after the header block, where its cap was not counted: uvicorn
+    appended them to the request's headers without limit (hundreds of MB in seconds)."""
+    sent = 0
+    with open_socket(server.base_url) as sock:
+        sock.sendall(CHUNKED_HEAD + b"1\r\na\r\n0\r\n" + first)
+        try:
+            while sent < 32 * MEGABYTE:
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:
+            pass  # refused and closed while we were still sending
+        answer = read_answer(sock)
+    assert sent < 4 * MEGABYTE, sent
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert httpx.get(server.base_url + "/healthz").status_code == 200
+
+
+def test_a_few_trailers_are_allowed_and_never_become_headers(server: ServerThread) -> None:
+    body = b"grant_type=client_credentials"
+    with open_socket(server.base_url) as sock:
+        sock.sendall(
+            CHUNKED_HEAD + b"%x\r\n%s\r\n0\r\nAuthorization: Basic Og==\r\n\r\n" % (len(body), body)
+        )
+        answer = read_answer(sock, timeout=5)
+    # No credentials came in the header block: a trailer does not add one.
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"client authentication failed" in answer or b"invalid_client" in answer
+
+
 def test_pipelined_requests_are_answered_and_an_oversized_one_refused(
     server: ServerThread,
 ) -> None:

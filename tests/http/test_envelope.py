@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -86,3 +88,21 @@ async def test_a_route_that_raises_gives_json_not_plain_text(settings: Settings)
         assert response.headers["x-content-type-options"] == "nosniff"
     finally:
         await services.close()
+
+
+async def test_a_secret_in_the_path_is_not_written_to_the_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The access line and the failure line name the path, never a secret a client put in it."""
+    caplog.set_level(logging.INFO)
+    key = "tsk_live_" + "A" * 12 + "_" + "B" * 49
+    jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
+    transport = httpx.ASGITransport(app=Envelope(failing(RuntimeError("x")), https=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for path in (f"/admin/api-keys/{key}", f"/userinfo/{jwt}", "/x/tsrt_" + "C" * 43):
+            assert (await client.get(path)).status_code == 500
+    paths = [str(getattr(r, "path", "")) for r in caplog.records if hasattr(r, "path")]
+    assert len(paths) == 6, paths  # a failure line and an access line each
+    for secret in ("B" * 49, "eyJzdWIiOiJhbGljZSJ9", "C" * 43):
+        assert not any(secret in p for p in paths), paths
+    assert "/admin/api-keys/tsk_[redacted]" in paths

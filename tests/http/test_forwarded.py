@@ -121,3 +121,40 @@ def test_malformed_headers_are_ignored_never_a_500(settings: Settings) -> None:
             response = http.post("/api-keys/verify", headers=[*headers, (b"forwarded", raw)])
             # The peer (127.0.0.1) is the client: outside the key's range, and nothing crashed.
             assert response.status_code == 403, (value, response.text)
+
+
+def test_padding_the_header_past_its_cap_does_not_make_the_caller_the_proxy(
+    settings: Settings,
+) -> None:
+    """The caller pads X-Forwarded-For; the proxy appends the caller's real address. Were the
+    oversized header ignored, the caller would be the proxy: inside a key's internal range, and
+    counted against the address every genuine caller behind the proxy shares."""
+    with serving(settings, trusted_proxies="127.0.0.1") as (http, register):
+        token = admin_token(http, register)
+        response = http.post(
+            "/admin/api-keys",
+            json={"name": "internal", "scope": "a", "allowed_cidrs": ["127.0.0.0/8"]},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        internal = str(response.json()["key"])
+        padding = "127.0.0.1, " * 500  # over the 4096 bytes looked at
+        assert verify(http, internal, padding + "198.51.100.7").status_code == 403
+        assert verify(http, internal, "127.0.0.1").status_code == 200  # a caller on the host
+        client = register(NewClient("c", grant_types=("client_credentials",)))
+        assert bad_secret(http, client, padding + "198.51.100.50") == 401
+        assert audit_addresses(http, token, "token.refused") == ["198.51.100.50"]
+
+
+def test_rotating_through_one_ipv6_64_does_not_escape_the_address_lockout(
+    settings: Settings,
+) -> None:
+    """One host is given a /64: counted address by address, it had 2^64 fresh lockout budgets."""
+    with serving(settings, trusted_proxies="127.0.0.1") as (http, register):
+        victims = [
+            register(NewClient(f"c{i}", grant_types=("client_credentials",))) for i in range(5)
+        ]
+        rotated = [f"2001:db8:0:7::{i + 1:x}" for i in range(4)]
+        codes = [bad_secret(http, c, a) for c, a in zip(victims, rotated, strict=False)]
+        assert codes == [401, 401, 401, 429]
+        assert bad_secret(http, victims[4], "2001:db8:0:8::1") == 401  # the next /64 is another
+        assert bad_secret(http, victims[4], "198.51.100.1") == 401  # IPv4: each its own

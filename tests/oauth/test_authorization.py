@@ -139,6 +139,11 @@ def test_loopback_redirect_any_port_but_nothing_else(
         ({"scope": "openid admin"}, "invalid_scope"),
         ({"prompt": "none login"}, "invalid_request"),
         ({"max_age": "soon"}, "invalid_request"),
+        # Digits to str.isdigit(), not to int(): this was a 500 (and Arabic-Indic "٣" a 3).
+        ({"max_age": "\u00b2"}, "invalid_request"),
+        ({"max_age": "\u00b9\u00b2"}, "invalid_request"),
+        ({"max_age": "\u0663"}, "invalid_request"),
+        ({"max_age": "+5"}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "invalid_request"),
     ],
 )

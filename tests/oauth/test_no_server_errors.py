@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from pathlib import Path
 from urllib.parse import urlencode
@@ -118,3 +119,42 @@ def test_random_requests_never_get_a_server_error(http: httpx.Client, web_app: R
             303,
         )
     assert len(seen) >= 4  # the requests really reached different refusals
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+# Nested past Python's recursion limit: json.loads raises RecursionError, which is no ValueError.
+DEEP = _b64("[" * 2500)
+HEADER = _b64('{"alg": "ES256", "kid": "k"}')
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_jwt_segments_nested_past_the_recursion_limit_are_refused(
+    http: httpx.Client, machine: Registered, segment: str
+) -> None:
+    """Every endpoint that reads a JWT's header or claims before trusting it: a bearer token, a
+    token to introspect or revoke, an ID token hint, a client assertion."""
+    assert machine.secret is not None
+    token = f"{DEEP}.{_b64('{}')}.AAAA" if segment == "header" else f"{HEADER}.{DEEP}.AAAA"
+    bearer = {"authorization": f"Bearer {token}"}
+    client = (machine.client_id, machine.secret)
+    assertion = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": token,
+    }
+    responses = {
+        "userinfo": http.get("/userinfo", headers=bearer),
+        "leaks": http.post("/api-keys/leaks", headers=bearer, json=[]),
+        "admin": http.get("/admin/api-keys", headers=bearer),
+        "introspect": http.post("/introspect", data={"token": token}, auth=client),
+        "revoke": http.post("/revoke", data={"token": token}, auth=client),
+        "logout": http.get("/logout", params={"id_token_hint": token}),
+        "assertion": http.post("/token", data=assertion),
+    }
+    for name, response in responses.items():
+        assert response.status_code < 500, (name, response.text[:300])
+    assert responses["userinfo"].status_code == 401
+    assert responses["introspect"].json() == {"active": False}

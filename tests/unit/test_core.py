@@ -113,3 +113,15 @@ def test_scopes_parse_and_format() -> None:
 def test_bad_scopes(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_scope(bad)
+
+
+def test_an_address_is_counted_as_itself_or_its_ipv6_64() -> None:
+    from tokensmith.core.addresses import address_bucket
+
+    assert address_bucket("203.0.113.9") == "203.0.113.9"
+    assert address_bucket("::ffff:203.0.113.9") == "203.0.113.9"
+    assert address_bucket("2001:db8:0:7::1") == address_bucket("2001:db8:0:7:ffff:1:2:3")
+    assert address_bucket("2001:db8:0:7::1") == "2001:db8:0:7::/64"
+    assert address_bucket("2001:db8:0:8::1") != address_bucket("2001:db8:0:7::1")
+    assert address_bucket("unknown") == "unknown"
+    assert address_bucket("x" * 500) == "x" * 64

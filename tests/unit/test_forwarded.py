@@ -98,9 +98,25 @@ def test_malformed_entries_behind_a_good_one_are_never_read() -> None:
     )
 
 
-def test_an_oversized_header_is_ignored() -> None:
+def test_an_oversized_header_is_read_from_its_right_end() -> None:
+    """The client pads what it sends past the cap; the proxy appends the client's address. The
+    padding must not make the proxy (its address range, its lockout) the client."""
+    padding = "1.2.3.4, " * 1000
+    for trusted, headers in (
+        (LOCAL, xff(padding + "203.0.113.9")),
+        (LOCAL, [*xff(padding), *xff("203.0.113.9")]),  # the proxy added a line of its own
+        (
+            FORWARDED,
+            [(b"forwarded", (padding.replace("1.2", "for=1.2") + "for=203.0.113.9").encode())],
+        ),
+    ):
+        assert resolve_source("127.0.0.1", "http", headers, trusted).host == "203.0.113.9"
+    # Only trusted hops on the right: the walk stops where the cut falls, at a trusted hop.
     headers = xff(", ".join(["10.0.0.1"] * 1000))
-    assert resolve_source("127.0.0.1", "http", headers, LOCAL).host == "127.0.0.1"
+    assert resolve_source("127.0.0.1", "http", headers, LOCAL).host == "10.0.0.1"
+    # The entry the cut falls in is never read: cut after "20", "203.0.113.99" is "3.0.113.99".
+    headers = xff("203.0.113.99" + " " * 4076 + ", 10.0.0.1")
+    assert resolve_source("127.0.0.1", "http", headers, LOCAL).host == "10.0.0.1"
 
 
 def test_the_scheme_is_http_or_https_only() -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tokensmith.audit.events import AuditEvent
-from tokensmith.core.addresses import parse_address
+from tokensmith.core.addresses import address_bucket, parse_address
 
 __all__ = ["Alert", "AnomalyDetector", "AnomalyPolicy"]
 
@@ -230,7 +230,7 @@ class AnomalyDetector:
             if subject and subject != event.client_id and not failure:
                 found.append(f"user:{subject}")
         if failure and event.source_ip:
-            found.append(f"address:{event.source_ip}")
+            found.append(f"address:{address_bucket(event.source_ip)}")  # as lockouts count
         return found
 
     def _alert(self, rule: str, identity: str, summary: str, detail: dict[str, Any]) -> None:

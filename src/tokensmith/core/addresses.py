@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
-__all__ = ["parse_address"]
+__all__ = ["IPV6_BUCKET_PREFIX", "address_bucket", "parse_address"]
+
+# The block one IPv6 host is usually given (RFC 6177, SLAAC): counted address by address, one
+# machine could rotate through 2^64 of them.
+IPV6_BUCKET_PREFIX = 64
 
 
 def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -18,3 +23,15 @@ def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+@functools.lru_cache(maxsize=4096)  # parsed at every attempt; callers repeat
+def address_bucket(text: str) -> str:
+    """What lockouts, rate limits and holds count an address as: an IPv4 address (mapped or
+    not) as itself, an IPv6 one as its /64, and anything else as given (capped)."""
+    address = parse_address(text)
+    if address is None:
+        return text[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_BUCKET_PREFIX), strict=False))
+    return str(address)

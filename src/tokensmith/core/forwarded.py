@@ -106,12 +106,20 @@ def _scheme(schemes: list[str | None], index: int, count: int, default: str) -> 
 
 
 def _values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:
-    """Every comma-separated entry of every ``name`` line, in order; [] if over the size cap."""
+    """Every comma-separated entry of every ``name`` line, in order. Over the size cap, only the
+    right-most ``_MAX_HEADER`` bytes: the left is what the client wrote, and the entries our
+    proxies appended are on the right. Ignoring the whole header would let a client pad it past
+    the cap to be taken for the proxy itself (its address range, its lockout). The entry the cut
+    falls in is left empty, so the walk stops there."""
     lines = [value for key, value in headers if key.lower() == name]
     joined = b",".join(lines)
-    if len(joined) > _MAX_HEADER:
-        return []
-    return [part.strip() for part in joined.decode("latin-1").split(",")]
+    cut = len(joined) > _MAX_HEADER
+    if cut:
+        joined = joined[-_MAX_HEADER:]
+    entries = [part.strip() for part in joined.decode("latin-1").split(",")]
+    if cut:
+        entries[0] = ""
+    return entries
 
 
 def _xff_hops(headers: Sequence[tuple[bytes, bytes]]) -> tuple[list[str | None], list[str | None]]:

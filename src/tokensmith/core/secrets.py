@@ -10,17 +10,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 import secrets
+from typing import Any
 
 __all__ = [
     "b64url",
     "b64url_decode",
     "b64url_is_canonical",
+    "b64url_json",
     "bearer_matches",
     "constant_time_equals",
     "fingerprint",
     "keyed_hash",
     "random_token",
+    "redact_secrets",
 ]
 
 
@@ -34,6 +39,16 @@ def b64url_decode(text: str) -> bytes:
     if not text or any(c not in _B64URL_ALPHABET for c in text) or not b64url_is_canonical(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_json(segment: str) -> Any:
+    """The JSON value a strict base64url segment (a JWT's header or claims) spells; ValueError
+    for anything else. Nesting past the parser's recursion limit raises RecursionError, which is
+    no ValueError: every caller that refuses ValueError would answer it with a 500."""
+    try:
+        return json.loads(b64url_decode(segment))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def b64url_is_canonical(text: str) -> bool:
@@ -88,3 +103,15 @@ def bearer_matches(authorization: str | None, expected: str) -> bool:
         return False
     digest = hashlib.sha256
     return hmac.compare_digest(digest(token.encode()).digest(), digest(expected.encode()).digest())
+
+
+# What we mint, by its type prefix (API key, client secret, refresh and opaque access token,
+# code), and a JWT (its header always starts "eyJ", base64url of '{"').
+_SECRET = re.compile(r"(tsk|tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` (a request path, for a log line) with anything shaped like a secret we mint, or
+    a JWT, cut to its type: a path is no place for one, but a client that put one there must
+    not also get it written to the logs."""
+    return _SECRET.sub(lambda m: f"{m[1]}_[redacted]" if m[1] else "[jwt redacted]", text)

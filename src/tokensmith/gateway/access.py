@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensmith.core.secrets import redact_secrets
+
 __all__ = ["Exchange"]
 
 log = logging.getLogger("tokensmith.gateway.access")
@@ -59,7 +61,8 @@ class Exchange:
             extra={
                 "request_id": self.request_id,
                 "method": self.method,
-                "path": self.path,  # never the query string: it may carry a secret
+                # Never the query string, and no secret a client put in the path.
+                "path": redact_secrets(self.path),
                 "route": self.route,
                 "status": self.status,
                 "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),

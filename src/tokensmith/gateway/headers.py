@@ -42,6 +42,20 @@ _NEVER_UPSTREAM = frozenset(
         b"x-principal",
         b"x-user",
         b"x-client-id",
+        # Another path than the one routed and scope-checked here: IIS, Symfony and Laravel
+        # serve X-Original-URL / X-Rewrite-URL instead of the request line (SECURITY.md 65).
+        b"x-original-url",
+        b"x-rewrite-url",
+        b"x-original-uri",
+        # Another client address than the X-Forwarded-For we write: what client-IP helpers
+        # (Rails, request-ip, django-ipware, CDN conventions) read first.
+        b"client-ip",
+        b"true-client-ip",
+        b"x-client-ip",
+        b"x-cluster-client-ip",
+        b"x-originating-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
     }
 )
 _NEVER_UPSTREAM_PREFIXES = (b"x-forwarded-", b"x-internal-", b"x-tokensmith-")

@@ -175,7 +175,8 @@ class Gateway:
             raise Refusal(404, "not_found", "no route for this path", "no_route")
         declared = _header(scope, b"content-length")
         if declared is not None and (
-            not declared.isdigit() or int(declared) > self.config.max_body_bytes
+            not (declared.isascii() and declared.isdigit())
+            or int(declared) > self.config.max_body_bytes
         ):
             raise Refusal(413, "invalid_request", "the request body is too large", "body_too_large")
         return route

@@ -126,4 +126,4 @@ def key_principal(body: dict[str, Any]) -> Principal:
 
 def _retry(response: httpx.Response) -> int:
     value = response.headers.get("retry-after", "")
-    return int(value) if value.isdigit() else 1
+    return int(value) if value.isascii() and value.isdigit() else 1

@@ -209,7 +209,12 @@ def _check(response: httpx.Response) -> None:
             f"status {response.status_code}", request=response.request, response=response
         )
     declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > MAX_JWKS_BYTES
+    ):
         raise httpx.DecodingError("JWKS document is too large")
 
 

@@ -201,7 +201,7 @@ def _b64(segment: str, what: str = "signature") -> bytes:
 def _json_segment(segment: str, what: str) -> dict[str, Any]:
     try:
         value = _decode_json(_b64(segment, what).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is no JSON we read
         raise InvalidToken(f"the token's {what} is not JSON") from None
     if not isinstance(value, dict):
         raise InvalidToken(f"the token's {what} is not a JSON object")

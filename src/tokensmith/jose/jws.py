@@ -9,7 +9,6 @@ never followed.
 from __future__ import annotations
 
 import contextlib
-import json
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 
-from tokensmith.core.secrets import b64url_decode
+from tokensmith.core.secrets import b64url_json
 from tokensmith.jose.keys import SigningKey, VerificationKey
 
 __all__ = ["MAX_TOKEN_BYTES", "InvalidSignature", "sign_jwt", "verify_jwt"]
@@ -66,7 +65,7 @@ def _parse_header(token: str) -> dict[str, Any]:
     if len(segments) != 3 or not all(segments):
         raise InvalidSignature("a JWS has three non-empty segments")
     try:
-        header = json.loads(b64url_decode(segments[0]))
+        header = b64url_json(segments[0])
     except (ValueError, UnicodeDecodeError):
         raise InvalidSignature("header is not base64url JSON") from None
     if not isinstance(header, dict):

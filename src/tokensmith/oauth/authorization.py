@@ -129,7 +129,8 @@ def _validate_rest(
         if not prompts <= PROMPTS or ("none" in prompts and len(prompts) > 1):
             raise InvalidRequest("prompt is none, login or consent")
     max_age = params.get("max_age")
-    if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+    # ASCII digits only: str.isdigit() is also true of "²", which int() refuses (a 500).
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 9):
         raise InvalidRequest("max_age is a number of seconds")
     return AuthorizationRequest(
         client_id=partial.client_id,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.secrets import b64url_decode
+from tokensmith.core.secrets import b64url_json
 from tokensmith.errors import InvalidClient, InvalidRequest
 from tokensmith.oauth.client_assertion import (
     ASSERTION_TYPE,
@@ -166,7 +165,7 @@ class ClientAuthenticator:
 def _unverified_subject(assertion: str) -> str:
     """The client an assertion claims to be, read before its signature is checked against it."""
     try:
-        payload = json.loads(b64url_decode(assertion.split(".")[1]))
+        payload = b64url_json(assertion.split(".")[1])
         subject = payload["sub"]
     except (IndexError, ValueError, KeyError, TypeError):
         raise InvalidClient("client authentication failed") from None

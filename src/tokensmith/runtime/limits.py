@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from tokensmith.core.addresses import address_bucket
 from tokensmith.core.ratelimit import RateLimiter
 
 __all__ = [
@@ -357,7 +358,12 @@ class Limits:
             if kind not in UNLOCKABLE:
                 raise ValueError(f"cannot unlock a {kind!r}")
             if name:
-                key = account_name(name) if kind == "account" else name[:128]
+                if kind == "account":
+                    key = account_name(name)
+                elif kind == "address":
+                    key = address_bucket(name)  # counted by its /64 if IPv6 (client_name too)
+                else:
+                    key = name[:128]
                 if key:
                     # A client is locked out per address it was attacked from (client_name).
                     clear = self.clear_family if kind == "client" else self.clear
@@ -450,7 +456,7 @@ class Limits:
 def client_name(client_id: str | None, address: str) -> str | None:
     """How failures under a claimed client id are counted: per address they come from, so that
     anyone naming a client cannot lock out its genuine owner elsewhere (SECURITY 58)."""
-    return f"{client_id[:128]}@{address[:64]}" if client_id else None
+    return f"{client_id[:128]}@{address_bucket(address)}" if client_id else None
 
 
 def account_name(username: str) -> str | None:

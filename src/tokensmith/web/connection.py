@@ -52,6 +52,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._awaiting_headers = True  # between a message's first byte (or none) and its headers
         self._header_bytes = 0
+        self._trailer_bytes = 0  # read since the last chunk began and no body came: trailers
+        self._chunk_open = False  # between a chunk's size line and its end
+        self._body_in_read = False  # the current read delivered body bytes
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_pending = False
         self._body_timer: asyncio.TimerHandle | None = None
@@ -75,7 +78,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._deferred is not None:  # the parser stopped at the refused request
             return
         self._unset_keepalive_if_required()
-        self._began = self._completed = False
+        self._began = self._completed = self._body_in_read = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -106,11 +109,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if self._header_timer is None:
                 self._arm_header_timer()
+        elif self._body_pending and self._trailers_too_large(size):
+            self._refuse(431, "the request trailers are too large")
         elif self._body_pending and self._body_timer is None:
             now = self.loop.time()
             self._body_seen = now
             self._body_deadline = now + self.limits.body_timeout
             self._schedule_body_check(now + self.limits.body_idle_timeout)
+
+    def _trailers_too_large(self, size: int) -> bool:
+        """Whether a chunked body's trailer section passed the header cap. The parser buffers a
+        trailer field until its line ends, and the body clocks allow a long one, so reads are
+        counted from the last chunk's size line (``0``) on, as header blocks are. A read that
+        also carried body bytes or the request's own headers is not, so the bound is the cap
+        plus one read."""
+        if self._chunk_open and not self._body_in_read and not self._began:
+            self._trailer_bytes += size
+        return self._trailer_bytes > self.limits.max_header_bytes
 
     # -- parser callbacks --------------------------------------------------------------------
 
@@ -119,6 +134,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._began = True
         self._awaiting_headers = True
         self._header_bytes = 0
+        self._trailer_bytes = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._awaiting_headers:
+            super().on_header(name, value)
+        # Otherwise a trailer field of a chunked body (RFC 9112 §7.1.2). Uvicorn would append
+        # it to the request's headers, which the app has already read: nothing here reads
+        # trailers, so they are dropped, never merged (their size is capped in _after_read).
 
     def on_headers_complete(self) -> None:
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -132,7 +155,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_seen = self.loop.time()
+        self._body_in_read = True
+        self._trailer_bytes = 0
         super().on_body(body)
+
+    def on_chunk_header(self) -> None:
+        self._chunk_open = True
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_open = False
 
     def on_message_complete(self) -> None:
         self._completed = True

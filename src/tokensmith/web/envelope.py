@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.audit.trail import Origin, request_origin
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, apply_source
+from tokensmith.core.secrets import redact_secrets
 from tokensmith.errors import (
     HeadersTooLarge,
     InvalidRequest,
@@ -104,7 +105,7 @@ class Envelope:
             log.error(
                 "request failed",
                 exc_info=exc,
-                extra={"error_code": error.error, "path": scope["path"]},
+                extra={"error_code": error.error, "path": redact_secrets(scope["path"])},
             )
             if not response_started:
                 headers = {"retry-after": "5"} if error.status == 503 else None
@@ -119,7 +120,8 @@ class Envelope:
                 "request",
                 {
                     "method": scope["method"],
-                    "path": scope["path"],  # never the query string: it may carry a secret
+                    # Never the query string, and no secret a client put in the path.
+                    "path": redact_secrets(scope["path"]),
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "client": (scope.get("client") or ("-",))[0],

@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from tokensmith.errors import InvalidRequest, PayloadTooLarge
 from tokensmith.oauth.params import MAX_PARAMETERS, Params
@@ -37,15 +37,25 @@ async def read_form(request: Request, max_bytes: int) -> Params:
     return Params(pairs)
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is also true of "²" (latin-1, so possible in a header), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 async def _read_capped(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+    if declared is not None and (not _digits(declared) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
     body = bytearray()
-    async for chunk in request.stream():  # counted as it arrives: a lying length gains nothing
-        body += chunk
-        if len(body) > max_bytes:
-            raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    try:
+        async for chunk in request.stream():  # counted as it arrives: a lying length gains nothing
+            body += chunk
+            if len(body) > max_bytes:
+                raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    except ClientDisconnect:
+        # The client went away (or the connection cut a slow body off): its doing, not a
+        # server error, so no error line and no 500 in the metrics for whoever hangs up.
+        raise InvalidRequest("the request body was cut off") from None
     return bytes(body)
 
 
@@ -63,14 +73,21 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         value = json.loads(body)
     except (ValueError, RecursionError):
         raise InvalidRequest("the request body is not valid JSON") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    if _deeper_than(value, MAX_JSON_DEPTH):
         raise InvalidRequest(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep. It looks at most ``limit`` levels down:
+    the parser accepts nesting far deeper than Python's recursion limit leaves room for once a
+    request is on the stack, so a recursive count would overflow."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return any(isinstance(item, dict | list) for item in level)

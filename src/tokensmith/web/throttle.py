@@ -1,6 +1,7 @@
 """Brute-force lockouts and per-address limits at the endpoints that check a secret.
 
-Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>``. The
+Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>``, an IPv6
+address counted by its /64 (``core.addresses.address_bucket``: one host has 2^64 of them). The
 lock check and the count are always one atomic step (SECURITY 57), in one of two ways:
 
 - ``attempt`` for a password, whose Argon2id hash is the expensive part: the attempt *reserves*
@@ -27,6 +28,7 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
+from tokensmith.core.addresses import address_bucket
 from tokensmith.errors import TooManyRequests
 from tokensmith.oauth.clients import Client
 from tokensmith.runtime.limits import LockoutPolicy, Reservation, account_name, client_name
@@ -99,7 +101,7 @@ async def attempt(request: Request, **names: str | None) -> AsyncIterator[Attemp
     success, an error, a cancelled request) refunds the reservation on the way out.
     """
     services = services_of(request)
-    named = [(kind, f"{kind}:{name}") for kind, name in names.items() if name]
+    named = _named(names)
     policies = [(kind, name, _policy(request, kind)) for kind, name in named]
     reservation = await services.limits.reserve([(name, policy) for _, name, policy in policies])
     if reservation.wait is not None:
@@ -117,7 +119,7 @@ async def judge(request: Request, *, failed: bool, **names: str | None) -> None:
     """After the secret was checked: raise TooManyRequests if any name is locked, else count
     the failure if it was one (both in one step)."""
     services = services_of(request)
-    named = [(kind, f"{kind}:{name}") for kind, name in names.items() if name]
+    named = _named(names)
     verdict = await services.limits.judge(
         [(name, _policy(request, kind)) for kind, name in named], failed
     )
@@ -127,6 +129,15 @@ async def judge(request: Request, *, failed: bool, **names: str | None) -> None:
     for kind, name in named:
         if name in verdict.locking:
             LOCKOUTS.labels(kind).inc()
+
+
+def _named(names: dict[str, str | None]) -> list[tuple[str, str]]:
+    """(kind, "kind:name") for each name given; an address by its bucket (an IPv6 one's /64)."""
+    return [
+        (kind, f"{kind}:{address_bucket(name) if kind == 'address' else name}")
+        for kind, name in names.items()
+        if name
+    ]
 
 
 async def _count_refusal(request: Request, named: list[tuple[str, str]]) -> None:
@@ -141,7 +152,7 @@ async def within_address_rate(request: Request, address: str | None) -> None:
     per_address = services.settings.rate_limit_per_address
     if not per_address or not address:
         return
-    wait = await services.limits.take(f"rate:address:{address}", per_address, 60.0)
+    wait = await services.limits.take(f"rate:address:{address_bucket(address)}", per_address, 60.0)
     if wait is not None:
         RATE_LIMITED.labels("address").inc()
         raise TooManyRequests(wait)
