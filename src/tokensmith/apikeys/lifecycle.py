@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from tokensmith.apikeys.format import ApiKeyEnvironment, generate_api_key, parse_api_key
 from tokensmith.apikeys.records import ApiKeyRecord, ApiKeyStore
@@ -41,6 +42,7 @@ KeyStatus = Literal["active", "rotating", "expired", "revoked"]
 MAX_GRACE = 30 * 86400
 MAX_LIFETIME = 5 * 365 * 86400
 MAX_CIDRS = 32
+MAX_AUDIENCES = 10
 MAX_RATE_LIMIT = 1_000_000
 MAX_LEAK_REPORTS = 100
 # Called with an event name and a JSON-ready payload; must not block (a webhook queue, say).
@@ -55,6 +57,7 @@ class NewApiKey:
     expires_in: int | None = None
     allowed_cidrs: tuple[str, ...] = ()
     rate_limit: int | None = None  # requests per minute
+    audiences: tuple[str, ...] = ()  # resources it is bound to (RFC 8707 style); empty: any
 
     def validated(self) -> NewApiKey:
         """The same request, normalised; InvalidRequest names the first bad field."""
@@ -83,8 +86,33 @@ class NewApiKey:
             except ValueError:
                 raise InvalidRequest(f"{cidr!r} is not an IP address or range") from None
         return replace(
-            self, name=name, owner=owner, scope=format_scope(scopes), allowed_cidrs=tuple(cidrs)
+            self,
+            name=name,
+            owner=owner,
+            scope=format_scope(scopes),
+            allowed_cidrs=tuple(cidrs),
+            audiences=_audiences(self.audiences),
         )
+
+
+def _audiences(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Absolute http(s) URIs without a fragment, as resource indicators are (RFC 8707 §2)."""
+    if len(values) > MAX_AUDIENCES:
+        raise InvalidRequest(f"at most {MAX_AUDIENCES} audiences")
+    kept: list[str] = []
+    for value in (v.strip() for v in values):
+        parts = urlsplit(value)
+        if (
+            len(value) > 200
+            or not value.isprintable()
+            or parts.scheme not in ("https", "http")
+            or not parts.netloc
+            or "#" in value
+        ):
+            raise InvalidRequest(f"audience {value[:60]!r} is not an absolute http(s) URI")
+        if value not in kept:
+            kept.append(value)
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +161,7 @@ def describe(record: ApiKeyRecord, now: int) -> dict[str, Any]:
         "revoked_at": record.revoked_at,
         "allowed_cidrs": list(record.allowed_cidrs),
         "rate_limit": record.rate_limit,
+        "audiences": list(record.audiences),
         "replaced_by": record.replaced_by,
     }
 
@@ -196,6 +225,7 @@ class ApiKeyManager:
             expires_in=expires_in,
             allowed_cidrs=old.allowed_cidrs,
             rate_limit=old.rate_limit,
+            audiences=old.audiences,
         ).validated()
         issued = await self._store_new(new, now)
         await self._store.set_expiry(old.key_id, now + grace, issued.record.key_id)
@@ -263,6 +293,7 @@ class ApiKeyManager:
                 expires_at=now + new.expires_in if new.expires_in is not None else None,
                 allowed_cidrs=new.allowed_cidrs,
                 rate_limit=new.rate_limit,
+                audiences=new.audiences,
             )
             if await self._store.add(record):
                 return IssuedApiKey(key.text, record)

@@ -22,6 +22,7 @@ class ApiKeyRecord:
     allowed_cidrs: tuple[str, ...] = ()
     rate_limit: int | None = None
     replaced_by: str | None = None
+    audiences: tuple[str, ...] = ()  # the resources it may be presented to; empty: any
 
 
 class ApiKeyStore(Protocol):

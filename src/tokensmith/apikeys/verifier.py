@@ -76,8 +76,12 @@ class ApiKeyIdentity:
     scope: str
     expires_at: int | None
     rate_limit: int | None
+    audiences: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
+        # A bound key's answer names its audiences, so the guard and the gateway hold it to them
+        # (docs/security.md, case 60); an unbound key's answer names none.
+        audience = {"aud": list(self.audiences)} if self.audiences else {}
         return {
             "active": True,
             "key_id": self.key_id,
@@ -86,6 +90,7 @@ class ApiKeyIdentity:
             "scope": self.scope,
             "expires_at": self.expires_at,
             "rate_limit": self.rate_limit,
+            **audience,
         }
 
 
@@ -162,6 +167,7 @@ class ApiKeyVerifier:
             scope=record.scope,
             expires_at=record.expires_at,
             rate_limit=record.rate_limit,
+            audiences=record.audiences,
         )
 
     def _cached(self, digest: bytes) -> ApiKeyRecord | None:

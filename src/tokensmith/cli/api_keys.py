@@ -32,6 +32,8 @@ def _lines(record: ApiKeyRecord, now: int) -> list[str]:
     ]
     if record.allowed_cidrs:
         lines.append(f"allowed IP: {' '.join(record.allowed_cidrs)}")
+    if record.audiences:
+        lines.append(f"audience:   {' '.join(record.audiences)}")
     if record.rate_limit is not None:
         lines.append(f"rate limit: {record.rate_limit}/min")
     if record.replaced_by:
@@ -67,6 +69,10 @@ def create(
     rate_limit: Annotated[
         int | None, typer.Option("--rate-limit", help="Requests per minute.")
     ] = None,
+    audience: Annotated[
+        list[str] | None,
+        typer.Option("--audience", help="A resource URI it is bound to (repeatable; default any)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key; prints it once."""
@@ -78,6 +84,7 @@ def create(
         expires_in=duration_option("--expires-in", expires_in),
         allowed_cidrs=tuple(allow_ip or ()),
         rate_limit=rate_limit,
+        audiences=tuple(audience or ()),
     )
 
     async def action(services: Services) -> tuple[IssuedApiKey, int]:

@@ -113,8 +113,8 @@ def key_principal(body: dict[str, Any]) -> Principal:
         subject=owner,
         client_id=None,
         scopes=frozenset(scope.split()),
-        # Today's verify answer names no audience, so keys are exempt from the audience rule;
-        # an answer that binds the key to resources ("aud") is held to it (guard/audience.py).
+        # A key bound to resources names them ("aud") and is held to them; an unbound key names
+        # none and passes the audience rule (guard/audience.py).
         audience=audience_of(body.get("aud")),
         issuer=None,
         expires_at=expires_at if type(expires_at) is int else None,  # not bool, not float

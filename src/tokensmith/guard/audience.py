@@ -2,8 +2,9 @@
 
 RFC 9068 §4 and RFC 7662 §2.2: a resource server MUST refuse a token whose ``aud`` does not name
 it, whether it validated the token itself or asked the issuer. RFC 8725 §3.9: a token meant for
-another service is a token that service could replay here. API keys carry no audience (the
-server's verify answer names none, docs/api-keys.md): a key is exempt unless its answer names one.
+another service is a token that service could replay here. An API key created with audiences
+has them in its verify answer (``aud``) and is held to them; a key created without any is bound
+to no resource, names none, and passes (docs/api-keys.md).
 
 A refusal says which audience the token has and which this resource expects; both are the
 issuer's own names (after the signature check, or from introspection), never the token itself.

@@ -205,6 +205,7 @@ api_keys = sa.Table(
     sa.Column("revoked_at", Time, nullable=True),
     sa.Column("last_used_at", Time, nullable=True),
     sa.Column("replaced_by", sa.String(32), nullable=True),
+    sa.Column("audiences", sa.JSON, nullable=True),
 )
 
 audit_events = sa.Table(

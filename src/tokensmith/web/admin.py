@@ -2,7 +2,8 @@
 
     GET  /admin/api-keys[?owner=O]            list (never a key or its hash)
     POST /admin/api-keys                      create: {"name", "scope", "owner"?, "expires_in"?,
-                                              "allowed_cidrs"?, "rate_limit"?}; the key, once
+                                              "allowed_cidrs"?, "rate_limit"?, "audiences"?};
+                                              the key, once
     GET  /admin/api-keys/{key_id}             one key
     POST /admin/api-keys/{key_id}/rotate      {"grace"?, "expires_in"?}; the new key, once
     POST /admin/api-keys/{key_id}/revoke      revoke now
@@ -73,6 +74,7 @@ async def create_key(request: Request) -> Response:
             expires_in=_duration(body, "expires_in"),
             allowed_cidrs=tuple(_texts(body, "allowed_cidrs")),
             rate_limit=_integer(body, "rate_limit"),
+            audiences=tuple(_texts(body, "audiences")),
         )
         issued = await services.key_manager.create(new, actor_of(admin))
         return _issued(issued, services.clock.now())

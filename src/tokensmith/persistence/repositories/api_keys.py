@@ -20,6 +20,7 @@ def _record(row: sa.Row[Any]) -> ApiKeyRecord:
     data = as_dict(row)
     data["secret_hash"] = bytes(data["secret_hash"])
     data["allowed_cidrs"] = tuple(data["allowed_cidrs"])
+    data["audiences"] = tuple(data["audiences"] or ())  # NULL: a key from before migration 0010
     return ApiKeyRecord(**data)
 
 
@@ -27,6 +28,7 @@ class SqlApiKeyStore(Repository):
     async def add(self, record: ApiKeyRecord) -> bool:
         values = values_of(t, record)
         values["allowed_cidrs"] = list(record.allowed_cidrs)
+        values["audiences"] = list(record.audiences)
         return await self.insert_new(t, values)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
