@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.oauth.conftest import Registered, Registrar
+from tests.oauth.conftest import Registered, Registrar, admin_token
 from tests.support import Database, ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
@@ -33,19 +33,6 @@ def serving(settings: Settings, **update: Any) -> Iterator[tuple[httpx.Client, R
         httpx.Client(base_url=server.base_url, timeout=10) as http,
     ):
         yield http, Registrar(settings)
-
-
-def admin_token(http: httpx.Client, register: Registrar) -> str:
-    admin = register(
-        NewClient("console", grant_types=("client_credentials",), scope="tokensmith:admin")
-    )
-    assert admin.secret is not None
-    response = http.post(
-        "/token",
-        data={"grant_type": "client_credentials", "scope": "tokensmith:admin"},
-        auth=(admin.client_id, admin.secret),
-    )
-    return str(response.json()["access_token"])
 
 
 def ranged_key(http: httpx.Client, token: str) -> str:

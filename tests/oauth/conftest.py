@@ -135,3 +135,17 @@ def native_app(register: Registrar) -> Registered:
             scope="openid api:read",
         )
     )
+
+
+def admin_token(http: httpx.Client, register: Registrar) -> str:
+    """A fresh access token with the tokensmith:admin scope, for a test that needs the admin API."""
+    admin = register(
+        NewClient("console", grant_types=("client_credentials",), scope="tokensmith:admin")
+    )
+    assert admin.secret is not None
+    response = http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "tokensmith:admin"},
+        auth=(admin.client_id, admin.secret),
+    )
+    return str(response.json()["access_token"])

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.oauth.browser import Browser
-from tests.oauth.conftest import Registered, Registrar
+from tests.oauth.conftest import Registered, Registrar, admin_token
 from tests.oauth.test_authorization import auth_url
 from tests.support import Database, ServerThread
 from tokensmith.oauth.clients import NewClient
@@ -41,19 +41,6 @@ def sign_in(
     url, _ = auth_url(server, client)
     page = browser.submit(browser.open(url), "/login", username=username, password=password)
     return page.status_code, page.text, dict(page.headers)
-
-
-def admin_token(http: httpx.Client, register: Registrar) -> str:
-    admin = register(
-        NewClient("console", grant_types=("client_credentials",), scope="tokensmith:admin")
-    )
-    assert admin.secret is not None
-    response = http.post(
-        "/token",
-        data={"grant_type": "client_credentials", "scope": "tokensmith:admin"},
-        auth=(admin.client_id, admin.secret),
-    )
-    return str(response.json()["access_token"])
 
 
 def test_failed_logins_lock_the_account_whether_or_not_it_exists(

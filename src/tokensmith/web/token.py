@@ -13,6 +13,7 @@ from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.client_auth import read_credentials
 from tokensmith.oauth.params import Params
 from tokensmith.web.client_auth import authenticate_client, claimed_client
+from tokensmith.web.cors import allow_client_origin
 from tokensmith.web.forms import read_form
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import protocol_of, services_of
@@ -62,11 +63,7 @@ async def _with_cors(request: Request, params: Params | None, response: Response
         client_id = read_credentials(request.headers.get("authorization"), params).client_id
     except OAuthError:
         return response
-    client = await services_of(request).clients.get(client_id)
-    if client is not None and origin in client.cors_origins:
-        response.headers["access-control-allow-origin"] = origin
-        response.headers["vary"] = "Origin"
-    return response
+    return await allow_client_origin(request, client_id, response)
 
 
 async def introspect(request: Request) -> Response:
