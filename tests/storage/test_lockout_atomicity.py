@@ -144,7 +144,8 @@ async def test_a_node_that_loses_redis_goes_on_from_its_own_count(prefix: str) -
         assert (await node.judge([("address:e", FIVE)], failed=True)).wait is None
         proxy.stop()
         answers = [await node.reserve([("account:eve", FIVE)]) for _ in range(5)]
-        assert [a.wait is None for a in answers] == [True, True, False, False, False]
+        # The first call fails in flight and fails closed; the next goes on from the count.
+        assert [a.wait is None for a in answers] == [False, True, False, False, False]
         assert not answers[0].shared and not node.shared
         await node.refund([("account:eve", FIVE)], shared=False)  # one was a success
         assert (await node.reserve([("account:eve", FIVE)])).wait is None
@@ -152,6 +153,41 @@ async def test_a_node_that_loses_redis_goes_on_from_its_own_count(prefix: str) -
     finally:
         await node.close()
         proxy.shutdown()
+
+
+async def test_redis_and_this_node_admitting_in_different_orders_never_add_up(
+    prefix: str,
+) -> None:
+    """45 attempts at once, Redis answering only the last thirty (the first fifteen calls lose
+    their replies): this node counted the first thirty, Redis admitted the other thirty, and
+    taking each lost call's verdict from this node's tables would admit all 45."""
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    node = Limits(REDIS_URL, prefix=prefix)
+    script = node._attempt_script
+    calls = 0
+
+    async def reordered(**kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        mine = calls
+        if mine <= 15:
+            await asyncio.sleep(0.05)  # these reach Redis last, after it locked...
+            await script(**kwargs)
+            raise RedisTimeout("reply lost")  # ...and their replies never arrive
+        return await script(**kwargs)
+
+    node._attempt_script = reordered
+    try:
+        answers = await asyncio.gather(
+            *(
+                node.reserve([(f"account:user{i}", FIVE), ("address:192.0.2.1", THIRTY)])
+                for i in range(45)
+            )
+        )
+        assert sum(a.wait is None for a in answers) <= 30
+    finally:
+        await node.close()
 
 
 async def test_attempts_in_flight_when_redis_goes_still_count_on_this_node(prefix: str) -> None:
@@ -177,6 +213,7 @@ async def test_attempts_in_flight_when_redis_goes_still_count_on_this_node(prefi
     try:
         answers = await asyncio.gather(*(node.reserve([("account:bob", FIVE)]) for _ in range(20)))
         assert [a.shared for a in answers].count(False) == 17  # all but the three in flight
-        assert [a.wait is None for a in answers].count(True) == 5
+        assert [a.wait is None for a in answers].count(True) <= 5
+        assert answers[3].wait == 1  # the attempt whose call failed is refused, not guessed at
     finally:
         await node.close()

@@ -283,8 +283,23 @@ class Limits:
         # timeout) may still have counted in Redis, and the attempts that then fall back to
         # these tables must find it counted here too, or the threshold is passed twice over.
         local = self._attempt_locally(names, count)
-        reply = await self._shared(lambda: self._attempt_script(keys=keys, args=args))
+        lost = False
+
+        async def call() -> Any:
+            nonlocal lost
+            try:
+                return await self._attempt_script(keys=keys, args=args)
+            except REDIS_ERRORS as exc:
+                lost = not _before_sending(exc)
+                raise
+
+        reply = await self._shared(call)
         if reply is None:
+            if lost and count and local.wait is None:
+                # Sent, and no answer: Redis may have admitted other attempts in another order
+                # than this node did, so this node's verdict cannot stand in for the lost one.
+                # The attempt fails closed, as a short wait; it stays counted here.
+                return Reservation(1, shared=False)
             return replace(local, shared=False)
         counted_here = local.counted_here
         if int(reply[0]) > 0:
@@ -451,6 +466,11 @@ class Limits:
             if self.on_degraded is not None:
                 self.on_degraded(False)
         return result
+
+
+def _before_sending(exc: BaseException) -> bool:
+    """A failure to connect (refused, or no connection in time): the script never ran."""
+    return "connecting to" in str(exc)  # redis-py's words for every connect failure
 
 
 def client_name(client_id: str | None, address: str) -> str | None:
