@@ -177,6 +177,5 @@ async def admit(request: Request, client: Client) -> None:
 async def succeeded(request: Request, **names: str | None) -> None:
     """Forget the earlier failures of the names (a user who signed in)."""
     services = services_of(request)
-    for kind, name in names.items():
-        if name:
-            await services.limits.clear(f"{kind}:{name}")
+    for _, name in _named(names):  # the names the failures were counted under
+        await services.limits.clear(name)
