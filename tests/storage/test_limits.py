@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support import REDIS_URL, TcpProxy, refused_port
+from tests.support import REDIS_URL, SLOW_MACHINE, TcpProxy, refused_port
 from tokensmith.runtime.limits import Limits, LockoutPolicy
 
 pytestmark = pytest.mark.anyio
@@ -25,8 +25,8 @@ class Ticks:
 
 @pytest.fixture
 async def nodes(redis_prefix: str) -> AsyncIterator[tuple[Limits, Limits]]:
-    first = Limits(REDIS_URL, prefix=redis_prefix)
-    second = Limits(REDIS_URL, prefix=redis_prefix)
+    first = Limits(REDIS_URL, prefix=redis_prefix, timeout=SLOW_MACHINE)
+    second = Limits(REDIS_URL, prefix=redis_prefix, timeout=SLOW_MACHINE)
     yield first, second
     await first.close()
     await second.close()
@@ -137,7 +137,7 @@ async def test_redis_going_away_mid_run_and_coming_back(redis_prefix: str) -> No
         on_degraded=reports.append,
         monotonic=ticks,
     )
-    other = Limits(REDIS_URL, prefix=redis_prefix)
+    other = Limits(REDIS_URL, prefix=redis_prefix, timeout=SLOW_MACHINE)
     try:
         assert await node.take("c", 3, 60) is None
         assert node.shared

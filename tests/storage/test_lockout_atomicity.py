@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support import REDIS_URL, TcpProxy
+from tests.support import REDIS_URL, SLOW_MACHINE, TcpProxy
 from tokensmith.runtime.limits import Limits, LockoutPolicy, client_name
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ def prefix(redis_prefix: str) -> str:
 @pytest.fixture(params=["shared", "local"])
 async def limits(request: pytest.FixtureRequest) -> AsyncIterator[Limits]:
     if request.param == "shared":
-        node = Limits(REDIS_URL, prefix=request.getfixturevalue("prefix"))
+        node = Limits(REDIS_URL, prefix=request.getfixturevalue("prefix"), timeout=SLOW_MACHINE)
     else:
         node = Limits()
     yield node
@@ -163,7 +163,7 @@ async def test_redis_and_this_node_admitting_in_different_orders_never_add_up(
     taking each lost call's verdict from this node's tables would admit all 45."""
     from redis.exceptions import TimeoutError as RedisTimeout
 
-    node = Limits(REDIS_URL, prefix=prefix)
+    node = Limits(REDIS_URL, prefix=prefix, timeout=SLOW_MACHINE)
     script = node._attempt_script
     calls = 0
 
@@ -196,7 +196,7 @@ async def test_attempts_in_flight_when_redis_goes_still_count_on_this_node(prefi
     the threshold is passed twice over (20 parallel guesses once got 12 answers past 6)."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    node = Limits(REDIS_URL, prefix=prefix)
+    node = Limits(REDIS_URL, prefix=prefix, timeout=SLOW_MACHINE)
     script = node._attempt_script
     calls = 0
 
