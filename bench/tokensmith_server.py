@@ -164,7 +164,7 @@ class TokensmithServer:
             access_token_format=client.format,  # type: ignore[arg-type]
         )
         digest = keyed_hash(services.master.pepper, client.secret)
-        return request.validated(client.client_id, digest, now)
+        return request.validated(client.client_id, digest, now, offered=services.protocol.grants)
 
     async def _seed_codes(self, services: Services, now: int) -> None:
         pepper, fx = services.master.pepper, self.fixtures

@@ -23,6 +23,12 @@ import asyncpg
 import httpx
 import uvicorn
 
+from tokensmith.oauth.client_credentials import ClientCredentialsGrant
+from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
+from tokensmith.oauth.grant_types import GrantHandler
+from tokensmith.oauth.params import Params
+from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
+from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.runtime.services import Services
 from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
@@ -395,3 +401,32 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self.writers.difference_update({writer, up_writer})
+
+
+def token_request(
+    params: Params, *, authorization: str | None = None, source: str = "127.0.0.1"
+) -> ProtocolRequest:
+    """A /token request as protocol code sees it, for tests that call a grant directly."""
+    headers = {"authorization": authorization} if authorization else {}
+    return ProtocolRequest("POST", "http://127.0.0.1:8000/token", params, source, headers)
+
+
+@dataclass(frozen=True)
+class _Offered:
+    """Every grant this version implements, as a running registry would offer them."""
+
+    grants: tuple[type[GrantHandler], ...] = (
+        AuthorizationCodeGrant,
+        RefreshTokenGrant,
+        ClientCredentialsGrant,
+    )
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return tuple(grant.grant_type for grant in self.grants)
+
+    def confidential_only(self) -> frozenset[str]:
+        return frozenset(grant.grant_type for grant in self.grants if grant.confidential_only)
+
+
+OFFERED = _Offered()

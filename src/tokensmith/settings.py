@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     # /metrics answers only a bearer of this token (unset: /metrics is not served at all).
     metrics_token: SecretStr | None = None
 
+    # The grants /token offers (space- or comma-separated; runtime/features.py knows each name,
+    # and refuses to start on another). Discovery and client registration follow. A grant
+    # switched off is refused as unsupported, even to clients registered for it.
+    grant_types: str = "authorization_code refresh_token client_credentials"
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
 
@@ -185,6 +190,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tokensmith.db'}"
+
+    @property
+    def enabled_grant_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.grant_types.replace(",", " ").split()))
 
     @property
     def webhooks(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver, client_token
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import Database, ServerThread
+from tests.support import OFFERED, Database, ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.runtime.logs import JsonFormatter
 from tokensmith.settings import Settings
@@ -316,7 +316,7 @@ def test_only_a_client_allowed_to_vouch_may_name_an_address(
     with pytest.raises(ValueError, match="public client cannot vouch"):
         NewClient(
             "spa", is_public=True, redirect_uris=("https://spa.test/cb",), may_vouch_client_ip=True
-        ).validated("x", None, 0)
+        ).validated("x", None, 0, offered=OFFERED)
 
 
 def test_the_rate_limit_answers_429(http: httpx.Client, admin_token: str) -> None:

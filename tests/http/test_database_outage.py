@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import POSTGRES_URL, ServerThread, TcpProxy, postgres_schema
+from tests.support import OFFERED, POSTGRES_URL, ServerThread, TcpProxy, postgres_schema
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
@@ -38,6 +38,7 @@ def register_machine(settings: Settings) -> tuple[str, str]:
                 generate_client_id(),
                 keyed_hash(services.master.pepper, secret),
                 services.clock.now(),
+                offered=OFFERED,
             )
             await services.clients.add(client)
             return client.client_id, secret

@@ -171,3 +171,16 @@ def test_hsts_under_an_https_issuer(settings: Settings) -> None:
         assert response.headers["strict-transport-security"].startswith("max-age=")
         metadata = httpx.get(running.base_url + "/.well-known/oauth-authorization-server").json()
         assert metadata["issuer"] == "https://auth.example.test"
+
+
+def test_a_grant_switched_off_is_gone_from_discovery_and_from_token(settings: Settings) -> None:
+    """TOKENSMITH_GRANT_TYPES: the registry, discovery and /token follow the one setting."""
+    only_code = settings.model_copy(update={"grant_types": "authorization_code,refresh_token"})
+    with ServerThread(only_code) as running, httpx.Client(base_url=running.base_url) as http:
+        body = http.get("/.well-known/openid-configuration").json()
+        assert sorted(body["grant_types_supported"]) == ["authorization_code", "refresh_token"]
+        answer = http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=("anyone", "secret")
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "unsupported_grant_type"

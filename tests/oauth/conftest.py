@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support import ServerThread, reserved_port
+from tests.support import OFFERED, ServerThread, reserved_port
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
@@ -61,7 +61,9 @@ class Registrar:
         try:
             secret = None if request.is_public else generate_client_secret()
             digest = keyed_hash(services.master.pepper, secret) if secret else None
-            client = request.validated(generate_client_id(), digest, services.clock.now())
+            client = request.validated(
+                generate_client_id(), digest, services.clock.now(), offered=OFFERED
+            )
             await services.clients.add(client)
             return Registered(client.client_id, secret)
         finally:

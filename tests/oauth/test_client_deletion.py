@@ -14,7 +14,7 @@ import pytest
 
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import exchange, login_and_get_code
-from tests.support import ServerThread
+from tests.support import OFFERED, ServerThread
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.client_removal import delete_client
 from tokensmith.oauth.clients import NewClient
@@ -64,7 +64,12 @@ def reregister(settings: Settings, client_id: str) -> None:
                 grant_types=("authorization_code", "refresh_token"),
                 redirect_uris=("https://app.example.com/callback",),
                 scope="openid api:read",
-            ).validated(client_id, keyed_hash(services.master.pepper, "s"), services.clock.now())
+            ).validated(
+                client_id,
+                keyed_hash(services.master.pepper, "s"),
+                services.clock.now(),
+                offered=OFFERED,
+            )
             await services.clients.add(client)
         finally:
             await services.close()

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from tests.oauth.browser import Browser, Outcome
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import CALLBACK, auth_url, exchange
-from tests.support import ServerThread
+from tests.support import OFFERED, ServerThread
 from tests.unit.test_redirects import REGISTERED, may_match, mutated
 from tests.unit.test_redirects import Registered as RegisteredURI
 from tokensmith.oauth.clients import NewClient
@@ -146,7 +146,9 @@ def test_the_genuine_loopback_port_rule_still_works(
 def test_registration_refuses_malformed_authorities_cleanly() -> None:
     for uri in ("http://[::1/cb", "http://[127.0.0.1]/cb", "http://127.0.0.1:1@a.example/cb"):
         with pytest.raises(ValueError, match=r"redirect URI|brackets"):
-            NewClient("bad", is_public=True, redirect_uris=(uri,)).validated("id", None, 0)
+            NewClient("bad", is_public=True, redirect_uris=(uri,)).validated(
+                "id", None, 0, offered=OFFERED
+            )
 
 
 AFTER_LOGOUT = "https://app.example.com/signed-out"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.storage.test_grant_races import CALLBACK, VERIFIER, code_params, setup
+from tests.support import OFFERED, token_request
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, OAuthError
 from tokensmith.oauth.clients import NewClient
@@ -39,40 +40,46 @@ async def test_a_refused_refresh_does_not_rotate(
     services: Services, extra: tuple[tuple[str, str], ...], error: type[OAuthError]
 ) -> None:
     deps, client, code = await setup(services)
-    first = await exchange_code(deps, client, code_params(code))
+    first = await exchange_code(deps, client, token_request(code_params(code)))
     token = first["refresh_token"]
     with pytest.raises(error):
-        await rotate_refresh_token(deps, client, refresh_params(token, *extra))
+        await rotate_refresh_token(deps, client, token_request(refresh_params(token, *extra)))
     found = await services.refresh.get(keyed_hash(services.master.pepper, token))
     assert found is not None
     assert found[0].rotated_at is None
     assert found[1].revoked_at is None
-    retry = await rotate_refresh_token(deps, client, refresh_params(token))
+    retry = await rotate_refresh_token(deps, client, token_request(refresh_params(token)))
     assert retry["refresh_token"] != token
 
 
 async def test_another_clients_refresh_changes_nothing(services: Services) -> None:
     deps, client, code = await setup(services)
-    first = await exchange_code(deps, client, code_params(code))
+    first = await exchange_code(deps, client, token_request(code_params(code)))
     other = NewClient(
         "other", grant_types=("authorization_code", "refresh_token"), redirect_uris=(CALLBACK,)
-    ).validated("c2", b"y" * 32, services.clock.now())
+    ).validated("c2", b"y" * 32, services.clock.now(), offered=OFFERED)
     await services.clients.add(other)
     with pytest.raises(InvalidGrant):
-        await rotate_refresh_token(deps, other, refresh_params(first["refresh_token"]))
-    retry = await rotate_refresh_token(deps, client, refresh_params(first["refresh_token"]))
+        await rotate_refresh_token(
+            deps, other, token_request(refresh_params(first["refresh_token"]))
+        )
+    retry = await rotate_refresh_token(
+        deps, client, token_request(refresh_params(first["refresh_token"]))
+    )
     assert "access_token" in retry
 
 
 async def test_a_refresh_without_its_token_changes_nothing(services: Services) -> None:
     deps, client, code = await setup(services)
-    first = await exchange_code(deps, client, code_params(code))
+    first = await exchange_code(deps, client, token_request(code_params(code)))
     with pytest.raises(InvalidRequest):
-        await rotate_refresh_token(deps, client, Params([("grant_type", "refresh_token")]))
+        await rotate_refresh_token(
+            deps, client, token_request(Params([("grant_type", "refresh_token")]))
+        )
     with pytest.raises(InvalidGrant):
-        await rotate_refresh_token(deps, client, refresh_params("tsrt_" + "x" * 43))
+        await rotate_refresh_token(deps, client, token_request(refresh_params("tsrt_" + "x" * 43)))
     assert "access_token" in await rotate_refresh_token(
-        deps, client, refresh_params(first["refresh_token"])
+        deps, client, token_request(refresh_params(first["refresh_token"]))
     )
 
 
@@ -104,18 +111,18 @@ async def test_a_code_exchange_refused_before_the_code_keeps_it(
 ) -> None:
     deps, client, code = await setup(services)
     with pytest.raises(error):
-        await exchange_code(deps, client, replace_param(code, name, value))
-    assert "access_token" in await exchange_code(deps, client, code_params(code))
+        await exchange_code(deps, client, token_request(replace_param(code, name, value)))
+    assert "access_token" in await exchange_code(deps, client, token_request(code_params(code)))
 
 
 async def test_another_clients_attempt_does_not_spend_the_code(services: Services) -> None:
     deps, client, code = await setup(services)
     other = NewClient(
         "other", grant_types=("authorization_code",), redirect_uris=(CALLBACK,)
-    ).validated("c2", b"y" * 32, services.clock.now())
+    ).validated("c2", b"y" * 32, services.clock.now(), offered=OFFERED)
     with pytest.raises(InvalidGrant):
-        await exchange_code(deps, other, code_params(code))
-    assert "access_token" in await exchange_code(deps, client, code_params(code))
+        await exchange_code(deps, other, token_request(code_params(code)))
+    assert "access_token" in await exchange_code(deps, client, token_request(code_params(code)))
 
 
 @pytest.mark.parametrize(
@@ -129,6 +136,6 @@ async def test_a_code_refused_against_its_request_is_spent(
     exchange fails on the code's own checks (what a thief holding it would get wrong)."""
     deps, client, code = await setup(services)
     with pytest.raises(InvalidGrant):
-        await exchange_code(deps, client, replace_param(code, name, value))
+        await exchange_code(deps, client, token_request(replace_param(code, name, value)))
     with pytest.raises(InvalidGrant):
-        await exchange_code(deps, client, code_params(code))
+        await exchange_code(deps, client, token_request(code_params(code)))

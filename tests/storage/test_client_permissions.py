@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import OFFERED
 from tokensmith.oauth.clients import NewClient, generate_client_id
 from tokensmith.runtime.services import Services
 
@@ -14,11 +15,11 @@ NOW = 1_700_000_000
 
 async def test_vouching_is_off_unless_granted_and_can_be_withdrawn(services: Services) -> None:
     plain = NewClient("svc", grant_types=("client_credentials",)).validated(
-        generate_client_id(), b"h" * 32, NOW
+        generate_client_id(), b"h" * 32, NOW, offered=OFFERED
     )
     gateway = NewClient(
         "gateway", grant_types=("client_credentials",), may_vouch_client_ip=True
-    ).validated(generate_client_id(), b"g" * 32, NOW)
+    ).validated(generate_client_id(), b"g" * 32, NOW, offered=OFFERED)
     for client in (plain, gateway):
         await services.clients.add(client)
     stored = {c.client_id: c.may_vouch_client_ip for c in await services.clients.list()}
@@ -35,7 +36,7 @@ async def test_vouching_is_off_unless_granted_and_can_be_withdrawn(services: Ser
 
 async def test_a_public_client_never_vouches(services: Services) -> None:
     public = NewClient("spa", is_public=True, redirect_uris=("https://spa.test/cb",)).validated(
-        generate_client_id(), None, NOW
+        generate_client_id(), None, NOW, offered=OFFERED
     )
     await services.clients.add(public)
     assert not await services.clients.set_may_vouch_client_ip(public.client_id, True, NOW)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import OFFERED, token_request
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import User, hash_password
 from tokensmith.core.clock import FrozenClock
@@ -24,7 +25,6 @@ from tokensmith.oauth.params import Params
 from tokensmith.oauth.pkce import s256
 from tokensmith.oauth.refresh_rotation import rotate_refresh_token
 from tokensmith.runtime.services import Services
-from tokensmith.web.protocol import build_protocol
 
 pytestmark = pytest.mark.anyio
 CALLBACK = "https://app.example.com/cb"
@@ -40,12 +40,12 @@ async def setup(services: Services) -> tuple[GrantDeps, Client, str]:
         grant_types=("authorization_code", "refresh_token"),
         redirect_uris=(CALLBACK,),
         scope="openid api",
-    ).validated("c1", b"x" * 32, now)
+    ).validated("c1", b"x" * 32, now, offered=OFFERED)
     await services.clients.add(client)
     request = AuthorizationRequest("c1", CALLBACK, "openid api", None, s256(VERIFIER))
     session = Session(b"s" * 32, "u1", now, "pwd", now, now + 3600)
     code = await issue_code(services.codes, services.master.pepper, now, request, "u1", session)
-    return build_protocol(services).deps, client, code
+    return services.protocol.deps, client, code
 
 
 def code_params(code: str) -> Params:
@@ -61,7 +61,7 @@ def code_params(code: str) -> Params:
 
 async def test_refresh_reuse_inside_the_rotation(services: Services) -> None:
     deps, client, code = await setup(services)
-    first = await exchange_code(deps, client, code_params(code))
+    first = await exchange_code(deps, client, token_request(code_params(code)))
     params = Params([("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"])])
     rival: list[BaseException] = []
 
@@ -72,14 +72,14 @@ async def test_refresh_reuse_inside_the_rotation(services: Services) -> None:
         async def rotate(self, *args: Any, **kwargs: Any) -> Any:
             result = await deps.refresh.rotate(*args, **kwargs)
             try:  # a stolen copy is presented now, before our access token is stored
-                await rotate_refresh_token(deps, client, params)
+                await rotate_refresh_token(deps, client, token_request(params))
             except InvalidGrant as exc:
                 rival.append(exc)
             return result
 
     racing = dataclasses.replace(deps, refresh=ReuseAfterRotate())  # type: ignore[arg-type]
     with pytest.raises(InvalidGrant):
-        await rotate_refresh_token(racing, client, params)
+        await rotate_refresh_token(racing, client, token_request(params))
     assert len(rival) == 1
     found = await services.refresh.get(keyed_hash(services.master.pepper, first["refresh_token"]))
     assert found is not None
@@ -106,7 +106,7 @@ async def test_code_replay_while_the_first_exchange_stores(services: Services, s
 
     async def replay_then_store(*args: Any, **kwargs: Any) -> Any:
         try:
-            await exchange_code(deps, client, params)
+            await exchange_code(deps, client, token_request(params))
         except InvalidGrant as exc:
             rival.append(exc)
         return await getattr(inner, method)(*args, **kwargs)
@@ -114,8 +114,11 @@ async def test_code_replay_while_the_first_exchange_stores(services: Services, s
     wrapper = ReplayBeforeStore()
     setattr(wrapper, method, replay_then_store)
     racing = dataclasses.replace(deps, **{store: wrapper})  # type: ignore[arg-type]
+    if store == "tokens":  # the responder stores the access token
+        responder = dataclasses.replace(deps.responder, tokens=wrapper)  # type: ignore[arg-type]
+        racing = dataclasses.replace(racing, responder=responder)
     with pytest.raises(InvalidGrant):
-        await exchange_code(racing, client, params)
+        await exchange_code(racing, client, token_request(params))
     assert len(rival) == 1
     code_hash = keyed_hash(services.master.pepper, code)
     now = services.clock.now()
@@ -132,15 +135,15 @@ async def test_code_replay_after_refreshes_revokes_the_refreshed_tokens(
     """SECURITY.md case 21, 30 s later: the access tokens the code's family produced by
     refreshing go too, not only the one issued with the code."""
     deps, client, code = await setup(services)
-    first = await exchange_code(deps, client, code_params(code))
+    first = await exchange_code(deps, client, token_request(code_params(code)))
     refresh = Params([("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"])])
-    refreshed = await rotate_refresh_token(deps, client, refresh)
+    refreshed = await rotate_refresh_token(deps, client, token_request(refresh))
     clock.advance(30)
     with pytest.raises(InvalidGrant):
-        await exchange_code(deps, client, code_params(code))
-    inspector = build_protocol(services).inspector
+        await exchange_code(deps, client, token_request(code_params(code)))
+    inspector = services.protocol.inspector
     for body in (first, refreshed):
         assert await inspector.active_token(body["access_token"]) is None
     again = Params([("grant_type", "refresh_token"), ("refresh_token", refreshed["refresh_token"])])
     with pytest.raises(InvalidGrant):
-        await rotate_refresh_token(deps, client, again)
+        await rotate_refresh_token(deps, client, token_request(again))

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.support import OFFERED
 from tokensmith.accounts.users import User, hash_password, verify_password
 from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.audit.events import AuditEvent, AuditQuery
@@ -39,7 +40,7 @@ async def test_clients_round_trip_and_secret_rotation(services: Services) -> Non
         "Orders API",
         grant_types=("client_credentials",),
         scope="orders:read orders:write",
-    ).validated(generate_client_id(), keyed_hash(pepper, secret), NOW)
+    ).validated(generate_client_id(), keyed_hash(pepper, secret), NOW, offered=OFFERED)
     await services.clients.add(client)
     stored = await services.clients.get(client.client_id)
     assert stored == client
@@ -72,7 +73,7 @@ async def test_a_leaked_secret_is_found_and_revoked_alone(services: Services) ->
     pepper = services.master.pepper
     old, new = generate_client_secret(), generate_client_secret()
     client = NewClient("leaky", grant_types=("client_credentials",)).validated(
-        "c-leak", keyed_hash(pepper, old), NOW
+        "c-leak", keyed_hash(pepper, old), NOW, offered=OFFERED
     )
     await services.clients.add(client)
     await services.clients.replace_secret("c-leak", keyed_hash(pepper, new), NOW + 3600, NOW)
@@ -93,7 +94,7 @@ async def test_a_leaked_secret_is_found_and_revoked_alone(services: Services) ->
 
 async def test_public_client_has_no_secret_to_replace(services: Services) -> None:
     client = NewClient("CLI", is_public=True, redirect_uris=("http://127.0.0.1/cb",)).validated(
-        generate_client_id(), None, NOW
+        generate_client_id(), None, NOW, offered=OFFERED
     )
     await services.clients.add(client)
     assert client.grant_types == ("authorization_code", "refresh_token")
@@ -329,7 +330,7 @@ async def test_client_lookups_are_cached_for_a_second(services: Services) -> Non
     other = SqlClientStore(services.engine)  # stands in for the CLI or another node
     pepper = services.master.pepper
     client = NewClient("cached", grant_types=("client_credentials",)).validated(
-        generate_client_id(), keyed_hash(pepper, "one"), NOW
+        generate_client_id(), keyed_hash(pepper, "one"), NOW, offered=OFFERED
     )
     await store.add(client)
     assert await store.get(client.client_id) == client

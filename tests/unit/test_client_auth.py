@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from tests.support import OFFERED
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.errors import InvalidClient, InvalidRequest
 from tokensmith.oauth import client_auth
@@ -57,7 +58,7 @@ def test_both_methods_at_once() -> None:
 
 async def test_unknown_and_wrong_do_the_same_work(monkeypatch: pytest.MonkeyPatch) -> None:
     client = NewClient("c", grant_types=("client_credentials",)).validated(
-        "c1", keyed_hash(PEPPER, "right"), 0
+        "c1", keyed_hash(PEPPER, "right"), 0, offered=OFFERED
     )
     calls: list[str] = []
     real = client_auth.secret_matches
@@ -84,10 +85,10 @@ async def test_unknown_and_wrong_do_the_same_work(monkeypatch: pytest.MonkeyPatc
 
 async def test_public_client_cannot_use_a_secret_and_confidential_needs_one() -> None:
     public = NewClient("p", is_public=True, redirect_uris=("https://a.example/cb",)).validated(
-        "p1", None, 0
+        "p1", None, 0, offered=OFFERED
     )
     confidential = NewClient("c", grant_types=("client_credentials",)).validated(
-        "c1", keyed_hash(PEPPER, "s"), 0
+        "c1", keyed_hash(PEPPER, "s"), 0, offered=OFFERED
     )
     store = Store(public, confidential)
     assert (
@@ -109,7 +110,7 @@ async def test_a_secret_with_a_bad_checksum_costs_no_lookup() -> None:
 
     secret = generate_client_secret()
     client = NewClient("c", grant_types=("client_credentials",)).validated(
-        "c1", keyed_hash(PEPPER, secret), 0
+        "c1", keyed_hash(PEPPER, secret), 0, offered=OFFERED
     )
     lookups: list[str] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.support import OFFERED
 from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.oauth.clients import (
     CLIENT_SECRET_PATTERN,
@@ -40,6 +41,6 @@ def test_a_bad_checksum_is_refused_before_hashing_and_old_secrets_still_work() -
     forged = flip(generate_client_secret(), 20)
     legacy = random_token(32, "tscs_")  # the shape issued before checksums
     for secret in (forged, legacy):
-        client = NewClient("c").validated("c1", keyed_hash(PEPPER, secret), 0)
+        client = NewClient("c").validated("c1", keyed_hash(PEPPER, secret), 0, offered=OFFERED)
         # The forged secret's hash is even the stored one: only the checksum refuses it.
         assert secret_matches(client, PEPPER, secret, 0) is (secret == legacy)

@@ -142,7 +142,12 @@ def create(
         secret = None if public or jwks is not None else generate_client_secret()
         secret_hash = keyed_hash(services.master.pepper, secret) if secret else None
         try:
-            client = request.validated(generate_client_id(), secret_hash, services.clock.now())
+            client = request.validated(
+                generate_client_id(),
+                secret_hash,
+                services.clock.now(),
+                offered=services.protocol.grants,
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         await services.clients.add(client)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from tokensmith.core.labels import LabelledChildren
+
 __all__ = ["GatewayMetrics"]
 
 
@@ -23,11 +25,13 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self._requests = LabelledChildren(self.requests)
+
     def allowed(self) -> None:
-        self.requests.labels("allowed", "ok").inc()
+        self._requests("allowed", "ok").inc()
 
     def refused(self, reason: str) -> None:
-        self.requests.labels("refused", reason).inc()
+        self._requests("refused", reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

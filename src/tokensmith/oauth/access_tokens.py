@@ -8,8 +8,10 @@ server: it is a 256-bit random value behind the ``tsat_`` prefix, kept only as a
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.scopes import format_scope
@@ -29,6 +31,9 @@ __all__ = [
 
 ACCESS_TOKEN_PREFIX = "tsat_"  # a type prefix, so secret scanners can find leaked tokens
 ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
+# Claims a response hook may not set: they are the issuer's own (RFC 9068 §2.2).
+RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,15 @@ class TokenContext:
     family_id: str | None = None
     code_hash: bytes | None = None
     grant_type: str = ""  # for the audit trail
+    # Set by response hooks (``oauth/issuance.py``): a DPoP binding's ``cnf``, a delegation's
+    # ``act``, and the token_type the response names.
+    claims: Mapping[str, Any] = field(default_factory=lambda: _NO_CLAIMS)
+    token_type: str = "Bearer"
+
+    def __post_init__(self) -> None:
+        clash = RESERVED_CLAIMS.intersection(self.claims)
+        if clash:
+            raise ValueError(f"a hook may not set the {sorted(clash)[0]} claim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,9 @@ class AccessTokenIssuer:
         scope = format_scope(ctx.scope)
         audience = " ".join(ctx.audience)
         if ctx.client.access_token_format == "opaque":
+            if ctx.claims:
+                # Fail closed: a binding the record cannot keep must not be silently dropped.
+                raise ValueError("opaque access tokens do not store extra claims yet")
             value = random_token(32, ACCESS_TOKEN_PREFIX)
             record = IssuedToken(
                 jti,
@@ -93,6 +110,7 @@ class AccessTokenIssuer:
             "jti": jti,
             "client_id": ctx.client.client_id,
             "scope": scope,
+            **ctx.claims,
         }
         value = sign_jwt(self._signing_key(), claims, typ=ACCESS_TOKEN_TYP)
         # Tokens tied to a code or a refresh family are recorded so they can be revoked with it.

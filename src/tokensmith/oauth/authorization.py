@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from tokensmith.accounts.sessions import Session
-from tokensmith.core.scopes import format_scope, parse_scope
+from tokensmith.core.scopes import format_scope
 from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth import pkce
@@ -122,7 +122,7 @@ def _validate_rest(
     challenge = pkce.validate_challenge(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
-    scope = narrow_scope(params.get("scope"), parse_scope(client.scope))
+    scope = narrow_scope(params.get("scope"), client.scopes)
     prompt = params.get("prompt")
     if prompt is not None:
         prompts = set(prompt.split(" "))

@@ -36,6 +36,8 @@ class AssertionReplayStore(Protocol):
         """Record a jti; False if this client already used it."""
         ...
 
+    async def purge_expired(self, before: int, limit: int = ...) -> int: ...
+
 
 def parse_client_jwks(text: str) -> dict[str, Any]:
     """Validate a client's JWKS at registration; raise ValueError saying what is wrong."""

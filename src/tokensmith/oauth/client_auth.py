@@ -144,8 +144,8 @@ class ClientAuthenticator:
         self._leeway = leeway
         self._replay = replay
 
-    async def authenticate(self, authorization: str | None, params: Params) -> Client:
-        credentials = read_credentials(authorization, params)
+    async def authenticate(self, credentials: ClientCredentials) -> Client:
+        """The client the credentials (``read_credentials``, parsed once per request) prove."""
         return await authenticate_client(
             credentials, self._clients, self._pepper, self._clock.now(), assertions=self._check
         )

@@ -25,9 +25,9 @@ from tokensmith.oauth.redirects import validate_redirect_uri
 
 __all__ = [
     "CLIENT_SECRET_PATTERN",
-    "GRANT_TYPES",
     "Client",
     "ClientStore",
+    "GrantCatalogue",
     "NewClient",
     "generate_client_id",
     "generate_client_secret",
@@ -37,7 +37,6 @@ __all__ = [
     "validate_origin",
 ]
 
-GRANT_TYPES = frozenset({"authorization_code", "client_credentials", "refresh_token"})
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 MAX_REFRESH_GRACE = 120  # long enough to retry a lost response, too short to hide a theft
 CLIENT_SECRET_PREFIX = "tscs_"  # a type prefix, so secret scanners can find leaked secrets
@@ -72,6 +71,20 @@ class Client:
     previous_secret_expires_at: int | None = None
     created_at: int = 0
     updated_at: int = 0
+    # Parsed once per client record, not once per request.
+    scopes: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scopes", frozenset(self.scope.split()))
+
+
+class GrantCatalogue(Protocol):
+    """The grant types a server offers (``oauth/grant_types.GrantRegistry`` is one)."""
+
+    @property
+    def grant_types(self) -> tuple[str, ...]: ...
+
+    def confidential_only(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +108,23 @@ class NewClient:
     rate_limit: int | None = None
     may_vouch_client_ip: bool = False
 
-    def validated(self, client_id: str, secret_hash: bytes | None, now: int) -> Client:
+    def validated(
+        self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
+    ) -> Client:
+        """``offered``: what this server offers (the running grant registry), so a client is
+        never registered for a grant /token would refuse."""
         name = self.name.strip()
         if not name or len(name) > 200 or any(ord(c) < 0x20 for c in name):
             raise ValueError("a client name is 1 to 200 printable characters")
         grants = self.grant_types or (
             ("authorization_code", "refresh_token") if self.is_public else ("client_credentials",)
         )
-        unknown = set(grants) - GRANT_TYPES
+        unknown = set(grants) - set(offered.grant_types)
         if unknown:
             raise ValueError(f"unsupported grant type {sorted(unknown)[0]!r}")
-        if self.is_public and "client_credentials" in grants:
-            raise ValueError("a public client cannot use client_credentials")
+        confidential = sorted(set(grants) & offered.confidential_only())
+        if self.is_public and confidential:
+            raise ValueError(f"a public client cannot use {confidential[0]}")
         if "authorization_code" in grants and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one --redirect-uri")
         uris = tuple(validate_redirect_uri(u) for u in self.redirect_uris)
@@ -235,3 +253,9 @@ class ClientStore(Protocol):
     async def delete(self, client_id: str) -> bool: ...
 
     async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool: ...
+
+    async def find_by_secret(self, secret_hash: bytes) -> Client | None:
+        """The client whose current or previous secret has this keyed hash (a leak report)."""
+        ...
+
+    async def revoke_secret(self, client_id: str, secret_hash: bytes, now: int) -> bool: ...

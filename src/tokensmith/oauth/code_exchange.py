@@ -30,17 +30,32 @@ from tokensmith.oauth import pkce
 from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.grants import AuthorizationCode
-from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps, respond
-from tokensmith.oauth.params import Params
+from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
+from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
 
-__all__ = ["exchange_code"]
+__all__ = ["AuthorizationCodeGrant", "exchange_code"]
 
 _INVALID = "the authorization code is invalid, expired or already used"
 
 
-async def exchange_code(deps: GrantDeps, client: Client, params: Params) -> dict[str, Any]:
+class AuthorizationCodeGrant:
+    grant_type = "authorization_code"
+    parameters = frozenset({"code", "code_verifier", "redirect_uri", "resource"})
+    confidential_only = False
+
+    def __init__(self, deps: GrantDeps) -> None:
+        self._deps = deps
+
+    async def handle(self, request: ProtocolRequest, client: Client) -> dict[str, Any]:
+        return await exchange_code(self._deps, client, request)
+
+
+async def exchange_code(
+    deps: GrantDeps, client: Client, request: ProtocolRequest
+) -> dict[str, Any]:
+    params = request.params
     value = params.get("code")
     if value is None:
         raise InvalidRequest("code is required")
@@ -60,7 +75,7 @@ async def exchange_code(deps: GrantDeps, client: Client, params: Params) -> dict
     if params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
     pkce.verify(verifier, code.code_challenge)
-    body = await _issue(deps, client, code, requested, now)
+    body = await _issue(deps, client, request, code, requested, now)
     await _unless_replayed(deps, client, code, now)
     return body
 
@@ -68,6 +83,7 @@ async def exchange_code(deps: GrantDeps, client: Client, params: Params) -> dict
 async def _issue(
     deps: GrantDeps,
     client: Client,
+    request: ProtocolRequest,
     code: AuthorizationCode,
     requested: tuple[str, ...],
     now: int,
@@ -91,8 +107,8 @@ async def _issue(
         code_hash=code.code_hash,
         grant_type="authorization_code",
     )
-    return await respond(
-        deps, ctx, refresh_token=refresh_value, oidc=(user, code.auth_time, code.nonce)
+    return await deps.responder.respond(
+        request, ctx, refresh_token=refresh_value, oidc=(user, code.auth_time, code.nonce)
     )
 
 

@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.secrets import keyed_hash
+from tokensmith.core.secrets import fingerprint, keyed_hash
+from tokensmith.errors import InvalidRequest
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
 from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX
+from tokensmith.oauth.pipeline import Answer
+from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.tokens import IssuedToken, RefreshStore, TokenStore
 
-__all__ = ["INACTIVE", "TokenInspector"]
+__all__ = ["INACTIVE", "InspectionEndpoints", "TokenInspector"]
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -172,3 +175,35 @@ class TokenInspector:
         if iat > now + self._leeway:
             return None
         return record
+
+
+class InspectionEndpoints:
+    """The handlers of /introspect (RFC 7662) and /revoke (RFC 7009) for the client pipeline."""
+
+    def __init__(self, inspector: TokenInspector) -> None:
+        self._inspector = inspector
+
+    async def introspect(self, request: ProtocolRequest, client: Client | None) -> Answer:
+        assert client is not None  # a confidential client, authenticated by the pipeline
+        value = _token_param(request)
+        body = await self._inspector.introspect(value, client)
+        active = bool(body.get("active"))
+        return Answer(
+            body=body,
+            event="token.introspected",
+            fingerprint=fingerprint(value),
+            detail={"active": active},
+        )
+
+    async def revoke(self, request: ProtocolRequest, client: Client | None) -> Answer:
+        assert client is not None
+        value = _token_param(request)
+        await self._inspector.revoke(value, client)
+        return Answer(event="token.revocation_requested", fingerprint=fingerprint(value))
+
+
+def _token_param(request: ProtocolRequest) -> str:
+    value = request.params.get("token")
+    if value is None:
+        raise InvalidRequest("token is required")
+    return value

@@ -1,7 +1,8 @@
-"""What every grant shares: its dependencies, the lifetime policy, and the token response.
+"""What every grant shares: the lifetime policy and the token response, with its hooks.
 
-``respond`` is the one place a token response is assembled, and records are stored there before
-any token leaves (no token is returned without its record: SECURITY.md case 54).
+``TokenResponder.respond`` is the one place a token response is assembled, and records are
+stored there before any token leaves (no token is returned without its record: SECURITY.md
+case 54).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from tokensmith.core.sealing import MasterKey
 from tokensmith.oauth.access_tokens import AccessTokenIssuer, TokenContext
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import CodeStore
+from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.oidc.id_tokens import IdTokenIssuer
 
-__all__ = ["GrantDeps", "TokenPolicy", "respond"]
+__all__ = ["GrantDeps", "ResponseHook", "TokenPolicy", "TokenResponder"]
 
 REFRESH_TOKEN_PREFIX = "tsrt_"
 
@@ -54,66 +56,97 @@ class TokenPolicy:
         )
 
 
+class ResponseHook:
+    """A feature's say in every token response, without editing the grants or this module.
+
+    ``context`` may bind or annotate the token before it is issued (``cnf`` for a DPoP proof's
+    key, ``act`` for a delegation, another ``token_type``); ``body`` may add response members.
+    Hooks run in registration order; the base class changes nothing.
+    """
+
+    def context(self, request: ProtocolRequest, ctx: TokenContext) -> TokenContext:
+        return ctx
+
+    def body(self, request: ProtocolRequest, ctx: TokenContext, body: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponder:
+    """Issues the access token (and ID token), stores what must be stored, builds the body."""
+
+    access: AccessTokenIssuer
+    id_tokens: IdTokenIssuer
+    tokens: TokenStore
+    audit: AuditSink
+    clock: Clock
+    hooks: tuple[ResponseHook, ...] = ()
+
+    async def respond(
+        self,
+        request: ProtocolRequest,
+        ctx: TokenContext,
+        *,
+        refresh_token: str | None = None,
+        oidc: tuple[User, int | None, str | None] | None = None,
+    ) -> dict[str, Any]:
+        for hook in self.hooks:
+            ctx = hook.context(request, ctx)
+        token = self.access.issue(ctx)
+        if token.record is not None:
+            await self.tokens.add(token.record)
+        body: dict[str, Any] = {
+            "access_token": token.value,
+            "token_type": ctx.token_type,
+            "expires_in": token.expires_in,
+        }
+        if token.scope:
+            body["scope"] = token.scope
+        self.audit.record(
+            AuditEvent(
+                at=self.clock.now(),
+                event="token.issued",
+                outcome="success",
+                actor=f"client:{ctx.client.client_id}",
+                client_id=ctx.client.client_id,
+                subject=ctx.subject,
+                fingerprint=token.jti,
+                detail={
+                    "grant_type": ctx.grant_type,
+                    "scope": token.scope,
+                    "audience": " ".join(ctx.audience),
+                    "refresh_token": refresh_token is not None,
+                },
+            )
+        )
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        if oidc is not None and "openid" in ctx.scope:
+            user, auth_time, nonce = oidc
+            body["id_token"] = self.id_tokens.issue(
+                client_id=ctx.client.client_id,
+                subject=user.user_id,
+                auth_time=auth_time,
+                nonce=nonce,
+                access_token=token.value,
+            )
+        for hook in self.hooks:
+            hook.body(request, ctx, body)
+        return body
+
+
 @dataclass(frozen=True, slots=True)
 class GrantDeps:
+    """What the built-in code and refresh grants share; a new grant takes its own."""
+
     clients: ClientStore
     tokens: TokenStore
     refresh: RefreshStore
     codes: CodeStore
     users: UserStore
-    access: AccessTokenIssuer
-    id_tokens: IdTokenIssuer
+    responder: TokenResponder
     policy: TokenPolicy
     pepper: bytes
     master: MasterKey
     clock: Clock
     audit: AuditSink
-
-
-async def respond(
-    deps: GrantDeps,
-    ctx: TokenContext,
-    *,
-    refresh_token: str | None = None,
-    oidc: tuple[User, int | None, str | None] | None = None,
-) -> dict[str, Any]:
-    """Issue the access token (and ID token), store what must be stored, build the body."""
-    token = deps.access.issue(ctx)
-    if token.record is not None:
-        await deps.tokens.add(token.record)
-    body: dict[str, Any] = {
-        "access_token": token.value,
-        "token_type": "Bearer",
-        "expires_in": token.expires_in,
-    }
-    if token.scope:
-        body["scope"] = token.scope
-    deps.audit.record(
-        AuditEvent(
-            at=deps.clock.now(),
-            event="token.issued",
-            outcome="success",
-            actor=f"client:{ctx.client.client_id}",
-            client_id=ctx.client.client_id,
-            subject=ctx.subject,
-            fingerprint=token.jti,
-            detail={
-                "grant_type": ctx.grant_type,
-                "scope": token.scope,
-                "audience": " ".join(ctx.audience),
-                "refresh_token": refresh_token is not None,
-            },
-        )
-    )
-    if refresh_token is not None:
-        body["refresh_token"] = refresh_token
-    if oidc is not None and "openid" in ctx.scope:
-        user, auth_time, nonce = oidc
-        body["id_token"] = deps.id_tokens.issue(
-            client_id=ctx.client.client_id,
-            subject=user.user_id,
-            auth_time=auth_time,
-            nonce=nonce,
-            access_token=token.value,
-        )
-    return body

@@ -17,18 +17,33 @@ from tokensmith.core.secrets import fingerprint, keyed_hash, random_token
 from tokensmith.errors import InvalidGrant, InvalidRequest
 from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
-from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps, respond
-from tokensmith.oauth.params import Params
+from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
+from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.scopes import narrow_scope
 from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
 
-__all__ = ["rotate_refresh_token"]
+__all__ = ["RefreshTokenGrant", "rotate_refresh_token"]
 
 _INVALID = "the refresh token is invalid, expired or revoked"
 
 
-async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) -> dict[str, Any]:
+class RefreshTokenGrant:
+    grant_type = "refresh_token"
+    parameters = frozenset({"refresh_token", "scope", "resource"})
+    confidential_only = False
+
+    def __init__(self, deps: GrantDeps) -> None:
+        self._deps = deps
+
+    async def handle(self, request: ProtocolRequest, client: Client) -> dict[str, Any]:
+        return await rotate_refresh_token(self._deps, client, request)
+
+
+async def rotate_refresh_token(
+    deps: GrantDeps, client: Client, request: ProtocolRequest
+) -> dict[str, Any]:
+    params = request.params
     value = params.get("refresh_token")
     if value is None:
         raise InvalidRequest("refresh_token is required")
@@ -64,8 +79,8 @@ async def rotate_refresh_token(deps: GrantDeps, client: Client, params: Params) 
         family_id=family.family_id,
         grant_type="refresh_token",
     )
-    body = await respond(
-        deps, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
+    body = await deps.responder.respond(
+        request, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
     )
     # A concurrent reuse may have revoked the family after our rotation but before our access
     # token was stored; checked after the write, so one side always revokes it.

@@ -129,6 +129,11 @@ class RefreshStore(Protocol):
 
     async def revoke_for_client(self, client_id: str, now: int, reason: str) -> int: ...
 
+    async def purge_ended(self, before: int, created_before: int, limit: int = ...) -> int:
+        """Delete at most ``limit`` families that are over, with their tokens: begun before
+        ``created_before``, or with no token that expires at or after ``before``."""
+        ...
+
     async def revoke_for_session(self, session_id: str, now: int, reason: str) -> list[str]:
         """Revoke the session's families; return their ids so their access tokens go too."""
         ...

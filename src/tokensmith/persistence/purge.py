@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokensmith.accounts.sessions import SessionStore
+from tokensmith.audit.events import AuditStore
+from tokensmith.oauth.client_assertion import AssertionReplayStore
+from tokensmith.oauth.grants import CodeStore
+from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence.repositories._base import PURGE_BATCH
-from tokensmith.persistence.repositories.assertions import SqlAssertionStore
-from tokensmith.persistence.repositories.audit import SqlAuditStore
-from tokensmith.persistence.repositories.grants import SqlCodeStore
-from tokensmith.persistence.repositories.sessions import SqlSessionStore
-from tokensmith.persistence.repositories.tokens import SqlRefreshStore, SqlTokenStore
 
 __all__ = ["PurgeStores", "Retention", "purge"]
 
@@ -43,22 +43,22 @@ class Retention:
 
 class PurgeStores(Protocol):
     @property
-    def codes(self) -> SqlCodeStore: ...
+    def codes(self) -> CodeStore: ...
 
     @property
-    def tokens(self) -> SqlTokenStore: ...
+    def tokens(self) -> TokenStore: ...
 
     @property
-    def refresh(self) -> SqlRefreshStore: ...
+    def refresh(self) -> RefreshStore: ...
 
     @property
-    def sessions(self) -> SqlSessionStore: ...
+    def sessions(self) -> SessionStore: ...
 
     @property
-    def assertions(self) -> SqlAssertionStore: ...
+    def assertions(self) -> AssertionReplayStore: ...
 
     @property
-    def audit(self) -> SqlAuditStore: ...
+    def audit(self) -> AuditStore: ...
 
 
 def _steps(stores: PurgeStores, now: int, keep: Retention) -> dict[str, Step]:

@@ -1,4 +1,6 @@
-"""The running server's parts, opened in a safe order, each failure one clear line.
+"""The composition root: the running server's parts, opened in a safe order, each failure one
+clear line. ``Services`` is typed by the storage Protocols; only this module names the SQL
+repositories. The protocol objects are built from it by ``runtime/protocol.py``.
 
 Start-up order: settings -> master key -> database reachable -> schema current -> master key
 matches the database -> signing keys loaded (created only on a first start).
@@ -15,16 +17,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.accounts.sessions import SessionStore
+from tokensmith.accounts.users import UserStore
 from tokensmith.apikeys.lifecycle import ApiKeyManager
+from tokensmith.apikeys.records import ApiKeyStore
 from tokensmith.apikeys.verifier import ApiKeyVerifier
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
-from tokensmith.audit.events import AuditEvent
+from tokensmith.audit.events import AuditEvent, AuditStore
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.concurrency import Slots
 from tokensmith.core.sealing import MasterKey
 from tokensmith.errors import ConfigError, StartupError
 from tokensmith.jose.keyring import KeyRing, KeyRingError
+from tokensmith.oauth.client_assertion import AssertionReplayStore
+from tokensmith.oauth.clients import ClientStore
+from tokensmith.oauth.grants import CodeStore, ConsentStore
+from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence import migrate
 from tokensmith.persistence.connections import close_connections
 from tokensmith.persistence.database import (
@@ -50,6 +59,7 @@ from tokensmith.persistence.repositories import (
 from tokensmith.runtime.limits import Limits
 from tokensmith.runtime.logs import audit_line_writer
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
+from tokensmith.runtime.protocol import Protocol, build_protocol
 from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
@@ -66,16 +76,16 @@ class Services:
     master: MasterKey
     clock: Clock
     keyring: KeyRing
-    clients: SqlClientStore
-    users: SqlUserStore
-    codes: SqlCodeStore
-    consents: SqlConsentStore
-    tokens: SqlTokenStore
-    refresh: SqlRefreshStore
-    api_keys: SqlApiKeyStore
-    audit: SqlAuditStore
-    sessions: SqlSessionStore
-    assertions: SqlAssertionStore
+    clients: ClientStore
+    users: UserStore
+    codes: CodeStore
+    consents: ConsentStore
+    tokens: TokenStore
+    refresh: RefreshStore
+    api_keys: ApiKeyStore
+    audit: AuditStore
+    sessions: SessionStore
+    assertions: AssertionReplayStore
     trail: AuditTrail
     webhooks: WebhookSender
     key_verifier: ApiKeyVerifier
@@ -85,6 +95,11 @@ class Services:
     responder: AnomalyResponder
     password_slots: Slots  # bounds the Argon2id work of sign-ins (core/concurrency.py)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The endpoints' protocol objects (runtime/protocol.py), built from the fields above.
+    protocol: Protocol = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.protocol = build_protocol(self)
 
     async def stop_tasks(self) -> None:
         for task in self.tasks:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,21 +19,23 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.labels import LabelledChildren
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
+from tokensmith.oauth.capabilities import Capabilities
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.persistence.purge import Retention, purge
+from tokensmith.runtime.features import enabled_features
 from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
-from tokensmith.web import admin, api_keys, authorize, cors, discovery, health, oidc, token
+from tokensmith.web import cors
 from tokensmith.web.envelope import Envelope, classify
 from tokensmith.web.metrics import (
     ANOMALIES,
     AUDIT_EVENTS,
     LIMITS_SHARED,
     SIGNING_KEYS,
-    metrics_endpoint,
 )
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
@@ -42,38 +45,29 @@ __all__ = ["create_app", "create_app_from_environment"]
 log = logging.getLogger(__name__)
 
 
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
-        Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
-        Route("/jwks", discovery.jwks, methods=["GET"]),
-        Route("/authorize", authorize.authorize, methods=["GET"]),
-        Route("/login", authorize.login, methods=["POST"]),
-        Route("/consent", authorize.consent, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[("tokensmith.web", "static")]), name="static"),
-        Route("/userinfo", oidc.userinfo, methods=["GET", "POST"]),
-        Route("/userinfo", cors.preflight, methods=["OPTIONS"]),
-        Route("/logout", oidc.logout, methods=["GET"]),
-        Route("/logout", oidc.logout_confirmed, methods=["POST"]),
-        Route("/token", token.token, methods=["POST"]),
-        Route("/token", cors.preflight, methods=["OPTIONS"]),
-        Route("/introspect", token.introspect, methods=["POST"]),
-        Route("/revoke", token.revoke, methods=["POST"]),
-        Route("/revoke", cors.preflight, methods=["OPTIONS"]),
-        Route("/api-keys/verify", api_keys.verify, methods=["POST"]),
-        Route("/api-keys/leaks", api_keys.report_leaks, methods=["POST"]),
-        Route("/admin/api-keys", admin.list_keys, methods=["GET"]),
-        Route("/admin/api-keys", admin.create_key, methods=["POST"]),
-        Route("/admin/api-keys/{key_id}", admin.show_key, methods=["GET"]),
-        Route("/admin/api-keys/{key_id}/rotate", admin.rotate_key, methods=["POST"]),
-        Route("/admin/api-keys/{key_id}/revoke", admin.revoke_key, methods=["POST"]),
-        Route("/admin/clients/{client_id}", admin.delete_client, methods=["DELETE"]),
-        Route("/admin/audit", admin.audit_events, methods=["GET"]),
-        Route("/admin/lockouts/clear", admin.clear_lockouts, methods=["POST"]),
-        Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/readyz", health.readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-    ]
+def routes(capabilities: Capabilities) -> list[BaseRoute]:
+    """The router, generated from the capability registry: every route a feature declares, the
+    CORS preflight of those browser apps may call, and the static files of the pages."""
+    built: list[BaseRoute] = []
+    for route in capabilities.routes:
+        built.append(Route(route.path, _handler(route.handler), methods=list(route.methods)))
+    for path in dict.fromkeys(r.path for r in capabilities.routes if r.cors_preflight):
+        built.append(Route(path, cors.preflight, methods=["OPTIONS"]))
+    for feature in capabilities.features:
+        for mount, package in feature.static.items():
+            files = StaticFiles(packages=[(package, "static")])
+            built.append(Mount(mount, files, name=mount.strip("/")))
+    return built
+
+
+def _handler(name: str) -> Callable[[Request], Awaitable[Response]]:
+    """A route's "module:function" in tokensmith.web; a missing one stops the start-up."""
+    module_name, _, function = name.partition(":")
+    module = importlib.import_module(f"tokensmith.web.{module_name}")
+    found = getattr(module, function, None)
+    if not callable(found):
+        raise RuntimeError(f"route handler {name!r} does not exist")
+    return cast(Callable[[Request], Awaitable[Response]], found)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -135,7 +129,7 @@ def create_app(
                 await running.flush()
 
     app = Starlette(
-        routes=routes(),
+        routes=routes(Capabilities(enabled_features(settings.enabled_grant_types))),
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,
@@ -208,20 +202,13 @@ async def _flush_batches(services: Services, interval: float = 0.5) -> None:
             log.exception("storing batched records failed")
 
 
-# The counter of each label set, looked up once: labels() validates and locks on every call.
-_event_counters: dict[tuple[str, str, str], Any] = {}
+_event_counters = LabelledChildren(AUDIT_EVENTS)
 
 
 def _count_event(event: AuditEvent) -> None:
     # The reason is a refusal's error code or an API key's refusal reason: few, known values.
     reason = event.detail.get("reason") or event.detail.get("error") or ""
-    key = (event.event, event.outcome, str(reason)[:40])
-    counter = _event_counters.get(key)
-    if counter is None:
-        if len(_event_counters) >= 1024:
-            _event_counters.clear()
-        counter = _event_counters[key] = AUDIT_EVENTS.labels(*key)
-    counter.inc()
+    _event_counters(event.event, event.outcome, str(reason)[:40]).inc()
 
 
 def _tune_collector() -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.audit.trail import Origin, request_origin
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, apply_source
+from tokensmith.core.labels import LabelledChildren
 from tokensmith.core.secrets import redact_secrets
 from tokensmith.errors import (
     HeadersTooLarge,
@@ -33,6 +34,8 @@ from tokensmith.web.responses import error_response
 __all__ = ["Envelope", "classify"]
 
 log = logging.getLogger("tokensmith.http")
+_REQUESTS = LabelledChildren(HTTP_REQUESTS)
+_LATENCY = LabelledChildren(HTTP_LATENCY)
 MAX_HEADER_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -114,8 +117,8 @@ class Envelope:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
-            HTTP_LATENCY.labels(template).observe(elapsed)
+            _REQUESTS(template, scope["method"], str(status)).inc()
+            _LATENCY(template).observe(elapsed)
             ACCESS_LOG.add(
                 "request",
                 {

@@ -6,15 +6,14 @@ from typing import Any, cast
 
 from starlette.requests import Request
 
+from tokensmith.runtime.protocol import Protocol
 from tokensmith.runtime.services import Services
-from tokensmith.web.protocol import Protocol, build_protocol
 
 __all__ = ["attach", "protocol_of", "services_of"]
 
 
 def attach(state: Any, services: Services) -> None:
     state.services = services
-    state.protocol = build_protocol(services)
 
 
 def services_of(request: Request) -> Services:
@@ -22,4 +21,4 @@ def services_of(request: Request) -> Services:
 
 
 def protocol_of(request: Request) -> Protocol:
-    return cast(Protocol, request.app.state.protocol)
+    return services_of(request).protocol

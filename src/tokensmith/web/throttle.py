@@ -1,25 +1,6 @@
-"""Brute-force lockouts and per-address limits at the endpoints that check a secret.
-
-Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>``, an IPv6
-address counted by its /64 (``core.addresses.address_bucket``: one host has 2^64 of them). The
-lock check and the count are always one atomic step (SECURITY 57), in one of two ways:
-
-- ``attempt`` for a password, whose Argon2id hash is the expensive part: the attempt *reserves*
-  itself under each name before the hash runs, counted as a failure until a success refunds it.
-  However many arrive at once, no more than the threshold reach the hash; a locked name costs no
-  hash and no count.
-- ``judge`` for a client secret or an API key, whose keyed hash costs a microsecond: the secret
-  is checked first, then one step refuses if a name is locked and else counts a wrong one. Only
-  the attempts judged before the lock get their own answer (at most the threshold of them
-  wrong); every later one gets 429 whether its secret was right or not, so parallel guesses
-  learn nothing past the threshold, and a client's parallel genuine requests never wait on each
-  other.
-
-A client is counted per address its attempts come from: bad secrets sent from one address under
-a client's id never lock out the genuine client calling from another (SECURITY 58), while the
-address's own lockout still stops the guesser. An account is locked by the name typed, whether
-or not it exists, so a lock never tells whether an account exists.
-"""
+"""The lockouts and limits (``runtime/throttle.py``) for the HTTP handlers that are not behind
+the client pipeline: the sign-in form. ``peer`` is the one function every lockout and limit asks
+for a request's address."""
 
 from __future__ import annotations
 
@@ -28,154 +9,25 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
-from tokensmith.core.addresses import address_bucket
-from tokensmith.errors import TooManyRequests
-from tokensmith.oauth.clients import Client
-from tokensmith.runtime.limits import LockoutPolicy, Reservation, account_name, client_name
-from tokensmith.web.metrics import LOCKOUTS, RATE_LIMITED
-from tokensmith.web.state import services_of
+from tokensmith.runtime.limits import account_name, client_name
+from tokensmith.runtime.throttle import Attempt
+from tokensmith.web.state import protocol_of
 
-__all__ = [
-    "Attempt",
-    "account_name",
-    "admit",
-    "attempt",
-    "client_name",
-    "judge",
-    "peer",
-    "succeeded",
-    "within_address_rate",
-]
-
-_WINDOW = 900.0
+__all__ = ["Attempt", "account_name", "attempt", "client_name", "peer", "succeeded"]
 
 
 def peer(request: Request) -> str:
-    """The address a request comes from: the one function every lockout and limit asks."""
+    """The address a request comes from, as the envelope's trusted-proxy rule decided it."""
     return request.client.host if request.client else "unknown"
-
-
-def _policy(request: Request, kind: str) -> LockoutPolicy:
-    settings = services_of(request).settings
-    threshold = {
-        "account": settings.lockout_account_failures,
-        "client": settings.lockout_client_failures,
-        "address": settings.lockout_address_failures,
-    }[kind]
-    return LockoutPolicy(
-        threshold, _WINDOW, float(settings.lockout_first), float(settings.lockout_longest)
-    )
-
-
-class Attempt:
-    """One reserved attempt. It stays counted as a failure only if ``failed()`` is called."""
-
-    def __init__(self, names: list[tuple[str, str, LockoutPolicy]], reserved: Reservation) -> None:
-        self._names = names  # (kind, "kind:name", its policy)
-        self._reserved = reserved
-        self._failed = False
-
-    def failed(self) -> None:
-        """The secret was wrong: the reservation stands as the failure it counted."""
-        self._failed = True
-
-    async def _settle(self, request: Request) -> None:
-        if self._failed:
-            for kind, name, _ in self._names:
-                if name in self._reserved.locking:
-                    LOCKOUTS.labels(kind).inc()
-            return
-        names = [(name, policy) for _, name, policy in self._names]
-        reserved = self._reserved
-        await services_of(request).limits.refund(
-            names, shared=reserved.shared, counted_here=reserved.counted_here
-        )
 
 
 @asynccontextmanager
 async def attempt(request: Request, **names: str | None) -> AsyncIterator[Attempt]:
-    """Reserve an attempt under every named account, client and address, or raise
-    TooManyRequests (429 + Retry-After) if any is locked or the address is over its rate.
-
-    Inside the block, check the secret and call ``failed()`` if it was wrong. Anything else (a
-    success, an error, a cancelled request) refunds the reservation on the way out.
-    """
-    services = services_of(request)
-    named = _named(names)
-    policies = [(kind, name, _policy(request, kind)) for kind, name in named]
-    reservation = await services.limits.reserve([(name, policy) for _, name, policy in policies])
-    if reservation.wait is not None:
-        await _count_refusal(request, named)
-        raise TooManyRequests(reservation.wait)
-    tried = Attempt(policies, reservation)
-    try:
-        await within_address_rate(request, names.get("address"))
+    """``Throttle.attempt``: reserve an attempt under every name, or raise TooManyRequests."""
+    async with protocol_of(request).throttle.attempt(**names) as tried:
         yield tried
-    finally:
-        await tried._settle(request)
-
-
-async def judge(request: Request, *, failed: bool, **names: str | None) -> None:
-    """After the secret was checked: raise TooManyRequests if any name is locked, else count
-    the failure if it was one (both in one step)."""
-    services = services_of(request)
-    named = _named(names)
-    verdict = await services.limits.judge(
-        [(name, _policy(request, kind)) for kind, name in named], failed
-    )
-    if verdict.wait is not None:
-        await _count_refusal(request, named)
-        raise TooManyRequests(verdict.wait)
-    for kind, name in named:
-        if name in verdict.locking:
-            LOCKOUTS.labels(kind).inc()
-
-
-def _named(names: dict[str, str | None]) -> list[tuple[str, str]]:
-    """(kind, "kind:name") for each name given; an address by its bucket (an IPv6 one's /64)."""
-    return [
-        (kind, f"{kind}:{address_bucket(name) if kind == 'address' else name}")
-        for kind, name in names.items()
-        if name
-    ]
-
-
-async def _count_refusal(request: Request, named: list[tuple[str, str]]) -> None:
-    for kind, name in named:
-        if await services_of(request).limits.locked(name) is not None:
-            RATE_LIMITED.labels(kind).inc()
-
-
-async def within_address_rate(request: Request, address: str | None) -> None:
-    """Raise TooManyRequests if the address is over TOKENSMITH_RATE_LIMIT_PER_ADDRESS."""
-    services = services_of(request)
-    per_address = services.settings.rate_limit_per_address
-    if not per_address or not address:
-        return
-    wait = await services.limits.take(f"rate:address:{address_bucket(address)}", per_address, 60.0)
-    if wait is not None:
-        RATE_LIMITED.labels("address").inc()
-        raise TooManyRequests(wait)
-
-
-async def admit(request: Request, client: Client) -> None:
-    """An authenticated client that is not held by an automatic response and is within its own
-    request rate, if it has one. Only the client's own traffic ever reaches this."""
-    limits = services_of(request).limits
-    held = await limits.locked(f"client:{client.client_id}")
-    if held is not None:
-        RATE_LIMITED.labels("client").inc()
-        raise TooManyRequests(held)
-    if client.rate_limit is None:
-        return
-    wait = await limits.take(f"rate:client:{client.client_id}", client.rate_limit, 60.0)
-    if wait is not None:
-        RATE_LIMITED.labels("client").inc()
-        raise TooManyRequests(wait, "this client's request rate limit is exceeded")
 
 
 async def succeeded(request: Request, **names: str | None) -> None:
     """Forget the earlier failures of the names (a user who signed in)."""
-    services = services_of(request)
-    for _, name in _named(names):  # the names the failures were counted under
-        await services.limits.clear(name)
+    await protocol_of(request).throttle.succeeded(**names)

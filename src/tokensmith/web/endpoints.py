@@ -1,0 +1,95 @@
+"""Thin HTTP adapters: a Starlette request in, a ``ProtocolRequest`` to protocol code, its
+``Answer`` back out as a response. Nothing here decides anything about the protocol."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.errors import OAuthError
+from tokensmith.oauth.params import Params
+from tokensmith.oauth.pipeline import Answer, ClientEndpoint
+from tokensmith.oauth.request import PROTOCOL_HEADERS, ProtocolRequest
+from tokensmith.web.cors import allow_client_origin
+from tokensmith.web.forms import has_body, read_form
+from tokensmith.web.responses import json_response
+from tokensmith.web.state import services_of
+from tokensmith.web.throttle import peer
+
+__all__ = ["answer_response", "client_endpoint", "protocol_request"]
+
+_HEADERS = frozenset(name.encode() for name in PROTOCOL_HEADERS)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def protocol_request(request: Request, params: Params) -> ProtocolRequest:
+    """The one typed value protocol code sees of this request."""
+    scope = request.scope
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _HEADERS
+    }
+    return ProtocolRequest(
+        method=request.method,
+        url=str(request.url.replace(query="")),
+        params=params,
+        source=peer(request),
+        headers=headers,
+        client_cert=_client_certificate(scope),
+        has_body=has_body(request),
+    )
+
+
+def _client_certificate(scope: MutableMapping[str, Any]) -> bytes | None:
+    """The client's certificate (DER) from the ASGI TLS extension, when the server gives one."""
+    extensions = scope.get("extensions")
+    tls = extensions.get("tls") if isinstance(extensions, dict) else None
+    chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
+    if not chain or not isinstance(chain[0], str):
+        return None
+    try:
+        return ssl.PEM_cert_to_DER_cert(chain[0])
+    except ValueError:
+        return None
+
+
+def answer_response(answer: Answer) -> Response:
+    headers = dict(answer.headers)
+    if answer.body is None:
+        return Response(status_code=answer.status, headers=headers)
+    return json_response(answer.body, answer.status, headers)
+
+
+def client_endpoint(
+    endpoint: Callable[[Request], ClientEndpoint], *, form: bool = True, cors: bool = False
+) -> Endpoint:
+    """A route for a pipeline endpoint. ``form``: the body is always a form (else only when
+    one is sent); ``cors``: browser apps may read the answer from their registered origins."""
+
+    async def route(request: Request) -> Response:
+        pipeline = endpoint(request)
+        limit = services_of(request).settings.max_body_bytes
+        try:
+            read = form or has_body(request)
+            params = await read_form(request, limit) if read else Params()
+        except OAuthError as error:
+            # Refused before it was read: audited, and never readable cross-origin.
+            return answer_response(pipeline.refuse(protocol_request(request, Params()), error))
+        call = protocol_request(request, params)
+        response = answer_response(await pipeline(call))
+        return await _with_cors(request, call, response) if cors else response
+
+    return route
+
+
+async def _with_cors(request: Request, call: ProtocolRequest, response: Response) -> Response:
+    """Browser apps may read the answer only from an origin their client registered."""
+    if call.header("origin") is None or call.credentials is None:
+        return response
+    return await allow_client_origin(request, call.credentials.client_id, response)
