@@ -1,5 +1,5 @@
 """``python -m tokensmith`` runs the command line."""
 
-from tokensmith.cli.main import main
+from tokensmith.cli.entry import main
 
 main()

@@ -211,7 +211,83 @@ def test_descriptions_are_short_and_header_safe() -> None:
     assert all(" " <= c <= "~" for c in text)
     assert '"' not in text and "\\" not in text and len(text) < 400
     assert "and 2 more" in text
-    assert describe_refusal([], [AUDIENCE, OTHER]).endswith(f"one of '{AUDIENCE}', '{OTHER}'")
+    assert "evil???set-cookie:?x" in text  # control characters and spaces are not passed on
+    # The configured side is cut and cleaned the same way, in the list and in the advice.
+    configured = describe_refusal([OTHER], ["https://api.test/\x1b[31m" + "p" * 300])
+    assert all(" " <= c <= "~" for c in configured) and len(configured) < 400
+    assert configured.endswith("resource=https://api.test/?[31m" + "p" * 55 + "...")
+    # Everything hostile at once stays bounded.
+    worst = describe_refusal(["x" * 9000] * 50, ["y" * 9000] * 50, "api_key")
+    assert len(worst) < 700 and "and 47 more" in worst
+
+
+@pytest.mark.parametrize(
+    ("have", "expected", "kind", "description"),
+    [
+        (
+            [OTHER],
+            [AUDIENCE],
+            "token",
+            f"the access token's audience is '{OTHER}'; this API accepts '{AUDIENCE}'; "
+            f"request a token with resource={AUDIENCE}",
+        ),
+        (
+            [],
+            [AUDIENCE],
+            "token",
+            f"the access token names no audience; this API accepts '{AUDIENCE}'; "
+            f"request a token with resource={AUDIENCE}",
+        ),
+        (
+            [OTHER, "https://third.test"],
+            [OTHER + "/v2", AUDIENCE],
+            "token",
+            f"the access token's audience is one of '{OTHER}', 'https://third.test'; this API "
+            f"accepts one of '{AUDIENCE}', '{OTHER}/v2'; request a token for one of them with "
+            "resource=",
+        ),
+        (
+            [OTHER],
+            [AUDIENCE],
+            "api_key",
+            f"the API key's audience is '{OTHER}'; this API accepts '{AUDIENCE}'; "
+            f"use a key created with --audience {AUDIENCE}",
+        ),
+        (
+            [OTHER],
+            [],
+            "token",
+            f"the access token's audience is '{OTHER}'; this API accepts an audience "
+            "(none is configured)",
+        ),
+    ],
+    ids=["token", "no-audience", "lists", "api-key", "unconfigured"],
+)
+def test_a_refusal_says_which_audience_and_how_to_ask_for_the_right_one(
+    have: list[str], expected: list[str], kind: Any, description: str
+) -> None:
+    assert describe_refusal(have, expected, kind) == description
+
+
+def test_every_path_gives_the_advice_for_its_credential(stub: StubServer, keys: Keys) -> None:
+    advice = f"request a token with resource={AUDIENCE}"
+    validator = JwtValidator(
+        StaticKeys([pin(verification_key_from_jwk(keys.es.public_jwk()))]),
+        issuer=ISSUER,
+        audiences=[AUDIENCE],
+    )
+    jwt = Credential("bearer", sign(keys.es, claims(aud=OTHER)))
+    assert_refused(both_ways(Guard(jwt=validator), jwt), f"'{OTHER}'", advice)
+    introspected = both_ways(introspecting_guard(stub, audiences=[AUDIENCE]), opaque(OTHER))
+    assert_refused(introspected, f"'{OTHER}'", advice)
+    stub.routes["/api-keys/verify"] = (200, {}, {**KEY_ANSWER, "aud": OTHER})
+    try:
+        verifier = RemoteApiKeyVerifier(stub.base_url + "/api-keys/verify", cache_seconds=0)
+        key = Credential("api_key", generate_api_key("live").text)
+        bound = both_ways(Guard(api_keys=verifier, audiences=[AUDIENCE]), key)
+        assert_refused(bound, "the API key's audience", f"--audience {AUDIENCE}")
+    finally:
+        stub.routes["/api-keys/verify"] = (200, {}, KEY_ANSWER)
 
 
 @pytest.mark.parametrize("adapter", ["asgi", "flask"])

@@ -70,10 +70,18 @@ def test_jwt_from_the_issuer(server: ServerThread, register: Registrar) -> None:
     assert principal.scopes == {"orders:read"}
     assert principal.issuer == server.base_url
     assert principal.kind == "jwt"
-    # A token for the issuer's own default audience is not ours.
+    # A token for the issuer's own default audience is not ours, and the refusal says how to
+    # ask for one that is; asking that way is accepted.
     other = client_token(server.base_url, worker, scope="orders:read")
-    with pytest.raises(InvalidToken, match="audience"):
+    with pytest.raises(InvalidToken) as refused:
         asyncio.run(guard.authenticate(bearer(other)))
+    assert refused.value.description == (
+        f"the access token's audience is '{server.base_url}'; this API accepts '{RESOURCE}'; "
+        f"request a token with resource={RESOURCE}"
+    )
+    resource = refused.value.description.rpartition("resource=")[2]
+    again = client_token(server.base_url, worker, scope="orders:read", resource=resource)
+    assert asyncio.run(guard.authenticate(bearer(again))).audience == (RESOURCE,)
     # The blocking path (Flask) agrees.
     fresh = Guard.for_issuer(server.base_url, audience=RESOURCE)
     assert fresh.authenticate_blocking(bearer(token)).subject == worker.client_id
@@ -104,7 +112,7 @@ def test_opaque_tokens_by_introspection(server: ServerThread, register: Registra
     # Case 60: an active token for the issuer's default audience is not ours either.
     other = client_token(server.base_url, worker)
     with pytest.raises(
-        InvalidToken, match=f"audience is '{server.base_url}'.*expects '{RESOURCE}'"
+        InvalidToken, match=f"audience is '{server.base_url}'.*accepts '{RESOURCE}'.*resource="
     ):
         guard.authenticate_blocking(bearer(other))
 

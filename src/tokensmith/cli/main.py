@@ -1,22 +1,19 @@
-"""The ``tokensmith`` entry point: subcommands, and one-line errors instead of tracebacks."""
+"""The ``tokensmith`` command: every subcommand (``cli/entry.py`` starts it; ``cli/runner.py``
+turns its errors into one line)."""
 
 from __future__ import annotations
 
-import sys
-
-import click
 import typer
 
 from tokensmith import __version__
 from tokensmith.cli import api_keys, clients, keys, lockouts, users
 from tokensmith.cli.audit import audit
 from tokensmith.cli.gateway import gateway
-from tokensmith.cli.output import CommandError, JsonFlag, emit
+from tokensmith.cli.output import JsonFlag, emit
+from tokensmith.cli.runner import run
 from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
-from tokensmith.errors import OAuthError, StartupError
 from tokensmith.persistence.database import DATABASE_ERRORS
-from tokensmith.runtime.logs import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -57,31 +54,4 @@ def version(as_json: JsonFlag = False) -> None:
 
 
 def main() -> None:
-    # Until a command sets its own level: what reading the settings warns about is a JSON line.
-    configure_logging("WARNING")
-    try:
-        result = app(standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except (StartupError, CommandError) as exc:
-        sys.stderr.write(f"tokensmith: {exc}\n")
-        sys.exit(2 if isinstance(exc, CommandError) else 1)
-    except OAuthError as exc:  # the request itself is wrong (a bad scope, an unknown key id)
-        sys.stderr.write(f"tokensmith: {exc.description}\n")
-        sys.exit(2)
-    except DATABASE_ERRORS as exc:
-        sys.stderr.write(f"tokensmith: the database became unreachable ({type(exc).__name__})\n")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:
-        # Typer may raise its own copy of click's usage errors; they know how to show themselves.
-        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(code)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)
+    run(app, database_errors=DATABASE_ERRORS)

@@ -1,0 +1,68 @@
+"""The ``tokensmith`` console script, which ``pip install tokensmith`` installs with the guard.
+
+The base install is the guard library alone; the commands need an extra (pyproject.toml). When
+one of its packages is missing, the script says in one line which extra to install instead of
+printing an ImportError's traceback. ``tokensmith gateway`` runs with the ``gateway`` extra alone:
+the full command line imports the server (SQLAlchemy, Redis, Argon2, ...), the gateway needs
+none of it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    try:
+        from tokensmith.cli.main import main as full
+    except ModuleNotFoundError as exc:
+        missing = _outside_package(exc)
+        if sys.argv[1:2] == ["gateway"]:
+            _gateway_alone()
+        _install_hint(missing, "server")
+    full()
+
+
+def _gateway_alone() -> NoReturn:
+    """``tokensmith gateway`` with the gateway's packages only (the same command, options and
+    one-line errors as in the full command line)."""
+    try:
+        import typer
+
+        from tokensmith.cli.gateway import gateway
+        from tokensmith.cli.runner import run
+    except ModuleNotFoundError as exc:
+        _install_hint(_outside_package(exc), "gateway")
+    app = typer.Typer(
+        name="tokensmith",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.command("gateway")(gateway)
+
+    @app.callback()
+    def commands() -> None:
+        """Tokensmith's gateway (`pip install 'tokensmith[server]'` for the other commands)."""
+
+    run(app)
+
+
+def _outside_package(exc: ModuleNotFoundError) -> str:
+    """The missing module's name; an ImportError of Tokensmith's own modules is a bug: raised."""
+    name = exc.name or ""
+    if not name or name.partition(".")[0] == "tokensmith":
+        raise exc
+    return name
+
+
+def _install_hint(missing: str, extra: str) -> NoReturn:
+    # The name is Python's own (an import name such as 'sqlalchemy'), printable by construction.
+    sys.stderr.write(
+        f"tokensmith: this command needs packages that are not installed (no module named "
+        f"{missing!r}); install them with: pip install 'tokensmith[{extra}]'\n"
+    )
+    sys.exit(1)
