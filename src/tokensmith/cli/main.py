@@ -8,6 +8,7 @@ import click
 import typer
 
 from tokensmith import __version__
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.cli import api_keys, clients, keys, lockouts, users
 from tokensmith.cli.audit import audit
 from tokensmith.cli.gateway import gateway
@@ -16,7 +17,6 @@ from tokensmith.cli.serve import migrate, serve
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.errors import OAuthError, StartupError
 from tokensmith.persistence.database import DATABASE_ERRORS
-from tokensmith.runtime.logs import configure_logging
 
 __all__ = ["app", "main"]
 

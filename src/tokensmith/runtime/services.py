@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.adapters.logs import audit_line_writer
+from tokensmith.adapters.webhooks import WebhookSender
 from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.verifier import ApiKeyVerifier
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
@@ -48,10 +50,8 @@ from tokensmith.persistence.repositories import (
     SqlUserStore,
 )
 from tokensmith.runtime.limits import Limits
-from tokensmith.runtime.logs import audit_line_writer
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
 from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
-from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
 
 __all__ = ["Services", "database_url", "open_engine", "open_services"]

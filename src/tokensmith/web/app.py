@@ -17,12 +17,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from tokensmith.adapters.logs import ACCESS_LOG, configure_logging
 from tokensmith.audit.events import AuditEvent
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.clients import MAX_REFRESH_GRACE
 from tokensmith.persistence.database import DATABASE_ERRORS
 from tokensmith.persistence.purge import Retention, purge
-from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import admin, api_keys, authorize, cors, discovery, health, oidc, token

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.adapters.logs import ACCESS_LOG, request_id_var
 from tokensmith.audit.trail import Origin, request_origin
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, apply_source
 from tokensmith.core.secrets import redact_secrets
@@ -26,7 +27,6 @@ from tokensmith.errors import (
     TemporarilyUnavailable,
 )
 from tokensmith.persistence.database import UNAVAILABLE_ERRORS
-from tokensmith.runtime.logs import ACCESS_LOG, request_id_var
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
