@@ -19,12 +19,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from tokensmith.adapters.redis_limits import Limits
 from tokensmith.audit.anomalies import Alert
 from tokensmith.audit.events import AuditEvent
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock
 from tokensmith.persistence.repositories import SqlRefreshStore, SqlSessionStore
-from tokensmith.runtime.limits import Limits
 
 __all__ = ["AnomalyResponder", "ResponsePolicy"]
 

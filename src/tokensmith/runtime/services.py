@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.adapters.logs import audit_line_writer
+from tokensmith.adapters.redis_limits import Limits
 from tokensmith.adapters.webhooks import WebhookSender
 from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.verifier import ApiKeyVerifier
@@ -49,7 +50,6 @@ from tokensmith.persistence.repositories import (
     SqlTokenStore,
     SqlUserStore,
 )
-from tokensmith.runtime.limits import Limits
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
 from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.settings import Settings

@@ -29,9 +29,9 @@ from contextlib import asynccontextmanager
 from starlette.requests import Request
 
 from tokensmith.core.addresses import address_bucket
+from tokensmith.core.lockouts import LockoutPolicy, Reservation, account_name, client_name
 from tokensmith.errors import TooManyRequests
 from tokensmith.oauth.clients import Client
-from tokensmith.runtime.limits import LockoutPolicy, Reservation, account_name, client_name
 from tokensmith.web.metrics import LOCKOUTS, RATE_LIMITED
 from tokensmith.web.state import services_of
 
