@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # What an operator can unlock: lockouts by account, client and address; anomaly holds by client
-# and API key (runtime/responses.py).
+# and API key (audit/responses.py).
 UNLOCKABLE = ("account", "client", "address", "key")
 
 

@@ -22,6 +22,7 @@ from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.verifier import ApiKeyVerifier
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
 from tokensmith.audit.events import AuditEvent
+from tokensmith.audit.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.concurrency import Slots
@@ -51,7 +52,6 @@ from tokensmith.persistence.repositories import (
     SqlUserStore,
 )
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
-from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.settings import Settings
 
 __all__ = ["Services", "database_url", "open_engine", "open_services"]

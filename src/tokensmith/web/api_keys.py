@@ -110,7 +110,7 @@ async def _check_key(services: Services, presented: str, source_ip: str) -> ApiK
         raise ApiKeyRefused("malformed")
     identity = await services.key_verifier.verify(presented, source_ip)
     if services.settings.anomaly_spike_action == "throttle":
-        # Held by the volume_spike response (runtime/responses.py), on every node.
+        # Held by the volume_spike response (audit/responses.py), on every node.
         held = await services.limits.locked(f"key:{identity.key_id}")
         if held is not None:
             raise ApiKeyRefused("rate_limited", key_id=identity.key_id, retry_after=held)
