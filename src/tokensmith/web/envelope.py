@@ -11,7 +11,6 @@ import secrets
 import time
 from urllib.parse import parse_qsl
 
-from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +25,7 @@ from tokensmith.errors import (
     ServerError,
     TemporarilyUnavailable,
 )
-from tokensmith.persistence.database import UNAVAILABLE_ERRORS
+from tokensmith.runtime.faults import is_unavailable
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
@@ -186,10 +185,6 @@ def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
 def classify(exc: Exception) -> OAuthError:
     if isinstance(exc, OAuthError):
         return exc
-    if isinstance(exc, UNAVAILABLE_ERRORS) or _is_database_error(exc):
+    if is_unavailable(exc):
         return TemporarilyUnavailable("the service is temporarily unavailable; retry shortly")
     return ServerError("an unexpected error occurred; it has been logged")
-
-
-def _is_database_error(exc: Exception) -> bool:
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
