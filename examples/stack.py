@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from orders_service import create_app
 
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import build_gateway, load_config
-from tokensmith.runtime.logs import configure_logging
 from tokensmith.web.server import server_options
 
 

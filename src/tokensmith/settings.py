@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     anomaly_spike_period: Duration = Field(default=60, ge=1, le=3600)
     anomaly_spike_history: int = Field(default=5, ge=1, le=60)  # periods in the baseline
     anomaly_cooldown: Duration = Field(default=300, ge=1, le=86400)
-    # Automatic responses (runtime/responses.py); alerts are raised either way. A spike can hold
+    # Automatic responses (audit/responses.py); alerts are raised either way. A spike can hold
     # the client or key (429) for ANOMALY_THROTTLE; a user on a new network can be signed out.
     anomaly_spike_action: Literal["alert", "throttle"] = "alert"
     anomaly_new_network_action: Literal["alert", "reauthenticate"] = "alert"

@@ -1,4 +1,4 @@
-"""The optional automatic responses to anomalies, provoked over HTTP (runtime/responses.py)."""
+"""The optional automatic responses to anomalies, provoked over HTTP (audit/responses.py)."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver, client_token
 from tests.oauth.conftest import Registered, Registrar
 from tests.support import OFFERED, Database, ServerThread
+from tokensmith.adapters.logs import JsonFormatter
 from tokensmith.oauth.clients import NewClient
-from tokensmith.runtime.logs import JsonFormatter
 from tokensmith.settings import Settings
 
 

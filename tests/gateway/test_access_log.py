@@ -13,7 +13,7 @@ import pytest
 from tests.gateway.conftest import Running
 from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
-from tokensmith.runtime.logs import JsonFormatter
+from tokensmith.adapters.logs import JsonFormatter
 
 ACCESS = "tokensmith.gateway.access"
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support import REDIS_URL, SLOW_MACHINE, TcpProxy, refused_port
-from tokensmith.runtime.limits import Limits, LockoutPolicy
+from tokensmith.adapters.redis_limits import Limits
+from tokensmith.core.lockouts import LockoutPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +111,7 @@ async def test_a_flood_of_names_keeps_memory_bounded() -> None:
     for i in range(20_000):
         await alone.fail(f"addr:{i}", POLICY)
         await alone.take(f"addr:{i}", 10, 60)
-    assert len(alone._failures) == 500 and len(alone._buckets) == 500
+    assert len(alone._lockouts) == 500 and len(alone._buckets) == 500
 
 
 async def test_redis_refusing_connections_degrades_to_local_limits() -> None:

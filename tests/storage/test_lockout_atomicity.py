@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support import REDIS_URL, SLOW_MACHINE, TcpProxy
-from tokensmith.runtime.limits import Limits, LockoutPolicy, client_name
+from tokensmith.adapters.redis_limits import Limits
+from tokensmith.core.lockouts import LockoutPolicy, client_name
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tokensmith.adapters.logs import JsonFormatter, LineBuffer, audit_line_writer
 from tokensmith.audit.events import AuditEvent
 from tokensmith.audit.trail import AuditLine
-from tokensmith.runtime.logs import JsonFormatter, LineBuffer, audit_line_writer
 
 EVENT = AuditEvent(
     at=1_790_000_000,

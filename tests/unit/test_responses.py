@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 
 from tokensmith.audit.anomalies import Alert
-from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
+from tokensmith.audit.responses import AnomalyResponder, ResponsePolicy
 
 pytestmark = pytest.mark.anyio
 

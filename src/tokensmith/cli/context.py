@@ -7,8 +7,8 @@ import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.audit.events import AuditEvent
-from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.gateway import build_gateway, load_config
 from tokensmith.gateway.config import GatewayConfig
 from tokensmith.gateway.probe import probe_introspection
-from tokensmith.runtime.logs import configure_logging
 from tokensmith.web.connection import ReadLimits
 from tokensmith.web.server import server_options
 

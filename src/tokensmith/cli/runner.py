@@ -8,9 +8,9 @@ from typing import NoReturn
 import click
 import typer
 
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.cli.output import CommandError
 from tokensmith.errors import OAuthError, StartupError
-from tokensmith.runtime.logs import configure_logging
 
 __all__ = ["run"]
 

@@ -16,11 +16,11 @@ import typer
 import uvicorn
 
 from tokensmith import __version__
+from tokensmith.adapters.logs import configure_logging
 from tokensmith.errors import ConfigError, StartupError
 from tokensmith.persistence import migrate as migrations
 from tokensmith.persistence.database import describe_url
 from tokensmith.runtime.lock import ServerLock
-from tokensmith.runtime.logs import configure_logging
 from tokensmith.runtime.services import database_url, open_engine, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web.server import server_options

@@ -8,7 +8,7 @@ header: the token cannot reach this line.
 The record goes through ``logging`` (logger ``tokensmith.gateway.access``, message ``request``);
 ``tokensmith gateway`` installs the server's ``JsonFormatter``, so the line is the server's
 ``{"ts", "level", "logger", "msg", "request_id", ...}``. The server's buffered ``ACCESS_LOG`` is
-not reused: ``runtime.logs`` imports the audit trail, which the gateway's import contract keeps
+not reused: ``adapters.logs`` imports the audit trail, which the gateway's import contract keeps
 out, and its buffer needs the server's flush task, which the gateway does not run.
 """
 

@@ -23,6 +23,7 @@ from tokensmith.accounts.sessions import Session
 from tokensmith.core.sealing import MasterKey, SealError
 from tokensmith.core.secrets import b64url, b64url_decode
 from tokensmith.oauth.authorization import AuthorizationRequest
+from tokensmith.oauth.decision import reauthentication_needed
 
 __all__ = [
     "INTERACTION_TTL",
@@ -50,6 +51,10 @@ class Interaction:
         """After a successful login in this interaction, creating ``session``."""
         return replace(self, session_ref=session.session_ref, logged_in_at=now)
 
+    def logged_in_here(self, session: Session) -> bool:
+        """Whether ``session`` was created by a login in this interaction."""
+        return self.logged_in_at is not None and self.session_ref == session.session_ref
+
     def for_login(self) -> Interaction:
         """What the login form carries: the request only; a login is what it will add."""
         return replace(self, session_ref=None, logged_in_at=None)
@@ -65,17 +70,15 @@ def login_needed(interaction: Interaction, session: Session, now: int) -> bool:
     """Whether ``session`` is not enough and the person must log in (again) now.
 
     OIDC Core §3.1.2.1: ``prompt=login`` and an exceeded ``max_age`` demand an active
-    re-authentication. A login made in this very interaction, creating this session, satisfies
-    both. Otherwise times are whole seconds, so a session that looks N seconds old may be up to
-    N + 1 seconds old: a session exactly ``max_age`` old is too old, and ``max_age=0`` always
-    demands a login during this request.
+    re-authentication; a login made in this very interaction, creating this session, satisfies
+    both (``decision.reauthentication_needed`` has the rule and its rounding).
     """
-    if interaction.logged_in_at is not None and interaction.session_ref == session.session_ref:
-        return False
-    request = interaction.request
-    if "login" in request.prompts:
-        return True
-    return request.max_age is not None and now - session.auth_time >= request.max_age
+    return reauthentication_needed(
+        interaction.request,
+        session.auth_time,
+        now,
+        logged_in_here=interaction.logged_in_here(session),
+    )
 
 
 def seal_interaction(master: MasterKey, interaction: Interaction, step: Step, browser: str) -> str:

@@ -126,7 +126,7 @@ class KeyVerification:
             raise ApiKeyRefused("malformed")
         identity = await self._verifier.verify(presented, source_ip)
         if self._throttle_held_keys:
-            # Held by the volume_spike response (runtime/responses.py), on every node.
+            # Held by the volume_spike response (audit/responses.py), on every node.
             held = await self._gate.held(f"key:{identity.key_id}")
             if held is not None:
                 raise ApiKeyRefused("rate_limited", key_id=identity.key_id, retry_after=held)

@@ -21,7 +21,9 @@ __all__ = [
     "UNAVAILABLE_ERRORS",
     "create_engine",
     "describe_url",
+    "is_unavailable",
     "normalise_url",
+    "ping",
     "sqlite_pragmas",
 ]
 
@@ -39,6 +41,20 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 # Any failure reported by the database or its driver, including the above.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, sa.exc.DBAPIError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is away (a lost or refused connection), so that the
+    request may succeed if retried shortly; any other database error is a fault of its own."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One ``SELECT 1``; raises one of ``DATABASE_ERRORS`` if the database does not answer."""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
 
 
 def normalise_url(url: str) -> URL:

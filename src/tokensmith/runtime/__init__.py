@@ -1,1 +1,1 @@
-"""Turning settings into running services: master key, database, migrations, keys, logs."""
+"""Composition and the process's policies: services from settings, background jobs, readiness."""

@@ -19,11 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.accounts.sessions import SessionStore
 from tokensmith.accounts.users import UserStore
+from tokensmith.adapters.logs import audit_line_writer
+from tokensmith.adapters.redis_limits import Limits
+from tokensmith.adapters.webhooks import WebhookSender
 from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.records import ApiKeyStore
 from tokensmith.apikeys.verifier import ApiKeyVerifier
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
 from tokensmith.audit.events import AuditEvent, AuditStore
+from tokensmith.audit.responses import AnomalyResponder, ResponsePolicy
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.concurrency import Slots
@@ -56,12 +60,8 @@ from tokensmith.persistence.repositories import (
     SqlTokenStore,
     SqlUserStore,
 )
-from tokensmith.runtime.limits import Limits
-from tokensmith.runtime.logs import audit_line_writer
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
 from tokensmith.runtime.protocol import Protocol, build_protocol
-from tokensmith.runtime.responses import AnomalyResponder, ResponsePolicy
-from tokensmith.runtime.webhooks import WebhookSender
 from tokensmith.settings import Settings
 
 __all__ = ["Services", "database_url", "open_engine", "open_services"]

@@ -27,10 +27,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from tokensmith.adapters.redis_limits import Limits
 from tokensmith.core.addresses import address_bucket
+from tokensmith.core.lockouts import LockoutPolicy, Reservation, client_name
 from tokensmith.errors import TooManyRequests
 from tokensmith.oauth.clients import Client
-from tokensmith.runtime.limits import Limits, LockoutPolicy, Reservation, client_name
 from tokensmith.runtime.metrics import LOCKOUTS_BY_KIND, RATE_LIMITED_BY_KIND
 
 __all__ = ["Attempt", "LockoutSettings", "Throttle"]

@@ -27,10 +27,10 @@ from starlette.responses import Response
 from tokensmith.apikeys.lifecycle import IssuedApiKey, NewApiKey, describe
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.durations import parse_duration
+from tokensmith.core.lockouts import UNLOCKABLE
 from tokensmith.errors import InvalidRequest, NotFound, OAuthError
 from tokensmith.oauth.client_removal import delete_client as remove_client
 from tokensmith.oauth.tokens import IssuedToken
-from tokensmith.runtime.limits import UNLOCKABLE
 from tokensmith.web.bearer import BearerRefused, actor_of, require_bearer
 from tokensmith.web.forms import has_body, read_json
 from tokensmith.web.responses import error_response, json_response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import importlib
@@ -18,15 +17,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from tokensmith.adapters.logs import ACCESS_LOG, configure_logging
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.labels import LabelledChildren
 from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthError
 from tokensmith.oauth.capabilities import Capabilities
-from tokensmith.oauth.clients import MAX_REFRESH_GRACE
-from tokensmith.persistence.database import DATABASE_ERRORS
-from tokensmith.persistence.purge import Retention, purge
 from tokensmith.runtime.features import enabled_features
-from tokensmith.runtime.logs import ACCESS_LOG, configure_logging
+from tokensmith.runtime.maintenance import start_background
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import cors
@@ -114,10 +111,7 @@ def create_app(
         running.limits.on_degraded = lambda degraded: LIMITS_SHARED.set(0 if degraded else 1)
         running.anomalies.listeners.append(lambda alert: ANOMALIES.labels(alert.rule).inc())
         running.trail.listeners.append(_count_event)
-        running.tasks.append(asyncio.create_task(_maintain_keys(running)))
-        running.tasks.append(asyncio.create_task(_flush_batches(running)))
-        running.tasks.append(asyncio.create_task(running.webhooks.run()))
-        running.tasks.append(asyncio.create_task(running.responder.run()))
+        start_background(running, each_round=lambda: _publish_key_gauge(running))
         try:
             yield
         finally:
@@ -151,55 +145,6 @@ def create_app_from_environment() -> ASGIApp:
     settings = load_settings(warn_unknown=False)  # `serve` warned before it started us
     configure_logging(settings.log_level)
     return create_app(settings, server_process=True)
-
-
-async def _maintain_keys(services: Services) -> None:
-    """Every node: pick up rotations made elsewhere, retire expired keys, rotate on schedule,
-    and delete, in bounded batches, the records that can no longer matter (persistence/purge.py).
-    """
-    settings = services.settings
-    while True:
-        _publish_key_gauge(services)
-        await asyncio.sleep(settings.keys_refresh_interval)
-        try:
-            await services.keyring.maintain(settings.key_rotation_period)
-            await services.refresh.forget_successors(services.clock.now() - MAX_REFRESH_GRACE)
-            await _purge(services)
-        except DATABASE_ERRORS as exc:
-            log.warning(
-                "key maintenance skipped: database unavailable", extra={"error": type(exc).__name__}
-            )
-        except Exception:
-            log.exception("key maintenance failed")
-
-
-async def _purge(services: Services) -> None:
-    settings = services.settings
-    # Kept a while past expiry (the longest an access token lives), so a late replay is still
-    # recognised as one and a revoked JWT's record outlives the JWT.
-    retention = Retention(
-        margin=settings.token_max_lifetime,
-        family_max_lifetime=settings.refresh_family_max_lifetime,
-        audit_retention=settings.audit_retention,
-    )
-    deleted = await purge(services, services.clock.now(), retention)
-    if any(deleted.values()):
-        log.info("expired records purged", extra={"purged": deleted})
-
-
-async def _flush_batches(services: Services, interval: float = 0.5) -> None:
-    """Write what the request path batches in memory: access-log lines, audit events, API-key
-    last-used times."""
-    while True:
-        await asyncio.sleep(interval)
-        ACCESS_LOG.flush()
-        try:
-            await services.trail.flush()
-            await services.key_verifier.flush_last_used()
-        except DATABASE_ERRORS as exc:
-            log.warning("batched records not stored yet", extra={"error": type(exc).__name__})
-        except Exception:
-            log.exception("storing batched records failed")
 
 
 _event_counters = LabelledChildren(AUDIT_EVENTS)

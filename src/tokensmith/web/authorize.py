@@ -9,7 +9,7 @@ the login the request demanded (``prompt=login``, ``max_age``) happened, in the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -30,6 +30,7 @@ from tokensmith.oauth.authorization import (
     validate_authorization_request,
 )
 from tokensmith.oauth.clients import Client
+from tokensmith.oauth.decision import IssueCode, Refuse, ShowConsent, ShowLogin, decide
 from tokensmith.oauth.grants import Consent
 from tokensmith.oauth.interaction import (
     INTERACTION_TTL,
@@ -92,20 +93,28 @@ async def _proceed(
     interaction: Interaction,
     session: Session | None,
 ) -> Response:
-    """Ask for whatever is still missing, or issue the code."""
+    """Ask for whatever is still missing, or issue the code (``oauth/decision.py`` decides)."""
     auth_request = interaction.request
-    prompts = auth_request.prompts
-    if session is None or login_needed(interaction, session, services.clock.now()):
-        if "none" in prompts:
-            return _refuse(services, auth_request, "login_required", "the user must log in")
-        return _login_page(request, services, client, interaction)
-    consent = await services.consents.get(session.user_id, client.client_id)
-    granted = set(consent.scope.split()) if consent else set()
-    if not set(auth_request.scope.split()) <= granted or "consent" in prompts:
-        if "none" in prompts:
-            return _refuse(services, auth_request, "consent_required", "the user must consent")
-        return await _consent_page(request, services, client, interaction, session)
-    return await _finish(services, auth_request, session)
+    consent = None
+    if session is not None:
+        consent = await services.consents.get(session.user_id, client.client_id)
+    decision = decide(
+        auth_request,
+        session,
+        consent,
+        services.clock.now(),
+        logged_in_here=session is not None and interaction.logged_in_here(session),
+    )
+    match decision:
+        case Refuse(error=error, description=description):
+            return _refuse(services, auth_request, error, description)
+        case ShowLogin():
+            return _login_page(request, services, client, interaction)
+        case ShowConsent(session=user):
+            return await _consent_page(request, services, client, interaction, user)
+        case IssueCode(session=user):
+            return await _finish(services, auth_request, user)
+    assert_never(decision)
 
 
 async def _finish(

@@ -11,10 +11,10 @@ import secrets
 import time
 from urllib.parse import parse_qsl
 
-from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.adapters.logs import ACCESS_LOG, request_id_var
 from tokensmith.audit.trail import Origin, request_origin
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, apply_source
 from tokensmith.core.labels import LabelledChildren
@@ -26,8 +26,7 @@ from tokensmith.errors import (
     ServerError,
     TemporarilyUnavailable,
 )
-from tokensmith.persistence.database import UNAVAILABLE_ERRORS
-from tokensmith.runtime.logs import ACCESS_LOG, request_id_var
+from tokensmith.runtime.faults import is_unavailable
 from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
@@ -189,10 +188,6 @@ def _refuse_credentials_in_query(scope: Scope) -> OAuthError | None:
 def classify(exc: Exception) -> OAuthError:
     if isinstance(exc, OAuthError):
         return exc
-    if isinstance(exc, UNAVAILABLE_ERRORS) or _is_database_error(exc):
+    if is_unavailable(exc):
         return TemporarilyUnavailable("the service is temporarily unavailable; retry shortly")
     return ServerError("an unexpected error occurred; it has been logged")
-
-
-def _is_database_error(exc: Exception) -> bool:
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
-from tokensmith.runtime.limits import account_name, client_name
+from tokensmith.core.lockouts import account_name, client_name
 from tokensmith.runtime.throttle import Attempt
 from tokensmith.web.state import protocol_of
 

@@ -1,9 +1,7 @@
 """Rate limits and brute-force lockouts, shared by every node through Redis or kept per node.
 
-Rate limits are token buckets (``core/ratelimit.py`` explains the arithmetic). Lockouts count
-failures per name (an account, a client, an address): from ``threshold`` failures within
-``window`` on, every further failure locks the name for twice as long as the one before, from
-``first_lock`` up to ``longest_lock``.
+Rate limits are token buckets (``core/ratelimit.py`` explains the arithmetic); lockouts are
+``core/lockouts.py``'s: the policy, the names, and the table this node keeps.
 
 With ``TOKENSMITH_REDIS_URL`` set, both live in Redis, and each operation is one Lua script that
 reads and writes atomically on Redis's own clock: concurrent nodes never race and never disagree
@@ -16,36 +14,30 @@ outage adds no latency to requests.
 from __future__ import annotations
 
 import logging
-import math
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tokensmith.core.addresses import address_bucket
+from tokensmith.core.lockouts import (
+    UNLOCKABLE,
+    LockoutPolicy,
+    LockoutTable,
+    Reservation,
+    account_name,
+    whole_seconds,
+)
 from tokensmith.core.ratelimit import RateLimiter
 
-__all__ = [
-    "REDIS_ERRORS",
-    "UNLOCKABLE",
-    "Limits",
-    "LockoutPolicy",
-    "Reservation",
-    "account_name",
-    "client_name",
-]
+__all__ = ["REDIS_ERRORS", "Limits"]
 
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-# What an operator can unlock: lockouts by account, client and address; anomaly holds by client
-# and API key (runtime/responses.py).
-UNLOCKABLE = ("account", "client", "address", "key")
 T = TypeVar("T")
 _KINDS = ("fail", "lock")  # the two keys of a lockout name in Redis
 
@@ -151,36 +143,6 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
-class LockoutPolicy:
-    threshold: int  # failures within the window before the first lock
-    window: float  # seconds
-    first_lock: float  # seconds
-    longest_lock: float  # seconds
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """What ``Limits.reserve`` answered: the wait if a name was locked (nothing was counted), else
-    the names whose lock this attempt set by being counted (each stands until it is refunded)."""
-
-    wait: int | None
-    locking: tuple[str, ...] = ()
-    shared: bool = True  # the verdict came from Redis, or only from this node's tables
-    counted_here: bool = False  # this node's tables counted the attempt (what a refund takes back)
-
-
-@dataclass(slots=True)
-class _Failures:
-    count: int
-    expires: float
-    locked_until: float = 0.0
-    held_until: float = 0.0  # an automatic response's hold, which no refund lifts
-
-    def lock_left(self, now: float) -> float:
-        return max(self.locked_until, self.held_until) - now
-
-
 class Limits:
     def __init__(
         self,
@@ -193,12 +155,9 @@ class Limits:
         on_degraded: Callable[[bool], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # This node's own state: all of it without Redis, the fallback while Redis is away.
         self._buckets = RateLimiter(max_entries=max_local_entries, monotonic=monotonic)
-        self._failures: OrderedDict[str, _Failures] = OrderedDict()
-        # The local tables change only in code that never awaits, so one event loop cannot
-        # interleave a check with its count; the lock covers callers on other threads too.
-        self._local = threading.Lock()
-        self._max_local_entries = max_local_entries
+        self._lockouts = LockoutTable(max_entries=max_local_entries, monotonic=monotonic)
         self._prefix = prefix
         self._retry_after_outage = retry_after_outage
         self._monotonic = monotonic
@@ -242,7 +201,7 @@ class Limits:
         )
         if wait_ms is None:
             return self._buckets.take(name, limit, period)
-        return None if int(wait_ms) <= 0 else _whole_seconds(int(wait_ms) / 1000)
+        return None if int(wait_ms) <= 0 else whole_seconds(int(wait_ms) / 1000)
 
     # -- lockouts ------------------------------------------------------------------------------
 
@@ -252,10 +211,9 @@ class Limits:
         redis = self._redis
         remaining = await self._shared(lambda: redis.pttl(key)) if redis is not None else None
         if remaining is not None:
-            return _whole_seconds(int(remaining) / 1000) if int(remaining) > 0 else None
-        entry = self._failures.get(name)
-        left = entry.lock_left(self._monotonic()) if entry is not None else 0.0
-        return _whole_seconds(left) if left > 0 else None
+            return whole_seconds(int(remaining) / 1000) if int(remaining) > 0 else None
+        left = self._lockouts.lock_left(name)
+        return whole_seconds(left) if left > 0 else None
 
     async def reserve(self, names: Sequence[tuple[str, LockoutPolicy]]) -> Reservation:
         """Check every name's lock and count this attempt as a failure of each, in one step.
@@ -282,7 +240,7 @@ class Limits:
         # This node counts first, before anything is sent: a script whose reply is lost (a
         # timeout) may still have counted in Redis, and the attempts that then fall back to
         # these tables must find it counted here too, or the threshold is passed twice over.
-        local = self._attempt_locally(names, count)
+        local = self._lockouts.attempt(names, count)
         lost = False
 
         async def call() -> Any:
@@ -303,7 +261,7 @@ class Limits:
             return replace(local, shared=False)
         counted_here = local.counted_here
         if int(reply[0]) > 0:
-            return Reservation(_whole_seconds(int(reply[0]) / 1000), counted_here=counted_here)
+            return Reservation(whole_seconds(int(reply[0]) / 1000), counted_here=counted_here)
         locking = tuple(name for (name, _), ms in zip(names, reply[1:], strict=False) if int(ms))
         return Reservation(None, locking, counted_here=counted_here)
 
@@ -321,33 +279,27 @@ class Limits:
             thresholds = [policy.threshold for _, policy in names]
             await self._shared(lambda: self._refund_script(keys=keys, args=thresholds))
         if counted_here:
-            self._refund_locally(names)  # the count itself, or its copy of Redis's
+            self._lockouts.refund(names)  # the count itself, or its copy of Redis's
 
     async def fail(self, name: str, policy: LockoutPolicy) -> int | None:
         """Count a failure for ``name``; the whole seconds it is now locked for, or None."""
         keys = [f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}"]
         args = _policy_ms(policy)
-        with self._local:  # counted here first, as in _attempt: Redis's reply may be lost
-            lock = self._count_locally(name, policy)
+        lock = self._lockouts.fail(name, policy)  # counted here first, as in _attempt
         lock_ms = await self._shared(lambda: self._fail_script(keys=keys, args=args))
         if lock_ms is not None:
-            return _whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
-        return _whole_seconds(lock) if lock else None
+            return whole_seconds(int(lock_ms) / 1000) if int(lock_ms) > 0 else None
+        return whole_seconds(lock) if lock else None
 
     async def hold(self, name: str, seconds: int) -> None:
         """Lock ``name`` for ``seconds`` (an automatic response), or longer if already locked."""
         key = f"{self._prefix}lock:{name}"
-        with self._local:  # kept here too, so that a Redis outage never lifts it early
-            entry = self._failures.get(name) or _Failures(0, 0.0)
-            until = self._monotonic() + seconds
-            entry.held_until = max(entry.held_until, until)
-            entry.expires = max(entry.expires, until)
-            self._keep(name, entry)
+        self._lockouts.hold(name, seconds)  # kept here too, so a Redis outage never lifts it early
         await self._shared(lambda: self._hold_script(keys=[key], args=[seconds * 1000]))
 
     async def clear(self, name: str) -> None:
         """Forget the failures and any lock of ``name`` (a success, or an operator's unlock)."""
-        self._failures.pop(name, None)
+        self._lockouts.clear(name)
         redis = self._redis
         if redis is not None:
             keys = (f"{self._prefix}fail:{name}", f"{self._prefix}lock:{name}")
@@ -357,9 +309,7 @@ class Limits:
         """``clear`` the name and every name under it (a client's lockouts at every address)."""
         await self.clear(name)
         below = f"{name}@"
-        with self._local:
-            for key in [key for key in self._failures if key.startswith(below)]:
-                del self._failures[key]
+        self._lockouts.clear_below(below)
         redis = self._redis
         if redis is not None:
             patterns = [f"{_glob_escape(self._prefix + kind + ':' + below)}*" for kind in _KINDS]
@@ -397,52 +347,6 @@ class Limits:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _attempt_locally(
-        self, names: Sequence[tuple[str, LockoutPolicy]], count: bool
-    ) -> Reservation:
-        with self._local:  # no await inside: the check and the count are one step
-            now = self._monotonic()
-            entries = [self._failures.get(name) for name, _ in names]
-            wait = max((entry.lock_left(now) for entry in entries if entry), default=0.0)
-            if wait > 0:
-                return Reservation(_whole_seconds(wait))
-            if not count:
-                return Reservation(None)
-            locking = tuple(name for name, policy in names if self._count_locally(name, policy))
-        return Reservation(None, locking, counted_here=True)
-
-    def _refund_locally(self, names: Sequence[tuple[str, LockoutPolicy]]) -> None:
-        with self._local:
-            for name, policy in names:
-                entry = self._failures.get(name)
-                if entry is None or entry.count <= 0:
-                    continue
-                entry.count -= 1
-                if entry.count < policy.threshold:
-                    entry.locked_until = 0.0  # a hold (held_until) stays
-
-    def _count_locally(self, name: str, policy: LockoutPolicy) -> float:
-        """Count a failure of ``name``; the lock it set, in seconds (0: none). Hold _local."""
-        now = self._monotonic()
-        entry = self._failures.get(name)
-        if entry is None or entry.expires <= now:
-            entry = _Failures(0, now + policy.window, held_until=entry.held_until if entry else 0)
-        entry.count += 1
-        self._keep(name, entry)
-        if entry.count < policy.threshold:
-            return 0.0
-        doublings = min(entry.count - policy.threshold, 30)
-        lock = min(policy.longest_lock, policy.first_lock * 2.0**doublings)
-        entry.locked_until = now + lock
-        entry.expires = max(entry.expires, now + 2 * lock)
-        return lock
-
-    def _keep(self, name: str, entry: _Failures) -> None:
-        self._failures[name] = entry
-        self._failures.move_to_end(name)
-        while len(self._failures) > self._max_local_entries:
-            self._failures.popitem(last=False)
-
     async def _shared(self, operation: Callable[[], Awaitable[T]]) -> T | None:
         """The operation's result from Redis; None without Redis or while it is down."""
         if self._redis is None or self._monotonic() < self._down_until:
@@ -473,17 +377,6 @@ def _before_sending(exc: BaseException) -> bool:
     return "connecting to" in str(exc)  # redis-py's words for every connect failure
 
 
-def client_name(client_id: str | None, address: str) -> str | None:
-    """How failures under a claimed client id are counted: per address they come from, so that
-    anyone naming a client cannot lock out its genuine owner elsewhere (SECURITY 58)."""
-    return f"{client_id[:128]}@{address_bucket(address)}" if client_id else None
-
-
-def account_name(username: str) -> str | None:
-    """How a typed username is counted: trimmed and case-folded, so "Alice " is "alice"."""
-    return username.strip().casefold()[:128] or None
-
-
 def _policy_ms(policy: LockoutPolicy) -> list[int]:
     return [
         policy.threshold,
@@ -504,7 +397,3 @@ async def _delete_matching(redis: aioredis.Redis, patterns: list[str]) -> int:
         async for key in redis.scan_iter(match=pattern, count=500):
             deleted += int(await redis.delete(key))
     return deleted
-
-
-def _whole_seconds(seconds: float) -> int:
-    return max(1, math.ceil(seconds))

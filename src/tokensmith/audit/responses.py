@@ -2,13 +2,16 @@
 
 - ``volume_spike`` with ``TOKENSMITH_ANOMALY_SPIKE_ACTION=throttle``: the client or API key is held
   for ``TOKENSMITH_ANOMALY_THROTTLE`` seconds; its requests get 429 with Retry-After meanwhile,
-  on every node (the hold is a lock in ``Limits``, shared through Redis when configured).
+  on every node (the hold is a lockout ``hold``, shared through Redis when configured).
 - ``new_network`` with ``TOKENSMITH_ANOMALY_NEW_NETWORK_ACTION=reauthenticate``: a user seen from
   a new network or user agent loses every refresh token and login session, so the next refresh
   fails and the user signs in again. A client or key has no one to re-authenticate: alert only.
 
 Alerts are raised on the request path; a response needs the database, so it is queued (bounded)
 and carried out by a background task. Each response is an audit event (``anomaly.response``).
+
+The responder knows its parts only by the Protocols below; ``runtime/services.py`` hands it the
+server's lockouts (``adapters/redis_limits.py``) and refresh-token and session stores.
 """
 
 from __future__ import annotations
@@ -17,18 +20,28 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from tokensmith.audit.anomalies import Alert
 from tokensmith.audit.events import AuditEvent
 from tokensmith.audit.trail import AuditTrail
 from tokensmith.core.clock import Clock
-from tokensmith.persistence.repositories import SqlRefreshStore, SqlSessionStore
-from tokensmith.runtime.limits import Limits
 
-__all__ = ["AnomalyResponder", "ResponsePolicy"]
+__all__ = ["AnomalyResponder", "Holds", "RefreshRevoker", "ResponsePolicy", "SessionEnder"]
 
 log = logging.getLogger(__name__)
+
+
+class Holds(Protocol):
+    async def hold(self, name: str, seconds: int) -> None: ...
+
+
+class RefreshRevoker(Protocol):
+    async def revoke_for_subject(self, subject: str, now: int, reason: str) -> int: ...
+
+
+class SessionEnder(Protocol):
+    async def end_for_user(self, user_id: str, now: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +56,9 @@ class AnomalyResponder:
         self,
         policy: ResponsePolicy,
         *,
-        limits: Limits,
-        refresh: SqlRefreshStore,
-        sessions: SqlSessionStore,
+        limits: Holds,
+        refresh: RefreshRevoker,
+        sessions: SessionEnder,
         trail: AuditTrail,
         clock: Clock,
         max_queue: int = 1000,
