@@ -22,6 +22,7 @@ from starlette.responses import Response
 from tokensmith.apikeys.lifecycle import MAX_LEAK_REPORTS, LeakReport, LeakVerdict
 from tokensmith.apikeys.verifier import ApiKeyIdentity, ApiKeyRefused
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import (
     InvalidClient,
@@ -46,6 +47,8 @@ __all__ = ["LEAKS_SCOPE", "report_leaks", "verify"]
 LEAKS_SCOPE = "tokensmith:leaks"
 _NO_STORE = {"cache-control": "no-store"}
 _HEADER = "x-api-key"
+_REALM = "tokensmith"
+_BASIC_CHALLENGE = render_challenge("Basic", realm=_REALM)
 
 
 async def verify(request: Request) -> Response:
@@ -53,7 +56,7 @@ async def verify(request: Request) -> Response:
     try:
         source_ip = await _source_address(request)
     except OAuthError as error:
-        extra = {"www-authenticate": 'Basic realm="tokensmith"'} if error.status == 401 else {}
+        extra = {"www-authenticate": _BASIC_CHALLENGE} if error.status == 401 else {}
         return error_response(error, {**_NO_STORE, **extra})
     presented = request.headers.get(_HEADER, "").strip()
     try:
@@ -118,18 +121,16 @@ async def _check_key(services: Services, presented: str, source_ip: str) -> ApiK
 
 
 def key_error(refused: ApiKeyRefused, *, missing: bool = False) -> Response:
-    error = {401: "invalid_key", 403: "forbidden_source", 429: "rate_limited"}[refused.status]
     description = (
         f"send the API key in the {_HEADER.title()} header" if missing else refused.description
     )
-    headers = {
-        **_NO_STORE,
-        "www-authenticate": f'ApiKey realm="tokensmith", error="{error}", '
-        f'error_description="{description}"',
-    }
+    challenge = render_challenge(
+        "ApiKey", realm=_REALM, error=refused.error, error_description=description
+    )
+    headers = {**_NO_STORE, "www-authenticate": challenge}
     if refused.retry_after is not None:
         headers["retry-after"] = str(refused.retry_after)
-    body = {"error": error, "error_description": description}
+    body = {"error": refused.error, "error_description": description}
     return json_response(body, refused.status, headers)
 
 
@@ -157,9 +158,10 @@ async def _source_address(request: Request) -> str:
 
 
 class MayNotVouch(UnauthorizedClient):
-    """An authenticated client without the permission to name its callers' addresses."""
+    """An authenticated client without the permission to name its callers' addresses: sent as
+    unauthorized_client, with 403 (it is authenticated, and asks for what it may not do)."""
 
-    status = 403
+    code = "client_forbidden"
 
 
 async def report_leaks(request: Request) -> Response:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.audit.events import AuditEvent, Outcome
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.oauth.client_auth import read_credentials
@@ -22,7 +23,9 @@ __all__ = ["introspect", "revoke", "token"]
 
 # RFC 6749 §5.1: token responses MUST NOT be cached.
 _NO_CACHE = {"cache-control": "no-store", "pragma": "no-cache"}
-_BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="tokensmith", charset="UTF-8"'}
+_BASIC_CHALLENGE = {
+    "www-authenticate": render_challenge("Basic", realm="tokensmith", charset="UTF-8")
+}
 
 
 async def token(request: Request) -> Response:
