@@ -26,6 +26,7 @@ from tokensmith.core.addresses import parse_address
 from tokensmith.core.clock import Clock
 from tokensmith.core.ratelimit import RateLimiter
 from tokensmith.core.secrets import constant_time_equals, keyed_hash
+from tokensmith.errors import OAuthError
 
 __all__ = ["ApiKeyIdentity", "ApiKeyRefused", "ApiKeyVerifier", "RefusalReason"]
 
@@ -42,29 +43,27 @@ _DESCRIPTIONS: dict[RefusalReason, str] = {
     "rate_limited": "the API key's request rate limit is exceeded",
     "locked_out": "too many failed attempts from this address; retry later",
 }
+_CODES: dict[RefusalReason, str] = {
+    "forbidden_source": "forbidden_source",
+    "rate_limited": "rate_limited",
+    "locked_out": "rate_limited",
+}
 _STAND_IN = b"\x00" * 32
 
 
-class ApiKeyRefused(Exception):
-    """Why a key was refused. ``key_id`` is set only once the key was proven genuine."""
+class ApiKeyRefused(OAuthError):
+    """Why a key was refused. ``key_id`` is set only once the key was proven genuine.
+
+    The reason picks the code (``invalid_key``, ``forbidden_source`` or ``rate_limited``), and
+    the code the status (401, 403, 429) from ``ERROR_CODES``."""
 
     def __init__(
         self, reason: RefusalReason, *, key_id: str | None = None, retry_after: int | None = None
     ) -> None:
-        super().__init__(_DESCRIPTIONS[reason])
+        super().__init__(_DESCRIPTIONS[reason], code=_CODES.get(reason, "invalid_key"))
         self.reason: RefusalReason = reason
         self.key_id = key_id
         self.retry_after = retry_after
-
-    @property
-    def description(self) -> str:
-        return _DESCRIPTIONS[self.reason]
-
-    @property
-    def status(self) -> int:
-        return {"forbidden_source": 403, "rate_limited": 429, "locked_out": 429}.get(
-            self.reason, 401
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from tokensmith.core.durations import parse_duration
+from tokensmith.errors import TokensmithError
 
 __all__ = ["CommandError", "JsonFlag", "duration_option", "emit", "table", "when"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-class CommandError(Exception):
+class CommandError(TokensmithError):
     """A command cannot do what was asked; the message is one line for a person."""
 
 

@@ -20,8 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.forwarded import apply_source
 from tokensmith.core.secrets import bearer_matches
+from tokensmith.errors import OAuthError
 from tokensmith.gateway.access import Exchange
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.headers import downstream_headers, upstream_headers
@@ -57,12 +59,15 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
 
 
-class Refusal(Exception):
-    """A gateway-side answer that is not about the credential (no route, too large, upstream)."""
+class Refusal(OAuthError):
+    """A gateway-side answer that is not about the credential (no route, too large, upstream).
 
-    def __init__(self, status: int, error: str, description: str, reason: str) -> None:
-        super().__init__(description)
-        self.status, self.error, self.description, self.reason = status, error, description, reason
+    ``code`` is a row of ``tokensmith.errors.ERROR_CODES`` (the status comes from there);
+    ``reason`` is what the access log and ``/metrics`` count it under."""
+
+    def __init__(self, code: str, description: str, reason: str) -> None:
+        super().__init__(description, code=code)
+        self.reason = reason
 
 
 class _BodyTooLarge(Exception):
@@ -149,7 +154,7 @@ class Gateway:
         """Only for the bearer of gateway.metrics_token; unset, not served (SECURITY.md 67)."""
         token = self.config.metrics_token
         if token is None:
-            refusal = Refusal(404, "not_found", "no route for this path", "no_route")
+            refusal = Refusal("not_found", "no route for this path", "no_route")
             await self._refuse(send, refusal, exchange)
         elif not bearer_matches(_header(scope, b"authorization"), token):
             body = (
@@ -157,7 +162,10 @@ class Gateway:
             )
             headers = [
                 ("content-type", "application/json"),
-                ("www-authenticate", 'Bearer realm="metrics", error="invalid_token"'),
+                (
+                    "www-authenticate",
+                    render_challenge("Bearer", realm="metrics", error="invalid_token"),
+                ),
             ]
             exchange.reason = "metrics_token"
             await _send(send, 401, headers, body, exchange.request_id)
@@ -169,16 +177,16 @@ class Gateway:
         path: str = scope["path"]
         # Anything the upstream could read as another path than the one we match is refused.
         if not path_is_forwardable(path, scope.get("raw_path") or path.encode("utf-8")):
-            raise Refusal(400, "invalid_request", "the path is not allowed", "bad_path")
+            raise Refusal("invalid_request", "the path is not allowed", "bad_path")
         route = self.config.route_for(path)
         if route is None:
-            raise Refusal(404, "not_found", "no route for this path", "no_route")
+            raise Refusal("not_found", "no route for this path", "no_route")
         declared = _header(scope, b"content-length")
         if declared is not None and (
             not (declared.isascii() and declared.isdigit())
             or int(declared) > self.config.max_body_bytes
         ):
-            raise Refusal(413, "invalid_request", "the request body is too large", "body_too_large")
+            raise Refusal("payload_too_large", "the request body is too large", "body_too_large")
         return route
 
     async def _admit(self, scope: Scope, route: Route) -> Principal:
@@ -237,25 +245,25 @@ class Gateway:
         except _BodyTooLarge:
             await self._refuse(
                 send,
-                Refusal(413, "invalid_request", "the request body is too large", "body_too_large"),
+                Refusal("payload_too_large", "the request body is too large", "body_too_large"),
                 exchange,
             )
             return
         except _ClientTooSlow:
             await self._refuse(
                 send,
-                Refusal(
-                    408, "invalid_request", "the request body arrived too slowly", "slow_client"
-                ),
+                Refusal("request_timeout", "the request body arrived too slowly", "slow_client"),
                 exchange,
             )
             return
         except httpx.TimeoutException:
             await self._upstream_failed(
                 send,
-                504,
-                "upstream_timeout",
-                "the upstream service did not answer in time",
+                Refusal(
+                    "gateway_timeout",
+                    "the upstream service did not answer in time",
+                    "upstream_timeout",
+                ),
                 exchange,
             )
             return
@@ -266,9 +274,9 @@ class Gateway:
             )
             await self._upstream_failed(
                 send,
-                502,
-                "upstream_unavailable",
-                "the upstream service is unavailable",
+                Refusal(
+                    "bad_gateway", "the upstream service is unavailable", "upstream_unavailable"
+                ),
                 exchange,
             )
             return
@@ -309,24 +317,15 @@ class Gateway:
             if not message.get("more_body", False):
                 return
 
-    async def _upstream_failed(
-        self, send: Send, status: int, reason: str, description: str, exchange: Exchange
-    ) -> None:
-        exchange.reason = reason
-        self.metrics.upstream_errors.labels(reason).inc()
-        error = "bad_gateway" if status == 502 else "gateway_timeout"
-        body = json.dumps({"error": error, "error_description": description}).encode()
-        headers = [("content-type", "application/json")]
-        await _send(send, status, headers, body, exchange.request_id)
+    async def _upstream_failed(self, send: Send, refusal: Refusal, exchange: Exchange) -> None:
+        exchange.reason = refusal.reason
+        self.metrics.upstream_errors.labels(refusal.reason).inc()
+        await _send_refusal(send, refusal, exchange.request_id)
 
     async def _refuse(self, send: Send, refusal: Refusal, exchange: Exchange) -> None:
         exchange.reason = refusal.reason
         self.metrics.refused(refusal.reason)
-        body = json.dumps(
-            {"error": refusal.error, "error_description": refusal.description}
-        ).encode()
-        headers = [("content-type", "application/json")]
-        await _send(send, refusal.status, headers, body, exchange.request_id)
+        await _send_refusal(send, refusal, exchange.request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -371,6 +370,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
     return given if given is not None and _REQUEST_ID.match(given) else secrets.token_hex(12)
+
+
+async def _send_refusal(send: Send, refusal: Refusal, request_id: str) -> None:
+    body = json.dumps({"error": refusal.error, "error_description": refusal.description}).encode()
+    await _send(send, refusal.status, [("content-type", "application/json")], body, request_id)
 
 
 async def _send_json(

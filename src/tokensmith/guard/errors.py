@@ -1,12 +1,18 @@
 """The refusals a resource server sends, rendered the RFC 6750 §3 way.
 
 Every refusal carries an HTTP status, an error code, and a description that is safe to send: it
-says *why* (expired, wrong audience, missing scope) but never echoes the credential.
+says *why* (expired, wrong audience, missing scope) but never echoes the credential. A refusal is
+an ``OAuthError`` of the one hierarchy (``tokensmith.errors``): its ``code`` names the row of
+``ERROR_CODES`` that gives its status, and its challenge comes from the one renderer
+(``tokensmith.core.challenges``).
 """
 
 from __future__ import annotations
 
 import json
+
+from tokensmith.core.challenges import render_challenge
+from tokensmith.errors import OAuthError
 
 __all__ = [
     "ForbiddenSource",
@@ -23,20 +29,19 @@ __all__ = [
 ]
 
 
-class GuardError(Exception):
+class GuardError(OAuthError):
     """A refusal; ``description`` is public, ``detail`` is for the log only."""
 
-    status: int = 401
-    error: str = "invalid_token"
+    code = "invalid_token"
 
     def __init__(self, description: str, *, detail: str = "") -> None:
-        super().__init__(description)
-        self.description = description
-        self.detail = detail
+        super().__init__(description, detail=detail)
 
     def challenge(self, realm: str) -> str | None:
         """The ``WWW-Authenticate`` value, or None when the status needs none."""
-        return _challenge(realm, self.error, self.description)
+        return render_challenge(
+            "Bearer", realm=realm, error=self.error, error_description=self.description
+        )
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return []
@@ -46,12 +51,11 @@ class MissingCredential(GuardError):
     """RFC 6750 §3.1: a request with no credential gets a bare challenge and no error code."""
 
     def challenge(self, realm: str) -> str | None:
-        return f'Bearer realm="{realm}"'
+        return render_challenge("Bearer", realm=realm)
 
 
 class InvalidToken(GuardError):
-    status = 401
-    error = "invalid_token"
+    code = "invalid_token"
 
 
 class TokenExpired(InvalidToken):
@@ -63,34 +67,35 @@ class UnknownKeyId(InvalidToken):
 
 
 class InsufficientScope(GuardError):
-    status = 403
-    error = "insufficient_scope"
+    code = "insufficient_scope"
 
     def __init__(self, needed: frozenset[str] | tuple[str, ...]) -> None:
         self.scope = " ".join(sorted(needed))
         super().__init__(f"this request needs the scope: {self.scope}")
 
     def challenge(self, realm: str) -> str | None:
-        base = _challenge(realm, self.error, self.description)
-        return f'{base}, scope="{self.scope}"'
+        return render_challenge(
+            "Bearer",
+            realm=realm,
+            error=self.error,
+            error_description=self.description,
+            scope=self.scope,
+        )
 
 
 class InvalidRequest(GuardError):
-    status = 400
-    error = "invalid_request"
+    code = "invalid_request"
 
 
 class ForbiddenSource(GuardError):
-    status = 403
-    error = "forbidden_source"
+    code = "forbidden_source"
 
     def challenge(self, realm: str) -> str | None:
         return None
 
 
 class RateLimited(GuardError):
-    status = 429
-    error = "rate_limited"
+    code = "rate_limited"
 
     def __init__(self, description: str, *, retry_after: int) -> None:
         super().__init__(description)
@@ -106,8 +111,7 @@ class RateLimited(GuardError):
 class ServiceUnavailable(GuardError):
     """We could not find out whether the credential is good, so it is refused (fail closed)."""
 
-    status = 503
-    error = "temporarily_unavailable"
+    code = "temporarily_unavailable"
 
     def challenge(self, realm: str) -> str | None:
         return None
@@ -132,9 +136,3 @@ def render(error: GuardError, realm: str) -> tuple[int, list[tuple[str, str]], b
     if challenge is not None:
         headers.append(("www-authenticate", challenge))
     return error.status, headers, json.dumps(body).encode()
-
-
-def _challenge(realm: str, error: str, description: str) -> str:
-    # RFC 6750 §3: quoted-string values; descriptions are ours and never contain quotes.
-    safe = description.replace("\\", "").replace('"', "'")
-    return f'Bearer realm="{realm}", error="{error}", error_description="{safe}"'

@@ -17,6 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 
 from tokensmith.core.secrets import b64url_json
+from tokensmith.errors import TokensmithError
 from tokensmith.jose.keys import SigningKey, VerificationKey
 
 __all__ = ["MAX_TOKEN_BYTES", "InvalidSignature", "sign_jwt", "verify_jwt"]
@@ -25,7 +26,7 @@ MAX_TOKEN_BYTES = 8192
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 
 
-class InvalidSignature(Exception):
+class InvalidSignature(TokensmithError):
     """The token is not a JWS that one of our keys signed; the message is safe to log."""
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.sealing import MasterKey, SealError
+from tokensmith.errors import TokensmithError
 from tokensmith.jose.keys import (
     SigningKey,
     VerificationKey,
@@ -73,11 +74,11 @@ class SigningKeyStore(Protocol):
         ...
 
 
-class KeyRingError(Exception):
+class KeyRingError(TokensmithError):
     """The stored keys cannot be used (wrong master key, altered rows); never silently replaced."""
 
 
-class RotationRefused(Exception):
+class RotationRefused(TokensmithError):
     """Rotating now would activate a key that verifiers may not have fetched yet."""
 
 

@@ -14,7 +14,14 @@ from urllib.parse import urlencode, urlsplit
 from tokensmith.accounts.sessions import Session
 from tokensmith.core.scopes import format_scope
 from tokensmith.core.secrets import keyed_hash, random_token
-from tokensmith.errors import InvalidRequest, OAuthError
+from tokensmith.errors import (
+    InvalidRequest,
+    OAuthError,
+    PageError,
+    RedirectError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
 from tokensmith.oauth import pkce
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import MAX_CODE_LIFETIME, AuthorizationCode, CodeStore
@@ -34,28 +41,6 @@ __all__ = [
 
 PROMPTS = frozenset({"none", "login", "consent"})
 CODE_PREFIX = "tsac_"
-
-
-class PageError(Exception):
-    """Shown to the person on our own error page: the redirect target cannot be trusted."""
-
-    def __init__(self, title: str, message: str) -> None:
-        super().__init__(message)
-        self.title = title
-        self.message = message
-
-
-class UnsupportedResponseType(OAuthError):
-    error = "unsupported_response_type"
-
-
-class RedirectError(Exception):
-    """An OAuth error that goes back to the client's verified redirect URI."""
-
-    def __init__(self, error: OAuthError, request: AuthorizationRequest) -> None:
-        super().__init__(error.description)
-        self.error = error
-        self.request = request
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +89,7 @@ async def validate_authorization_request(
     try:
         request = _validate_rest(params, client, partial)
     except OAuthError as error:
-        raise RedirectError(error, partial) from None
+        raise RedirectError(error, redirect_uri, state) from None
     return client, request
 
 
@@ -118,7 +103,7 @@ def _validate_rest(
     if "request" in params or "request_uri" in params:
         raise InvalidRequest("request objects are not supported")
     if "authorization_code" not in client.grant_types:
-        raise _unauthorized()
+        raise UnauthorizedClient("this client may not use the authorization code flow")
     challenge = pkce.validate_challenge(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
@@ -143,12 +128,6 @@ def _validate_rest(
         max_age=int(max_age) if max_age is not None else None,
         resource=params.all("resource"),
     )
-
-
-def _unauthorized() -> OAuthError:
-    error = OAuthError("this client may not use the authorization code flow")
-    error.error = "unauthorized_client"
-    return error
 
 
 def redirect_uri_matches(client: Client, presented: str) -> bool:
@@ -189,14 +168,15 @@ def success_redirect(request: AuthorizationRequest, issuer: str, code: str) -> s
     return _append(request.redirect_uri, {"code": code, "state": request.state, "iss": issuer})
 
 
-def error_redirect(request: AuthorizationRequest, issuer: str, error: OAuthError) -> str:
+def error_redirect(refusal: RedirectError, issuer: str) -> str:
+    """Where RFC 6749 §4.1.2.1 sends an error: the verified redirect URI, with state and iss."""
     params = {
-        "error": error.error,
-        "error_description": error.description or None,
-        "state": request.state,
+        "error": refusal.error.error,
+        "error_description": refusal.error.description or None,
+        "state": refusal.state,
         "iss": issuer,
     }
-    return _append(request.redirect_uri, params)
+    return _append(refusal.redirect_uri, params)
 
 
 def _append(uri: str, params: dict[str, str | None]) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from tokensmith.apikeys.verifier import ApiKeyIdentity, ApiKeyRefused, ApiKeyVerifier
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidClient, InvalidRequest, TooManyRequests, UnauthorizedClient
@@ -26,7 +27,6 @@ from tokensmith.oauth.request import ProtocolRequest
 __all__ = ["KEY_HEADER", "KeyGate", "KeyVerification", "MayNotVouch", "key_refusal"]
 
 KEY_HEADER = "x-api-key"
-_KEY_STATUS_ERRORS = {401: "invalid_key", 403: "forbidden_source", 429: "rate_limited"}
 
 
 class KeyGate(Protocol):
@@ -46,9 +46,10 @@ class AuditRecorder(Protocol):
 
 
 class MayNotVouch(UnauthorizedClient):
-    """An authenticated client without the permission to name its callers' addresses."""
+    """An authenticated client without the permission to name its callers' addresses: sent as
+    unauthorized_client, with 403 (it is authenticated, and asks for what it may not do)."""
 
-    status = 403
+    code = "client_forbidden"
 
 
 class KeyVerification:
@@ -154,15 +155,14 @@ def _source_address(request: ProtocolRequest, client: Client | None) -> str:
 
 
 def key_refusal(refused: ApiKeyRefused, *, missing: bool = False) -> Answer:
-    error = _KEY_STATUS_ERRORS[refused.status]
     description = (
         f"send the API key in the {KEY_HEADER.title()} header" if missing else refused.description
     )
-    headers = {
-        **_KEY_NO_STORE,
-        "www-authenticate": f'ApiKey realm="tokensmith", error="{error}", '
-        f'error_description="{description}"',
-    }
+    challenge = render_challenge(
+        "ApiKey", realm="tokensmith", error=refused.error, error_description=description
+    )
+    headers = {**_KEY_NO_STORE, "www-authenticate": challenge}
     if refused.retry_after is not None:
         headers["retry-after"] = str(refused.retry_after)
-    return Answer(refused.status, {"error": error, "error_description": description}, headers)
+    body = {"error": refused.error, "error_description": description}
+    return Answer(refused.status, body, headers)

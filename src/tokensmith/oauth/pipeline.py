@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from tokensmith.audit.events import AuditEvent, AuditSink, Outcome
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.clock import Clock
 from tokensmith.errors import InvalidClient, OAuthError, TooManyRequests
 from tokensmith.oauth.client_auth import ClientAuthenticator
@@ -37,7 +38,7 @@ __all__ = ["Answer", "ClientEndpoint", "Gate", "Handler", "Precheck", "error_ans
 
 # RFC 6749 §5.1: token responses MUST NOT be cached; the other endpoints answer the same way.
 NO_STORE: Mapping[str, str] = MappingProxyType({"cache-control": "no-store", "pragma": "no-cache"})
-BASIC_CHALLENGE = 'Basic realm="tokensmith", charset="UTF-8"'
+BASIC_CHALLENGE = render_challenge("Basic", realm="tokensmith", charset="UTF-8")
 
 
 class Gate(Protocol):

@@ -31,7 +31,6 @@ __all__ = ["LEAKS_SCOPE", "report_leaks", "verify"]
 
 LEAKS_SCOPE = "tokensmith:leaks"
 _NO_STORE = {"cache-control": "no-store"}
-_HEADER = "x-api-key"
 
 
 # The pipeline endpoint (oauth/key_verification.py): client authentication only when the

@@ -19,11 +19,17 @@ from tokensmith.accounts.users import User, authenticate_user
 from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.concurrency import Busy
 from tokensmith.core.secrets import keyed_hash, random_token
-from tokensmith.errors import OAuthError, TooManyRequests
-from tokensmith.oauth.authorization import (
-    AuthorizationRequest,
+from tokensmith.errors import (
+    AccessDenied,
+    ConsentRequired,
+    LoginRequired,
+    OAuthError,
     PageError,
     RedirectError,
+    TooManyRequests,
+)
+from tokensmith.oauth.authorization import (
+    AuthorizationRequest,
     error_redirect,
     issue_code,
     success_redirect,
@@ -60,14 +66,6 @@ __all__ = ["authorize", "consent", "login"]
 CSRF_COOKIE_TTL = INTERACTION_TTL * 6
 
 
-class _Refusal(OAuthError):
-    """An OIDC error that goes back to the client (login_required, consent_required, ...)."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-
-
 # -- GET /authorize --------------------------------------------------------------------------
 
 
@@ -77,9 +75,9 @@ async def authorize(request: Request) -> Response:
         params = Params(request.query_params.multi_items())
         client, auth_request = await validate_authorization_request(params, services.clients)
     except PageError as error:
-        return _error_page(error.title, error.message)
-    except RedirectError as error:
-        return _back_to_client(error_redirect(error.request, services.settings.issuer, error.error))
+        return _error_page(error.title, error.message, error.status)
+    except RedirectError as refusal:
+        return _back_to_client(error_redirect(refusal, services.settings.issuer))
     except OAuthError as error:
         return _error_page("Invalid request", error.description)
     interaction = Interaction(auth_request, services.clock.now() + INTERACTION_TTL)
@@ -107,7 +105,8 @@ async def _proceed(
     )
     match decision:
         case Refuse(error=error, description=description):
-            return _refuse(services, auth_request, error, description)
+            refusal = LoginRequired if error == "login_required" else ConsentRequired
+            return _refuse(services, auth_request, refusal(description))
         case ShowLogin():
             return _login_page(request, services, client, interaction)
         case ShowConsent(session=user):
@@ -258,7 +257,7 @@ async def consent(request: Request) -> Response:
         {"scope": auth_request.scope},
     )
     if not allowed:
-        return _refuse(services, auth_request, "access_denied", "the user denied the request")
+        return _refuse(services, auth_request, AccessDenied("the user denied the request"))
     existing = await services.consents.get(session.user_id, client.client_id)
     scopes = set(auth_request.scope.split()) | set(existing.scope.split() if existing else ())
     await services.consents.put(
@@ -382,12 +381,10 @@ def _form_page(
     return response
 
 
-def _refuse(
-    services: Services, auth_request: AuthorizationRequest, error: str, text: str
-) -> Response:
-    return _back_to_client(
-        error_redirect(auth_request, services.settings.issuer, _Refusal(error, text))
-    )
+def _refuse(services: Services, auth_request: AuthorizationRequest, error: OAuthError) -> Response:
+    """An OIDC error that goes back to the client (login_required, consent_required, ...)."""
+    refusal = RedirectError(error, auth_request.redirect_uri, auth_request.state)
+    return _back_to_client(error_redirect(refusal, services.settings.issuer))
 
 
 def _back_to_client(url: str) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.core.challenges import render_challenge
+from tokensmith.errors import OAuthError
 from tokensmith.oauth.tokens import IssuedToken
 from tokensmith.web.responses import json_response
 from tokensmith.web.state import protocol_of, services_of
@@ -16,34 +18,37 @@ from tokensmith.web.state import protocol_of, services_of
 __all__ = ["BearerRefused", "actor_of", "bearer_error", "bearer_token", "require_bearer"]
 
 _MAX_TOKEN = 8192
+_REALM = "tokensmith"
 
 
-class BearerRefused(Exception):
-    def __init__(
-        self, status: int, error: str | None, description: str, scope: str | None = None
-    ) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
+class BearerRefused(OAuthError):
+    """An RFC 6750 refusal; ``code`` is missing_credential, invalid_token or insufficient_scope
+    (its status comes from ``ERROR_CODES``), and ``scope`` the scope the request lacks."""
+
+    def __init__(self, code: str, description: str, scope: str | None = None) -> None:
+        super().__init__(description, code=code)
         self.scope = scope
 
+    def challenge(self) -> str:
+        # RFC 6750 §3: the challenge names the error; with no credentials at all, only the realm.
+        if self.code == "missing_credential":
+            return render_challenge("Bearer", realm=_REALM)
+        return render_challenge(
+            "Bearer",
+            realm=_REALM,
+            error=self.error,
+            error_description=self.description,
+            scope=self.scope,
+        )
+
     def response(self) -> Response:
-        return bearer_error(self.status, self.error, self.description, self.scope)
+        body = {"error": self.error, "error_description": self.description}
+        headers = {"www-authenticate": self.challenge(), "cache-control": "no-store"}
+        return json_response(body, self.status, headers)
 
 
-def bearer_error(
-    status: int, error: str | None, description: str, scope: str | None = None
-) -> Response:
-    # RFC 6750 §3: the challenge names the error; with no credentials at all, only the realm.
-    parts = ['Bearer realm="tokensmith"']
-    if error is not None:
-        parts += [f'error="{error}"', f'error_description="{description}"']
-    if scope is not None:
-        parts.append(f'scope="{scope}"')
-    body = {"error": error or "invalid_request", "error_description": description}
-    headers = {"www-authenticate": ", ".join(parts), "cache-control": "no-store"}
-    return json_response(body, status, headers)
+def bearer_error(code: str, description: str, scope: str | None = None) -> Response:
+    return BearerRefused(code, description, scope).response()
 
 
 async def bearer_token(request: Request) -> IssuedToken:
@@ -51,11 +56,11 @@ async def bearer_token(request: Request) -> IssuedToken:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise BearerRefused(401, None, "send the access token as Authorization: Bearer")
+        raise BearerRefused("missing_credential", "send the access token as Authorization: Bearer")
     inspector = protocol_of(request).inspector
     record = None if len(token) > _MAX_TOKEN else await inspector.active_token(token)
     if record is None:
-        raise BearerRefused(401, "invalid_token", "the access token is invalid, expired or revoked")
+        raise BearerRefused("invalid_token", "the access token is invalid, expired or revoked")
     return record
 
 
@@ -65,9 +70,9 @@ async def require_bearer(request: Request, scope: str) -> IssuedToken:
     settings = services_of(request).settings
     audiences = set(record.audience.split())
     if not audiences & {settings.issuer, settings.audience}:
-        raise BearerRefused(401, "invalid_token", "the access token is not meant for this server")
+        raise BearerRefused("invalid_token", "the access token is not meant for this server")
     if scope not in record.scope.split():
-        raise BearerRefused(403, "insufficient_scope", f"the {scope} scope is required", scope)
+        raise BearerRefused("insufficient_scope", f"the {scope} scope is required", scope)
     return record
 
 

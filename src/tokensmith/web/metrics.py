@@ -9,6 +9,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.core.challenges import render_challenge
 from tokensmith.core.secrets import bearer_matches
 from tokensmith.errors import NotFound
 from tokensmith.runtime.metrics import (
@@ -53,7 +54,7 @@ async def metrics_endpoint(request: Request) -> Response:
             "error": "invalid_token",
             "error_description": "/metrics needs the metrics token",
         }
-        challenge = 'Bearer realm="metrics", error="invalid_token"'
+        challenge = render_challenge("Bearer", realm="metrics", error="invalid_token")
         return json_response(refusal, 401, {"www-authenticate": challenge})
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()

@@ -38,10 +38,10 @@ async def userinfo(request: Request) -> Response:
         return refused.response()
     scopes = frozenset(record.scope.split())
     if "openid" not in scopes:
-        return bearer_error(403, "insufficient_scope", "the openid scope is required", "openid")
+        return bearer_error("insufficient_scope", "the openid scope is required", "openid")
     user = await services_of(request).users.get(record.subject)
     if user is None or user.disabled:
-        return bearer_error(401, "invalid_token", "the access token is invalid, expired or revoked")
+        return bearer_error("invalid_token", "the access token is invalid, expired or revoked")
     # OIDC Core §5.3: a browser app may call userinfo itself, from an origin its client registered.
     return await allow_client_origin(
         request, record.client_id, json_response(userinfo_claims(user, scopes))
