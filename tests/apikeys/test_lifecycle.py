@@ -20,7 +20,7 @@ from tokensmith.errors import InvalidRequest, NotFound
 from tokensmith.persistence.connections import connections_for
 from tokensmith.runtime.services import Services
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.backends("sqlite", "postgresql")]
 
 ORDERS = NewApiKey(name="orders sync", owner="team-orders", scope="orders:read orders:write")
 

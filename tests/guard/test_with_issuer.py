@@ -4,14 +4,13 @@ introspection (revocation bound, outage), and API keys against a stub verify end
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.guard.servers import StubServer
 from tests.oauth.conftest import Registered, Registrar, port, register, server, settings
-from tests.support import Database, ServerThread, free_port
+from tests.support import ServerThread, free_port
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.core.clock import FrozenClock
 from tokensmith.guard import (
@@ -29,11 +28,6 @@ from tokensmith.oauth.clients import NewClient
 __all__ = ["port", "register", "server", "settings"]  # fixtures borrowed from the protocol tests
 
 RESOURCE = "https://orders.example.com"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 def client_token(base_url: str, client: Registered, **form: str) -> str:
