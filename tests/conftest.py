@@ -27,7 +27,14 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from tests.support import METRICS_TOKEN, Database, postgres_admin, postgres_schema
+from tests.support import (
+    BACKENDS,
+    DATABASES,
+    METRICS_TOKEN,
+    Database,
+    postgres_admin,
+    postgres_schema,
+)
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.runtime.services import Services, open_services
@@ -90,8 +97,6 @@ def redis_prefix(redis_up: None) -> Iterator[str]:
         client.close()
 
 
-BACKENDS = ("memory", "sqlite", "postgresql")
-DATABASES = ("sqlite", "postgresql")
 # The storage suites: without a backends marker, their tests run on both databases.
 _STORAGE_SUITES = tuple(Path(__file__).parent / name for name in ("storage", "persistence"))
 
