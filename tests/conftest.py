@@ -1,4 +1,21 @@
-"""Fixtures shared by every test. Storage and HTTP tests run once per database backend."""
+"""Fixtures shared by every test, and the one rule for which storage backend a test runs on.
+
+**Backends.** A test that stores anything takes the ``backend`` fixture, directly or through
+``database``, ``settings``, ``services`` or the contract suite's ``stores``; it then runs once per
+backend it is given, and its id says which (``test_x[sqlite]``). The backends are
+
+- ``sqlite``: a file of its own under ``tmp_path``;
+- ``postgresql``: a schema of its own in the ``test`` database, dropped afterwards;
+- ``memory``: the in-memory stores of ``tokensmith.persistence.memory``, no database at all (only
+  for tests that use no ``database``: the contract suite in ``tests/persistence``).
+
+Which ones: ``@pytest.mark.backends(...)`` on the test or its module says; without it, the storage
+suites (``tests/storage``, ``tests/persistence``) run on SQLite and PostgreSQL, and every test above
+storage on SQLite only, since storage behaviour is covered on both databases below it. A test
+above storage that is about storage end to end (the code flow, API keys, serving, crashes) says
+``@pytest.mark.backends("sqlite", "postgresql")``. ``pytest_generate_tests`` below is the whole
+mechanism; docs/architecture.md (Tests) lists what runs where.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +27,14 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from tests.support import METRICS_TOKEN, Database, postgres_admin, postgres_schema
+from tests.support import (
+    BACKENDS,
+    DATABASES,
+    METRICS_TOKEN,
+    Database,
+    postgres_admin,
+    postgres_schema,
+)
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.runtime.services import Services, open_services
@@ -73,26 +97,38 @@ def redis_prefix(redis_up: None) -> Iterator[str]:
         client.close()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests above storage marked sqlite_only run once: storage has its own suites on both
-    # databases, and a second run of a CLI or HTTP test on PostgreSQL would only cost time.
-    def postgres_twin(item: pytest.Item) -> bool:
-        callspec = getattr(item, "callspec", None)
-        return (
-            item.get_closest_marker("sqlite_only") is not None
-            and callspec is not None
-            and callspec.params.get("database") == "postgresql"
-        )
-
-    twins = [item for item in items if postgres_twin(item)]
-    if twins:
-        config.hook.pytest_deselected(items=twins)
-        items[:] = [item for item in items if not postgres_twin(item)]
+# The storage suites: without a backends marker, their tests run on both databases.
+_STORAGE_SUITES = tuple(Path(__file__).parent / name for name in ("storage", "persistence"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``backend``: by the test's ``backends`` marker, or its suite's default."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    test = metafunc.definition
+    marker = test.get_closest_marker("backends")
+    if marker is None:
+        in_storage = any(Path(test.path).is_relative_to(suite) for suite in _STORAGE_SUITES)
+        names: tuple[str, ...] = DATABASES if in_storage else ("sqlite",)
+    else:
+        names = tuple(marker.args)
+    if not names or not set(names) <= set(BACKENDS) or len(set(names)) != len(names):
+        raise pytest.UsageError(f"{test.nodeid}: backends() takes some of {BACKENDS}")
+    if "memory" in names and "database" in metafunc.fixturenames:
+        raise pytest.UsageError(f"{test.nodeid} needs a database: memory is not one")
+    metafunc.parametrize("backend", names, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """``memory``, ``sqlite`` or ``postgresql``: see the module docstring."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    assert backend in DATABASES, backend
+    if backend == "sqlite":
         yield Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
         return
     request.getfixturevalue("postgres")

@@ -44,6 +44,9 @@ POSTGRES_URL = os.environ.get(
 REPO = Path(__file__).resolve().parent.parent
 METRICS_TOKEN = "metrics-test-token-0123456789"
 METRICS_AUTH = {"authorization": f"Bearer {METRICS_TOKEN}"}
+# The storage backends a test may run on (tests/conftest.py: the backends marker).
+BACKENDS = ("memory", "sqlite", "postgresql")
+DATABASES = ("sqlite", "postgresql")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,17 +16,10 @@ from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_audit_events import events
 from tests.oauth.test_authorization import auth_url, exchange, refresh
-from tests.support import METRICS_AUTH, Database, ServerThread
+from tests.support import METRICS_AUTH, ServerThread
 from tokensmith.apikeys.format import generate_api_key
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,15 +13,9 @@ from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_audit_events import events
 from tests.oauth.test_authorization import auth_url, exchange, refresh
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,18 +13,11 @@ from pydantic import SecretStr
 
 from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver, client_token
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import Database
 from tokensmith.audit.events import AuditQuery
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_secret
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: above storage (the store's queries run in the storage suites)."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.apikeys.test_http import create
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.apikeys.lifecycle import NewApiKey
 from tokensmith.guard import Guard, InvalidToken, RemoteApiKeyVerifier
 from tokensmith.guard.credentials import Credential
 from tokensmith.guard.errors import ForbiddenSource
 from tokensmith.guard.local_keys import LocalApiKeyVerifier
 from tokensmith.runtime.services import Services
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 def test_the_guard_asks_a_running_server(

@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,17 +17,10 @@ from pydantic import SecretStr
 
 from tests.apikeys.conftest import WEBHOOK_SECRET, Receiver, client_token
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import OFFERED, Database, ServerThread
+from tests.support import OFFERED, ServerThread
 from tokensmith.adapters.logs import JsonFormatter
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

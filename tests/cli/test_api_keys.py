@@ -39,7 +39,6 @@ def verify(env: dict[str, str], key: str) -> str:
     return asyncio.run(run())
 
 
-@pytest.mark.sqlite_only
 def test_api_key_lifecycle(env: dict[str, str], database: Database, tmp_path: Path) -> None:
     created = run_cli(
         [

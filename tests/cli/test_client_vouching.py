@@ -8,8 +8,6 @@ import pytest
 
 from tests.support import Database, assert_one_line_error, cli_env, run_cli
 
-pytestmark = pytest.mark.sqlite_only
-
 
 @pytest.fixture
 def env(tmp_path: Path, database: Database) -> dict[str, str]:

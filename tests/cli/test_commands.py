@@ -45,7 +45,6 @@ def dump(database: Database, tmp_path: Path) -> bytes:
     return asyncio.run(read())
 
 
-@pytest.mark.sqlite_only
 def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Path) -> None:
     created = run_cli(
         [
@@ -99,7 +98,6 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
     assert_one_line_error(run_cli(["clients", "show", client_id], env), "no client")
 
 
-@pytest.mark.sqlite_only
 def test_client_options(env: dict[str, str]) -> None:
     args = [
         "clients", "create", "--name", "Billing", "--grant-type", "client_credentials",
@@ -122,7 +120,6 @@ def test_client_options(env: dict[str, str]) -> None:
     assert body["refresh_grace"] == 10
 
 
-@pytest.mark.sqlite_only
 def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
     result = run_cli(
         [
@@ -144,7 +141,6 @@ def test_public_client_gets_no_secret(env: dict[str, str]) -> None:
     assert body["grant_types"] == ["authorization_code", "refresh_token"]
 
 
-@pytest.mark.sqlite_only
 def test_users_and_keys(env: dict[str, str]) -> None:
     made = run_cli(
         [
@@ -292,6 +288,7 @@ def test_every_json_flag_prints_one_object(tmp_path: Path) -> None:
         assert result.stdout.count("\n") == 1
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     first = run_cli(["migrate"], env)
     assert first.code == 0, first.stderr

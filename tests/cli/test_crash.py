@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 from tests.oauth.browser import Browser
 from tests.support import Database, cli_env, free_port, run_cli, wait_until_serving
@@ -56,6 +57,7 @@ def login(base: str, client_id: str, secret: str) -> dict[str, str]:
     return dict(response.json())
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_kill_during_load_then_restart(tmp_path: Path, database: Database) -> None:
     env = cli_env(tmp_path / "var", database)
     made = run_cli(

@@ -74,6 +74,7 @@ def test_second_server_and_busy_port(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_two_workers_share_one_database(tmp_path: Path, database: Database) -> None:
     env = cli_env(tmp_path / "var", database, TOKENSMITH_METRICS_TOKEN=METRICS_TOKEN)
     port = free_port()
@@ -92,6 +93,7 @@ def test_two_workers_share_one_database(tmp_path: Path, database: Database) -> N
             assert "tokensmith_http_requests_total" in metrics
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_rotation_through_a_running_server(tmp_path: Path, database: Database) -> None:
     """A token signed before rotation verifies after it, and stops once its key is retired."""
     # The old key stays published TOKEN_MAX_LIFETIME after the rotation. Between the rotation and

@@ -56,7 +56,6 @@ def test_unreachable_database(tmp_path: Path, args: list[str]) -> None:
     assert "hunter2" not in result.stderr
 
 
-@pytest.mark.sqlite_only
 def test_wrong_master_key_changes_nothing(tmp_path: Path, database: Database) -> None:
     first = cli_env(tmp_path / "var", database, TOKENSMITH_MASTER_KEY=generate_master_key())
     assert run_cli(["keys", "rotate", "--force"], first).code == 0  # creates the keys

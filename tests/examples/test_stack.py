@@ -14,15 +14,10 @@ import httpx
 import pytest
 
 from tests.oauth.conftest import Registered, Registrar, port, register, server, settings
-from tests.support import REPO, Database, ServerThread, free_port
+from tests.support import REPO, ServerThread, free_port
 from tokensmith.oauth.clients import NewClient
 
 __all__ = ["port", "register", "server", "settings"]  # fixtures borrowed from the protocol tests
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from tests.guard.conftest import Keys
 from tests.guard.forge import AUDIENCE, ISSUER, claims, sign
 from tests.guard.servers import StubServer
+from tokensmith.core.clock import FrozenClock
 from tokensmith.guard import (
     Credential,
     Guard,
@@ -27,14 +28,6 @@ from tokensmith.jose.keys import SigningKey
 COOLDOWN = 30.0
 
 
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def jwks_stub(keys: Keys) -> Iterator[StubServer]:
     with StubServer() as stub:
@@ -42,8 +35,8 @@ def jwks_stub(keys: Keys) -> Iterator[StubServer]:
         yield stub
 
 
-def guard_for(url: str, clock: FakeMonotonic) -> tuple[Guard, JwksCache]:
-    jwks = JwksCache(url, unknown_kid_cooldown=COOLDOWN, monotonic=clock, timeout=2)
+def guard_for(url: str, clock: FrozenClock) -> tuple[Guard, JwksCache]:
+    jwks = JwksCache(url, unknown_kid_cooldown=COOLDOWN, monotonic=clock.monotonic, timeout=2)
     validator = JwtValidator(jwks, issuer=ISSUER, audiences=[AUDIENCE])
     return Guard(jwt=validator, jwks=jwks), jwks
 
@@ -67,7 +60,7 @@ def token_of(key: SigningKey) -> str:
 def test_unknown_kid_while_the_jwks_fails_is_503(
     jwks_stub: StubServer, keys: Keys, check: Check
 ) -> None:
-    clock = FakeMonotonic()
+    clock = FrozenClock(start=1000)
     guard, jwks = guard_for(jwks_stub.base_url + "/jwks", clock)
     assert check(guard, token_of(keys.es)).subject == "user-1"  # keys loaded
     jwks_stub.routes["/jwks"] = (500, {}, {"error": "server_error"})
@@ -84,20 +77,20 @@ def test_unknown_kid_while_the_jwks_fails_is_503(
     assert check(guard, token_of(keys.es)).subject == "user-1"  # known keys keep working
     # The issuer is back: an unknown kid is what it is, a 401.
     jwks_stub.routes["/jwks"] = (200, {}, {"keys": [keys.es.public_jwk()]})
-    clock.now += COOLDOWN
+    clock.advance(COOLDOWN)
     with pytest.raises(UnknownKeyId) as unknown:
         check(guard, token_of(keys.rogue))
     assert render(unknown.value, "tokensmith")[0] == 401
     assert jwks.fetches == fetches + 2
     # And a key rotated in is found by the next refetch.
     jwks_stub.routes["/jwks"] = (200, {}, {"keys": [k.public_jwk() for k in (keys.es, keys.rogue)]})
-    clock.now += COOLDOWN
+    clock.advance(COOLDOWN)
     assert check(guard, token_of(keys.rogue)).subject == "user-1"
 
 
 @pytest.mark.parametrize("check", [check_async, check_blocking], ids=["async", "blocking"])
 def test_unknown_kid_while_the_jwks_server_is_gone_is_503(keys: Keys, check: Check) -> None:
-    clock = FakeMonotonic()
+    clock = FrozenClock(start=1000)
     with StubServer() as stub:
         stub.routes["/jwks"] = (200, {}, {"keys": [keys.es.public_jwk()]})
         guard, _ = guard_for(stub.base_url + "/jwks", clock)
@@ -116,7 +109,7 @@ def test_unknown_kid_while_the_jwks_server_is_gone_is_503(keys: Keys, check: Che
 def test_any_unusable_answer_counts_as_unavailable(
     jwks_stub: StubServer, keys: Keys, answer: tuple[int, dict[str, str], object]
 ) -> None:
-    guard, _ = guard_for(jwks_stub.base_url + "/jwks", FakeMonotonic())
+    guard, _ = guard_for(jwks_stub.base_url + "/jwks", FrozenClock(start=1000))
     check_blocking(guard, token_of(keys.es))
     jwks_stub.routes["/jwks"] = answer
     with pytest.raises(ServiceUnavailable):
@@ -124,7 +117,7 @@ def test_any_unusable_answer_counts_as_unavailable(
 
 
 def test_unknown_kid_with_a_healthy_jwks_stays_401(jwks_stub: StubServer, keys: Keys) -> None:
-    guard, jwks = guard_for(jwks_stub.base_url + "/jwks", FakeMonotonic())
+    guard, jwks = guard_for(jwks_stub.base_url + "/jwks", FrozenClock(start=1000))
     check_blocking(guard, token_of(keys.es))
     for i in range(5):
         with pytest.raises(UnknownKeyId):

@@ -4,15 +4,15 @@ introspection (revocation bound, outage), and API keys against a stub verify end
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.guard.servers import StubServer
 from tests.oauth.conftest import Registered, Registrar, port, register, server, settings
-from tests.support import Database, ServerThread, free_port
+from tests.support import ServerThread, free_port
 from tokensmith.apikeys.format import generate_api_key
+from tokensmith.core.clock import FrozenClock
 from tokensmith.guard import (
     Credential,
     ForbiddenSource,
@@ -28,19 +28,6 @@ from tokensmith.oauth.clients import NewClient
 __all__ = ["port", "register", "server", "settings"]  # fixtures borrowed from the protocol tests
 
 RESOURCE = "https://orders.example.com"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def client_token(base_url: str, client: Registered, **form: str) -> str:
@@ -98,13 +85,13 @@ def test_opaque_tokens_by_introspection(server: ServerThread, register: Registra
         )
     )
     assert api.secret is not None and worker.secret is not None
-    clock = FakeMonotonic()
+    clock = FrozenClock(start=1000)
     introspector = Introspector(
         server.base_url + "/introspect",
         client_id=api.client_id,
         client_secret=api.secret,
         issuer=server.base_url,
-        monotonic=clock,
+        monotonic=clock.monotonic,
     )
     guard = Guard(introspector=introspector, audiences=[RESOURCE])
     token = client_token(server.base_url, worker, resource=RESOURCE)
@@ -129,7 +116,7 @@ def test_opaque_tokens_by_introspection(server: ServerThread, register: Registra
             auth=(worker.client_id, worker.secret or ""),
         )
         assert revoked.status_code == 200
-        clock.now += 1.0  # the staleness bound (1 s) has passed
+        clock.advance(1.0)  # the staleness bound (1 s) has passed
         with pytest.raises(InvalidToken, match="not active"):
             await guard.authenticate(bearer(token))
         with pytest.raises(InvalidToken):
@@ -181,9 +168,12 @@ def test_api_keys_by_the_verify_endpoint() -> None:
     }
     with StubServer() as stub:
         stub.routes["/api-keys/verify"] = (200, {}, good)
-        clock = FakeMonotonic()
+        clock = FrozenClock(start=1000)
         verifier = RemoteApiKeyVerifier(
-            stub.base_url + "/api-keys/verify", client_id="gw", client_secret="s", monotonic=clock
+            stub.base_url + "/api-keys/verify",
+            client_id="gw",
+            client_secret="s",
+            monotonic=clock.monotonic,
         )
         guard = Guard(api_keys=verifier)
         text = generate_api_key("live").text
@@ -201,7 +191,7 @@ def test_api_keys_by_the_verify_endpoint() -> None:
         guard.authenticate_blocking(key, "10.0.0.7")
         assert verifier.calls == 1  # cached
         stub.routes["/api-keys/verify"] = (401, {}, {"error": "invalid_key"})
-        clock.now += 1.0  # revoked: refused once the 1 s bound has passed
+        clock.advance(1.0)  # revoked: refused once the 1 s bound has passed
         with pytest.raises(InvalidToken):
             guard.authenticate_blocking(key, "10.0.0.7")
         stub.routes["/api-keys/verify"] = (403, {}, {"error": "forbidden_source"})

@@ -7,22 +7,15 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.slow_clients import dribble, flood_headers, open_socket, read_answer
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.sqlite_only
 MEGABYTE = 1024 * 1024
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

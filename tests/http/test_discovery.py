@@ -11,7 +11,6 @@ from tests.support import METRICS_AUTH, ServerThread
 from tokensmith.settings import Settings
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
-pytestmark = pytest.mark.sqlite_only
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 

@@ -54,6 +54,7 @@ async def test_connection_refused_is_a_503() -> None:
     assert "postgres" not in response.text
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 async def test_readiness_requires_an_active_signing_key(settings: Settings) -> None:
     services = await open_services(settings, apply_migrations=True, create_keys=False)
     try:
@@ -68,6 +69,7 @@ async def test_readiness_requires_an_active_signing_key(settings: Settings) -> N
         await services.close()
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 async def test_a_route_that_raises_gives_json_not_plain_text(settings: Settings) -> None:
     from starlette.requests import Request
     from starlette.routing import Route

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.oauth.conftest import Registered, Registrar, admin_token
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.sqlite_only
 RANGE = "203.0.113.0/24"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @contextmanager

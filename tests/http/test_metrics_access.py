@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
-import pytest
 
-from tests.support import METRICS_AUTH, METRICS_TOKEN, Database, ServerThread
+from tests.support import METRICS_AUTH, METRICS_TOKEN, ServerThread
 from tokensmith.settings import Settings
-
-pytestmark = pytest.mark.sqlite_only
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 def test_only_the_token_reads_metrics(settings: Settings) -> None:

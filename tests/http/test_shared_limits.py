@@ -23,14 +23,6 @@ from tests.support import (
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.settings import Settings
 
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
-
-
 pytestmark = pytest.mark.slow
 
 

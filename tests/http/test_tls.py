@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support import (
-    Database,
     ServerThread,
     assert_one_line_error,
     cli_env,
@@ -31,13 +30,6 @@ from tests.support import (
 )
 from tokensmith.core.sealing import generate_master_key
 from tokensmith.settings import Settings
-
-pytestmark = pytest.mark.sqlite_only
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture(scope="module")

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt as pyjwt
-import pytest
 
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered
 from tests.oauth.test_authorization import auth_url, exchange, refresh, tokens_for
-from tests.support import METRICS_AUTH, Database, ServerThread
+from tests.support import METRICS_AUTH, ServerThread
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 def events(settings: Settings, expected: set[str], timeout: float = 10) -> list[AuditEvent]:

@@ -14,6 +14,8 @@ from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered
 from tests.support import ServerThread
 
+pytestmark = pytest.mark.backends("sqlite", "postgresql")
+
 
 def metadata(server: ServerThread) -> dict[str, str]:
     return dict(

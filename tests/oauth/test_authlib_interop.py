@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt as pyjwt
+import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
@@ -10,6 +11,8 @@ from tests.oauth.conftest import Registered, Registrar
 from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
+
+pytestmark = pytest.mark.backends("sqlite", "postgresql")
 
 
 def discover(server: ServerThread) -> dict[str, str]:

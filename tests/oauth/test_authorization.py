@@ -20,7 +20,8 @@ from tokensmith.oauth.pkce import s256
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.usefixtures("alice")
+# The code flow end to end on both databases; the input checks above storage on SQLite.
+pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.backends("sqlite", "postgresql")]
 CALLBACK = "https://app.example.com/callback"
 
 
@@ -63,7 +64,7 @@ def login_and_get_code(
 # -- 16, 17: redirect URIs ---------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 @pytest.mark.parametrize(
     "redirect_uri",
     [
@@ -94,7 +95,7 @@ def test_unregistered_redirect_uri_stays_on_our_page(
     assert "redirect" in response.text.lower() or "missing" in response.text.lower()
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 @pytest.mark.parametrize("client_id", ["unknown", "x' OR '1'='1", None])
 def test_unknown_client_stays_on_our_page(
     server: ServerThread, web_app: Registered, client_id: str | None
@@ -125,7 +126,7 @@ def test_loopback_redirect_any_port_but_nothing_else(
 # -- 18-20: errors that go back to the client ----------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
@@ -279,7 +280,7 @@ def test_expired_code(
     assert response.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 @pytest.mark.parametrize(
     "verifier",
     [None, "wrong" * 10, "a" * 42, "a" * 129, "a" * 42 + "!", "a" * 42 + " ", "ä" * 43],
@@ -449,7 +450,7 @@ def test_wrong_password_reveals_nothing(server: ServerThread, web_app: Registere
 # -- 34-37: pages and cookies ----------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 def test_pages_refuse_framing_and_carry_a_strict_csp(
     server: ServerThread, web_app: Registered
 ) -> None:
@@ -466,7 +467,7 @@ def test_pages_refuse_framing_and_carry_a_strict_csp(
     assert "access-control-allow-origin" not in page.headers  # 37
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 def test_csrf_is_required(server: ServerThread, web_app: Registered) -> None:
     browser = Browser(server.base_url)
     url, _ = auth_url(server, web_app)
@@ -496,7 +497,7 @@ def test_session_id_changes_at_login_and_cookies_are_locked_down(
     assert "Path=/" in cookie
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 def test_tampered_interaction_is_refused(server: ServerThread, web_app: Registered) -> None:
     browser = Browser(server.base_url)
     url, _ = auth_url(server, web_app)
@@ -512,7 +513,7 @@ def test_tampered_interaction_is_refused(server: ServerThread, web_app: Register
     assert "expired" in tampered.text.lower()
 
 
-@pytest.mark.sqlite_only  # input checks above storage
+@pytest.mark.backends("sqlite")  # input checks above storage
 def test_secure_cookies_under_https(settings: Settings, web_app: Registered) -> None:
     https = settings.model_copy(update={"issuer": "https://auth.example.test"})
     with ServerThread(https) as running:

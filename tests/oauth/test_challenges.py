@@ -7,13 +7,10 @@ change a single header a client already parses.
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.oauth.conftest import Registered, Registrar
 from tests.support import METRICS_AUTH
 from tokensmith.oauth.clients import NewClient
-
-pytestmark = pytest.mark.sqlite_only
 
 _INVALID = (
     'Bearer realm="tokensmith", error="invalid_token", '

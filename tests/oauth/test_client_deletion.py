@@ -22,7 +22,7 @@ from tokensmith.persistence.repositories.clients import CLIENT_CACHE_SECONDS
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
-pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]
+pytestmark = pytest.mark.usefixtures("alice")
 
 
 def client_token(http: httpx.Client, client: Registered, scope: str) -> str:

@@ -3,24 +3,16 @@ client registered, and nowhere else (not introspection, never the authorization 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import CALLBACK
 from tests.oauth.test_oidc import sign_in
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 
-pytestmark = pytest.mark.sqlite_only
 SPA = "https://spa.example.com"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
-pytestmark = pytest.mark.sqlite_only
 
 
 def issue(http: httpx.Client, client: Registered, **form: str) -> str:

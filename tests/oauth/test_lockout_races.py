@@ -12,7 +12,6 @@ import asyncio
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,21 +21,13 @@ from argon2 import PasswordHasher
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import auth_url
-from tests.support import REDIS_URL, Database, ServerThread
+from tests.support import REDIS_URL, ServerThread
 from tokensmith.accounts import users as users_module
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.sqlite_only
-
 ATTACKER, GENUINE = "127.0.0.2", "127.0.0.1"
 _FIELD = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: this lives above storage, which has its own suites on both databases."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture(params=["redis", "local"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -11,16 +10,9 @@ import pytest
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar, admin_token
 from tests.oauth.test_authorization import auth_url
-from tests.support import Database, ServerThread
+from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
 
 
 @pytest.fixture

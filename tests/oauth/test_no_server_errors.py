@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import base64
 import random
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from tests.oauth.conftest import Registered
-from tests.support import Database
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
-    """SQLite only: what this module tests lives above storage, which has its own suites on
-    both databases, and the second run would only cost time."""
-    return Database("sqlite", f"sqlite:///{tmp_path / 'tokensmith.db'}", None)
-
 
 pytestmark = pytest.mark.usefixtures("alice")
 

@@ -15,7 +15,7 @@ from tests.support import ServerThread
 from tokensmith.oauth.clients import NewClient
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
-pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]
+pytestmark = pytest.mark.usefixtures("alice")
 AFTER_LOGOUT = "https://app.example.com/signed-out"
 
 

@@ -24,7 +24,6 @@ from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
-pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture

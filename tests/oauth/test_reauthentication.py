@@ -24,7 +24,7 @@ from tokensmith.core.secrets import keyed_hash, random_token
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
-pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]  # above storage
+pytestmark = pytest.mark.usefixtures("alice")
 
 LOGIN_FORM = 'action="/login"'
 CONSENT_FORM = 'action="/consent"'

@@ -22,7 +22,7 @@ from tests.unit.test_redirects import REGISTERED, may_match, mutated
 from tests.unit.test_redirects import Registered as RegisteredURI
 from tokensmith.oauth.clients import NewClient
 
-pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.sqlite_only]  # above storage
+pytestmark = pytest.mark.usefixtures("alice")
 
 HTTP_PROPERTY = settings(max_examples=150, deadline=None)
 LOOPBACK_ATTACKS = [

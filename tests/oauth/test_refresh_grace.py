@@ -15,7 +15,7 @@ from tokensmith.oauth.clients import NewClient
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.usefixtures("alice")
+pytestmark = [pytest.mark.usefixtures("alice"), pytest.mark.backends("sqlite", "postgresql")]
 
 
 def client_with_grace(register: Registrar, seconds: int) -> Registered:

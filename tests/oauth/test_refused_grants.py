@@ -19,7 +19,7 @@ from tokensmith.oauth.params import Params
 from tokensmith.oauth.refresh_rotation import rotate_refresh_token
 from tokensmith.runtime.services import Services
 
-pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
+pytestmark = pytest.mark.anyio
 
 
 def refresh_params(token: str, *extra: tuple[str, str]) -> Params:

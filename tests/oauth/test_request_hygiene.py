@@ -8,7 +8,6 @@ import pytest
 from tests.oauth.conftest import Registered
 
 # Above storage: SQLite only (the storage suites, and test_authorization, run on both databases).
-pytestmark = pytest.mark.sqlite_only
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

@@ -8,20 +8,13 @@ import pytest
 
 from tests.support import REDIS_URL, SLOW_MACHINE, TcpProxy, refused_port
 from tokensmith.adapters.redis_limits import Limits
+from tokensmith.core.clock import FrozenClock
 from tokensmith.core.lockouts import LockoutPolicy
 
 pytestmark = pytest.mark.anyio
 
 
 POLICY = LockoutPolicy(threshold=3, window=600, first_lock=30, longest_lock=120)
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -70,27 +63,27 @@ async def test_a_hold_is_shared_and_never_shortens_a_lock(nodes: tuple[Limits, L
 
 
 async def test_a_hold_without_redis() -> None:
-    ticks = Ticks()
-    alone = Limits(monotonic=ticks)
+    ticks = FrozenClock(start=1000)
+    alone = Limits(monotonic=ticks.monotonic)
     await alone.hold("key:k1", 120)
     await alone.hold("key:k1", 10)
     assert await alone.locked("key:k1") == 120
     assert await alone.fail("key:k1", POLICY) is None  # failures count on; the hold stays
     assert await alone.locked("key:k1") == 120
-    ticks.now += 120
+    ticks.advance(120)
     assert await alone.locked("key:k1") is None
 
 
 async def test_without_redis_limits_hold_per_node() -> None:
-    ticks = Ticks()
-    alone = Limits(monotonic=ticks)
+    ticks = FrozenClock(start=1000)
+    alone = Limits(monotonic=ticks.monotonic)
     assert not alone.shared
     assert [await alone.take("addr:1", 2, 60) for _ in range(3)] == [None, None, 30]
     for _ in range(2):
         assert await alone.fail("user:bob", POLICY) is None
     assert await alone.fail("user:bob", POLICY) == 30
     assert await alone.locked("user:bob") == 30
-    ticks.now += 30
+    ticks.advance(30)
     assert await alone.locked("user:bob") is None
     assert await alone.fail("user:bob", POLICY) == 60
     await alone.clear("user:bob")
@@ -98,11 +91,11 @@ async def test_without_redis_limits_hold_per_node() -> None:
 
 
 async def test_the_failure_window_forgets_old_failures() -> None:
-    ticks = Ticks()
-    alone = Limits(monotonic=ticks)
+    ticks = FrozenClock(start=1000)
+    alone = Limits(monotonic=ticks.monotonic)
     await alone.fail("user:carol", POLICY)
     await alone.fail("user:carol", POLICY)
-    ticks.now += 601
+    ticks.advance(601)
     assert await alone.fail("user:carol", POLICY) is None
 
 
@@ -130,13 +123,13 @@ async def test_redis_going_away_mid_run_and_coming_back(redis_prefix: str) -> No
     """Stopped mid-run: limits continue per node, one warning; back again: shared once more."""
     proxy = TcpProxy(6379)
     proxy.start()
-    ticks = Ticks()
+    ticks = FrozenClock(start=1000)
     reports: list[bool] = []
     node = Limits(
         f"redis://127.0.0.1:{proxy.port}/0",
         prefix=redis_prefix,
         on_degraded=reports.append,
-        monotonic=ticks,
+        monotonic=ticks.monotonic,
     )
     other = Limits(REDIS_URL, prefix=redis_prefix, timeout=SLOW_MACHINE)
     try:
@@ -149,7 +142,7 @@ async def test_redis_going_away_mid_run_and_coming_back(redis_prefix: str) -> No
         assert await node.take("c", 3, 60) is not None  # still limited, never unlimited
         assert reports == [True]
         proxy.start()
-        ticks.now += 5  # the pause before Redis is tried again
+        ticks.advance(5)  # the pause before Redis is tried again
         assert await other.take("c", 3, 60) is None  # the shared bucket: 2 of 3 used now
         assert await node.take("c", 3, 60) is None
         assert await other.take("c", 3, 60) is not None

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.clock import FrozenClock
 
 
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 6000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def detector(**policy: float) -> tuple[AnomalyDetector, list[Alert], Ticks]:
-    ticks = Ticks()
-    found = AnomalyDetector(AnomalyPolicy(**policy), monotonic=ticks)  # type: ignore[arg-type]
+def detector(**policy: float) -> tuple[AnomalyDetector, list[Alert], FrozenClock]:
+    ticks = FrozenClock(start=60 * 100)  # on a minute boundary
+    found = AnomalyDetector(AnomalyPolicy(**policy), monotonic=ticks.monotonic)  # type: ignore[arg-type]
     alerts: list[Alert] = []
     found.listeners.append(alerts.append)
     return found, alerts, ticks
@@ -58,14 +51,14 @@ def test_a_burst_of_failures_alerts_once_per_cooldown() -> None:
     )
     for _ in range(4):
         rules.observe(refused)
-        ticks.now += 1
+        ticks.advance(1)
     assert alerts == []
     rules.observe(refused)
     assert sorted(a.identity for a in alerts) == ["address:203.0.113.5", "client:c1"]
     for _ in range(10):
         rules.observe(refused)
     assert len(alerts) == 2  # the cooldown holds further alerts back
-    ticks.now += 301
+    ticks.advance(301)
     for _ in range(5):
         rules.observe(refused)
     assert len(alerts) == 4
@@ -79,7 +72,7 @@ def test_failures_spread_over_time_are_no_burst() -> None:
                 0, "login.failure", "denied", detail={"username": "alice"}, source_ip="198.51.100.1"
             )
         )
-        ticks.now += 31
+        ticks.advance(31)
     assert alerts == []
 
 
@@ -128,11 +121,10 @@ def test_ipv6_networks_are_48s_and_users_are_watched_too() -> None:
 
 def test_a_volume_spike_against_the_recent_baseline() -> None:
     rules, alerts, ticks = detector(spike_factor=10, spike_minimum=100, spike_history=3)
-    ticks.now = 60 * 100
     for _minute in range(3):
         for _ in range(10):
             rules.observe(issued())
-        ticks.now += 60
+        ticks.advance(60)
     assert alerts == []
     for _ in range(101):
         rules.observe(issued())
@@ -145,7 +137,7 @@ def test_a_steady_heavy_user_is_no_spike() -> None:
     for _minute in range(6):
         for _ in range(500):
             rules.observe(issued())
-        ticks.now += 60
+        ticks.advance(60)
     assert alerts == []
 
 

@@ -20,13 +20,22 @@ class SystemClock:
 
 
 class FrozenClock:
-    """A clock that moves only when told to; for tests and replays."""
+    """A clock that moves only when told to; for tests and replays.
 
-    def __init__(self, start: int = 1_700_000_000) -> None:
-        self._now = start
+    One time line serves both kinds of clock the code takes: ``now()``, whole seconds since the
+    epoch (a ``Clock``), and ``monotonic()``, the same instant in fractional seconds, to pass
+    where code takes ``monotonic: Callable[[], float]`` (caches, rate limits, budgets).
+    ``advance`` moves both, by whole or fractional seconds; ``now()`` counts whole ones.
+    """
+
+    def __init__(self, start: float = 1_700_000_000) -> None:
+        self._time = float(start)
 
     def now(self) -> int:
-        return self._now
+        return int(self._time // 1)
 
-    def advance(self, seconds: int) -> None:
-        self._now += seconds
+    def monotonic(self) -> float:
+        return self._time
+
+    def advance(self, seconds: float) -> None:
+        self._time += seconds
