@@ -1,7 +1,7 @@
 """The client pipeline on its own: no server, no database, a frozen clock (oauth/pipeline.py).
 
 Every endpoint that authenticates a client runs these steps in this order; each test drives
-one step through a real ``ClientAuthenticator`` over an in-memory client store and a recording
+one step through a real ``ClientAuthenticator`` over the in-memory stores (``persistence/memory``) and a recording
 gate, so what is asserted is the pipeline's behaviour, not the lockout arithmetic (which has its
 own suites).
 """
@@ -24,26 +24,11 @@ from tokensmith.oauth.clients import Client, NewClient
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.pipeline import Answer, ClientEndpoint
 from tokensmith.oauth.request import ProtocolRequest
+from tokensmith.persistence.memory import MemoryStores
 
 pytestmark = pytest.mark.anyio
 PEPPER = b"p" * 32
 SECRET = "s3cret-value"
-
-
-class Clients:
-    def __init__(self, *clients: Client) -> None:
-        self.rows = {c.client_id: c for c in clients}
-
-    async def get(self, client_id: str) -> Client | None:
-        return self.rows.get(client_id)
-
-
-class Replay:
-    async def remember(self, client_id: str, jti: str, expires_at: int) -> bool:
-        return True
-
-    async def purge_expired(self, before: int, limit: int = 1000) -> int:
-        return 0
 
 
 @dataclass
@@ -92,15 +77,20 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-def build(gate: Gate, trail: Trail, handled: list[Client | None], **rules: Any) -> ClientEndpoint:
+async def build(
+    gate: Gate, trail: Trail, handled: list[Client | None], **rules: Any
+) -> ClientEndpoint:
     clock = FrozenClock()
+    stores = MemoryStores()
+    for client in (confidential(), public()):
+        await stores.clients.add(client)
     authenticator = ClientAuthenticator(
-        clients=Clients(confidential(), public()),  # type: ignore[arg-type]
+        clients=stores.clients,
         pepper=PEPPER,
         clock=clock,
         issuer="https://issuer.test",
         leeway=30,
-        replay=Replay(),
+        replay=stores.assertions,
     )
 
     async def handler(request: ProtocolRequest, client: Client | None) -> Answer:
@@ -132,7 +122,7 @@ async def test_success_runs_every_step_in_order_and_audits_the_handler_s_event(
     gate: Gate, trail: Trail
 ) -> None:
     handled: list[Client | None] = []
-    endpoint = build(gate, trail, handled)
+    endpoint = await build(gate, trail, handled)
     answer = await endpoint(token_request(Params(), authorization=basic("svc", SECRET)))
     assert answer.status == 200 and answer.body == {"ok": True}
     assert gate.calls == [
@@ -154,7 +144,7 @@ async def test_a_wrong_secret_is_judged_as_a_failure_and_never_reaches_the_handl
     gate: Gate, trail: Trail
 ) -> None:
     handled: list[Client | None] = []
-    answer = await build(gate, trail, handled)(
+    answer = await (await build(gate, trail, handled))(
         token_request(Params(), authorization=basic("svc", "wrong"))
     )
     assert answer.status == 401 and answer.body["error"] == "invalid_client"
@@ -169,7 +159,7 @@ async def test_a_wrong_secret_is_judged_as_a_failure_and_never_reaches_the_handl
 
 async def test_malformed_credentials_are_counted_like_wrong_ones(gate: Gate, trail: Trail) -> None:
     """Parsed once with the request: a malformed Basic header is a failure under the address."""
-    answer = await build(gate, trail, [])(
+    answer = await (await build(gate, trail, []))(
         token_request(Params(), authorization="Basic !!not-base64!!")
     )
     assert answer.status == 401
@@ -181,7 +171,7 @@ async def test_a_locked_address_gets_429_even_with_the_right_secret(
 ) -> None:
     gate.locked.add("127.0.0.1")
     handled: list[Client | None] = []
-    answer = await build(gate, trail, handled)(
+    answer = await (await build(gate, trail, handled))(
         token_request(Params(), authorization=basic("svc", SECRET))
     )
     assert answer.status == 429 and answer.headers["retry-after"] == "30"
@@ -190,7 +180,7 @@ async def test_a_locked_address_gets_429_even_with_the_right_secret(
 
 async def test_a_held_client_is_refused_at_admission(gate: Gate, trail: Trail) -> None:
     gate.held_clients.add("svc")
-    answer = await build(gate, trail, [])(
+    answer = await (await build(gate, trail, []))(
         token_request(Params(), authorization=basic("svc", SECRET))
     )
     assert answer.status == 429 and answer.headers["retry-after"] == "60"
@@ -201,7 +191,7 @@ async def test_the_precheck_runs_before_anyone_is_authenticated(gate: Gate, trai
     def precheck(request: ProtocolRequest) -> None:
         raise InvalidRequest("no such thing")
 
-    answer = await build(gate, trail, [], precheck=precheck)(
+    answer = await (await build(gate, trail, [], precheck=precheck))(
         token_request(Params(), authorization=basic("svc", "wrong"))
     )
     assert answer.status == 400 and answer.body["error"] == "invalid_request"
@@ -212,7 +202,7 @@ async def test_a_public_client_is_refused_where_only_confidential_ones_may_call(
     gate: Gate, trail: Trail
 ) -> None:
     handled: list[Client | None] = []
-    endpoint = build(gate, trail, handled, confidential_only=True)
+    endpoint = await build(gate, trail, handled, confidential_only=True)
     answer = await endpoint(token_request(Params([("client_id", "spa")])))
     assert answer.status == 401 and "confidential" in answer.body["error_description"]
     assert handled == []
@@ -222,7 +212,7 @@ async def test_an_optional_client_is_authenticated_only_when_the_caller_presents
     gate: Gate, trail: Trail
 ) -> None:
     handled: list[Client | None] = []
-    endpoint = build(gate, trail, handled, client_optional=True)
+    endpoint = await build(gate, trail, handled, client_optional=True)
     anonymous = ProtocolRequest("POST", "http://x/verify", Params(), "192.0.2.9")
     assert (await endpoint(anonymous)).status == 200
     assert handled == [None] and gate.calls == []
@@ -232,7 +222,7 @@ async def test_an_optional_client_is_authenticated_only_when_the_caller_presents
 
 
 async def test_a_request_refused_before_it_was_read_is_audited(gate: Gate, trail: Trail) -> None:
-    endpoint = build(gate, trail, [])
+    endpoint = await build(gate, trail, [])
     unread = token_request(Params(), authorization=basic("svc", SECRET))
     answer = endpoint.refuse(unread, InvalidRequest("the request body must be a form"))
     assert answer.status == 400
