@@ -48,8 +48,12 @@ def routes(capabilities: Capabilities) -> list[BaseRoute]:
     built: list[BaseRoute] = []
     for route in capabilities.routes:
         built.append(Route(route.path, _handler(route.handler), methods=list(route.methods)))
-    for path in dict.fromkeys(r.path for r in capabilities.routes if r.cors_preflight):
-        built.append(Route(path, cors.preflight, methods=["OPTIONS"]))
+    preflights: dict[str, list[str]] = {}
+    for route in capabilities.routes:
+        if route.cors_preflight:
+            preflights.setdefault(route.path, []).extend(route.methods)
+    for path, methods in preflights.items():
+        built.append(Route(path, cors.preflight(methods), methods=["OPTIONS"]))
     for feature in capabilities.features:
         for mount, package in feature.static.items():
             files = StaticFiles(packages=[(package, "static")])
