@@ -116,9 +116,14 @@ class NewClient:
         name = self.name.strip()
         if not name or len(name) > 200 or any(ord(c) < 0x20 for c in name):
             raise ValueError("a client name is 1 to 200 printable characters")
-        grants = self.grant_types or (
+        # The defaults, of what is on offer: a public client without the refresh grant on
+        # offer gets the code flow alone; an empty list is refused below.
+        defaults = (
             ("authorization_code", "refresh_token") if self.is_public else ("client_credentials",)
         )
+        grants = self.grant_types or tuple(g for g in defaults if g in offered.grant_types)
+        if not grants:
+            raise ValueError("none of the default grant types is on offer: name one (--grant-type)")
         unknown = set(grants) - set(offered.grant_types)
         if unknown:
             raise ValueError(f"unsupported grant type {sorted(unknown)[0]!r}")

@@ -10,7 +10,7 @@ example.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tokensmith.errors import ConfigError
@@ -41,10 +41,13 @@ class GrantKit:
     responder: TokenResponder
     policy: TokenPolicy
     deps: GrantDeps
+    # The grant features switched on (set by ``build_grants``): a grant may depend on another,
+    # as the code grant hands out refresh tokens only when the refresh grant takes them.
+    grant_features: frozenset[str] = frozenset()
 
 
 def _code(kit: GrantKit) -> GrantHandler:
-    return AuthorizationCodeGrant(kit.deps)
+    return AuthorizationCodeGrant(kit.deps, refresh="refresh_token" in kit.grant_features)
 
 
 def _refresh(kit: GrantKit) -> GrantHandler:
@@ -196,4 +199,6 @@ def enabled_features(
 
 
 def build_grants(features: Iterable[Feature], kit: GrantKit) -> GrantRegistry:
+    features = tuple(features)
+    kit = replace(kit, grant_features=frozenset(f.name for f in features if f.grants))
     return GrantRegistry(factory(kit) for feature in features for factory in feature.grants)
