@@ -40,8 +40,10 @@ class Feature:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # Built by the composition root from its services; one per grant_type the feature adds.
     grants: tuple[Callable[[Any], GrantHandler], ...] = ()
-    # Client authentication methods (RFC 7591 §2 names) the feature makes available.
+    # Client authentication methods (RFC 7591 §2 names) the feature makes available, and the
+    # JWS algorithms a private_key_jwt assertion may be signed with.
     auth_methods: tuple[str, ...] = ()
+    assertion_algs: tuple[str, ...] = ()
     response_types: tuple[str, ...] = ()
     static: Mapping[str, str] = field(default_factory=dict)  # mount path -> package
 
@@ -79,6 +81,10 @@ class Capabilities:
         return tuple(dict.fromkeys(m for f in self.features for m in f.auth_methods))
 
     @property
+    def assertion_algs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a for f in self.features for a in f.assertion_algs))
+
+    @property
     def response_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t for f in self.features for t in f.response_types))
 
@@ -100,6 +106,9 @@ class Capabilities:
                 methods = self.auth_methods if route.client_auth == "any" else confidential
                 prefix = route.metadata_name.removesuffix("_endpoint")
                 body[f"{prefix}_endpoint_auth_methods_supported"] = list(methods)
+                if "private_key_jwt" in methods:  # RFC 8414 §2: then this MUST be present
+                    algs = list(self.assertion_algs)
+                    body[f"{prefix}_endpoint_auth_signing_alg_values_supported"] = algs
         for feature in self.features:
             body.update(feature.metadata)
         return body

@@ -30,7 +30,7 @@ __all__ = ["FEATURES", "GrantKit", "build_grants", "enabled_features"]
 # Client authentication at the endpoints behind the client pipeline (RFC 6749 §2.3, RFC 7523).
 _CLIENT_AUTH = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 # A client's assertion key may be of any algorithm we verify (jose/keys.py checks each).
-_ASSERTION_ALGS = list(ALGORITHMS)
+_ASSERTION_ALGS = tuple(ALGORITHMS)
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,8 @@ FEATURES: tuple[Feature, ...] = (
                 cors_preflight=True,
             ),
         ),
-        metadata={"token_endpoint_auth_signing_alg_values_supported": _ASSERTION_ALGS},
         auth_methods=_CLIENT_AUTH,
+        assertion_algs=_ASSERTION_ALGS,
     ),
     Feature(
         "introspection",
