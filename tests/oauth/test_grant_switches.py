@@ -8,17 +8,20 @@ introspection would still call active, and that a later switch back on would bri
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
+import httpx
 import pytest
 
 from tests.oauth.protocol import MemoryGrant, memory_grant_deps
 from tests.oauth.test_code_exchange_protocol import code_params, new_code, register_app
-from tests.support import token_request
+from tests.support import ServerThread, token_request
 from tokensmith.core.clock import FrozenClock
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.grant_types import GrantRegistry
 from tokensmith.runtime.features import GrantKit, build_grants, enabled_features
+from tokensmith.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -71,3 +74,25 @@ def test_registration_defaults_follow_the_grants_on_offer(clock: FrozenClock) ->
     confidential = NewClient("svc")  # defaults to client_credentials, which is off
     with pytest.raises(ValueError, match="none of the default grant types"):
         confidential.validated("s", b"x" * 32, 0, offered=offered)
+
+
+def test_with_the_code_flow_off_its_routes_are_gone_and_the_other_pages_keep_their_style(
+    settings: Settings, port: int
+) -> None:
+    """/authorize, /login and /consent go with the grant; /logout stays (OpenID Connect), and
+    the stylesheet its page links to must still be served."""
+    only = settings.model_copy(update={"grant_types": "client_credentials"})
+    with ServerThread(only, port=port) as running, httpx.Client(base_url=running.base_url) as http:
+        assert http.get("/authorize", params={"client_id": "x"}).status_code == 404
+        assert http.post("/login").status_code == 404
+        assert http.post("/consent").status_code == 404
+        metadata = http.get("/.well-known/openid-configuration").json()
+        assert "authorization_endpoint" not in metadata
+        assert "code_challenge_methods_supported" not in metadata
+        assert metadata["response_types_supported"] == []
+        page = http.get("/logout")
+        assert page.status_code == 200
+        sheets = re.findall(r'href="(/static/[^"]+)"', page.text)
+        assert sheets
+        for sheet in sheets:
+            assert http.get(sheet).status_code == 200, sheet

@@ -59,6 +59,9 @@ def _client_credentials(kit: GrantKit) -> GrantHandler:
 
 
 FEATURES: tuple[Feature, ...] = (
+    # The stylesheet of every page: the code flow's login and consent, and the logout page of
+    # OpenID Connect, which stays when the code flow is switched off.
+    Feature("pages", static={"/static": "tokensmith.web"}),
     Feature(
         "discovery",
         routes=(
@@ -87,7 +90,6 @@ FEATURES: tuple[Feature, ...] = (
         },
         grants=(_code,),
         response_types=("code",),
-        static={"/static": "tokensmith.web"},
     ),
     Feature("refresh_token", grants=(_refresh,)),
     Feature("client_credentials", grants=(_client_credentials,)),
