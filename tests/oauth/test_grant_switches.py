@@ -72,8 +72,11 @@ def test_registration_defaults_follow_the_grants_on_offer(clock: FrozenClock) ->
             redirect_uris=("https://spa.test/cb",),
         ).validated("p", None, 0, offered=offered)
     confidential = NewClient("svc")  # defaults to client_credentials, which is off
-    with pytest.raises(ValueError, match="none of the default grant types"):
+    with pytest.raises(ValueError, match="client_credentials is not on offer"):
         confidential.validated("s", b"x" * 32, 0, offered=offered)
+    refresh_only = registry(memory_grant_deps(clock), "refresh_token")
+    with pytest.raises(ValueError, match="authorization_code is not on offer"):
+        public.validated("p", None, 0, offered=refresh_only)  # not refresh_token alone
 
 
 def test_with_the_code_flow_off_its_routes_are_gone_and_the_other_pages_keep_their_style(
