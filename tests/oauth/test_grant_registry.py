@@ -108,6 +108,9 @@ def test_two_features_may_not_serve_one_route_or_set_one_field() -> None:
         Capabilities([a, Feature("b", routes=(Route("/x", ("GET",), "m:g"),))])
     with pytest.raises(ValueError, match="both set"):
         Capabilities([Feature("c", metadata={"k": 1}), Feature("d", metadata={"k": 2})])
+    for generated in ("grant_types_supported", "issuer", "token_endpoint_auth_methods_supported"):
+        with pytest.raises(ValueError, match="generated from the registry"):
+            Capabilities([Feature("e", metadata={generated: ["password"]})])
 
 
 def test_discovery_is_generated_from_the_registry() -> None:

@@ -21,6 +21,9 @@ from tokensmith.oauth.grant_types import GrantHandler
 __all__ = ["Capabilities", "Feature", "Route"]
 
 ClientAuth = Literal["any", "confidential"]
+# Discovery fields ``metadata`` builds from the registry itself; no feature may set them.
+_GENERATED = frozenset({"issuer", "response_types_supported", "grant_types_supported"})
+_GENERATED_SUFFIXES = ("_auth_methods_supported", "_auth_signing_alg_values_supported")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,9 @@ class Capabilities:
                     if key in seen_routes:
                         raise ValueError(f"{feature.name} and {seen_routes[key]} both serve {key}")
                     seen_routes[key] = feature.name
+            for field_name in feature.metadata:
+                if field_name in _GENERATED or field_name.endswith(_GENERATED_SUFFIXES):
+                    raise ValueError(f"{feature.name}: {field_name} is generated from the registry")
             for name in (*feature.metadata, *(r.metadata_name for r in feature.routes)):
                 if name is None:
                     continue

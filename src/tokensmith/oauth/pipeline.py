@@ -172,7 +172,7 @@ class ClientEndpoint:
                     "error": error.error,
                     "description": error.description,
                     **({"detail": error.detail} if error.detail else {}),
-                    "grant_type": request.params.get("grant_type"),
+                    "grant_type": (request.params.get("grant_type") or "")[:64] or None,
                 },
             )
         )
