@@ -286,6 +286,14 @@ def test_addresses_a_gateway_vouches_for(
     public = register(NewClient("spa", is_public=True, redirect_uris=("https://spa.test/cb",)))
     as_public = check(http, key, data={"client_ip": "203.0.113.9", "client_id": public.client_id})
     assert as_public.status_code == 401
+    # What a gateway vouches for is an address: anything else is refused, never counted under
+    # a made-up lockout name or matched against the key's ranges.
+    for bogus in ("not-an-ip", "203.0.113.9, 10.0.0.1", "203.0.113.0/24", "x" * 80):
+        refused = check(
+            http, key, data={"client_ip": bogus}, auth=(gateway.client_id, gateway.secret)
+        )
+        assert refused.status_code == 400, bogus
+        assert refused.json()["error"] == "invalid_request"
 
 
 def test_only_a_client_allowed_to_vouch_may_name_an_address(

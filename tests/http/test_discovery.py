@@ -144,6 +144,24 @@ def test_unknown_path_and_method_are_json(http: httpx.Client) -> None:
     assert "GET" in wrong.headers["allow"]
 
 
+def test_a_405_lists_every_method_the_path_answers(http: httpx.Client) -> None:
+    """RFC 9110 §15.5.6: Allow names the methods of the path, whichever feature declared each
+    (/logout's GET and POST are two routes; /token's OPTIONS is its CORS preflight)."""
+    expected = {
+        "/logout": {"GET", "HEAD", "POST"},
+        "/token": {"POST", "OPTIONS"},
+        "/userinfo": {"GET", "HEAD", "POST", "OPTIONS"},
+        "/jwks": {"GET", "HEAD"},
+    }
+    for path, methods in expected.items():
+        answer = http.request("PUT", path)
+        assert answer.status_code == 405, path
+        assert {m.strip() for m in answer.headers["allow"].split(",")} == methods, path
+    # Each method still reaches its own handler: POST the confirmation form (no CSRF cookie).
+    assert http.post("/logout", data={"csrf_token": "x"}).status_code == 403
+    assert http.head("/logout").status_code == 200
+
+
 @pytest.mark.parametrize("name", ["access_token", "refresh_token", "client_secret", "api_key"])
 def test_credentials_in_a_query_are_refused_and_not_logged(
     http: httpx.Client, caplog: pytest.LogCaptureFixture, name: str

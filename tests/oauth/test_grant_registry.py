@@ -108,6 +108,9 @@ def test_two_features_may_not_serve_one_route_or_set_one_field() -> None:
         Capabilities([a, Feature("b", routes=(Route("/x", ("GET",), "m:g"),))])
     with pytest.raises(ValueError, match="both set"):
         Capabilities([Feature("c", metadata={"k": 1}), Feature("d", metadata={"k": 2})])
+    for generated in ("grant_types_supported", "issuer", "token_endpoint_auth_methods_supported"):
+        with pytest.raises(ValueError, match="generated from the registry"):
+            Capabilities([Feature("e", metadata={generated: ["password"]})])
 
 
 def test_discovery_is_generated_from_the_registry() -> None:
@@ -122,6 +125,18 @@ def test_discovery_is_generated_from_the_registry() -> None:
     listed = {v for k, v in body.items() if k.endswith(("_endpoint", "_uri"))}
     routed = {"https://issuer.test" + r.path for r in capabilities.routes}
     assert listed <= routed  # every listed URL is a route some feature serves
+
+
+def test_every_endpoint_taking_private_key_jwt_lists_its_signing_algorithms() -> None:
+    """RFC 8414 §2: the ``*_auth_signing_alg_values_supported`` entry MUST be present wherever
+    private_key_jwt is listed, for revocation and introspection as for the token endpoint."""
+    body = Capabilities(enabled_features(["client_credentials"])).metadata("https://i.test")
+    listing = [k for k, v in body.items() if k.endswith("_auth_methods_supported")]
+    assert len(listing) == 3
+    for name in listing:
+        if "private_key_jwt" in body[name]:
+            algs = body[name.replace("_methods_", "_signing_alg_values_")]
+            assert algs and "none" not in algs and not any(a.startswith("HS") for a in algs)
 
 
 def test_every_feature_route_names_a_handler_that_exists() -> None:

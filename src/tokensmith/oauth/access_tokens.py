@@ -57,6 +57,8 @@ class TokenContext:
         clash = RESERVED_CLAIMS.intersection(self.claims)
         if clash:
             raise ValueError(f"a hook may not set the {sorted(clash)[0]} claim")
+        if self.claims:  # a copy: the caller's dict, changed after this check, changes nothing
+            object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
 
 
 @dataclass(frozen=True, slots=True)

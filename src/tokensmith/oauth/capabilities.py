@@ -21,6 +21,9 @@ from tokensmith.oauth.grant_types import GrantHandler
 __all__ = ["Capabilities", "Feature", "Route"]
 
 ClientAuth = Literal["any", "confidential"]
+# Discovery fields ``metadata`` builds from the registry itself; no feature may set them.
+_GENERATED = frozenset({"issuer", "response_types_supported", "grant_types_supported"})
+_GENERATED_SUFFIXES = ("_auth_methods_supported", "_auth_signing_alg_values_supported")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,10 @@ class Feature:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # Built by the composition root from its services; one per grant_type the feature adds.
     grants: tuple[Callable[[Any], GrantHandler], ...] = ()
-    # Client authentication methods (RFC 7591 §2 names) the feature makes available.
+    # Client authentication methods (RFC 7591 §2 names) the feature makes available, and the
+    # JWS algorithms a private_key_jwt assertion may be signed with.
     auth_methods: tuple[str, ...] = ()
+    assertion_algs: tuple[str, ...] = ()
     response_types: tuple[str, ...] = ()
     static: Mapping[str, str] = field(default_factory=dict)  # mount path -> package
 
@@ -61,6 +66,9 @@ class Capabilities:
                     if key in seen_routes:
                         raise ValueError(f"{feature.name} and {seen_routes[key]} both serve {key}")
                     seen_routes[key] = feature.name
+            for field_name in feature.metadata:
+                if field_name in _GENERATED or field_name.endswith(_GENERATED_SUFFIXES):
+                    raise ValueError(f"{feature.name}: {field_name} is generated from the registry")
             for name in (*feature.metadata, *(r.metadata_name for r in feature.routes)):
                 if name is None:
                     continue
@@ -77,6 +85,10 @@ class Capabilities:
         """Every client-authentication method some feature accepts, "none" (public clients)
         included."""
         return tuple(dict.fromkeys(m for f in self.features for m in f.auth_methods))
+
+    @property
+    def assertion_algs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a for f in self.features for a in f.assertion_algs))
 
     @property
     def response_types(self) -> tuple[str, ...]:
@@ -100,6 +112,9 @@ class Capabilities:
                 methods = self.auth_methods if route.client_auth == "any" else confidential
                 prefix = route.metadata_name.removesuffix("_endpoint")
                 body[f"{prefix}_endpoint_auth_methods_supported"] = list(methods)
+                if "private_key_jwt" in methods:  # RFC 8414 §2: then this MUST be present
+                    algs = list(self.assertion_algs)
+                    body[f"{prefix}_endpoint_auth_signing_alg_values_supported"] = algs
         for feature in self.features:
             body.update(feature.metadata)
         return body

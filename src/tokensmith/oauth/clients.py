@@ -116,9 +116,16 @@ class NewClient:
         name = self.name.strip()
         if not name or len(name) > 200 or any(ord(c) < 0x20 for c in name):
             raise ValueError("a client name is 1 to 200 printable characters")
-        grants = self.grant_types or (
+        # The defaults, of what is on offer: a public client without the refresh grant on
+        # offer gets the code flow alone. Without its first grant, a default is no default.
+        defaults = (
             ("authorization_code", "refresh_token") if self.is_public else ("client_credentials",)
         )
+        grants = self.grant_types
+        if not grants:
+            if defaults[0] not in offered.grant_types:
+                raise ValueError(f"{defaults[0]} is not on offer here: name the --grant-type")
+            grants = tuple(g for g in defaults if g in offered.grant_types)
         unknown = set(grants) - set(offered.grant_types)
         if unknown:
             raise ValueError(f"unsupported grant type {sorted(unknown)[0]!r}")

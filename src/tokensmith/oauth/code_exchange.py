@@ -45,16 +45,19 @@ class AuthorizationCodeGrant:
     parameters = frozenset({"code", "code_verifier", "redirect_uri", "resource"})
     confidential_only = False
 
-    def __init__(self, deps: GrantDeps) -> None:
+    def __init__(self, deps: GrantDeps, *, refresh: bool = True) -> None:
         self._deps = deps
+        self._refresh = refresh  # the refresh_token grant is on: a refresh token can be used
 
     async def handle(self, request: ProtocolRequest, client: Client) -> dict[str, Any]:
-        return await exchange_code(self._deps, client, request)
+        return await exchange_code(self._deps, client, request, refresh=self._refresh)
 
 
 async def exchange_code(
-    deps: GrantDeps, client: Client, request: ProtocolRequest
+    deps: GrantDeps, client: Client, request: ProtocolRequest, *, refresh: bool = True
 ) -> dict[str, Any]:
+    """``refresh``: whether this server takes refresh tokens at all (TOKENSMITH_GRANT_TYPES);
+    one is issued only then, and only to a client registered for the refresh grant."""
     params = request.params
     value = params.get("code")
     if value is None:
@@ -75,7 +78,8 @@ async def exchange_code(
     if params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
     pkce.verify(verifier, code.code_challenge)
-    body = await _issue(deps, client, request, code, requested, now)
+    refresh = refresh and "refresh_token" in client.grant_types
+    body = await _issue(deps, client, request, code, requested, now, refresh=refresh)
     await _unless_replayed(deps, client, code, now)
     return body
 
@@ -87,6 +91,8 @@ async def _issue(
     code: AuthorizationCode,
     requested: tuple[str, ...],
     now: int,
+    *,
+    refresh: bool,
 ) -> dict[str, Any]:
     user = await deps.users.get(code.user_id)
     if user is None or user.disabled:
@@ -95,7 +101,7 @@ async def _issue(
     requested = requested or tuple((code.resource or "").split())
     audience = resolve_audience(requested, client, deps.policy.default_audience)
     family_id, refresh_value = None, None
-    if "refresh_token" in client.grant_types:
+    if refresh:
         family_id, refresh_value = await _start_family(deps, client, code, now)
     ctx = TokenContext(
         client=client,

@@ -1,9 +1,9 @@
 """Grant handlers (RFC 6749 §4, §6) and the registry the token endpoint dispatches through.
 
-A grant is one module with one handler class; the composition root (``runtime/services.py``)
-registers the enabled ones. The registry is the only list of grant types: the token endpoint,
-client registration and discovery all read it, so a grant that is not registered does not
-exist anywhere.
+A grant is one module with one handler class; ``runtime/features.py`` declares which feature
+registers it, and ``runtime/protocol.py`` builds the registry of the enabled ones. The registry
+is the only list of grant types: the token endpoint, client registration and discovery all read
+it, so a grant that is not registered does not exist anywhere.
 """
 
 from __future__ import annotations

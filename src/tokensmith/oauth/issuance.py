@@ -7,7 +7,7 @@ case 54).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tokensmith.accounts.users import User, UserStore
@@ -60,8 +60,9 @@ class ResponseHook:
     """A feature's say in every token response, without editing the grants or this module.
 
     ``context`` may bind or annotate the token before it is issued (``cnf`` for a DPoP proof's
-    key, ``act`` for a delegation, another ``token_type``); ``body`` may add response members.
-    Hooks run in registration order; the base class changes nothing.
+    key, ``act`` for a delegation, another ``token_type``) and change nothing else of the
+    context; ``body`` may add response members, not change those already there. Either rule
+    broken is a ValueError. Hooks run in registration order; the base class changes nothing.
     """
 
     def context(self, request: ProtocolRequest, ctx: TokenContext) -> TokenContext:
@@ -91,7 +92,7 @@ class TokenResponder:
         oidc: tuple[User, int | None, str | None] | None = None,
     ) -> dict[str, Any]:
         for hook in self.hooks:
-            ctx = hook.context(request, ctx)
+            ctx = _only_additions(ctx, hook.context(request, ctx))
         token = self.access.issue(ctx)
         if token.record is not None:
             await self.tokens.add(token.record)
@@ -131,8 +132,22 @@ class TokenResponder:
                 access_token=token.value,
             )
         for hook in self.hooks:
+            before = dict(body)
             hook.body(request, ctx, body)
+            if any(body.get(name, _ABSENT) != value for name, value in before.items()):
+                raise ValueError("a response hook may add response members, not change them")
         return body
+
+
+_ABSENT = object()
+
+
+def _only_additions(before: TokenContext, after: TokenContext) -> TokenContext:
+    """A hook's context: other claims and token_type, and nothing else the grant decided (who
+    the token is for, its scope, audience, lifetime, client): those set the registered claims."""
+    if replace(after, claims=before.claims, token_type=before.token_type) != before:
+        raise ValueError("a response hook may set claims and token_type only")
+    return after
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from tokensmith.apikeys.verifier import ApiKeyIdentity, ApiKeyRefused, ApiKeyVerifier
 from tokensmith.audit.events import AuditEvent
+from tokensmith.core.addresses import parse_address
 from tokensmith.core.challenges import render_challenge
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint
@@ -149,7 +150,7 @@ def _source_address(request: ProtocolRequest, client: Client | None) -> str:
         return request.source
     if not client.may_vouch_client_ip:
         raise MayNotVouch("this client may not send client_ip (see --may-vouch-client-ip)")
-    if len(claimed) > 64:
+    if len(claimed) > 64 or parse_address(claimed) is None:
         raise InvalidRequest("client_ip is not an IP address")
     return claimed
 

@@ -85,7 +85,7 @@ def error_answer(error: OAuthError) -> Answer:
 
 class ClientEndpoint:
     """One endpoint behind the client pipeline. ``client_optional``: a request that presents
-    no credentials at all (no Authorization header, no body) reaches the handler with None."""
+    no client at all (``ProtocolRequest.presents_client``) reaches the handler with None."""
 
     def __init__(
         self,
@@ -117,7 +117,7 @@ class ClientEndpoint:
         try:
             if self._precheck is not None:
                 self._precheck(request)
-            if not self._client_optional or request.authorization or request.has_body:
+            if not self._client_optional or request.presents_client:
                 client = await self.authenticate(request)
                 if self._confidential_only and client.is_public:
                     raise InvalidClient(f"{self.name} is for confidential clients")
@@ -134,8 +134,7 @@ class ClientEndpoint:
         await self._gate.within_address_rate(address)
         try:
             if request.credentials is None:
-                assert request.credentials_error is not None
-                raise request.credentials_error
+                raise request.credentials_error or InvalidClient("client authentication failed")
             client = await self._authenticator.authenticate(request.credentials)
         except InvalidClient:
             await self._gate.judge_client(
@@ -173,7 +172,7 @@ class ClientEndpoint:
                     "error": error.error,
                     "description": error.description,
                     **({"detail": error.detail} if error.detail else {}),
-                    "grant_type": request.params.get("grant_type"),
+                    "grant_type": (request.params.get("grant_type") or "")[:64] or None,
                 },
             )
         )

@@ -54,6 +54,12 @@ class ProtocolRequest:
     def authorization(self) -> str | None:
         return self.headers.get("authorization")
 
+    @property
+    def presents_client(self) -> bool:
+        """Whether the request says a client is calling: an Authorization header (even an
+        empty one) or a body, which may carry client credentials."""
+        return self.authorization is not None or self.has_body
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 

@@ -10,7 +10,7 @@ example.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tokensmith.errors import ConfigError
@@ -30,7 +30,7 @@ __all__ = ["FEATURES", "GrantKit", "build_grants", "enabled_features"]
 # Client authentication at the endpoints behind the client pipeline (RFC 6749 §2.3, RFC 7523).
 _CLIENT_AUTH = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 # A client's assertion key may be of any algorithm we verify (jose/keys.py checks each).
-_ASSERTION_ALGS = list(ALGORITHMS)
+_ASSERTION_ALGS = tuple(ALGORITHMS)
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,13 @@ class GrantKit:
     responder: TokenResponder
     policy: TokenPolicy
     deps: GrantDeps
+    # The grant features switched on (set by ``build_grants``): a grant may depend on another,
+    # as the code grant hands out refresh tokens only when the refresh grant takes them.
+    grant_features: frozenset[str] = frozenset()
 
 
 def _code(kit: GrantKit) -> GrantHandler:
-    return AuthorizationCodeGrant(kit.deps)
+    return AuthorizationCodeGrant(kit.deps, refresh="refresh_token" in kit.grant_features)
 
 
 def _refresh(kit: GrantKit) -> GrantHandler:
@@ -56,6 +59,9 @@ def _client_credentials(kit: GrantKit) -> GrantHandler:
 
 
 FEATURES: tuple[Feature, ...] = (
+    # The stylesheet of every page: the code flow's login and consent, and the logout page of
+    # OpenID Connect, which stays when the code flow is switched off.
+    Feature("pages", static={"/static": "tokensmith.web"}),
     Feature(
         "discovery",
         routes=(
@@ -84,7 +90,6 @@ FEATURES: tuple[Feature, ...] = (
         },
         grants=(_code,),
         response_types=("code",),
-        static={"/static": "tokensmith.web"},
     ),
     Feature("refresh_token", grants=(_refresh,)),
     Feature("client_credentials", grants=(_client_credentials,)),
@@ -100,8 +105,8 @@ FEATURES: tuple[Feature, ...] = (
                 cors_preflight=True,
             ),
         ),
-        metadata={"token_endpoint_auth_signing_alg_values_supported": _ASSERTION_ALGS},
         auth_methods=_CLIENT_AUTH,
+        assertion_algs=_ASSERTION_ALGS,
     ),
     Feature(
         "introspection",
@@ -196,4 +201,6 @@ def enabled_features(
 
 
 def build_grants(features: Iterable[Feature], kit: GrantKit) -> GrantRegistry:
+    features = tuple(features)
+    kit = replace(kit, grant_features=frozenset(f.name for f in features if f.grants))
     return GrantRegistry(factory(kit) for feature in features for factory in feature.grants)

@@ -41,15 +41,29 @@ __all__ = ["create_app", "create_app_from_environment"]
 
 log = logging.getLogger(__name__)
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 def routes(capabilities: Capabilities) -> list[BaseRoute]:
     """The router, generated from the capability registry: every route a feature declares, the
-    CORS preflight of those browser apps may call, and the static files of the pages."""
-    built: list[BaseRoute] = []
+    CORS preflight of those browser apps may call, and the static files of the pages.
+
+    One Starlette route per path, whatever number of features and methods serve it: a 405 then
+    names every method the path answers (RFC 9110 §15.5.6), not those of its first route."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    preflights: dict[str, list[str]] = {}
     for route in capabilities.routes:
-        built.append(Route(route.path, _handler(route.handler), methods=list(route.methods)))
-    for path in dict.fromkeys(r.path for r in capabilities.routes if r.cors_preflight):
-        built.append(Route(path, cors.preflight, methods=["OPTIONS"]))
+        handler = _handler(route.handler)
+        for method in route.methods:
+            by_path.setdefault(route.path, {})[method] = handler
+        if route.cors_preflight:
+            preflights.setdefault(route.path, []).extend(route.methods)
+    for path, methods in preflights.items():
+        by_path[path]["OPTIONS"] = cors.preflight(methods)
+    built: list[BaseRoute] = [
+        Route(path, _dispatch(handlers), methods=list(handlers))
+        for path, handlers in by_path.items()
+    ]
     for feature in capabilities.features:
         for mount, package in feature.static.items():
             files = StaticFiles(packages=[(package, "static")])
@@ -57,14 +71,26 @@ def routes(capabilities: Capabilities) -> list[BaseRoute]:
     return built
 
 
-def _handler(name: str) -> Callable[[Request], Awaitable[Response]]:
+def _dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
+    """The handler of each method of one path (HEAD is GET's, as Starlette answers it)."""
+    if len(set(handlers.values())) == 1:
+        return next(iter(handlers.values()))
+    by_method = {"HEAD": handlers["GET"], **handlers} if "GET" in handlers else dict(handlers)
+
+    async def dispatch(request: Request) -> Response:
+        return await by_method[request.method](request)
+
+    return dispatch
+
+
+def _handler(name: str) -> Endpoint:
     """A route's "module:function" in tokensmith.web; a missing one stops the start-up."""
     module_name, _, function = name.partition(":")
     module = importlib.import_module(f"tokensmith.web.{module_name}")
     found = getattr(module, function, None)
     if not callable(found):
         raise RuntimeError(f"route handler {name!r} does not exist")
-    return cast(Callable[[Request], Awaitable[Response]], found)
+    return cast(Endpoint, found)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,8 +1,9 @@
-"""CORS for the endpoints a browser app calls itself: token, revocation and userinfo.
+"""CORS for the endpoints a browser app calls itself: token, revocation and userinfo (the routes
+``runtime/features.py`` marks ``cors_preflight``).
 
 A preflight (Fetch standard, "CORS-preflight request") carries no client id and no credential,
 so it is answered for an origin that *any* client registered; the answer to the real request is
-then allowed only for an origin that *its* client registered (``web/token.py: _with_cors``,
+then allowed only for an origin that *its* client registered (``web/endpoints.py: _with_cors``,
 ``allow_client_origin`` here). Introspection is server-to-server and has no preflight; the
 authorization endpoint, login and consent are navigations, never fetched across origins, and a
 preflight there gets no CORS headers (their routes have no OPTIONS at all).
@@ -11,7 +12,7 @@ preflight there gets no CORS headers (their routes have no OPTIONS at all).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from starlette.requests import Request
@@ -20,9 +21,8 @@ from starlette.responses import Response
 from tokensmith.oauth.clients import ClientStore
 from tokensmith.web.state import services_of
 
-__all__ = ["PREFLIGHT_METHODS", "RegisteredOrigins", "allow_client_origin", "preflight"]
+__all__ = ["RegisteredOrigins", "allow_client_origin", "preflight"]
 
-PREFLIGHT_METHODS = {"/token": ("POST",), "/revoke": ("POST",), "/userinfo": ("GET", "POST")}
 _ALLOWED_HEADERS = frozenset({"authorization", "content-type"})
 _MAX_AGE = "600"  # browsers cap it anyway (Chromium at 2 h); 10 min bounds a removed origin
 _CACHE_SECONDS = 5.0
@@ -59,31 +59,37 @@ def _origins(request: Request) -> RegisteredOrigins:
     return cast(RegisteredOrigins, cache)
 
 
-async def preflight(request: Request) -> Response:
-    """OPTIONS: the CORS headers for a registered origin asking for what the endpoint allows;
-    anything else gets a bare 204, which a browser treats as a refusal."""
-    methods = PREFLIGHT_METHODS[request.url.path]
-    headers = {"vary": "Origin", "allow": ", ".join(("OPTIONS", *methods))}
-    origin = request.headers.get("origin")
-    wanted = request.headers.get("access-control-request-method", "")
-    asked = {
-        h.strip().lower()
-        for h in request.headers.get("access-control-request-headers", "").split(",")
-    }
-    asked.discard("")
-    if (
-        origin is not None
-        and wanted in methods
-        and asked <= _ALLOWED_HEADERS
-        and await _origins(request).contains(origin)
-    ):
-        headers |= {
-            "access-control-allow-origin": origin,
-            "access-control-allow-methods": ", ".join(methods),
-            "access-control-allow-headers": ", ".join(sorted(_ALLOWED_HEADERS)),
-            "access-control-max-age": _MAX_AGE,
+def preflight(methods: Sequence[str]) -> Callable[[Request], Awaitable[Response]]:
+    """The OPTIONS route of an endpoint that answers ``methods`` (from the capability registry):
+    the CORS headers for a registered origin asking for one of them; anything else gets a bare
+    204, which a browser treats as a refusal."""
+    allowed = tuple(methods)
+    allow = ", ".join(("OPTIONS", *allowed))
+
+    async def answer(request: Request) -> Response:
+        headers = {"vary": "Origin", "allow": allow}
+        origin = request.headers.get("origin")
+        wanted = request.headers.get("access-control-request-method", "")
+        asked = {
+            h.strip().lower()
+            for h in request.headers.get("access-control-request-headers", "").split(",")
         }
-    return Response(status_code=204, headers=headers)
+        asked.discard("")
+        if (
+            origin is not None
+            and wanted in allowed
+            and asked <= _ALLOWED_HEADERS
+            and await _origins(request).contains(origin)
+        ):
+            headers |= {
+                "access-control-allow-origin": origin,
+                "access-control-allow-methods": ", ".join(allowed),
+                "access-control-allow-headers": ", ".join(sorted(_ALLOWED_HEADERS)),
+                "access-control-max-age": _MAX_AGE,
+            }
+        return Response(status_code=204, headers=headers)
+
+    return answer
 
 
 async def allow_client_origin(request: Request, client_id: str, response: Response) -> Response:

@@ -7,10 +7,11 @@ import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.errors import OAuthError
+from tokensmith.errors import InvalidRequest, OAuthError
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.pipeline import Answer, ClientEndpoint
 from tokensmith.oauth.request import PROTOCOL_HEADERS, ProtocolRequest
@@ -23,6 +24,9 @@ from tokensmith.web.throttle import peer
 __all__ = ["answer_response", "client_endpoint", "protocol_request"]
 
 _HEADERS = frozenset(name.encode() for name in PROTOCOL_HEADERS)
+# A credential sent twice is refused: a proxy in front may have judged the other one (the guard
+# refuses two as well). Any other protocol header is read like Starlette's: the first one wins.
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"dpop"})
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -30,14 +34,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def protocol_request(request: Request, params: Params) -> ProtocolRequest:
     """The one typed value protocol code sees of this request."""
     scope = request.scope
-    headers = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope["headers"]
-        if name in _HEADERS
-    }
+    headers, _ = _protocol_headers(scope)
     return ProtocolRequest(
         method=request.method,
-        url=str(request.url.replace(query="")),
+        # From the scope without its query: request.url decodes the query as UTF-8, which a
+        # server that passes raw bytes through would turn into a 500.
+        url=str(URL(scope={**scope, "query_string": b""})),
         params=params,
         source=peer(request),
         headers=headers,
@@ -46,12 +48,27 @@ def protocol_request(request: Request, params: Params) -> ProtocolRequest:
     )
 
 
+def _protocol_headers(scope: MutableMapping[str, Any]) -> tuple[dict[str, str], str | None]:
+    """The protocol headers (the first of each name), and a credential header sent twice."""
+    headers: dict[str, str] = {}
+    repeated: str | None = None
+    for raw_name, raw_value in scope["headers"]:
+        if raw_name not in _HEADERS:
+            continue
+        name = raw_name.decode("latin-1")
+        if name not in headers:
+            headers[name] = raw_value.decode("latin-1")
+        elif raw_name in _CREDENTIAL_HEADERS and repeated is None:
+            repeated = name
+    return headers, repeated
+
+
 def _client_certificate(scope: MutableMapping[str, Any]) -> bytes | None:
     """The client's certificate (DER) from the ASGI TLS extension, when the server gives one."""
     extensions = scope.get("extensions")
     tls = extensions.get("tls") if isinstance(extensions, dict) else None
     chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
-    if not chain or not isinstance(chain[0], str):
+    if not isinstance(chain, list | tuple) or not chain or not isinstance(chain[0], str):
         return None
     try:
         return ssl.PEM_cert_to_DER_cert(chain[0])
@@ -75,7 +92,10 @@ def client_endpoint(
     async def route(request: Request) -> Response:
         pipeline = endpoint(request)
         limit = services_of(request).settings.max_body_bytes
+        _, repeated = _protocol_headers(request.scope)
         try:
+            if repeated is not None:
+                raise InvalidRequest(f"the {repeated} header may be sent only once")
             read = form or has_body(request)
             params = await read_form(request, limit) if read else Params()
         except OAuthError as error:

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
-from tokensmith.core.lockouts import account_name, client_name
+from tokensmith.core.lockouts import account_name
 from tokensmith.runtime.throttle import Attempt
 from tokensmith.web.state import protocol_of
 
-__all__ = ["Attempt", "account_name", "attempt", "client_name", "peer", "succeeded"]
+__all__ = ["Attempt", "account_name", "attempt", "peer", "succeeded"]
 
 
 def peer(request: Request) -> str:
