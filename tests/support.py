@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import io
 import json
+import logging
 import os
 import secrets
 import socket
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -279,9 +282,30 @@ def cli_env(var_dir: Path, database: Database | None, **extra: str) -> dict[str,
     return env
 
 
+# Commands that start a server: uvicorn takes over the process (its signal handlers, its
+# workers), and how the process starts or refuses to is what their tests are about.
+PROCESS_COMMANDS = frozenset({"serve", "gateway"})
+
+
 def run_cli(
     args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
 ) -> CliResult:
+    """``python -m tokensmith ARGS`` with this environment, standard input and directory.
+
+    Run here, in the test process, through the same ``main`` (its one-line errors and exit
+    codes): a new interpreter would spend a second importing the server for every call. The
+    process's environment, directory, standard streams, argv and logging are the command's
+    while it runs and are put back after. ``serve`` and ``gateway`` run in a child process
+    (``run_cli_process``), as does any test about the process itself."""
+    if args and args[0] in PROCESS_COMMANDS:
+        return run_cli_process(args, env, stdin, cwd)
+    return _run_cli_here(args, env, stdin, cwd or Path(env["TOKENSMITH_VAR_DIR"]).parent)
+
+
+def run_cli_process(
+    args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
+) -> CliResult:
+    """``python -m tokensmith ARGS`` in a new process: for what only a real process shows."""
     proc = subprocess.run(
         [sys.executable, "-m", "tokensmith", *args],
         input=stdin,
@@ -293,6 +317,102 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _run_cli_here(args: list[str], env: dict[str, str], stdin: str | None, cwd: Path) -> CliResult:
+    from tokensmith.cli.main import main
+
+    out, err = _pipe(), _pipe()
+    with _as_the_command(env, cwd, io.StringIO(stdin or ""), out, err):
+        try:
+            main(args, prog_name="python -m tokensmith")
+            code = 0
+        except SystemExit as exc:  # how main always ends
+            code = _exit_status(exc.code, err)
+        except Exception:  # what the interpreter does with an exception nothing caught
+            traceback.print_exc(file=err)
+            code = 1
+    return CliResult(code, _read(out), _read(err))
+
+
+def _pipe() -> io.TextIOWrapper:
+    """A text stream shaped like a child's piped stdout: UTF-8, a binary buffer, not a tty."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _read(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode()
+
+
+def _exit_status(code: object, err: io.TextIOWrapper) -> int:
+    """What ``sys.exit(code)`` makes a process's exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    err.write(f"{code}\n")
+    return 1
+
+
+_cli_lock = threading.Lock()
+
+
+@contextmanager
+def _as_the_command(
+    env: dict[str, str], cwd: Path, stdin: io.StringIO, out: io.TextIOWrapper, err: io.TextIOWrapper
+) -> Iterator[None]:
+    with _cli_lock:
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        saved_streams = sys.stdin, sys.stdout, sys.stderr
+        saved_argv, saved_hook = sys.argv, sys.excepthook
+        saved_logging = _logging_state()
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+        sys.argv = [str(REPO / "src" / "tokensmith" / "__main__.py")]
+        try:
+            yield
+        finally:
+            _restore_logging(saved_logging)
+            sys.argv, sys.excepthook = saved_argv, saved_hook
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+
+_LoggerState = tuple[list[logging.Handler], int, bool, bool]
+
+
+# The loggers configure_logging sets up besides the root, made here if they do not exist yet so
+# that their state before the command is known.
+_CONFIGURED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore")
+
+
+def _logging_state() -> dict[logging.Logger, _LoggerState]:
+    """Every logger's handlers, level, propagation and switch: ``configure_logging`` sets them
+    for the process, and the next test's logging (pytest's capture) must find its own."""
+    for name in _CONFIGURED_LOGGERS:
+        logging.getLogger(name)
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    return {
+        logger: (list(logger.handlers), logger.level, logger.propagate, logger.disabled)
+        for logger in loggers
+    }
+
+
+def _restore_logging(saved: dict[logging.Logger, _LoggerState]) -> None:
+    for logger, (handlers, level, propagate, disabled) in saved.items():
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 def assert_one_line_error(result: CliResult, *fragments: str) -> None:
@@ -330,6 +450,7 @@ __all__ = [
     "refused_port",
     "reserved_port",
     "run_cli",
+    "run_cli_process",
     "wait_until_serving",
 ]
 
