@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -87,12 +88,21 @@ def machine(register: Registrar) -> Registered:
     )
 
 
+@functools.cache
+def alice_password_hash() -> str:
+    """Alice's Argon2 hash, computed once per test process: a hash costs a tenth of a second by
+    design, and each test's database is its own (the server still verifies every login)."""
+    from tokensmith.accounts.users import hash_password
+
+    return hash_password("correct horse battery")
+
+
 @pytest.fixture
 def alice(settings: Settings, server: ServerThread) -> str:
     """A user who can log in: alice / correct horse battery."""
 
     async def add() -> str:
-        from tokensmith.accounts.users import User, hash_password, new_user_id
+        from tokensmith.accounts.users import User, new_user_id
 
         services = await open_services(settings)
         try:
@@ -101,7 +111,7 @@ def alice(settings: Settings, server: ServerThread) -> str:
                 new_user_id(),
                 "alice",
                 "alice@example.com",
-                hash_password("correct horse battery"),
+                alice_password_hash(),
                 now - 10,
                 now - 10,
             )
