@@ -10,9 +10,12 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -277,6 +280,47 @@ class QuickServer(uvicorn.Server):
         await self.lifespan.shutdown()
 
 
+def seed_migrated_sqlite(settings: Settings) -> None:
+    """Give a test's SQLite database, if it does not exist yet, the schema at head, copied from
+    one migrated once per test process: the migrations cost a server's start about 60 ms of
+    its 100. (Only for tests about what is in the database, not about migrating it.)"""
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        return
+    target = Path(url.removeprefix("sqlite:///"))
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(_migrated_sqlite()) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+
+
+@functools.cache
+def _migrated_sqlite() -> Path:
+    from tokensmith.persistence import migrate
+    from tokensmith.persistence.connections import close_connections
+    from tokensmith.runtime.services import open_engine
+    from tokensmith.settings import load_settings
+
+    directory = Path(tempfile.mkdtemp(prefix="tokensmith-schema-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "head.db"
+    settings = load_settings(var_dir=directory, database_url=f"sqlite:///{path}")
+
+    async def run() -> None:
+        engine = await open_engine(settings)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            close_connections(engine)
+            await engine.dispose()
+
+    asyncio.run(run())
+    return path
+
+
 def _tls(settings: Settings) -> tuple[Path, Path] | None:
     if settings.tls_cert is None or settings.tls_key is None:
         return None
@@ -501,6 +545,7 @@ __all__ = [
     "reserved_port",
     "run_cli",
     "run_cli_process",
+    "seed_migrated_sqlite",
     "wait_until_serving",
 ]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support import OFFERED, ServerThread, reserved_port
+from tests.support import OFFERED, ServerThread, reserved_port, seed_migrated_sqlite
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
@@ -38,6 +38,7 @@ def settings(settings: Settings, port: int) -> Settings:
 
 @pytest.fixture
 def server(settings: Settings, port: int) -> Iterator[ServerThread]:
+    seed_migrated_sqlite(settings)  # the schema as the server's first start would make it
     with ServerThread(settings, port=port) as running:
         yield running
 
