@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Outcome", "dribble", "flood_headers", "open_socket", "read_answer"]
+__all__ = ["Outcome", "dribble", "flood_headers", "open_socket", "read_answer", "read_response"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,37 @@ def read_answer(sock: socket.socket, timeout: float = 5) -> bytes:
     except (ConnectionError, TimeoutError):
         pass
     return b"".join(chunks)
+
+
+def read_response(sock: socket.socket, timeout: float = 5) -> bytes:
+    """Everything until the first final response is complete by its Content-Length (the server
+    may keep the connection open for another request), the server closes, or the timeout."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while not _complete(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionError, TimeoutError):
+        pass
+    return data
+
+
+def _complete(data: bytes) -> bool:
+    rest = data
+    while True:
+        head, found, rest = rest.partition(b"\r\n\r\n")
+        if not found:
+            return False
+        if not head.startswith(b"HTTP/1.1 1"):  # past the interim answers (100 Continue)
+            break
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(rest) >= int(value)
+    return False  # no length: the answer ends when the connection does
 
 
 def _closed_or_answered(sock: socket.socket) -> bool:

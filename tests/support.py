@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import io
 import json
+import logging
 import os
 import secrets
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,7 +209,7 @@ class ServerThread:
         app = create_app(settings, services)
         options = server_options(read_limits(settings), _tls(settings))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
-        self.server = uvicorn.Server(config)
+        self.server = QuickServer(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
@@ -213,19 +219,106 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         self.thread.start()
         try:
-            if self.base_url.startswith("https"):
-                _wait_for_port(self.port, self.thread.is_alive)
-            else:
-                wait_until_serving(self.base_url, lambda: self.thread.is_alive())
+            self._wait_started()
         except BaseException:
             self.__exit__()
             raise
         return self
 
+    def _wait_started(self, timeout: float = 20) -> None:
+        """Until uvicorn says it serves: the app's start-up is done and the socket listens. (No
+        request to find out: each poll over HTTP cost a new client and up to 50 ms.)"""
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("server stopped before it served")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.base_url} did not start")
+            time.sleep(0.005)
+
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
         self.socket.close()  # uvicorn closes it too, unless it never started
+
+
+# For http.server's serve_forever: how often it looks whether shutdown() was called (its
+# default, half a second, is what every test with such a server waited at its end).
+POLL_INTERVAL = 0.01
+
+
+class QuickServer(uvicorn.Server):
+    """uvicorn's server, which stops within 10 ms of ``should_exit`` rather than at its next
+    tick, and without its tenth of a second for open connections when none is open: the suite
+    starts and stops hundreds of servers."""
+
+    async def main_loop(self) -> None:
+        # uvicorn's loop, with its 0.1 s sleep cut into ten: on_tick keeps its cadence (the date
+        # header is renewed every tenth tick, once a second).
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            for _ in range(10):
+                await asyncio.sleep(0.01)
+                if self.should_exit:
+                    break
+            counter = (counter + 1) % 864_000
+            should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.server_state.connections or self.server_state.tasks or self.force_exit:
+            await super().shutdown(sockets)  # someone is still there: uvicorn's grace period
+            return
+        # No connection to ask to finish: stop listening, then the app's own shutdown (lifespan),
+        # as uvicorn does after its wait.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
+
+def seed_migrated_sqlite(settings: Settings) -> None:
+    """Give a test's SQLite database, if it does not exist yet, the schema at head, copied from
+    one migrated once per test process: the migrations cost a server's start about 60 ms of
+    its 100. (Only for tests about what is in the database, not about migrating it.)"""
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        return
+    target = Path(url.removeprefix("sqlite:///"))
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(_migrated_sqlite()) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+
+
+@functools.cache
+def _migrated_sqlite() -> Path:
+    from tokensmith.persistence import migrate
+    from tokensmith.persistence.connections import close_connections
+    from tokensmith.runtime.services import open_engine
+    from tokensmith.settings import load_settings
+
+    directory = Path(tempfile.mkdtemp(prefix="tokensmith-schema-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "head.db"
+    settings = load_settings(var_dir=directory, database_url=f"sqlite:///{path}")
+
+    async def run() -> None:
+        engine = await open_engine(settings)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            close_connections(engine)
+            await engine.dispose()
+
+    asyncio.run(run())
+    return path
 
 
 def _tls(settings: Settings) -> tuple[Path, Path] | None:
@@ -248,15 +341,17 @@ def wait_until_serving(
     base_url: str, alive: Any = lambda: True, timeout: float = 20, verify: Any = True
 ) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError("server stopped before it served")
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1, verify=verify).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    # One client for every poll: a new one loads the CA bundle again, some 20 ms of CPU.
+    with httpx.Client(timeout=1, verify=verify) as client:
+        while time.monotonic() < deadline:
+            if not alive():
+                raise RuntimeError("server stopped before it served")
+            try:
+                if client.get(base_url + "/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
     raise TimeoutError(f"{base_url} did not start")
 
 
@@ -279,9 +374,30 @@ def cli_env(var_dir: Path, database: Database | None, **extra: str) -> dict[str,
     return env
 
 
+# Commands that start a server: uvicorn takes over the process (its signal handlers, its
+# workers), and how the process starts or refuses to is what their tests are about.
+PROCESS_COMMANDS = frozenset({"serve", "gateway"})
+
+
 def run_cli(
     args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
 ) -> CliResult:
+    """``python -m tokensmith ARGS`` with this environment, standard input and directory.
+
+    Run here, in the test process, through the same ``main`` (its one-line errors and exit
+    codes): a new interpreter would spend a second importing the server for every call. The
+    process's environment, directory, standard streams, argv and logging are the command's
+    while it runs and are put back after. ``serve`` and ``gateway`` run in a child process
+    (``run_cli_process``), as does any test about the process itself."""
+    if args and args[0] in PROCESS_COMMANDS:
+        return run_cli_process(args, env, stdin, cwd)
+    return _run_cli_here(args, env, stdin, cwd or Path(env["TOKENSMITH_VAR_DIR"]).parent)
+
+
+def run_cli_process(
+    args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
+) -> CliResult:
+    """``python -m tokensmith ARGS`` in a new process: for what only a real process shows."""
     proc = subprocess.run(
         [sys.executable, "-m", "tokensmith", *args],
         input=stdin,
@@ -293,6 +409,102 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _run_cli_here(args: list[str], env: dict[str, str], stdin: str | None, cwd: Path) -> CliResult:
+    from tokensmith.cli.main import main
+
+    out, err = _pipe(), _pipe()
+    with _as_the_command(env, cwd, io.StringIO(stdin or ""), out, err):
+        try:
+            main(args, prog_name="python -m tokensmith")
+            code = 0
+        except SystemExit as exc:  # how main always ends
+            code = _exit_status(exc.code, err)
+        except Exception:  # what the interpreter does with an exception nothing caught
+            traceback.print_exc(file=err)
+            code = 1
+    return CliResult(code, _read(out), _read(err))
+
+
+def _pipe() -> io.TextIOWrapper:
+    """A text stream shaped like a child's piped stdout: UTF-8, a binary buffer, not a tty."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _read(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode()
+
+
+def _exit_status(code: object, err: io.TextIOWrapper) -> int:
+    """What ``sys.exit(code)`` makes a process's exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    err.write(f"{code}\n")
+    return 1
+
+
+_cli_lock = threading.Lock()
+
+
+@contextmanager
+def _as_the_command(
+    env: dict[str, str], cwd: Path, stdin: io.StringIO, out: io.TextIOWrapper, err: io.TextIOWrapper
+) -> Iterator[None]:
+    with _cli_lock:
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        saved_streams = sys.stdin, sys.stdout, sys.stderr
+        saved_argv, saved_hook = sys.argv, sys.excepthook
+        saved_logging = _logging_state()
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+        sys.argv = [str(REPO / "src" / "tokensmith" / "__main__.py")]
+        try:
+            yield
+        finally:
+            _restore_logging(saved_logging)
+            sys.argv, sys.excepthook = saved_argv, saved_hook
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+
+_LoggerState = tuple[list[logging.Handler], int, bool, bool]
+
+
+# The loggers configure_logging sets up besides the root, made here if they do not exist yet so
+# that their state before the command is known.
+_CONFIGURED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore")
+
+
+def _logging_state() -> dict[logging.Logger, _LoggerState]:
+    """Every logger's handlers, level, propagation and switch: ``configure_logging`` sets them
+    for the process, and the next test's logging (pytest's capture) must find its own."""
+    for name in _CONFIGURED_LOGGERS:
+        logging.getLogger(name)
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    return {
+        logger: (list(logger.handlers), logger.level, logger.propagate, logger.disabled)
+        for logger in loggers
+    }
+
+
+def _restore_logging(saved: dict[logging.Logger, _LoggerState]) -> None:
+    for logger, (handlers, level, propagate, disabled) in saved.items():
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 def assert_one_line_error(result: CliResult, *fragments: str) -> None:
@@ -315,10 +527,12 @@ def _is_log(line: str) -> bool:
 __all__ = [
     "METRICS_AUTH",
     "METRICS_TOKEN",
+    "POLL_INTERVAL",
     "POSTGRES_URL",
     "REPO",
     "CliResult",
     "Database",
+    "QuickServer",
     "ServerThread",
     "TcpProxy",
     "assert_one_line_error",
@@ -330,6 +544,8 @@ __all__ = [
     "refused_port",
     "reserved_port",
     "run_cli",
+    "run_cli_process",
+    "seed_migrated_sqlite",
     "wait_until_serving",
 ]
 

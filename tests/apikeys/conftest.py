@@ -23,6 +23,7 @@ from tests.oauth.conftest import (  # noqa: F401  (fixtures, found by name)
     settings,
     web_app,
 )
+from tests.support import POLL_INTERVAL
 from tokensmith.oauth.clients import NewClient
 
 
@@ -83,7 +84,9 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/security?token=s3cret"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+        ).start()
 
     def wait_for(self, count: int, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +315,27 @@ def test_help_lists_the_contract(tmp_path: Path) -> None:
     clients = run_cli(["clients", "--help"], env).stdout
     for command in ("create", "list", "show", "rotate-secret", "delete"):
         assert command in clients
+
+
+HEAVY = ("sqlalchemy", "alembic", "argon2", "prometheus_client", "starlette", "fastapi", "uvicorn")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["version"], ["master-key", "generate"]])
+def test_commands_without_the_server_do_not_import_it(args: list[str]) -> None:
+    # Every call of the command line pays for its imports: the server's modules are loaded by
+    # the commands that use them, not by starting the program. A fresh interpreter, since this
+    # one has imported everything already.
+    script = (
+        "import sys\n"
+        "from tokensmith.cli.main import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        f"print([name for name in {HEAVY!r} if name in sys.modules], file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "[]"

@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import uvicorn
 
-from tests.support import listening_socket, wait_until_serving
+from tests.support import POLL_INTERVAL, QuickServer, listening_socket, wait_until_serving
 
 __all__ = ["Answer", "StubServer", "asgi_server", "wsgi_server"]
 
@@ -29,7 +29,7 @@ def asgi_server(app: Any, health: str = "/healthz", **options: Any) -> Iterator[
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="auto", **{**defaults, **options}
     )
-    server = uvicorn.Server(config)
+    server = QuickServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -55,7 +55,9 @@ class _ThreadingWsgi(WSGIServer):
 def wsgi_server(app: Any) -> Iterator[str]:
     # Port 0: the server binds and listens at once, so no other server can take its port.
     server = make_server("127.0.0.1", 0, app, handler_class=_QuietWsgi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -112,7 +114,9 @@ class StubServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+        )
 
     def __enter__(self) -> StubServer:
         self.thread.start()

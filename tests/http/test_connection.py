@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.slow_clients import dribble, flood_headers, open_socket, read_answer
+from tests.slow_clients import dribble, flood_headers, open_socket, read_answer, read_response
 from tests.support import ServerThread
 from tokensmith.settings import Settings
 
@@ -170,7 +170,7 @@ def test_a_few_trailers_are_allowed_and_never_become_headers(server: ServerThrea
         sock.sendall(
             CHUNKED_HEAD + b"%x\r\n%s\r\n0\r\nAuthorization: Basic Og==\r\n\r\n" % (len(body), body)
         )
-        answer = read_answer(sock, timeout=5)
+        answer = read_response(sock, timeout=5)
     # No credentials came in the header block: a trailer does not add one.
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"client authentication failed" in answer or b"invalid_client" in answer
@@ -197,7 +197,7 @@ def test_expect_100_continue_waits_for_the_app(server: ServerThread) -> None:
         sock.sendall(_post_head(29).replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
         assert sock.recv(100).startswith(b"HTTP/1.1 100")
         sock.sendall(b"grant_type=client_credentials")
-        assert read_answer(sock, timeout=5).startswith(b"HTTP/1.1 401")
+        assert read_response(sock, timeout=5).startswith(b"HTTP/1.1 401")
 
 
 def test_normal_requests_still_pass(server: ServerThread) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.support import OFFERED, ServerThread, reserved_port
+from tests.support import OFFERED, ServerThread, reserved_port, seed_migrated_sqlite
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
@@ -37,6 +38,7 @@ def settings(settings: Settings, port: int) -> Settings:
 
 @pytest.fixture
 def server(settings: Settings, port: int) -> Iterator[ServerThread]:
+    seed_migrated_sqlite(settings)  # the schema as the server's first start would make it
     with ServerThread(settings, port=port) as running:
         yield running
 
@@ -87,12 +89,21 @@ def machine(register: Registrar) -> Registered:
     )
 
 
+@functools.cache
+def alice_password_hash() -> str:
+    """Alice's Argon2 hash, computed once per test process: a hash costs a tenth of a second by
+    design, and each test's database is its own (the server still verifies every login)."""
+    from tokensmith.accounts.users import hash_password
+
+    return hash_password("correct horse battery")
+
+
 @pytest.fixture
 def alice(settings: Settings, server: ServerThread) -> str:
     """A user who can log in: alice / correct horse battery."""
 
     async def add() -> str:
-        from tokensmith.accounts.users import User, hash_password, new_user_id
+        from tokensmith.accounts.users import User, new_user_id
 
         services = await open_services(settings)
         try:
@@ -101,7 +112,7 @@ def alice(settings: Settings, server: ServerThread) -> str:
                 new_user_id(),
                 "alice",
                 "alice@example.com",
-                hash_password("correct horse battery"),
+                alice_password_hash(),
                 now - 10,
                 now - 10,
             )

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tokensmith.apikeys.lifecycle import IssuedApiKey, NewApiKey, describe
-from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.cli.context import cli_actor, run_with_services
 from tokensmith.cli.output import JsonFlag, duration_option, emit, table, when
 from tokensmith.core.durations import format_duration
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.apikeys.lifecycle import IssuedApiKey
+    from tokensmith.apikeys.records import ApiKeyRecord
+    from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Create and manage API keys.", no_args_is_help=True)
+
+
+def describe(record: ApiKeyRecord, now: int) -> dict[str, Any]:
+    from tokensmith.apikeys.lifecycle import describe
+
+    return describe(record, now)
 
 
 def _lines(record: ApiKeyRecord, now: int) -> list[str]:
@@ -76,6 +84,8 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key; prints it once."""
+    from tokensmith.apikeys.lifecycle import NewApiKey
+
     actor = cli_actor()
     new = NewApiKey(
         name=name,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.cli.context import run_with_services
 from tokensmith.cli.output import JsonFlag, duration_option, emit, table, when
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.audit.events import AuditEvent
+    from tokensmith.runtime.services import Services
 
 __all__ = ["audit"]
 
@@ -43,6 +45,8 @@ def audit(
     window = duration_option("--since", since)
 
     async def action(services: Services) -> list[AuditEvent]:
+        from tokensmith.audit.events import AuditQuery
+
         await services.trail.flush()
         start = services.clock.now() - window if window is not None else None
         query = AuditQuery(since=start, client_id=client, subject=subject, event=event, limit=limit)

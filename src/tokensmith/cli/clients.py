@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, duration_option, emit, table, when
 from tokensmith.core.durations import format_duration
-from tokensmith.core.secrets import keyed_hash
-from tokensmith.oauth.client_assertion import parse_client_jwks
-from tokensmith.oauth.client_removal import ClientRemoval, delete_client
-from tokensmith.oauth.clients import (
-    Client,
-    NewClient,
-    generate_client_id,
-    generate_client_secret,
-)
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.oauth.client_removal import ClientRemoval
+    from tokensmith.oauth.clients import Client
+    from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
@@ -115,6 +110,9 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
+    from tokensmith.core.secrets import keyed_hash
+    from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
+
     ttl = duration_option("--access-token-ttl", access_token_ttl)
     refresh_ttl = duration_option("--refresh-token-ttl", refresh_token_ttl)
     jwks = _read_jwks(jwks_file) if jwks_file is not None else None
@@ -201,6 +199,9 @@ def rotate_secret(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a new secret; the old one keeps working for the grace period."""
+    from tokensmith.core.secrets import keyed_hash
+    from tokensmith.oauth.clients import generate_client_secret
+
     grace_seconds = duration_option("--grace", grace) or 0
 
     async def action(services: Services) -> tuple[str, int | None]:
@@ -264,6 +265,7 @@ def update(
 @app.command("delete")
 def delete(client_id: str, as_json: JsonFlag = False) -> None:
     """Delete a client and revoke its tokens, refresh tokens and codes."""
+    from tokensmith.oauth.client_removal import delete_client
 
     async def action(services: Services) -> ClientRemoval:
         removal = await delete_client(services, client_id, services.clock.now())
@@ -287,6 +289,8 @@ def delete(client_id: str, as_json: JsonFlag = False) -> None:
 
 
 def _read_jwks(path: Path) -> dict[str, Any]:
+    from tokensmith.oauth.client_assertion import parse_client_jwks
+
     try:
         return parse_client_jwks(path.read_text())
     except OSError as exc:

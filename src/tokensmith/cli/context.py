@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tokensmith.adapters.logs import configure_logging
-from tokensmith.audit.events import AuditEvent
-from tokensmith.runtime.services import Services, open_services
-from tokensmith.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tokensmith.runtime.services import Services
+    from tokensmith.settings import Settings
 
 __all__ = ["cli_actor", "record_change", "run_with_services"]
 
@@ -20,6 +21,8 @@ T = TypeVar("T")
 def run_with_services(
     action: Callable[[Services], Awaitable[T]], *, create_keys: bool = False
 ) -> T:
+    from tokensmith.settings import load_settings
+
     settings = load_settings()
     configure_logging("WARNING")
     return asyncio.run(_run(settings, action, create_keys))
@@ -28,6 +31,8 @@ def run_with_services(
 async def _run(
     settings: Settings, action: Callable[[Services], Awaitable[T]], create_keys: bool
 ) -> T:
+    from tokensmith.runtime.services import open_services
+
     services = await open_services(
         settings,
         apply_migrations=settings.mode == "development",
@@ -56,6 +61,8 @@ async def record_change(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """An administrative change made from the command line, stored before the command returns."""
+    from tokensmith.audit.events import AuditEvent
+
     await services.trail.write(
         AuditEvent(
             at=services.clock.now(),

@@ -3,8 +3,8 @@
 The base install is the guard library alone; the commands need an extra (pyproject.toml). When
 one of its packages is missing, the script says in one line which extra to install instead of
 printing an ImportError's traceback. ``tokensmith gateway`` runs with the ``gateway`` extra alone:
-the full command line imports the server (SQLAlchemy, Redis, Argon2, ...), the gateway needs
-none of it.
+the other commands import the server (SQLAlchemy, Redis, Argon2, ...) when they run, the
+gateway needs none of it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ def main() -> None:
         if sys.argv[1:2] == ["gateway"]:
             _gateway_alone()
         _install_hint(missing, "server")
-    full()
+    try:
+        full()
+    except ModuleNotFoundError as exc:  # a command imports the server's packages as it runs
+        _install_hint(
+            _outside_package(exc), "gateway" if sys.argv[1:2] == ["gateway"] else "server"
+        )
 
 
 def _gateway_alone() -> NoReturn:

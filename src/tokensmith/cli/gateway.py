@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from tokensmith.adapters.logs import configure_logging
-from tokensmith.gateway import build_gateway, load_config
-from tokensmith.gateway.config import GatewayConfig
-from tokensmith.gateway.probe import probe_introspection
-from tokensmith.web.connection import ReadLimits
-from tokensmith.web.server import server_options
+
+if TYPE_CHECKING:
+    from tokensmith.gateway.config import GatewayConfig
+    from tokensmith.web.connection import ReadLimits
 
 __all__ = ["gateway", "gateway_limits"]
 
@@ -28,6 +26,12 @@ def gateway(
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
     """Serve the gateway: outside tokens and API keys in, internal JWTs to the upstreams."""
+    import uvicorn
+
+    from tokensmith.gateway import build_gateway, load_config
+    from tokensmith.gateway.probe import probe_introspection
+    from tokensmith.web.server import server_options
+
     configure_logging(log_level.upper())
     settings = load_config(config)  # a bad file stops here, naming the key
     probe_introspection(settings)  # refused credentials stop here too; an absent issuer warns
@@ -43,6 +47,8 @@ def gateway(
 
 def gateway_limits(config: GatewayConfig) -> ReadLimits:
     """The connection's read limits from the gateway's file; a stalled body waits client_timeout."""
+    from tokensmith.web.connection import ReadLimits
+
     return ReadLimits(
         max_header_bytes=config.max_header_bytes,
         header_timeout=config.header_timeout,

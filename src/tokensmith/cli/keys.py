@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
-from tokensmith.jose.keyring import KeyRecord, RotationRefused
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.jose.keyring import KeyRecord
+    from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
@@ -58,6 +60,8 @@ def rotate(
     """Make the next key active; the old key stays published until its tokens have expired."""
 
     async def action(services: Services) -> tuple[KeyRecord, list[KeyRecord]]:
+        from tokensmith.jose.keyring import RotationRefused
+
         try:
             active = await services.keyring.rotate(force=force)
             await record_change(services, "signing_key.rotated", detail={"active": active.kid})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, emit
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 

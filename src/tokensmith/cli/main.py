@@ -1,7 +1,15 @@
 """The ``tokensmith`` command: every subcommand (``cli/entry.py`` starts it; ``cli/runner.py``
-turns its errors into one line)."""
+turns its errors into one line).
+
+Every call of the command line pays for its imports, so the package imports at module level
+only what registering the commands needs (Typer, the options' types); each command imports the
+server's modules it uses when it runs. ``--help``, ``version`` and ``master-key generate`` load
+neither the database layer, nor the web framework, nor Argon2.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import typer
 
@@ -12,8 +20,6 @@ from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import JsonFlag, emit
 from tokensmith.cli.runner import run
 from tokensmith.cli.serve import migrate, serve
-from tokensmith.core.sealing import generate_master_key
-from tokensmith.persistence.database import DATABASE_ERRORS
 
 __all__ = ["app", "main"]
 
@@ -43,6 +49,8 @@ app.add_typer(master_key_app, name="master-key")
 @master_key_app.command("generate")
 def generate(as_json: JsonFlag = False) -> None:
     """Print a new random master key for TOKENSMITH_MASTER_KEY (it is not stored anywhere)."""
+    from tokensmith.core.sealing import generate_master_key
+
     key = generate_master_key()
     emit({"master_key": key}, as_json, [key])
 
@@ -53,5 +61,14 @@ def version(as_json: JsonFlag = False) -> None:
     emit({"version": __version__}, as_json, [__version__])
 
 
-def main() -> None:
-    run(app, database_errors=DATABASE_ERRORS)
+def main(argv: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Run one command, ``argv`` (default: the process's arguments), and exit with its code."""
+    run(app, database_errors=_database_errors, argv=argv, prog_name=prog_name)
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from tokensmith.persistence.database import DATABASE_ERRORS
+    except ModuleNotFoundError:  # the gateway's install: no command could reach a database
+        return ()
+    return DATABASE_ERRORS

@@ -10,20 +10,16 @@ import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from tokensmith import __version__
 from tokensmith.adapters.logs import configure_logging
 from tokensmith.errors import ConfigError, StartupError
-from tokensmith.persistence import migrate as migrations
-from tokensmith.persistence.database import describe_url
-from tokensmith.runtime.lock import ServerLock
-from tokensmith.runtime.services import database_url, open_engine, open_services
-from tokensmith.settings import Settings, load_settings
-from tokensmith.web.server import server_options
+
+if TYPE_CHECKING:
+    from tokensmith.settings import Settings
 
 __all__ = ["migrate", "serve"]
 
@@ -40,6 +36,10 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the authorization server."""
+    # Imported as they are needed: a refusal to start comes before the web server is loaded.
+    from tokensmith.runtime.lock import ServerLock
+    from tokensmith.settings import load_settings
+
     # The options become settings, so every worker (and the checks below) sees the same ones.
     for name, value in (("TOKENSMITH_TLS_CERT", tls_cert), ("TOKENSMITH_TLS_KEY", tls_key)):
         if value is not None:
@@ -62,6 +62,10 @@ def serve(
         _banner(settings, host, port)
         if workers > 1:
             _prepare_multiprocess_metrics(settings)
+        import uvicorn
+
+        from tokensmith.web.server import server_options
+
         uvicorn.run(
             "tokensmith.web.app:create_app_from_environment",
             factory=True,
@@ -76,12 +80,18 @@ def serve(
 
 def migrate() -> None:
     """Apply database migrations (safe to run on every deploy)."""
+    from tokensmith.settings import load_settings
+
     settings = load_settings()
     configure_logging("WARNING")
     asyncio.run(_migrate(settings))
 
 
 async def _migrate(settings: Settings) -> None:
+    from tokensmith.persistence import migrate as migrations
+    from tokensmith.persistence.database import describe_url
+    from tokensmith.runtime.services import database_url, open_engine
+
     engine = await open_engine(settings)
     try:
         before = await migrations.current_revision(engine)
@@ -97,6 +107,8 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _bootstrap(settings: Settings) -> None:
+    from tokensmith.runtime.services import open_services
+
     services = await open_services(
         settings, apply_migrations=settings.mode == "development", create_keys=True
     )
@@ -149,6 +161,9 @@ def _prepare_multiprocess_metrics(settings: Settings) -> None:
 
 
 def _banner(settings: Settings, host: str, port: int) -> None:
+    from tokensmith.persistence.database import describe_url
+    from tokensmith.runtime.services import database_url
+
     issuer = settings.issuer
     lines = [
         f"Tokensmith {__version__} ({settings.mode} mode), listening on {host}:{port}"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tokensmith.accounts.users import User, hash_password, new_user_id, validate_username
 from tokensmith.cli.context import record_change, run_with_services
 from tokensmith.cli.output import CommandError, JsonFlag, emit, table, when
-from tokensmith.runtime.services import Services
+
+if TYPE_CHECKING:
+    from tokensmith.accounts.users import User
+    from tokensmith.runtime.services import Services
 
 __all__ = ["app"]
 
@@ -27,6 +29,8 @@ def create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user. The password comes from standard input, never from the command line."""
+    from tokensmith.accounts.users import User, hash_password, new_user_id, validate_username
+
     if not password_stdin:
         raise CommandError("pass --password-stdin and send the password on standard input")
     password = sys.stdin.readline().rstrip("\r\n")
