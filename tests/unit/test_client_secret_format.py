@@ -44,3 +44,12 @@ def test_a_bad_checksum_is_refused_before_hashing_and_old_secrets_still_work() -
         client = NewClient("c").validated("c1", keyed_hash(PEPPER, secret), 0, offered=OFFERED)
         # The forged secret's hash is even the stored one: only the checksum refuses it.
         assert secret_matches(client, PEPPER, secret, 0) is (secret == legacy)
+
+
+def test_client_ids_never_look_like_an_option() -> None:
+    """1 in 64 base64url ids began with "-", which a command line reads as an option."""
+    from tokensmith.oauth.clients import generate_client_id
+
+    ids = {generate_client_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 22 and i.isascii() and i.isalnum() for i in ids)

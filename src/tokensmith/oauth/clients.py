@@ -12,7 +12,6 @@ working until its grace period ends.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 from tokensmith.core.checksum import CHECKSUM_LENGTH, crc32_base62, random_base62
 from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.core.scopes import format_scope, parse_scope
-from tokensmith.core.secrets import b64url, constant_time_equals, keyed_hash
+from tokensmith.core.secrets import constant_time_equals, keyed_hash
 from tokensmith.oauth.redirects import validate_redirect_uri
 
 __all__ = [
@@ -209,7 +208,9 @@ def validate_origin(origin: str) -> str:
 
 
 def generate_client_id() -> str:
-    return b64url(secrets.token_bytes(16))
+    # Base62, 22 characters (131 bits): no "-" or "_", so an id never starts like a command-line
+    # option and survives every copy-paste; ids issued before (base64url) keep working.
+    return random_base62(22)
 
 
 def generate_client_secret() -> str:
