@@ -10,9 +10,10 @@ backend it is given, and its id says which (``test_x[sqlite]``). The backends ar
   for tests that use no ``database``: the contract suite in ``tests/persistence``).
 
 Which ones: ``@pytest.mark.backends(...)`` on the test or its module says; without it, the storage
-suites (``tests/storage``, ``tests/persistence``) run on SQLite and PostgreSQL, and every test above
-storage on SQLite only, since storage behaviour is covered on both databases below it. A test
-above storage that is about storage end to end (the code flow, API keys, serving, crashes) says
+suite (``tests/persistence``) runs on SQLite and PostgreSQL, and every test above storage on
+SQLite only, since storage behaviour is covered on both databases below it. A test
+above storage that is about storage end to end (the code flow, grant races, API keys, serving,
+crashes) says
 ``@pytest.mark.backends("sqlite", "postgresql")``. ``pytest_generate_tests`` below is the whole
 mechanism; docs/architecture.md (Tests) lists what runs where.
 """
@@ -97,8 +98,8 @@ def redis_prefix(redis_up: None) -> Iterator[str]:
         client.close()
 
 
-# The storage suites: without a backends marker, their tests run on both databases.
-_STORAGE_SUITES = tuple(Path(__file__).parent / name for name in ("storage", "persistence"))
+# The storage suite: without a backends marker, its tests run on both databases.
+_STORAGE_SUITES = (Path(__file__).parent / "persistence",)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

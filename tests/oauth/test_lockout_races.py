@@ -39,7 +39,7 @@ def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     }
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-        # Atomicity is the point here, not outages (tests/storage covers those): a test process
+        # Atomicity is the point here, not outages (tests/adapters covers those): a test process
         # whose loop stalls under a parallel run must not look like a Redis outage.
         update |= {"redis_url": REDIS_URL, "redis_key_prefix": prefix, "redis_timeout": 5.0}
     return settings.model_copy(update=update)
@@ -130,7 +130,7 @@ def test_parallel_logins_from_one_address_never_pass_its_threshold(
 
     The threshold is lowered from 30 to 10 to keep the burst small: on a busy 2-core machine a
     burst of 45 logins, client and server in one process, can stall the loop past the 0.25 s
-    Redis timeout, and a node that loses Redis counts on alone (tests/storage/test_limits.py).
+    Redis timeout, and a node that loses Redis counts on alone (tests/adapters/test_redis_limits.py).
     """
     with ServerThread(settings.model_copy(update={"lockout_address_failures": 10})) as server:
         answers = parallel_logins(server, web_app, [(f"user{i}", "guess") for i in range(16)])
@@ -345,7 +345,7 @@ def test_parallel_wrong_api_keys_never_pass_the_threshold(settings: Settings) ->
 
     # A lower threshold than the other tests, so fewer requests make the point: 45 at once on a
     # busy 2-core machine can stall the loop past the 0.25 s Redis timeout, and a node that
-    # loses Redis counts on alone (tests/storage/test_limits.py).
+    # loses Redis counts on alone (tests/adapters/test_redis_limits.py).
     strict = settings.model_copy(update={"lockout_address_failures": 6})
 
     async def race(server: ServerThread) -> list[httpx.Response]:

@@ -14,12 +14,12 @@ import pytest
 import requests
 from hypothesis import given, settings
 
+from tests.core.test_redirect_uris import REGISTERED, may_match, mutated
+from tests.core.test_redirect_uris import Registered as RegisteredURI
 from tests.oauth.browser import Browser, Outcome
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_authorization import CALLBACK, auth_url, exchange
 from tests.support import OFFERED, ServerThread
-from tests.unit.test_redirects import REGISTERED, may_match, mutated
-from tests.unit.test_redirects import Registered as RegisteredURI
 from tokensmith.oauth.clients import NewClient
 
 pytestmark = pytest.mark.usefixtures("alice")

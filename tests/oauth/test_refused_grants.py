@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.storage.test_grant_races import CALLBACK, VERIFIER, code_params, setup
+from tests.oauth.test_grant_races import CALLBACK, VERIFIER, code_params, setup
 from tests.support import OFFERED, token_request
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, OAuthError

@@ -2,7 +2,7 @@
 
 Every server start and CLI command checks the schema's revision, and loading Alembic costs a
 quarter of a second: the check reads Alembic's table with plain SQL against ``HEAD_REVISION``,
-and Alembic itself is loaded only to upgrade (tests/storage/test_migrations.py holds both to
+and Alembic itself is loaded only to upgrade (tests/persistence/test_migrations.py holds both to
 what Alembic says).
 """
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.storage.test_grant_races import code_params, setup
+from tests.oauth.test_grant_races import code_params, setup
 from tests.support import token_request
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.secrets import keyed_hash
@@ -17,7 +17,8 @@ from tokensmith.oauth.params import Params
 from tokensmith.oauth.refresh_rotation import rotate_refresh_token
 from tokensmith.runtime.services import Services
 
-pytestmark = pytest.mark.anyio
+# About storage end to end: on both databases.
+pytestmark = [pytest.mark.anyio, pytest.mark.backends("sqlite", "postgresql")]
 
 
 def refresh(token: str) -> Params:

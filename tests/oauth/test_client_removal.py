@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.storage.test_grant_races import code_params, setup
+from tests.oauth.test_grant_races import code_params, setup
 from tests.support import token_request
 from tokensmith.accounts.sessions import Session
 from tokensmith.core.secrets import keyed_hash
@@ -14,7 +14,8 @@ from tokensmith.oauth.code_exchange import exchange_code
 from tokensmith.oauth.pkce import s256
 from tokensmith.runtime.services import Services
 
-pytestmark = pytest.mark.anyio
+# About storage end to end: on both databases.
+pytestmark = [pytest.mark.anyio, pytest.mark.backends("sqlite", "postgresql")]
 
 
 async def test_deleting_a_client_revokes_its_families_tokens_and_codes(

@@ -12,7 +12,8 @@ from tokensmith.errors import StartupError
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings
 
-pytestmark = pytest.mark.anyio
+# About storage end to end: on both databases.
+pytestmark = [pytest.mark.anyio, pytest.mark.backends("sqlite", "postgresql")]
 
 
 async def test_first_start_creates_active_and_next(services: Services) -> None:

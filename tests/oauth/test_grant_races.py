@@ -26,7 +26,8 @@ from tokensmith.oauth.pkce import s256
 from tokensmith.oauth.refresh_rotation import rotate_refresh_token
 from tokensmith.runtime.services import Services
 
-pytestmark = pytest.mark.anyio
+# About storage end to end: on both databases.
+pytestmark = [pytest.mark.anyio, pytest.mark.backends("sqlite", "postgresql")]
 CALLBACK = "https://app.example.com/cb"
 VERIFIER = "v" * 50
 
