@@ -24,16 +24,11 @@ from tokensmith.errors import InvalidRequest, MethodNotAllowed, NotFound, OAuthE
 from tokensmith.oauth.capabilities import Capabilities
 from tokensmith.runtime.features import enabled_features
 from tokensmith.runtime.maintenance import start_background
+from tokensmith.runtime.metrics import ANOMALIES, AUDIT_EVENTS, LIMITS_SHARED, SIGNING_KEYS
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import cors
 from tokensmith.web.envelope import Envelope, classify
-from tokensmith.web.metrics import (
-    ANOMALIES,
-    AUDIT_EVENTS,
-    LIMITS_SHARED,
-    SIGNING_KEYS,
-)
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
 

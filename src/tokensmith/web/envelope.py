@@ -27,7 +27,7 @@ from tokensmith.errors import (
     TemporarilyUnavailable,
 )
 from tokensmith.runtime.faults import is_unavailable
-from tokensmith.web.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from tokensmith.runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from tokensmith.web.responses import error_response
 
 __all__ = ["Envelope", "classify"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.runtime.metrics import DATABASE_READY
 from tokensmith.runtime.readiness import check_readiness
-from tokensmith.web.metrics import DATABASE_READY
 from tokensmith.web.responses import json_response
 from tokensmith.web.state import services_of
 

@@ -12,32 +12,10 @@ from starlette.responses import Response
 from tokensmith.core.challenges import render_challenge
 from tokensmith.core.secrets import bearer_matches
 from tokensmith.errors import NotFound
-from tokensmith.runtime.metrics import (
-    ANOMALIES,
-    AUDIT_EVENTS,
-    DATABASE_READY,
-    HTTP_LATENCY,
-    HTTP_REQUESTS,
-    LIMITS_SHARED,
-    LOCKOUTS,
-    RATE_LIMITED,
-    SIGNING_KEYS,
-)
 from tokensmith.web.responses import error_response, json_response
 from tokensmith.web.state import services_of
 
-__all__ = [
-    "ANOMALIES",
-    "AUDIT_EVENTS",
-    "DATABASE_READY",
-    "HTTP_LATENCY",
-    "HTTP_REQUESTS",
-    "LIMITS_SHARED",
-    "LOCKOUTS",
-    "RATE_LIMITED",
-    "SIGNING_KEYS",
-    "metrics_endpoint",
-]
+__all__ = ["metrics_endpoint"]
 
 
 async def metrics_endpoint(request: Request) -> Response:
