@@ -31,10 +31,13 @@ _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"dpop"})
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def protocol_request(request: Request, params: Params) -> ProtocolRequest:
-    """The one typed value protocol code sees of this request."""
+def protocol_request(
+    request: Request, params: Params, headers: dict[str, str] | None = None
+) -> ProtocolRequest:
+    """The one typed value protocol code sees of this request (``headers``: already picked)."""
     scope = request.scope
-    headers, _ = _protocol_headers(scope)
+    if headers is None:
+        headers, _ = _protocol_headers(scope)
     return ProtocolRequest(
         method=request.method,
         # From the scope without its query: request.url decodes the query as UTF-8, which a
@@ -92,7 +95,7 @@ def client_endpoint(
     async def route(request: Request) -> Response:
         pipeline = endpoint(request)
         limit = services_of(request).settings.max_body_bytes
-        _, repeated = _protocol_headers(request.scope)
+        headers, repeated = _protocol_headers(request.scope)
         try:
             if repeated is not None:
                 raise InvalidRequest(f"the {repeated} header may be sent only once")
@@ -100,8 +103,9 @@ def client_endpoint(
             params = await read_form(request, limit) if read else Params()
         except OAuthError as error:
             # Refused before it was read: audited, and never readable cross-origin.
-            return answer_response(pipeline.refuse(protocol_request(request, Params()), error))
-        call = protocol_request(request, params)
+            unread = protocol_request(request, Params(), headers)
+            return answer_response(pipeline.refuse(unread, error))
+        call = protocol_request(request, params, headers)
         response = answer_response(await pipeline(call))
         return await _with_cors(request, call, response) if cors else response
 
