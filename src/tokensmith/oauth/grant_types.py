@@ -8,7 +8,7 @@ it, so a grant that is not registered does not exist anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from tokensmith.oauth.clients import Client
@@ -57,9 +57,3 @@ class GrantRegistry:
 
     def confidential_only(self) -> frozenset[str]:
         return frozenset(name for name, h in self._handlers.items() if h.confidential_only)
-
-    def __iter__(self) -> Iterator[GrantHandler]:
-        return iter(self._handlers.values())
-
-    def __contains__(self, grant_type: object) -> bool:
-        return grant_type in self._handlers
