@@ -98,14 +98,17 @@ class TokensmithServer:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self, *, pools: bool, stored_tokens: int) -> None:
+    def prepare(self, *, pools: bool) -> None:
+        """A fresh schema (PostgreSQL), migrated, with the bench's clients, users and pools."""
         if self.schema is not None:
             _postgres(f"CREATE SCHEMA {self.schema}")
-        tokensmith = str(Path(sys.executable).with_name("tokensmith"))
-        subprocess.run(
-            [tokensmith, "migrate"], env=self.env(), cwd=self.home, check=True, capture_output=True
-        )
+        migrate = [_tokensmith(), "migrate"]
+        subprocess.run(migrate, env=self.env(), cwd=self.home, check=True, capture_output=True)
         asyncio.run(self._prepare(pools=pools))
+
+    def start(self, *, pools: bool, stored_tokens: int) -> None:
+        self.prepare(pools=pools)
+        tokensmith = _tokensmith()
         self.add_stored_tokens(stored_tokens)
         argv = [tokensmith, "serve", "--port", str(self.port), "--workers", str(self.workers)]
         self.group = Group(
@@ -118,6 +121,10 @@ class TokensmithServer:
         if self.group is not None:
             self.group.stop()
             self.group = None
+        self.drop()
+
+    def drop(self) -> None:
+        """Drop the PostgreSQL schema ``prepare`` made, if any."""
         if self.schema is not None:
             _postgres(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
             self.schema = None
@@ -287,3 +294,7 @@ def _postgres(statement: str) -> None:
             await conn.close()
 
     asyncio.run(run())
+
+
+def _tokensmith() -> str:
+    return str(Path(sys.executable).with_name("tokensmith"))
