@@ -8,7 +8,8 @@ storage, JOSE, audit and logs), in CPU µs, and where that time goes:
     .venv/bin/python -m bench.profile --backend postgresql
 
 The HTTP server's share is what ``make bench`` adds on top. ``--profile N`` runs the scenario
-again under cProfile and prints the N functions with the most time of their own.
+again under cProfile and prints the N functions with the most time of their own
+(``--sort cumulative``: with the most time inside them).
 """
 
 from __future__ import annotations
@@ -134,13 +135,19 @@ async def _run(args: argparse.Namespace, server: TokensmithServer) -> None:
     server.introspect_token = json.loads(driver.body)["access_token"]
     keys = args.only.split(",") if args.only else list(SCENARIOS)
     for key in keys:
-        await _measure(driver, SCENARIOS[key].build, server, key, count, args.profile)
+        await _measure(driver, SCENARIOS[key].build, server, key, count, args.profile, args.sort)
     await driver.shutdown()
     await services.close()
 
 
 async def _measure(
-    driver: _Driver, build: Any, server: TokensmithServer, key: str, count: int, top: int
+    driver: _Driver,
+    build: Any,
+    server: TokensmithServer,
+    key: str,
+    count: int,
+    top: int,
+    sort: str,
 ) -> None:
     warm = build(server, 0)
     for body in _bodies(warm, min(200, count)):
@@ -166,7 +173,7 @@ async def _measure(
         profiler.disable()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats(sort).print_stats(top)
         print(out.getvalue())
 
 
@@ -176,6 +183,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--only", default="")
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tokensmith-profile-") as directory:
         home = Path(directory)

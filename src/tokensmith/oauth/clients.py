@@ -228,7 +228,9 @@ def is_client_secret(text: str) -> bool:
 def has_bad_checksum(secret: str) -> bool:
     """A secret in our checksummed shape whose checksum fails: mistyped or invented."""
     # Only the checksummed shape can fail its checksum; older secrets have another length.
-    return CLIENT_SECRET_PATTERN.fullmatch(secret) is not None and not is_client_secret(secret)
+    if CLIENT_SECRET_PATTERN.fullmatch(secret) is None:
+        return False
+    return crc32_base62(secret[:-CHECKSUM_LENGTH]) != secret[-CHECKSUM_LENGTH:]
 
 
 def secret_matches(client: Client, pepper: bytes, secret: str, now: int) -> bool:

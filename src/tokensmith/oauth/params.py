@@ -7,6 +7,7 @@ character (CR, LF and NUL would otherwise reach headers, logs and redirects).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from tokensmith.errors import InvalidRequest
@@ -50,5 +51,9 @@ class Params:
         return name in self._single or name in self._multi
 
 
+# C0 controls and DEL, found by one scan in C (a test per character cost ~30 µs a request).
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return _CONTROL.search(text) is not None

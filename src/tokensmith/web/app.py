@@ -28,7 +28,9 @@ from tokensmith.runtime.metrics import ANOMALIES, AUDIT_EVENTS, LIMITS_SHARED, S
 from tokensmith.runtime.services import Services, open_services
 from tokensmith.settings import Settings, load_settings
 from tokensmith.web import cors
+from tokensmith.web.endpoints import is_pipeline_endpoint
 from tokensmith.web.envelope import Envelope, classify
+from tokensmith.web.lean import LeanApp
 from tokensmith.web.responses import error_response
 from tokensmith.web.state import attach
 
@@ -64,6 +66,20 @@ def routes(capabilities: Capabilities) -> list[BaseRoute]:
             files = StaticFiles(packages=[(package, "static")])
             built.append(Mount(mount, files, name=mount.strip("/")))
     return built
+
+
+def lean_endpoints(
+    capabilities: Capabilities, built: list[BaseRoute]
+) -> dict[str, tuple[Route, Endpoint]]:
+    """The paths whose POST is a pipeline endpoint, with their Starlette route (web/lean.py)."""
+    by_path = {route.path: route for route in built if isinstance(route, Route)}
+    found: dict[str, tuple[Route, Endpoint]] = {}
+    for route in capabilities.routes:
+        if "POST" in route.methods:
+            handler = _handler(route.handler)
+            if is_pipeline_endpoint(handler):
+                found[route.path] = (by_path[route.path], handler)
+    return found
 
 
 def _dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
@@ -143,8 +159,9 @@ def create_app(
                 await running.stop_tasks()
                 await running.flush()
 
-    app = Starlette(
-        routes=routes(Capabilities(enabled_features(settings.enabled_grant_types))),
+    capabilities = Capabilities(enabled_features(settings.enabled_grant_types))
+    app = LeanApp(
+        routes=routes(capabilities),
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,
@@ -158,6 +175,7 @@ def create_app(
     # The envelope is the only access log. Uvicorn's logs whole URLs, and a query string can carry
     # a secret, so it stays off whatever logging configuration surrounds the app.
     logging.getLogger("uvicorn.access").disabled = True
+    app.serve_lean(lean_endpoints(capabilities, app.routes))
     return Envelope(app, https=settings.issuer.startswith("https://"), proxies=settings.proxies)
 
 

@@ -21,7 +21,7 @@ from tokensmith.web.responses import json_response
 from tokensmith.web.state import services_of
 from tokensmith.web.throttle import peer
 
-__all__ = ["answer_response", "client_endpoint", "protocol_request"]
+__all__ = ["answer_response", "client_endpoint", "is_pipeline_endpoint", "protocol_request"]
 
 _HEADERS = frozenset(name.encode() for name in PROTOCOL_HEADERS)
 # A credential sent twice is refused: a proxy in front may have judged the other one (the guard
@@ -29,6 +29,7 @@ _HEADERS = frozenset(name.encode() for name in PROTOCOL_HEADERS)
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"dpop"})
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+_PIPELINE_ENDPOINTS: set[Endpoint] = set()  # what client_endpoint made: web/lean.py serves them
 
 
 def protocol_request(
@@ -109,7 +110,13 @@ def client_endpoint(
         response = answer_response(await pipeline(call))
         return await _with_cors(request, call, response) if cors else response
 
+    _PIPELINE_ENDPOINTS.add(route)
     return route
+
+
+def is_pipeline_endpoint(endpoint: object) -> bool:
+    """Made by ``client_endpoint``: it needs nothing of Starlette's but a ``Request``."""
+    return endpoint in _PIPELINE_ENDPOINTS
 
 
 async def _with_cors(request: Request, call: ProtocolRequest, response: Response) -> Response:

@@ -11,7 +11,6 @@ import secrets
 import time
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.adapters.logs import ACCESS_LOG, request_id_var
@@ -48,15 +47,16 @@ _API_KEY_PREFIX = "tsk_"
 _SECRET_IN_QUERY = re.compile(r"(?:tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]{16}")
 
 _BASE_HEADERS = (
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("x-frame-options", "DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
 )
+# Set unless the route set its own.
 _DEFAULT_HEADERS = (
-    ("cache-control", "no-store"),
-    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
-_HSTS = ("strict-transport-security", "max-age=63072000; includeSubDomains")
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class Envelope:
@@ -64,6 +64,9 @@ class Envelope:
         self.app = app
         self.https = https
         self.proxies = proxies
+        # Ours whatever the route said: any of these a route set is replaced.
+        self._fixed = _BASE_HEADERS + ((_HSTS,) if https else ())
+        self._replaced = frozenset(name for name, _ in self._fixed) | {b"x-request-id"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,15 +88,16 @@ class Envelope:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                for name, value in _BASE_HEADERS:
-                    headers[name] = value
-                for name, value in _DEFAULT_HEADERS:
-                    if name not in headers:
-                        headers[name] = value
-                if self.https:
-                    headers[_HSTS[0]] = _HSTS[1]
+                # Raw (name, value) pairs, names lower-case as ASGI has them: a MutableHeaders
+                # here cost a scan of the list per header set.
+                headers = list(message.get("headers", ()))
+                present = {name for name, _ in headers}
+                if not present.isdisjoint(self._replaced):
+                    headers = [pair for pair in headers if pair[0] not in self._replaced]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.extend(self._fixed)
+                headers.extend(pair for pair in _DEFAULT_HEADERS if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         try:
