@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,8 +28,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import jwt as pyjwt
 import uvicorn
+from joserfc import jwk as jose_jwk
+from joserfc import jwt as jose_jwt
+from joserfc.errors import SecurityWarning
 
+from tokensmith.jose.keys import SigningKey
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
 from tokensmith.oauth.grant_types import GrantHandler
@@ -649,3 +655,24 @@ class _Offered:
 
 
 OFFERED = _Offered()
+
+
+def verify_both(token: str, key: SigningKey) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a token ``key`` signed, as joserfc and PyJWT each verify it
+    against the key's published JWK; fails the test unless both accept it and read the same."""
+    jwk = key.public_jwk()
+    with warnings.catch_warnings():  # RFC 9864 deprecates the name "EdDSA"; we still issue it
+        warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
+        decoded = jose_jwt.decode(token, jose_jwk.import_key(jwk), algorithms=[key.alg])
+    # PyJWT knows Ed25519 (RFC 9864) only by its older name: the same algorithm, registered here.
+    algorithm = pyjwt.algorithms.get_default_algorithms()[
+        "EdDSA" if key.alg == "Ed25519" else key.alg
+    ]
+    jws = pyjwt.PyJWS()
+    if key.alg == "Ed25519":
+        jws.register_algorithm("Ed25519", algorithm)
+    verified = jws.decode_complete(token, algorithm.from_jwk(jwk), algorithms=[key.alg])
+    header, claims = dict(decoded.header), dict(decoded.claims)
+    assert verified["header"] == header
+    assert json.loads(verified["payload"]) == claims
+    return header, claims

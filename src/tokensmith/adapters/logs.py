@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import json
 import logging
 import sys
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokensmith.audit.trail import AuditLine
+from tokensmith.core.fast_json import dumps_text
 
 __all__ = ["ACCESS_LOG", "LineBuffer", "audit_line_writer", "configure_logging", "request_id_var"]
 
@@ -20,8 +20,11 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
-# One encoder for every line: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+def _encode(entry: dict[str, Any]) -> str:
+    # Compact, through orjson (core/fast_json.py); what JSON has no type for is logged as str().
+    return dumps_text(entry, str)
+
 
 # LogRecord's own attributes; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -67,7 +70,7 @@ class LineBuffer:
     """INFO lines of one logger, kept in memory and written in one go.
 
     A record through ``logging`` costs tens of microseconds (the record, the handler's lock, the
-    formatter); a line here costs one ``json.dumps``. Lines are written when ``limit`` of them
+    formatter); a line here costs one ``dumps_text``. Lines are written when ``limit`` of them
     wait, when the server's batch task calls ``flush`` (every half second) and at shutdown, as
     nginx does with a buffered access log. Each line keeps the time it was added. Where logging
     is not set up by ``configure_logging`` (a host app's handlers, pytest's), each line goes

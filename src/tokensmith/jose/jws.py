@@ -31,9 +31,8 @@ class InvalidSignature(TokensmithError):
 
 
 def sign_jwt(key: SigningKey, claims: Mapping[str, Any], typ: str = "JWT") -> str:
-    header = {"alg": key.alg, "kid": key.kid, "typ": typ}
-    with _legacy_name_allowed(key.alg):
-        return jwt.encode(header, dict(claims), key.key, algorithms=[key.alg])
+    """A JWT of ``claims`` with header ``typ``, ``alg`` and ``kid`` (``signer.py``)."""
+    return key.signer.sign(claims, typ)
 
 
 def verify_jwt(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from tokensmith.core.secrets import b64url_decode
 from tokensmith.jose.algorithms import key_type_for
+from tokensmith.jose.signer import CompactSigner
 
 __all__ = [
     "AsymmetricKey",
@@ -32,9 +33,19 @@ class SigningKey:
     kid: str
     alg: str
     key: AsymmetricKey
+    # Built on first use, then kept with the key: its header segments are encoded once.
+    _signer: CompactSigner | None = field(default=None, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"SigningKey(kid={self.kid!r}, alg={self.alg!r})"
+
+    @property
+    def signer(self) -> CompactSigner:
+        signer = self._signer
+        if signer is None:
+            signer = CompactSigner(self.kid, self.alg, self.key.private_key)
+            object.__setattr__(self, "_signer", signer)  # frozen: a cache, not a change
+        return signer
 
     def private_pem(self) -> bytes:
         return self.key.as_pem(private=True)
