@@ -12,10 +12,13 @@ The order of the checks decides what a refused exchange costs (SECURITY.md cases
    authorization request.
 
 A code presented again revokes every token issued from it (RFC 6749 §4.1.2, RFC 9700 §4.5). A
-replay may arrive while the first exchange is still storing its tokens, after the replay's own
-revocation ran; so the first exchange looks for the replay mark once its tokens are stored, and
-revokes them itself if it finds one. Mark-then-revoke on one side and store-then-check on the
-other means one of the two always sees the other's write.
+replay may arrive while the first exchange is still signing or storing its tokens, before they
+exist for the replay's revocation to find. So the exchange stores everything it issues (the
+refresh family, its first token, the access token's record) in one transaction that commits only
+if the code is still unmarked and its user still enabled (``CodeStore.guard_issue``), checked
+last and holding the code's row: a replay's mark either waits for the commit, and its revocation
+then sees the tokens, or comes first, and nothing is stored. Either way no token of a replayed
+code stays alive, and the exchange that lost is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
+from tokensmith.oauth.transactions import Transaction
 
 __all__ = ["AuthorizationCodeGrant", "exchange_code"]
 
@@ -79,9 +83,7 @@ async def exchange_code(
         raise InvalidGrant("redirect_uri does not match the authorization request")
     pkce.verify(verifier, code.code_challenge)
     refresh = refresh and "refresh_token" in client.grant_types
-    body = await _issue(deps, client, request, code, requested, now, refresh=refresh)
-    await _unless_replayed(deps, client, code, now)
-    return body
+    return await _issue(deps, client, request, code, requested, now, refresh=refresh)
 
 
 async def _issue(
@@ -94,18 +96,16 @@ async def _issue(
     *,
     refresh: bool,
 ) -> dict[str, Any]:
-    user = await deps.users.get(code.user_id)
-    if user is None or user.disabled:
-        raise InvalidGrant(_INVALID)
     scope = frozenset(code.scope.split())
     requested = requested or tuple((code.resource or "").split())
     audience = resolve_audience(requested, client, deps.policy.default_audience)
+    tx = deps.tokens.transaction()
     family_id, refresh_value = None, None
     if refresh:
-        family_id, refresh_value = await _start_family(deps, client, code, now)
+        family_id, refresh_value = await _start_family(deps, client, code, now, tx)
     ctx = TokenContext(
         client=client,
-        subject=user.user_id,
+        subject=code.user_id,
         scope=scope,
         audience=audience,
         lifetime=deps.policy.lifetime_for(client),
@@ -113,13 +113,23 @@ async def _issue(
         code_hash=code.code_hash,
         grant_type="authorization_code",
     )
-    return await deps.responder.respond(
-        request, ctx, refresh_token=refresh_value, oidc=(user, code.auth_time, code.nonce)
+    prepared = deps.responder.prepare(request, ctx)
+    await deps.responder.stage(prepared, tx)
+    # The user is checked here rather than read first: a deleted or disabled user refuses the
+    # commit, and the code stays spent with nothing issued, as a refusal before issuing would.
+    await deps.codes.guard_issue(code.code_hash, tx)
+    if not await tx.commit():
+        raise InvalidGrant(_INVALID)
+    return deps.responder.answer(
+        request,
+        prepared,
+        refresh_token=refresh_value,
+        oidc=(code.user_id, code.auth_time, code.nonce),
     )
 
 
 async def _start_family(
-    deps: GrantDeps, client: Client, code: AuthorizationCode, now: int
+    deps: GrantDeps, client: Client, code: AuthorizationCode, now: int, tx: Transaction
 ) -> tuple[str, str]:
     family_id = secrets.token_urlsafe(16)
     refresh_value = random_token(32, REFRESH_TOKEN_PREFIX)
@@ -140,21 +150,8 @@ async def _start_family(
         now,
         deps.policy.refresh_expiry(client, now, now),
     )
-    await deps.refresh.create_family(family, first)
+    await deps.refresh.create_family(family, first, tx)
     return family_id, refresh_value
-
-
-async def _unless_replayed(
-    deps: GrantDeps, client: Client, code: AuthorizationCode, now: int
-) -> None:
-    """SECURITY.md case 22: a replay that came while we stored our tokens may have revoked too
-    early to see them; its mark is set before its revocation, so we see the mark. Security wins
-    over the answer: what we issued is revoked and this exchange is refused too."""
-    current = await deps.codes.get(code.code_hash)
-    if current is not None and current.replayed_at is None:
-        return
-    await _revoke_from_code(deps, code.code_hash, deps.clock.now())
-    raise InvalidGrant(_INVALID)
 
 
 async def _revoke_from_code(deps: GrantDeps, code_hash: bytes, now: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokensmith.oauth.transactions import Transaction
+
 __all__ = ["AuthorizationCode", "CodeStore", "Consent", "ConsentStore"]
 
 MAX_CODE_LIFETIME = 60
@@ -38,6 +40,12 @@ class CodeStore(Protocol):
     async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
         """Mark used and return it, once, to the client it was issued to. A second call, or
         another client's, returns None; another client's leaves the code unspent."""
+        ...
+
+    async def guard_issue(self, code_hash: bytes, tx: Transaction) -> None:
+        """Let ``tx`` commit only if the code was not replayed (nor deleted) and its user exists
+        and is enabled, checked after the transaction's writes. A replay's mark then waits for
+        the commit, so its revocation sees what was stored, or refuses it, so nothing is."""
         ...
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None: ...

@@ -2,7 +2,9 @@
 
 ``TokenResponder.respond`` is the one place a token response is assembled, and records are
 stored there before any token leaves (no token is returned without its record: SECURITY.md
-case 54).
+case 54). A grant that stores more than the record splits it in three, so the record goes in the
+grant's one transaction: ``prepare`` (hooks, the token signed), ``stage`` (the record added to the
+transaction), and once that committed, ``answer`` (the audit event, the ID token, the body).
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tokensmith.accounts.users import User, UserStore
+from tokensmith.accounts.users import UserStore
 from tokensmith.audit.events import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.sealing import MasterKey
-from tokensmith.oauth.access_tokens import AccessTokenIssuer, TokenContext
+from tokensmith.oauth.access_tokens import AccessToken, AccessTokenIssuer, TokenContext
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import CodeStore
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
+from tokensmith.oauth.transactions import Transaction
 from tokensmith.oidc.id_tokens import IdTokenIssuer
 
-__all__ = ["GrantDeps", "ResponseHook", "TokenPolicy", "TokenResponder"]
+__all__ = ["GrantDeps", "Prepared", "ResponseHook", "TokenPolicy", "TokenResponder"]
 
 REFRESH_TOKEN_PREFIX = "tsrt_"
 
@@ -73,6 +76,14 @@ class ResponseHook:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """An access token signed for a context the hooks have seen, not yet stored nor answered."""
+
+    ctx: TokenContext
+    token: AccessToken
+
+
+@dataclass(frozen=True, slots=True)
 class TokenResponder:
     """Issues the access token (and ID token), stores what must be stored, builds the body."""
 
@@ -89,13 +100,34 @@ class TokenResponder:
         ctx: TokenContext,
         *,
         refresh_token: str | None = None,
-        oidc: tuple[User, int | None, str | None] | None = None,
+        oidc: tuple[str, int | None, str | None] | None = None,
     ) -> dict[str, Any]:
+        """``oidc``: the ID token's subject, auth_time and nonce, if the scope asks for one."""
+        prepared = self.prepare(request, ctx)
+        if prepared.token.record is not None:
+            await self.tokens.add(prepared.token.record)
+        return self.answer(request, prepared, refresh_token=refresh_token, oidc=oidc)
+
+    def prepare(self, request: ProtocolRequest, ctx: TokenContext) -> Prepared:
         for hook in self.hooks:
             ctx = _only_additions(ctx, hook.context(request, ctx))
-        token = self.access.issue(ctx)
-        if token.record is not None:
-            await self.tokens.add(token.record)
+        return Prepared(ctx, self.access.issue(ctx))
+
+    async def stage(self, prepared: Prepared, tx: Transaction) -> None:
+        """Add the token's record, if it has one, to the grant's transaction."""
+        if prepared.token.record is not None:
+            await self.tokens.add(prepared.token.record, tx)
+
+    def answer(
+        self,
+        request: ProtocolRequest,
+        prepared: Prepared,
+        *,
+        refresh_token: str | None = None,
+        oidc: tuple[str, int | None, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """The body, once whatever the token needs stored is stored."""
+        ctx, token = prepared.ctx, prepared.token
         body: dict[str, Any] = {
             "access_token": token.value,
             "token_type": ctx.token_type,
@@ -123,10 +155,10 @@ class TokenResponder:
         if refresh_token is not None:
             body["refresh_token"] = refresh_token
         if oidc is not None and "openid" in ctx.scope:
-            user, auth_time, nonce = oidc
+            subject, auth_time, nonce = oidc
             body["id_token"] = self.id_tokens.issue(
                 client_id=ctx.client.client_id,
-                subject=user.user_id,
+                subject=subject,
                 auth_time=auth_time,
                 nonce=nonce,
                 access_token=token.value,

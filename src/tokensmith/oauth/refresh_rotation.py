@@ -22,6 +22,7 @@ from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.scopes import narrow_scope
 from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
+from tokensmith.oauth.transactions import Transaction
 
 __all__ = ["RefreshTokenGrant", "rotate_refresh_token"]
 
@@ -50,10 +51,10 @@ async def rotate_refresh_token(
     if not value.startswith(REFRESH_TOKEN_PREFIX):
         raise InvalidGrant(_INVALID)
     token_hash = keyed_hash(deps.pepper, value)
-    found = await deps.refresh.get(token_hash)
+    found = await deps.refresh.get_with_subject(token_hash)
     if found is None or found[1].client_id != client.client_id:
         raise InvalidGrant(_INVALID)
-    token, family = found
+    token, family, user = found
     # Every check of the request comes before the rotation (SECURITY.md case 64): a refusal
     # that rotated first would make the client's corrected retry look like reuse and end the
     # family.
@@ -64,12 +65,10 @@ async def rotate_refresh_token(
         family.created_at, token.issued_at, now
     ):
         raise InvalidGrant(_INVALID)
-    user = await deps.users.get(family.subject)
     if user is None or user.disabled or user.password_changed_at > family.created_at:
         await _revoke_family(deps, family.family_id, now, "credentials_changed")
         raise InvalidGrant(_INVALID)
 
-    successor_value = await _rotate(deps, client, token, family, value, now)
     ctx = TokenContext(
         client=client,
         subject=family.subject,
@@ -79,17 +78,25 @@ async def rotate_refresh_token(
         family_id=family.family_id,
         grant_type="refresh_token",
     )
-    body = await deps.responder.respond(
-        request, ctx, refresh_token=successor_value, oidc=(user, family.auth_time, None)
-    )
-    # A concurrent reuse may have revoked the family after our rotation but before our access
-    # token was stored; checked after the write, so one side always revokes it.
+    # Signed before the rotation, so that its record is stored in the rotation's transaction.
+    prepared = deps.responder.prepare(request, ctx)
+    tx = deps.tokens.transaction()
+    await deps.responder.stage(prepared, tx)
+    successor_value = await _rotate(deps, client, token, family, value, now, tx)
+    # A concurrent reuse may have revoked the family after our claim, but before its revocation
+    # of the family's access tokens could see ours: checked after the commit, so one side
+    # always revokes it.
     current = await deps.refresh.get(keyed_hash(deps.pepper, successor_value))
     if current is None or current[1].revoked_at is not None:
         await deps.tokens.revoke_by_family(family.family_id, deps.clock.now())
         _reuse_detected(deps, client, family.subject, family.family_id, value, now)
         raise InvalidGrant("the refresh token was already used; the grant has been revoked")
-    return body
+    return deps.responder.answer(
+        request,
+        prepared,
+        refresh_token=successor_value,
+        oidc=(family.subject, family.auth_time, None),
+    )
 
 
 async def _rotate(
@@ -99,8 +106,10 @@ async def _rotate(
     family: RefreshFamily,
     value: str,
     now: int,
+    tx: Transaction,
 ) -> str:
-    """Exchange the presented token for its successor; a reuse ends the family."""
+    """Exchange the presented token for its successor, storing ``tx`` with it; a reuse ends the
+    family, and a retry inside the grace window stores ``tx`` on its own."""
     token_hash = token.token_hash
     successor_value = random_token(32, REFRESH_TOKEN_PREFIX)
     successor = RefreshToken(
@@ -111,7 +120,7 @@ async def _rotate(
         deps.policy.refresh_expiry(client, family.created_at, now),
     )
     sealed = _seal(deps, token_hash, successor_value) if client.refresh_grace else None
-    result = await deps.refresh.rotate(token_hash, successor, now, sealed)
+    result = await deps.refresh.rotate(token_hash, successor, now, sealed, family=family, tx=tx)
     if result.outcome == "rotated":
         return successor_value
     if result.outcome != "reused":
@@ -121,6 +130,8 @@ async def _rotate(
         await _revoke_family(deps, family.family_id, now, "reuse_detected")
         _reuse_detected(deps, client, family.subject, family.family_id, value, now)
         raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+    if not await tx.commit():
+        raise InvalidGrant(_INVALID)
     return retry
 
 

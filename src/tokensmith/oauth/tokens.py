@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from tokensmith.accounts.users import User
+from tokensmith.oauth.transactions import Transaction
+
 __all__ = [
     "IssuedToken",
     "RefreshFamily",
@@ -39,7 +42,13 @@ class IssuedToken:
 
 
 class TokenStore(Protocol):
-    async def add(self, token: IssuedToken) -> None: ...
+    def transaction(self) -> Transaction:
+        """A unit of work on this store's database: every store there takes it."""
+        ...
+
+    async def add(self, token: IssuedToken, tx: Transaction | None = None) -> None:
+        """Store the record now, or with ``tx`` when it commits."""
+        ...
 
     async def get_by_hash(self, token_hash: bytes) -> IssuedToken | None: ...
 
@@ -94,13 +103,18 @@ class RefreshToken:
 
 @dataclass(frozen=True, slots=True)
 class RotationResult:
-    outcome: Literal["rotated", "reused", "unknown", "revoked", "expired"]
+    # refused: a guard of the transaction ``rotate`` was given did not hold; nothing changed.
+    outcome: Literal["rotated", "reused", "unknown", "revoked", "expired", "refused"]
     token: RefreshToken | None = None
     family: RefreshFamily | None = None
 
 
 class RefreshStore(Protocol):
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None: ...
+    async def create_family(
+        self, family: RefreshFamily, first: RefreshToken, tx: Transaction | None = None
+    ) -> None:
+        """Store both now, or with ``tx`` when it commits."""
+        ...
 
     async def rotate(
         self,
@@ -108,14 +122,25 @@ class RefreshStore(Protocol):
         successor: RefreshToken,
         now: int,
         successor_sealed: bytes | None = None,
+        *,
+        family: RefreshFamily | None = None,
+        tx: Transaction | None = None,
     ) -> RotationResult:
         """Replace ``token_hash`` by ``successor`` once; later calls report ``reused``.
 
         ``successor_sealed`` is kept on the rotated row for a client's grace window only.
+        ``family``, the token's family as the caller read it, spares the store reading it again.
+        ``tx``'s writes are stored in the rotation's own transaction, and only if it rotates.
         """
         ...
 
     async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None: ...
+
+    async def get_with_subject(
+        self, token_hash: bytes
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        """``get``, and the family's user as it is now (None if gone), in one read."""
+        ...
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool: ...
 

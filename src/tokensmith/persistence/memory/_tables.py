@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tokensmith.accounts.sessions import Session
@@ -23,7 +24,16 @@ from tokensmith.oauth.clients import Client
 from tokensmith.oauth.grants import AuthorizationCode, Consent
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 
-__all__ = ["PURGE_BATCH", "DuplicateKey", "Tables", "fresh", "json_copy", "round_trip"]
+__all__ = [
+    "PURGE_BATCH",
+    "DuplicateKey",
+    "MemoryTransaction",
+    "Tables",
+    "fresh",
+    "joined",
+    "json_copy",
+    "round_trip",
+]
 
 # The same bound as persistence/repositories/_base.py (a test holds the two equal); not imported
 # from there, so that nothing here loads SQLAlchemy.
@@ -67,3 +77,60 @@ def json_copy(value: Any) -> Any:
 def fresh(value: Any) -> Any:
     """A stored dict or list, copied on the way out, so a caller's change never reaches the row."""
     return copy.deepcopy(value)
+
+
+class MemoryTransaction:
+    """``oauth.transactions.Transaction`` over one ``Tables``: writes kept until the commit.
+
+    The commit applies the writes, then checks the guards, with no ``await`` in between (as one
+    SQL transaction); if a write raises or a guard does not hold, every table is put back as it
+    was, so nothing of the transaction remains.
+    """
+
+    __slots__ = ("_guards", "_writes", "tables")
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self._writes: list[Callable[[], None]] = []
+        self._guards: list[Callable[[], bool]] = []
+
+    def write(self, apply: Callable[[], None]) -> None:
+        self._writes.append(apply)
+
+    def guard(self, holds: Callable[[], bool]) -> None:
+        self._guards.append(holds)
+
+    async def commit(self) -> bool:
+        await round_trip()
+        return self.apply()
+
+    def apply(self, first: Callable[[], None] | None = None) -> bool:
+        """``first`` (a store's own write), then the transaction's; all or nothing."""
+        saved = {name: dict(rows) for name, rows in _dicts(self.tables)}
+        try:
+            for write in (first, *self._writes) if first else self._writes:
+                write()
+            if all(holds() for holds in self._guards):
+                return True
+        except BaseException:
+            _restore(self.tables, saved)
+            raise
+        _restore(self.tables, saved)
+        return False
+
+
+def joined(tables: Tables, tx: object) -> MemoryTransaction:
+    """``tx`` as a memory transaction over ``tables``, refused if it is another's."""
+    if not isinstance(tx, MemoryTransaction) or tx.tables is not tables:
+        raise TypeError("a transaction on other tables")
+    return tx
+
+
+def _dicts(tables: Tables) -> list[tuple[str, dict[Any, Any]]]:
+    return [(f.name, getattr(tables, f.name)) for f in fields(tables) if f.name != "last_event_id"]
+
+
+def _restore(tables: Tables, saved: dict[str, dict[Any, Any]]) -> None:
+    for name, rows in _dicts(tables):
+        rows.clear()  # in place: every store holds these very dicts
+        rows.update(saved[name])

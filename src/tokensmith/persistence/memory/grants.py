@@ -10,14 +10,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tokensmith.oauth.grants import AuthorizationCode, Consent
-from tokensmith.persistence.memory._tables import PURGE_BATCH, DuplicateKey, Tables, round_trip
+from tokensmith.oauth.transactions import Transaction
+from tokensmith.persistence.memory._tables import (
+    PURGE_BATCH,
+    DuplicateKey,
+    Tables,
+    joined,
+    round_trip,
+)
 
 __all__ = ["MemoryCodeStore", "MemoryConsentStore"]
 
 
 class MemoryCodeStore:
     def __init__(self, tables: Tables | None = None) -> None:
-        self._rows = (tables or Tables()).authorization_codes
+        self._tables = tables or Tables()
+        self._rows = self._tables.authorization_codes
 
     async def add(self, code: AuthorizationCode) -> None:
         await round_trip()
@@ -32,6 +40,19 @@ class MemoryCodeStore:
             return None
         spent = self._rows[code_hash] = replace(code, consumed_at=now)
         return spent
+
+    async def guard_issue(self, code_hash: bytes, tx: Transaction) -> None:
+        def holds() -> bool:
+            code = self._rows.get(code_hash)
+            user = self._tables.users.get(code.user_id) if code is not None else None
+            return (
+                code is not None
+                and code.replayed_at is None
+                and user is not None
+                and (not user.disabled)
+            )
+
+        joined(self._tables, tx).guard(holds)
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None:
         await round_trip()

@@ -12,8 +12,17 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
+from tokensmith.accounts.users import User
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
-from tokensmith.persistence.memory._tables import PURGE_BATCH, DuplicateKey, Tables, round_trip
+from tokensmith.oauth.transactions import Transaction
+from tokensmith.persistence.memory._tables import (
+    PURGE_BATCH,
+    DuplicateKey,
+    MemoryTransaction,
+    Tables,
+    joined,
+    round_trip,
+)
 
 __all__ = ["MemoryRefreshStore", "MemoryTokenStore"]
 
@@ -26,7 +35,13 @@ class MemoryTokenStore:
         self._tables = tables or Tables()
         self._rows = self._tables.issued_tokens
 
-    async def add(self, token: IssuedToken) -> None:
+    def transaction(self) -> MemoryTransaction:
+        return MemoryTransaction(self._tables)
+
+    async def add(self, token: IssuedToken, tx: Transaction | None = None) -> None:
+        if tx is not None:
+            joined(self._tables, tx).write(lambda: self._insert(token))
+            return
         await round_trip()
         self._insert(token)
 
@@ -93,12 +108,20 @@ class MemoryTokenStore:
 
 class MemoryRefreshStore:
     def __init__(self, tables: Tables | None = None) -> None:
-        tables = tables or Tables()
+        self._tables = tables = tables or Tables()
         self._families = tables.refresh_families
         self._tokens = tables.refresh_tokens
 
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+    async def create_family(
+        self, family: RefreshFamily, first: RefreshToken, tx: Transaction | None = None
+    ) -> None:
+        if tx is not None:
+            joined(self._tables, tx).write(lambda: self._create(family, first))
+            return
         await round_trip()
+        self._create(family, first)
+
+    def _create(self, family: RefreshFamily, first: RefreshToken) -> None:
         if family.family_id in self._families:
             raise DuplicateKey(f"family {family.family_id!r} exists")
         if first.token_hash in self._tokens:
@@ -110,33 +133,53 @@ class MemoryRefreshStore:
         await round_trip()
         return self._joined(token_hash)
 
+    async def get_with_subject(
+        self, token_hash: bytes
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        await round_trip()
+        found = self._joined(token_hash)
+        if found is None:
+            return None
+        return found[0], found[1], self._tables.users.get(found[1].subject)
+
     async def rotate(
         self,
         token_hash: bytes,
         successor: RefreshToken,
         now: int,
         successor_sealed: bytes | None = None,
+        *,
+        family: RefreshFamily | None = None,
+        tx: Transaction | None = None,
     ) -> RotationResult:
+        """``family`` changes nothing here: the rows are at hand."""
         await round_trip()
         found = self._joined(token_hash)
         if found is None:
             return RotationResult("unknown")
-        token, family = found
+        token, family = found  # the stored one, whatever the caller passed
         if family.revoked_at is not None:
             return RotationResult("revoked", token, family)
         if token.expires_at <= now:
             return RotationResult("expired", token, family)
         if token.rotated_at is not None:
             return RotationResult("reused", token, family)
-        if successor.token_hash in self._tokens:
-            raise DuplicateKey("the successor exists")  # SQL rolls the claim back the same way
-        self._tokens[token_hash] = replace(
-            token,
-            rotated_at=now,
-            successor_hash=successor.token_hash,
-            successor_sealed=successor_sealed,
-        )
-        self._tokens[successor.token_hash] = successor
+
+        def claim() -> None:
+            if successor.token_hash in self._tokens:
+                raise DuplicateKey("the successor exists")  # SQL rolls the claim back the same way
+            self._tokens[token_hash] = replace(
+                token,
+                rotated_at=now,
+                successor_hash=successor.token_hash,
+                successor_sealed=successor_sealed,
+            )
+            self._tokens[successor.token_hash] = successor
+
+        if tx is None:
+            claim()
+        elif not joined(self._tables, tx).apply(claim):
+            return RotationResult("refused")
         return RotationResult("rotated", successor, family)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:

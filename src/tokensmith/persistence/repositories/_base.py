@@ -6,12 +6,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.base import Executable
 
-from tokensmith.persistence.connections import connections_for
+from tokensmith.oauth.transactions import Transaction
+from tokensmith.persistence.connections import Conn, Connections, connections_for
 
 __all__ = [
     "PURGE_BATCH",
+    "GuardFailed",
     "Repository",
+    "SqlTransaction",
     "as_dict",
     "batch_delete",
     "columns_of",
@@ -23,9 +27,60 @@ __all__ = [
 PURGE_BATCH = 1000  # rows per purge statement: short transactions, short locks
 
 
+class GuardFailed(Exception):
+    """A guard of a ``SqlTransaction`` found no row: the transaction is rolled back."""
+
+
+class SqlTransaction:
+    """``oauth.transactions.Transaction`` on one database: statements kept until the commit.
+
+    Writes run in the order they were added, then the guards; a guard is a query that must find
+    a row (one that locks it, where the database can, so that a rival write waits for the
+    commit). One connection, one transaction, one commit.
+    """
+
+    __slots__ = ("_guards", "_writes", "db")
+
+    def __init__(self, db: Connections) -> None:
+        self.db = db
+        self._writes: list[tuple[Executable, dict[str, Any]]] = []
+        self._guards: list[tuple[Executable, dict[str, Any]]] = []
+
+    def write(self, statement: Executable, values: dict[str, Any]) -> None:
+        self._writes.append((statement, values))
+
+    def guard(self, query: Executable, values: dict[str, Any]) -> None:
+        self._guards.append((query, values))
+
+    async def commit(self) -> bool:
+        try:
+            async with self.db.begin() as conn:
+                await self.run(conn)
+        except GuardFailed:
+            return False
+        return True
+
+    async def run(self, conn: Conn) -> None:
+        """Within the caller's transaction; ``GuardFailed`` out of it must roll that back."""
+        for statement, values in self._writes:
+            await conn.execute(statement, values)
+        for query, values in self._guards:
+            if (await conn.execute(query, values)).first() is None:
+                raise GuardFailed
+
+
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.db = connections_for(engine)
+
+    def transaction(self) -> SqlTransaction:
+        return SqlTransaction(self.db)
+
+    def joined(self, tx: Transaction) -> SqlTransaction:
+        """``tx`` as this repository's kind, refused if it is another database's."""
+        if not isinstance(tx, SqlTransaction) or tx.db is not self.db:
+            raise TypeError("a transaction on another database")
+        return tx
 
     async def insert_new(self, table: sa.Table, values: dict[str, Any]) -> bool:
         """Insert one row; False, with nothing changed, if its key or a unique value exists."""

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.oauth.grants import AuthorizationCode, Consent
+from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.repositories._base import (
     PURGE_BATCH,
     Repository,
@@ -16,7 +17,7 @@ from tokensmith.persistence.repositories._base import (
     values_of,
 )
 from tokensmith.persistence.tables import authorization_codes as codes
-from tokensmith.persistence.tables import consents
+from tokensmith.persistence.tables import consents, users
 
 __all__ = ["SqlCodeStore", "SqlConsentStore"]
 
@@ -31,6 +32,18 @@ _CONSUME_CODE = (
         codes.c.consumed_at.is_(None),
     )
     .values(consumed_at=sa.bindparam("now"))
+    .returning(*codes.c)  # the spent code in the same statement: no second read
+)
+# Checked last in the grant's transaction: FOR SHARE holds the row on PostgreSQL, so a replay's
+# mark waits for the commit; on SQLite the transaction's writes already hold the database.
+_ISSUABLE = (
+    sa.select(codes.c.code_hash)
+    .where(
+        codes.c.code_hash == sa.bindparam("code_hash"),
+        codes.c.replayed_at.is_(None),
+        sa.exists().where(users.c.user_id == codes.c.user_id, sa.not_(users.c.disabled)),
+    )
+    .with_for_update(read=True, of=codes)
 )
 
 
@@ -46,15 +59,16 @@ class SqlCodeStore(Repository):
             await conn.execute(_INSERT_CODE, values_of(codes, code))
 
     async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
-        # The conditional update is the lock: of N concurrent exchanges, one sees rowcount 1.
+        # The conditional update is the lock: of N concurrent exchanges, one gets the row back.
         async with self.db.begin() as conn:
             result = await conn.execute(
                 _CONSUME_CODE, {"match_hash": code_hash, "match_client": client_id, "now": now}
             )
-            if result.rowcount != 1:
-                return None
-            row = (await conn.execute(_CODE_BY_HASH, {"code_hash": code_hash})).one()
-        return _code(row)
+            row = result.first()
+        return _code(row) if row else None
+
+    async def guard_issue(self, code_hash: bytes, tx: Transaction) -> None:
+        self.joined(tx).guard(_ISSUABLE, {"code_hash": code_hash})
 
     async def get(self, code_hash: bytes) -> AuthorizationCode | None:
         async with self.db.connect() as conn:

@@ -7,9 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tokensmith.accounts.users import User
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
+from tokensmith.oauth.transactions import Transaction
+from tokensmith.persistence.connections import Conn
 from tokensmith.persistence.repositories._base import (
     PURGE_BATCH,
+    GuardFailed,
     Repository,
     as_dict,
     batch_delete,
@@ -21,6 +25,7 @@ from tokensmith.persistence.repositories._base import (
 from tokensmith.persistence.tables import issued_tokens as at
 from tokensmith.persistence.tables import refresh_families as rf
 from tokensmith.persistence.tables import refresh_tokens as rt
+from tokensmith.persistence.tables import users
 
 __all__ = ["SqlRefreshStore", "SqlTokenStore"]
 
@@ -35,15 +40,38 @@ _REFRESH_JOINED = (
     .join(rf, rf.c.family_id == rt.c.family_id)
     .where(rt.c.token_hash == sa.bindparam("token_hash"))
 )
+# The family's user beside the token, its columns prefixed (users.created_at is not the family's).
+_REFRESH_WITH_USER = (
+    sa.select(
+        rt,
+        *[c for c in rf.c if c.name not in rt.c],
+        *[c.label("user_" + c.name) for c in users.c],
+    )
+    .select_from(
+        rt.join(rf, rf.c.family_id == rt.c.family_id).outerjoin(
+            users, users.c.user_id == rf.c.subject
+        )
+    )
+    .where(rt.c.token_hash == sa.bindparam("token_hash"))
+)
+_FAMILY_BY_ID = select_by(rf, "family_id")
+# Every condition of a rotation in the one statement that claims the token; when it claims
+# nothing, a read inside the same transaction says why (unknown, revoked, expired, reused).
 _CLAIM_REFRESH = (
     sa.update(rt)
-    .where(rt.c.token_hash == sa.bindparam("match_hash"), rt.c.rotated_at.is_(None))
+    .where(
+        rt.c.token_hash == sa.bindparam("match_hash"),
+        rt.c.rotated_at.is_(None),
+        rt.c.expires_at > sa.bindparam("now"),
+        sa.exists().where(rf.c.family_id == rt.c.family_id, rf.c.revoked_at.is_(None)),
+    )
     # An UPDATE's parameters may not be named like its columns.
     .values(
         rotated_at=sa.bindparam("now"),
         successor_hash=sa.bindparam("next_hash"),
         successor_sealed=sa.bindparam("next_sealed"),
     )
+    .returning(rt.c.family_id)
 )
 
 
@@ -66,8 +94,15 @@ def _refresh(data: dict[str, Any]) -> RefreshToken:
     return RefreshToken(**_bytes_fields(columns_of(rt, data), "token_hash", "successor_hash"))
 
 
+class _Refused(Exception):
+    """A rotation's transaction did not hold its guards: roll the claim back."""
+
+
 class SqlTokenStore(Repository):
-    async def add(self, token: IssuedToken) -> None:
+    async def add(self, token: IssuedToken, tx: Transaction | None = None) -> None:
+        if tx is not None:
+            self.joined(tx).write(_INSERT_TOKEN, values_of(at, token))
+            return
         async with self.db.begin() as conn:
             await conn.execute(_INSERT_TOKEN, values_of(at, token))
 
@@ -128,7 +163,14 @@ class SqlTokenStore(Repository):
 
 
 class SqlRefreshStore(Repository):
-    async def create_family(self, family: RefreshFamily, first: RefreshToken) -> None:
+    async def create_family(
+        self, family: RefreshFamily, first: RefreshToken, tx: Transaction | None = None
+    ) -> None:
+        if tx is not None:
+            joined = self.joined(tx)
+            joined.write(_INSERT_FAMILY, values_of(rf, family))
+            joined.write(_INSERT_REFRESH, values_of(rt, first))
+            return
         async with self.db.begin() as conn:
             await conn.execute(_INSERT_FAMILY, values_of(rf, family))
             await conn.execute(_INSERT_REFRESH, values_of(rt, first))
@@ -141,41 +183,74 @@ class SqlRefreshStore(Repository):
         data = as_dict(row)
         return _refresh(data), _family(data)
 
+    async def get_with_subject(
+        self, token_hash: bytes
+    ) -> tuple[RefreshToken, RefreshFamily, User | None] | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(_REFRESH_WITH_USER, {"token_hash": token_hash})).first()
+        if row is None:
+            return None
+        data = as_dict(row)
+        user = None
+        if data["user_user_id"] is not None:
+            user = User(**{c.name: data["user_" + c.name] for c in users.c})
+        return _refresh(data), _family(data), user
+
     async def rotate(
         self,
         token_hash: bytes,
         successor: RefreshToken,
         now: int,
         successor_sealed: bytes | None = None,
+        *,
+        family: RefreshFamily | None = None,
+        tx: Transaction | None = None,
     ) -> RotationResult:
-        async with self.db.begin() as conn:
-            row = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
-            if row is None:
-                return RotationResult("unknown")
-            data = as_dict(row)
-            token, family = _refresh(data), _family(data)
-            if family.revoked_at is not None:
-                return RotationResult("revoked", token, family)
-            if token.expires_at <= now:
-                return RotationResult("expired", token, family)
-            # Conditional update: of concurrent presentations of one token, exactly one rotates.
-            claimed = await conn.execute(
-                _CLAIM_REFRESH,
-                {
-                    "match_hash": token_hash,
-                    "now": now,
-                    "next_hash": successor.token_hash,
-                    "next_sealed": successor_sealed,
-                },
-            )
-            if claimed.rowcount != 1:
-                # Another request rotated it after our first read: report the row as it is now,
-                # so the caller sees who rotated it and when (the grace window depends on it).
-                fresh = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
-                current = _refresh(as_dict(fresh)) if fresh is not None else token
-                return RotationResult("reused", current, family)
-            await conn.execute(_INSERT_REFRESH, values_of(rt, successor))
+        then = self.joined(tx) if tx is not None else None
+        try:
+            async with self.db.begin() as conn:
+                # Conditional update: of concurrent presentations of one token, one rotates.
+                claimed = (
+                    await conn.execute(
+                        _CLAIM_REFRESH,
+                        {
+                            "match_hash": token_hash,
+                            "now": now,
+                            "next_hash": successor.token_hash,
+                            "next_sealed": successor_sealed,
+                        },
+                    )
+                ).first()
+                if claimed is None:
+                    return await self._not_rotated(conn, token_hash, now)
+                if family is None or family.family_id != claimed.family_id:
+                    found = await conn.execute(_FAMILY_BY_ID, {"family_id": claimed.family_id})
+                    family = _family(as_dict(found.one()))
+                await conn.execute(_INSERT_REFRESH, values_of(rt, successor))
+                if then is not None:
+                    try:
+                        await then.run(conn)
+                    except GuardFailed:
+                        raise _Refused from None
+        except _Refused:
+            return RotationResult("refused")
         return RotationResult("rotated", successor, family)
+
+    async def _not_rotated(self, conn: Conn, token_hash: bytes, now: int) -> RotationResult:
+        """Why the claim found no row, in the order the outcomes rank; a token rotated by
+        another request is reported as that request left it (the grace window reads it)."""
+        row = (await conn.execute(_REFRESH_JOINED, {"token_hash": token_hash})).first()
+        if row is None:
+            return RotationResult("unknown")
+        data = as_dict(row)
+        token, family = _refresh(data), _family(data)
+        if family.revoked_at is not None:
+            return RotationResult("revoked", token, family)
+        if token.expires_at <= now:
+            return RotationResult("expired", token, family)
+        if token.rotated_at is not None:
+            return RotationResult("reused", token, family)
+        return RotationResult("unknown", token, family)  # changed under us: not rotated now
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
         async with self.db.begin() as conn:
