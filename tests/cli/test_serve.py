@@ -93,6 +93,41 @@ def test_two_workers_share_one_database(tmp_path: Path, database: Database) -> N
             assert "tokensmith_http_requests_total" in metrics
 
 
+def listening_sockets(port: int) -> list[str]:
+    """The inodes of the IPv4 sockets listening on ``port`` (state 0A in /proc/net/tcp)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return [r[9] for r in rows if int(r[1].split(":")[1], 16) == port and r[3] == "0A"]
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(tmp_path: Path) -> None:
+    """With one shared socket the first worker awake took every waiting connection; with a
+    socket each (SO_REUSEPORT) the kernel spreads them, and a worker restarted gets a new one."""
+    env = cli_env(tmp_path / "var", None)
+    port = free_port()
+    with process(serve(env, port, "--workers", "3"), env, tmp_path) as proc:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, lambda: proc.poll() is None)
+        deadline = time.monotonic() + 20
+        while len(listening_sockets(port)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the workers start one after another
+        before = set(listening_sockets(port))
+        assert len(before) == 3
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [c for c in children if "spawn" in Path(f"/proc/{c}/cmdline").read_text()]
+        assert len(workers) == 3
+        os.kill(int(workers[0]), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = set(listening_sockets(port))
+            if len(now) == 3 and now != before:
+                break
+            time.sleep(0.2)
+        assert len(now) == 3 and len(now & before) == 2  # the replacement has its own
+        for _ in range(12):
+            with httpx.Client() as fresh:
+                assert fresh.get(base + "/healthz").status_code == 200
+
+
 @pytest.mark.backends("sqlite", "postgresql")
 def test_rotation_through_a_running_server(tmp_path: Path, database: Database) -> None:
     """A token signed before rotation verifies after it, and stops once its key is retired."""

@@ -62,20 +62,30 @@ def serve(
         _banner(settings, host, port)
         if workers > 1:
             _prepare_multiprocess_metrics(settings)
-        import uvicorn
-
-        from tokensmith.web.server import server_options
-
-        uvicorn.run(
-            "tokensmith.web.app:create_app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            **server_options(tls=tls),
-        )
+        _run_server(host, port, workers, tls)
     finally:
         lock.release()
+
+
+def _run_server(host: str, port: int, workers: int, tls: tuple[Path, Path] | None) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from tokensmith.web.server import WorkerSocket, reuse_port_socket, server_options
+
+    app = "tokensmith.web.app:create_app_from_environment"
+    options = server_options(tls=tls)
+    if workers == 1:
+        uvicorn.run(app, factory=True, host=host, port=port, **options)
+        return
+    # What uvicorn.run does for workers, with a socket per worker (web/server.py).
+    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **options)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    parent = reuse_port_socket(family, host, port, kind=WorkerSocket)
+    try:
+        Multiprocess(config, sockets=[parent]).run()
+    finally:
+        parent.close()
 
 
 def migrate() -> None:

@@ -2,11 +2,17 @@
 
 The HTTP protocol is ours (``web/connection.py``: header cap and read timeouts); TLS, when
 configured, is TLS 1.2 or later with forward-secret AEAD ciphers only.
+
+With ``--workers N`` each worker listens on a socket of its own (``SO_REUSEPORT``), and the kernel
+spreads new connections across them. On one shared socket, whichever worker woke first accepted
+every connection waiting, so a burst of keep-alive connections (a load balancer's pool, a
+benchmark's 64) could all land on one worker while the other idled.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +27,7 @@ __all__ = [
     "TLS_CIPHERS",
     "UVICORN_OPTIONS",
     "SettingsProtocol",
+    "WorkerSocket",
     "read_limits",
     "server_options",
     "tls_context",
@@ -91,6 +98,32 @@ def server_options(
             "ssl_context_factory": tls_context,
         }
     return options
+
+
+class WorkerSocket(socket.socket):
+    """The parent's socket under ``--workers N``: bound with ``SO_REUSEPORT``, never listening, so
+    it holds the address but takes no connection. Uvicorn hands it to each worker process by
+    pickling; it unpickles as a new socket bound to the same address, which the worker listens
+    on: every worker has an accept queue of its own."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        host, port = self.getsockname()[:2]
+        return (reuse_port_socket, (self.family, host, port))
+
+
+def reuse_port_socket(
+    family: socket.AddressFamily, host: str, port: int, kind: type[socket.socket] = socket.socket
+) -> socket.socket:
+    sock = kind(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _qualified(kind: type) -> str:
