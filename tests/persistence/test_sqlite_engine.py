@@ -133,13 +133,25 @@ async def test_repositories_reach_a_sqlite_file_through_the_blocking_driver(
     close_connections(engine)
 
 
-async def test_memory_and_postgresql_keep_the_async_engine(
+async def test_memory_keeps_the_async_engine_and_postgresql_gets_a_pool_beside_it(
     postgres: None,
 ) -> None:
-    for url in ("sqlite://", POSTGRES_URL):
-        engine = create_engine(normalise_url(url))
-        try:
-            assert connections_for(engine).sync_engine is engine.sync_engine
-        finally:
-            close_connections(engine)
-            await engine.dispose()
+    memory = create_engine(normalise_url("sqlite://"))
+    try:
+        assert connections_for(memory).sync_engine is memory.sync_engine
+    finally:
+        close_connections(memory)
+        await memory.dispose()
+    engine = create_engine(normalise_url(POSTGRES_URL))
+    try:
+        beside = connections_for(engine).sync_engine
+        assert beside is not engine.sync_engine and beside.url == engine.sync_engine.url
+        assert beside.dialect.driver == "asyncpg"
+        assert engine.sync_engine.pool._pre_ping and not beside.pool._pre_ping  # type: ignore[attr-defined]
+        async with connections_for(engine).connect() as conn:
+            assert await conn.scalar(sa.text("SELECT 1")) == 1
+        assert beside.pool.checkedin() == 1
+    finally:
+        close_connections(engine)
+        await engine.dispose()
+    assert beside.pool.checkedin() == 0  # closed with the engine it stands beside

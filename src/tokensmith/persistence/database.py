@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "UNAVAILABLE_ERRORS",
     "create_engine",
     "describe_url",
+    "driver_engine",
     "is_unavailable",
     "normalise_url",
     "ping",
@@ -101,7 +103,30 @@ def create_engine(url: URL, *, schema: str | None = None, pool_size: int = 10) -
             kwargs["connect_args"] = {"options": f"-csearch_path={schema}", "connect_timeout": 5}
     elif url.get_driver_name() == "asyncpg":
         kwargs["connect_args"] = {"timeout": 5}
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _options[engine] = kwargs
+    return engine
+
+
+# What each PostgreSQL engine was made with, for the pool that driver_engine opens beside it.
+_options: weakref.WeakKeyDictionary[AsyncEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def driver_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """An engine beside ``engine`` (made by ``create_engine``) for the repositories' driver path
+    (connections.py): the same database, settings and pool size, but no pre-ping. The pre-ping
+    costs three round trips at every checkout (BEGIN, a ping, ROLLBACK); the driver path drops
+    a connection whose socket closed while pooled instead. Disposed with ``engine``."""
+    options = _options.get(engine)
+    if options is None:
+        return None
+    beside = create_async_engine(engine.url, **{**options, "pool_pre_ping": False})
+
+    def dispose(_engine: sa.Engine) -> None:  # runs where await is allowed (the greenlet)
+        beside.sync_engine.dispose()
+
+    event.listen(engine.sync_engine, "engine_disposed", dispose)
+    return beside
 
 
 def _sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
