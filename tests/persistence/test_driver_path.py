@@ -101,6 +101,12 @@ def test_only_a_statement_seen_again_with_no_literal_values_gets_a_plan() -> Non
     returning = sa.update(t).values(revoked_at=sa.bindparam("now")).returning(t.c.jti)
     assert twice(returning, {"now": NOW}) is None
     assert twice(sa.text("SELECT 1"), {}) is None
+    ambiguous = (
+        sa.select(t.c.jti, clients.c.client_id, t.c.client_id)
+        .where(t.c.client_id == clients.c.client_id, t.c.jti == sa.bindparam("j"))
+        .set_label_style(sa.LABEL_STYLE_NONE)  # two columns named client_id
+    )
+    assert twice(ambiguous, {"j": "a"}) is None
     assert twice(_BY_HASH, {}) is None  # a value missing: SQLAlchemy says which
 
 

@@ -4,6 +4,7 @@ The async engine does it through aiosqlite; repositories, through the blocking d
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -143,15 +144,35 @@ async def test_memory_keeps_the_async_engine_and_postgresql_gets_a_pool_beside_i
         close_connections(memory)
         await memory.dispose()
     engine = create_engine(normalise_url(POSTGRES_URL))
+    pids: set[int] = set()
     try:
         beside = connections_for(engine).sync_engine
         assert beside is not engine.sync_engine and beside.url == engine.sync_engine.url
         assert beside.dialect.driver == "asyncpg"
         assert engine.sync_engine.pool._pre_ping and not beside.pool._pre_ping  # type: ignore[attr-defined]
-        async with connections_for(engine).connect() as conn:
-            assert await conn.scalar(sa.text("SELECT 1")) == 1
-        assert beside.pool.checkedin() == 1
+        for _ in range(2):  # the connection is kept for the next use
+            async with connections_for(engine).connect() as conn:
+                pids.add(await conn.scalar(sa.text("SELECT pg_backend_pid()")))
+        assert len(pids) == 1
     finally:
         close_connections(engine)
         await engine.dispose()
-    assert beside.pool.checkedin() == 0  # closed with the engine it stands beside
+    # Closed with the engine it stands beside.
+    assert await _backends(pids) == 0
+
+
+async def _backends(pids: set[int]) -> int:
+    engine = create_engine(normalise_url(POSTGRES_URL))
+    try:
+        async with engine.connect() as conn:
+            for _ in range(50):
+                count = await conn.scalar(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": list(pids)},
+                )
+                if count == 0:
+                    break
+                await asyncio.sleep(0.02)
+        return int(count)
+    finally:
+        await engine.dispose()

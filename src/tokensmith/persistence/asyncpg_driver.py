@@ -4,26 +4,30 @@ Through SQLAlchemy's async engine, each statement costs a greenlet switch per dr
 SQLAlchemy's execution bookkeeping, and each checkout a pre-ping of three round trips (BEGIN, a
 ping, ROLLBACK). Here the connections come from an engine beside the application's
 (``database.driver_engine``: same URL, search_path, timeouts and pool size, no pre-ping), one
-per ``begin()`` or ``connect()``, and a statement with a plan (statements.py) goes to the
-``asyncpg`` connection itself, where asyncpg prepares it once and keeps it (its statement
-cache, per connection).
+per ``begin()`` or ``connect()``, kept checked out between uses (up to the pool size, and for
+at most ``POOL_RECYCLE`` seconds) so that taking one costs no greenlet switch; a statement with
+a plan (statements.py) goes to the ``asyncpg`` connection itself, where asyncpg prepares it once
+and keeps it (its statement cache, per connection).
 
 Transactions are SQLAlchemy's asyncpg adapter's, so a statement without a plan, sent through
 SQLAlchemy on the same connection, joins the same one: ``begin()`` starts it before its first
 statement (the adapter's own BEGIN, with its isolation settings) and commits on leaving;
 ``connect()`` reads without one (under READ COMMITTED, a transaction would give each statement
-its own snapshot all the same, for two more round trips), and ends rolled back like SQLAlchemy's.
+its own snapshot all the same, for two more round trips). A connection left with a transaction
+open (an error, or a statement through SQLAlchemy in a ``connect()``) goes back to SQLAlchemy's
+pool, whose reset rolls it back.
 
-Instead of the pre-ping: a pooled connection whose socket closed (the database restarted or
-went away) is dropped for another at checkout, and a connection that turns out lost at its
-first call (BEGIN, or a read) is replaced once, which is safe because nothing was done on it.
-Errors are SQLAlchemy's (driver_errors.py), and a lost connection is invalidated as
-SQLAlchemy would.
+Instead of the pre-ping: a kept or pooled connection whose socket closed (the database
+restarted or went away) is dropped for another at checkout, and a connection that turns out
+lost at its first call (BEGIN, a read, anything in a transaction) is replaced once, which is
+safe because nothing was done on it. Errors are SQLAlchemy's (driver_errors.py), and a lost
+connection is invalidated as SQLAlchemy would.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 
+from tokensmith.persistence.database import POOL_RECYCLE
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
 from tokensmith.persistence.statements import Plan, Plans, insert_sql
@@ -41,15 +46,25 @@ from tokensmith.persistence.statements import Plan, Plans, insert_sql
 __all__ = ["AsyncpgConnections"]
 
 _NO_PARAMETERS: dict[str, Any] = {}
+# In Connection.info, which lives as long as the database connection: when it was first handed out.
+_SINCE = "tokensmith.connected_at"
 # How SQLAlchemy's adapter reads a row count from asyncpg's status (e.g. "UPDATE 1").
 _COUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
 
 class AsyncpgConnections:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, beside: AsyncEngine) -> None:
+        """Connections of ``engine``, the one ``database.driver_engine`` opened ``beside`` the
+        application's; disposed with it."""
         self._engine = engine
         self._sync = engine.sync_engine
         self._plans = Plans(self._sync.dialect)
+        pool = self._sync.pool
+        self._keep = pool.size() if isinstance(pool, sa.QueuePool) else 0
+        # Connections kept checked out of SQLAlchemy's pool between uses, each with the time it
+        # was checked out: taking one back needs no greenlet, no pool lock, no reset.
+        self._idle: list[tuple[Connection, float]] = []
+        sa.event.listen(beside.sync_engine, "engine_disposed", self._dispose)
 
     @property
     def sync_engine(self) -> Engine:
@@ -62,16 +77,45 @@ class AsyncpgConnections:
         return AsyncpgConn(self, self._plans, transaction=False)
 
     async def checkout(self) -> Connection:
-        """SQLAlchemy's checkout (its pool, connect errors and recycling), less the pre-ping."""
+        """A kept connection, else SQLAlchemy's checkout (its pool, connect errors, recycling),
+        less the pre-ping: a connection whose socket closed is dropped for another."""
+        while self._idle:
+            conn, since = self._idle.pop()
+            driver: Any = conn.connection.driver_connection
+            if driver.is_closed():
+                await greenlet_spawn(_discard, conn)
+            elif time.monotonic() - since > POOL_RECYCLE:
+                await greenlet_spawn(conn.close)  # SQLAlchemy's pool recycles it
+            else:
+                return conn
         pool = self._sync.pool
         idle = pool.checkedin() if isinstance(pool, sa.QueuePool) else 0
         for _ in range(idle + 1):  # each idle connection at most once, then a new one
             conn = await greenlet_spawn(self._sync.connect)
-            driver: Any = conn.connection.driver_connection
+            driver = conn.connection.driver_connection
             if not driver.is_closed():
+                conn.info.setdefault(_SINCE, time.monotonic())
                 return conn
             await greenlet_spawn(_discard, conn)
         return await greenlet_spawn(self._sync.connect)
+
+    async def checkin(self, conn: Connection, adapter: Any) -> None:
+        """Keep ``conn`` if it is clean (no transaction open on it), else return it to the pool,
+        whose reset rolls back what is still open."""
+        if (
+            len(self._idle) < self._keep
+            and not conn.invalidated
+            and not conn.in_transaction()
+            and adapter._transaction is None
+        ):
+            self._idle.append((conn, conn.info.setdefault(_SINCE, time.monotonic())))
+            return
+        await greenlet_spawn(conn.close)
+
+    def _dispose(self, _engine: Engine) -> None:  # in the greenlet of the engine's dispose()
+        while self._idle:
+            self._idle.pop()[0].close()
+        self._sync.dispose()
 
 
 def _discard(conn: Connection) -> None:
@@ -120,13 +164,16 @@ class AsyncpgConn:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        conn = self._conn
         try:
             if exc_type is None and self._transaction:
                 await self._commit()
-        finally:
-            # Returned to the pool; SQLAlchemy's reset rolls back what is still open.
-            await greenlet_spawn(conn.close)
+        except BaseException:
+            await greenlet_spawn(self._conn.close)  # the pool's reset rolls back
+            raise
+        if exc_type is None:
+            await self._owner.checkin(self._conn, self._adapter)
+        else:
+            await greenlet_spawn(self._conn.close)
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
         if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):

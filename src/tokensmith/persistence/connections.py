@@ -79,7 +79,7 @@ def connections_for(engine: AsyncEngine) -> Connections:
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             found = SqliteConnections(engine)
         elif url.get_driver_name() == "asyncpg" and (beside := driver_engine(engine)):
-            found = AsyncpgConnections(beside)
+            found = AsyncpgConnections(beside, engine)
         else:
             found = _AsyncConnections(engine)
         _by_engine[engine] = found

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = [
     "DATABASE_ERRORS",
+    "POOL_RECYCLE",
     "UNAVAILABLE_ERRORS",
     "create_engine",
     "describe_url",
@@ -28,6 +29,9 @@ __all__ = [
     "ping",
     "sqlite_pragmas",
 ]
+
+# Seconds a PostgreSQL connection is kept before a new one replaces it (server or firewall limits).
+POOL_RECYCLE = 1800
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -91,7 +95,7 @@ def create_engine(url: URL, *, schema: str | None = None, pool_size: int = 10) -
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_pre_ping": True,  # a connection broken while the database was away is replaced
-        "pool_recycle": 1800,
+        "pool_recycle": POOL_RECYCLE,
         "pool_timeout": 5,
     }
     if schema is not None:
@@ -116,17 +120,11 @@ def driver_engine(engine: AsyncEngine) -> AsyncEngine | None:
     """An engine beside ``engine`` (made by ``create_engine``) for the repositories' driver path
     (connections.py): the same database, settings and pool size, but no pre-ping. The pre-ping
     costs three round trips at every checkout (BEGIN, a ping, ROLLBACK); the driver path drops
-    a connection whose socket closed while pooled instead. Disposed with ``engine``."""
+    a connection whose socket closed instead. Its owner disposes of it with ``engine``."""
     options = _options.get(engine)
     if options is None:
         return None
-    beside = create_async_engine(engine.url, **{**options, "pool_pre_ping": False})
-
-    def dispose(_engine: sa.Engine) -> None:  # runs where await is allowed (the greenlet)
-        beside.sync_engine.dispose()
-
-    event.listen(engine.sync_engine, "engine_disposed", dispose)
-    return beside
+    return create_async_engine(engine.url, **{**options, "pool_pre_ping": False})
 
 
 def _sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:

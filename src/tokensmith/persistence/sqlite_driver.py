@@ -3,7 +3,8 @@
 SQLite is a library, not a server: a statement on a local file takes microseconds, so it runs
 where it is awaited, on the event loop (no thread hand-off, no greenlet). The connections come
 from SQLAlchemy's blocking engine on the same file (its pool, the pragmas of
-``database.sqlite_pragmas``, the busy timeout); each ``begin()`` or ``connect()`` holds one.
+``database.sqlite_pragmas``, the busy timeout); each ``begin()`` or ``connect()`` holds one,
+kept checked out between uses (up to the pool size) when no transaction is left open on it.
 
 A statement with a plan (statements.py) is sent to the ``sqlite3`` connection itself: about
 17 µs instead of about 70 through SQLAlchemy. Any other statement goes through SQLAlchemy on
@@ -54,41 +55,68 @@ class SqliteConnections:
         )
         sa.event.listen(self._engine, "connect", sqlite_pragmas)
         self._plans = Plans(self._engine.dialect)
+        self._keep = pool
+        # Connections kept checked out of SQLAlchemy's pool between uses: taking one back costs
+        # no pool lock and no reset.
+        self._idle: list[Connection] = []
         # Disposed with the async engine it stands beside, if close_connections was not called.
-        weakref.finalize(engine, self._engine.dispose)
+        weakref.finalize(engine, _dispose, self._idle, self._engine)
 
     @property
     def sync_engine(self) -> Engine:
         return self._engine
 
     def dispose(self) -> None:
-        self._engine.dispose()
+        _dispose(self._idle, self._engine)
 
     def begin(self) -> SqliteConn:
-        return SqliteConn(self._engine, self._plans, commit=True)
+        return SqliteConn(self, self._plans, commit=True)
 
     def connect(self) -> SqliteConn:
-        return SqliteConn(self._engine, self._plans, commit=False)
+        return SqliteConn(self, self._plans, commit=False)
+
+    def checkout(self) -> Connection:
+        """A kept connection, else SQLAlchemy's checkout (its pool, pragmas on a new
+        connection, its errors if none)."""
+        return self._idle.pop() if self._idle else self._engine.connect()
+
+    def checkin(self, conn: Connection, driver: sqlite3.Connection) -> None:
+        """Keep ``conn`` if it is clean (no transaction open on it), else return it to the pool,
+        whose reset rolls back what is still open."""
+        if (
+            len(self._idle) < self._keep
+            and not conn.invalidated
+            and not conn.in_transaction()
+            and not driver.in_transaction
+        ):
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+
+def _dispose(idle: list[Connection], engine: Engine) -> None:
+    while idle:
+        idle.pop().close()
+    engine.dispose()
 
 
 class SqliteConn:
     """One pooled connection for one ``async with``; a transaction if made by ``begin()``."""
 
-    __slots__ = ("_commit", "_conn", "_driver", "_engine", "_plans", "_via_sqlalchemy")
+    __slots__ = ("_commit", "_conn", "_driver", "_owner", "_plans", "_via_sqlalchemy")
 
     _conn: Connection
     _driver: sqlite3.Connection
 
-    def __init__(self, engine: Engine, plans: Plans, *, commit: bool) -> None:
-        self._engine = engine
+    def __init__(self, owner: SqliteConnections, plans: Plans, *, commit: bool) -> None:
+        self._owner = owner
         self._plans = plans
         self._commit = commit
 
     async def __aenter__(self) -> Self:
-        # SQLAlchemy's checkout: its pool, pragmas on a new connection, its errors if none.
-        conn = self._conn = self._engine.connect()
+        conn = self._conn = self._owner.checkout()
         self._driver = conn.connection.dbapi_connection  # type: ignore[assignment]
-        self._via_sqlalchemy = conn._has_events or self._engine._has_events or conn._echo
+        self._via_sqlalchemy = conn._has_events or conn.engine._has_events or conn._echo
         return self
 
     async def __aexit__(
@@ -104,8 +132,13 @@ class SqliteConn:
                     conn.commit()
                 else:
                     self._call(self._driver.commit, "COMMIT")
-        finally:
-            conn.close()  # returned to the pool rolled back: an error's or a read's end
+        except BaseException:
+            conn.close()  # returned to the pool, whose reset rolls back
+            raise
+        if exc_type is None:
+            self._owner.checkin(conn, self._driver)
+        else:
+            conn.close()
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
         if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):
@@ -126,7 +159,7 @@ class SqliteConn:
     async def insert_many(
         self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
-        sql = insert_sql(table, columns, self._engine.dialect)
+        sql = insert_sql(table, columns, self._conn.dialect)
         if self._via_sqlalchemy:
             self._conn.exec_driver_sql(sql, rows)
             return

@@ -94,10 +94,9 @@ class Plans:
         )
 
     def get(self, statement: Executable, parameters: Mapping[str, Any]) -> Plan | None:
-        try:
-            plans = self._seen.get(statement)
-        except TypeError:  # not weakly referable: not one of ours
+        if not isinstance(statement, _PLANNED):
             return None
+        plans = self._seen.get(statement)
         if plans is None:
             # Seen once: maybe built for this call only. A second sighting compiles it.
             self._seen[statement] = {}
@@ -152,8 +151,11 @@ def _compile(statement: Executable, names: tuple[str, ...], dialect: sa.Dialect)
         results = [column.type._cached_result_processor(dialect, None) for column in columns]
         if dialect.name != "sqlite" and any(results):
             return None
+        keys = [column.keyname for column in columns]
+        if len(set(keys)) != len(keys):  # SQLAlchemy's rows refuse ambiguous names: let them
+            return None
         metadata = SimpleResultMetaData(
-            [column.keyname for column in columns],
+            keys,
             extra=[tuple(column.objects) for column in columns],
         )
     return Plan(
