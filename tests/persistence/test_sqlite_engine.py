@@ -4,6 +4,7 @@ The async engine does it through aiosqlite; repositories, through the blocking d
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -133,13 +134,45 @@ async def test_repositories_reach_a_sqlite_file_through_the_blocking_driver(
     close_connections(engine)
 
 
-async def test_memory_and_postgresql_keep_the_async_engine(
+async def test_memory_keeps_the_async_engine_and_postgresql_gets_a_pool_beside_it(
     postgres: None,
 ) -> None:
-    for url in ("sqlite://", POSTGRES_URL):
-        engine = create_engine(normalise_url(url))
-        try:
-            assert connections_for(engine).sync_engine is engine.sync_engine
-        finally:
-            close_connections(engine)
-            await engine.dispose()
+    memory = create_engine(normalise_url("sqlite://"))
+    try:
+        assert connections_for(memory).sync_engine is memory.sync_engine
+    finally:
+        close_connections(memory)
+        await memory.dispose()
+    engine = create_engine(normalise_url(POSTGRES_URL))
+    pids: set[int] = set()
+    try:
+        beside = connections_for(engine).sync_engine
+        assert beside is not engine.sync_engine and beside.url == engine.sync_engine.url
+        assert beside.dialect.driver == "asyncpg"
+        assert engine.sync_engine.pool._pre_ping and not beside.pool._pre_ping  # type: ignore[attr-defined]
+        for _ in range(2):  # the connection is kept for the next use
+            async with connections_for(engine).connect() as conn:
+                pids.add(await conn.scalar(sa.text("SELECT pg_backend_pid()")))
+        assert len(pids) == 1
+    finally:
+        close_connections(engine)
+        await engine.dispose()
+    # Closed with the engine it stands beside.
+    assert await _backends(pids) == 0
+
+
+async def _backends(pids: set[int]) -> int:
+    engine = create_engine(normalise_url(POSTGRES_URL))
+    try:
+        async with engine.connect() as conn:
+            for _ in range(50):
+                count = await conn.scalar(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": list(pids)},
+                )
+                if count == 0:
+                    break
+                await asyncio.sleep(0.02)
+        return int(count)
+    finally:
+        await engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = [
     "DATABASE_ERRORS",
+    "POOL_RECYCLE",
     "UNAVAILABLE_ERRORS",
     "create_engine",
     "describe_url",
+    "driver_engine",
     "is_unavailable",
     "normalise_url",
     "ping",
     "sqlite_pragmas",
 ]
+
+# Seconds a PostgreSQL connection is kept before a new one replaces it (server or firewall limits).
+POOL_RECYCLE = 1800
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -89,7 +95,7 @@ def create_engine(url: URL, *, schema: str | None = None, pool_size: int = 10) -
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_pre_ping": True,  # a connection broken while the database was away is replaced
-        "pool_recycle": 1800,
+        "pool_recycle": POOL_RECYCLE,
         "pool_timeout": 5,
     }
     if schema is not None:
@@ -101,7 +107,24 @@ def create_engine(url: URL, *, schema: str | None = None, pool_size: int = 10) -
             kwargs["connect_args"] = {"options": f"-csearch_path={schema}", "connect_timeout": 5}
     elif url.get_driver_name() == "asyncpg":
         kwargs["connect_args"] = {"timeout": 5}
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _options[engine] = kwargs
+    return engine
+
+
+# What each PostgreSQL engine was made with, for the pool that driver_engine opens beside it.
+_options: weakref.WeakKeyDictionary[AsyncEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def driver_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """An engine beside ``engine`` (made by ``create_engine``) for the repositories' driver path
+    (connections.py): the same database, settings and pool size, but no pre-ping. The pre-ping
+    costs three round trips at every checkout (BEGIN, a ping, ROLLBACK); the driver path drops
+    a connection whose socket closed instead. Its owner disposes of it with ``engine``."""
+    options = _options.get(engine)
+    if options is None:
+        return None
+    return create_async_engine(engine.url, **{**options, "pool_pre_ping": False})
 
 
 def _sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
