@@ -2,13 +2,15 @@
 
     python -m bench.run [--quick] [--seconds 5] [--rounds 3] [--workers 1] [--only cc_jwt,...]
 
-Prints a table and the targets, and writes bench/results/latest.json. Every process it starts is
-in its own process group and is stopped on exit, error, Ctrl-C, SIGTERM or SIGHUP.
+Prints a table and the targets of issue 14, and writes bench/results/latest.json. Every process it
+starts is in its own process group and is stopped on exit, error, Ctrl-C, SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -17,10 +19,10 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bench import inprocess
 from bench.ceiling import CeilingServer
@@ -28,17 +30,40 @@ from bench.fixtures import Fixtures, make_fixtures
 from bench.load import Request as LoadRequest
 from bench.load import run_wrk
 from bench.peer_server import PeerServer
-from bench.procs import terminate_on_signals
-from bench.report import Comparison, markdown, print_report, targets
+from bench.procs import Group, terminate_on_signals
+from bench.report import (
+    API_KEY_SERVER,
+    CEILING,
+    OTHER_WORKERS,
+    PEER,
+    SMALL,
+    TOKENSMITH,
+    TOKENSMITH_PG,
+    Comparison,
+    markdown,
+    print_report,
+    targets,
+)
 from bench.scenarios import SCENARIOS, Scenario, Server
 from bench.stats import Round, summarise
 from bench.tokensmith_server import TokensmithServer
 from bench.tools import ensure_peer, ensure_wrk, tool_versions
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SMALL, LARGE = 1_000, 1_000_000
+LARGE = 1_000_000
 MAIN = ("cc_jwt", "cc_opaque", "introspect", "code", "refresh")
+POOLED = ("code", "refresh")  # each request consumes a single-use value from a pool
 SCALING = ("cc_opaque", "introspect")
+PHASES = {
+    "main": "every scenario, Tokensmith on SQLite against the peer",
+    "postgresql": "Tokensmith on PostgreSQL too, in the same rounds (and in scaling)",
+    "workers": "cc_jwt, cc_opaque, introspect with the other worker count on both sides",
+    "scaling": "cc_opaque, introspect with 10^3 against --large stored tokens",
+    "ceiling": "the framework ceiling on uvloop and on asyncio",
+    "apikeys": "API-key verification over HTTP against the framework ceiling",
+    "audit": "cc_jwt with the audit trail's request events on and off",
+    "inprocess": "the guard, API keys and raw primitives in process",
+}
 
 
 @dataclass
@@ -63,28 +88,40 @@ class Bench:
     peer_script: Path
     comparisons: list[Comparison] = field(default_factory=list)
     runs: int = 0
-    peers: dict[bool, PeerServer] = field(default_factory=dict)
+    loaded: float = 0.0  # seconds under wrk, warm-ups included
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
-    def peer(self, *, large: bool = False) -> PeerServer:
-        """The peer with 10^3 stored tokens and the pools, or the large one; each started once."""
-        if large not in self.peers:
-            stored = self.options.large if large else SMALL
-            peer = PeerServer(
-                self.home / f"peer-{stored}",
-                script=self.peer_script,
-                workers=self.options.workers,
-                port=free_port(),
-                fixtures=self.fixtures,
-            )
-            if large:
-                peer.name += f" ({stored:,})"
-            self.peers[large] = peer
-            peer.start(pools=not large, stored_tokens=stored)
-        return self.peers[large]
+    def tokensmith(self, name: str, backend: str, *, workers: int = 0) -> TokensmithServer:
+        server = TokensmithServer(
+            self.home / _slug(name),
+            backend=backend,
+            workers=workers or self.options.workers,
+            port=free_port(),
+            fixtures=self.fixtures,
+        )
+        server.name = name
+        return server
 
-    def stop_peers(self) -> None:
-        for peer in self.peers.values():
-            peer.stop()
+    def peer(self, name: str = PEER, *, workers: int = 0) -> PeerServer:
+        server = PeerServer(
+            self.home / _slug(name),
+            script=self.peer_script,
+            workers=workers or self.options.workers,
+            port=free_port(),
+            fixtures=self.fixtures,
+        )
+        server.name = name
+        return server
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        try:
+            yield
+        finally:
+            took = self.phase_seconds[name] = round(time.monotonic() - started, 1)
+            print(f"== {name}: {took:.0f} s", flush=True)
 
     def compare(self, scenario: Scenario, servers: Sequence[Server], **labels: Any) -> None:
         """Warm each server up, then rounds in alternating order; medians per server."""
@@ -93,11 +130,12 @@ class Bench:
         opts = self.options
         results: dict[str, list[Round]] = {s.name: [] for s in servers}
         for server in servers:
-            self._load(server, scenario, 0, opts.warmup)
+            self.load(server, scenario.build(server, 0), opts.warmup)
         for round_no in range(1, opts.rounds + 1):
             order = servers if round_no % 2 else list(reversed(servers))
             for server in order:
-                results[server.name].append(self._load(server, scenario, round_no, opts.seconds))
+                request = scenario.build(server, round_no)
+                results[server.name].append(self.load(server, request, opts.seconds))
         comparison = Comparison(
             scenario.key,
             scenario.title,
@@ -108,18 +146,44 @@ class Bench:
         self.comparisons.append(comparison)
         print(comparison.line(), flush=True)
 
-    def _load(self, server: Server, scenario: Scenario, round_no: int, seconds: float) -> Round:
+    def load(self, server: Loadable, request: LoadRequest, seconds: float) -> Round:
         assert server.group is not None, f"{server.name} is not running"
         self.runs += 1
+        self.loaded += seconds
         return run_wrk(
             server.base_url,
-            scenario.build(server, round_no),
+            request,
             seconds=seconds,
             connections=self.options.connections,
             script=self.home / f"wrk-{self.runs}.lua",
             server=server.group,
             wrk=self.wrk,
         )
+
+
+class Loadable(Protocol):
+    name: str
+    base_url: str
+    group: Group | None
+
+
+class Startable(Protocol):
+    def start(self, *, pools: bool, stored_tokens: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+def _start(stack: contextlib.ExitStack, server: S, *, pools: bool, stored_tokens: int) -> S:
+    """Start ``server``; the stack stops it (also after a failed start: a schema, a group)."""
+    stack.callback(server.stop)
+    server.start(pools=pools, stored_tokens=stored_tokens)
+    return server
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
 
 
 def free_port() -> int:
@@ -129,87 +193,98 @@ def free_port() -> int:
 
 
 def main_phase(bench: Bench) -> None:
-    """Every scenario on SQLite with 10^3 stored tokens; the workers; 10^3 against 10^6."""
-    opts, fx, home = bench.options, bench.fixtures, bench.home
-    ts = TokensmithServer(
-        home / "ts-sqlite", backend="sqlite", workers=opts.workers, port=free_port(), fixtures=fx
-    )
-    try:
-        ts.start(pools=True, stored_tokens=SMALL)
-        for key in MAIN:
-            bench.compare(SCENARIOS[key], [ts, bench.peer()], database="sqlite", stored=SMALL)
-        if "workers" in opts.phases and "cc_jwt" in opts.only:
-            workers_phase(bench, ts)
-        if "scaling" in opts.phases and opts.only & set(SCALING):
-            scaling(bench, ts, "sqlite")
-    finally:
-        ts.stop()
+    """Every main scenario against the peer, 10^3 stored tokens; then the scaling checks.
 
-
-def workers_phase(bench: Bench, ts: TokensmithServer) -> None:
-    """The token endpoint with the other worker count on both sides."""
-    opts, fx, home = bench.options, bench.fixtures, bench.home
-    other = 2 if opts.workers == 1 else 1
-    ts_other = TokensmithServer(
-        home / f"ts-w{other}", backend="sqlite", workers=other, port=free_port(), fixtures=fx
-    )
-    peer_other = PeerServer(
-        home / f"peer-w{other}",
-        script=bench.peer_script,
-        workers=other,
-        port=free_port(),
-        fixtures=fx,
-    )
-    ts_other.name += f" ({other}w)"
-    peer_other.name += f" ({other}w)"
-    try:
-        ts_other.start(pools=False, stored_tokens=0)
-        peer_other.start(pools=False, stored_tokens=0)
-        servers: list[Server] = [ts, ts_other, bench.peer(), peer_other]
-        bench.compare(
-            SCENARIOS["cc_jwt"], servers, database="sqlite", workers=f"{opts.workers} vs {other}"
-        )
-    finally:
-        ts_other.stop()
-        peer_other.stop()
-
-
-def scaling(bench: Bench, small: TokensmithServer, database: str) -> None:
-    """The token (opaque) and introspection scenarios with 10^3 and 10^6 stored tokens.
-
-    Two Tokensmith servers, one per size, and two peers, loaded in the same alternating rounds,
-    so that a change in the machine's load does not pass for a cost of the bigger table.
+    Tokensmith on SQLite and, with the postgresql phase, on PostgreSQL are loaded in the same
+    alternating rounds as the peer, so the two databases are compared without the machine's
+    drift between them. Each holds its own pools of codes and refresh tokens (the same values,
+    each in its own database). The scaling checks reuse these Tokensmith servers.
     """
     opts = bench.options
-    large = TokensmithServer(
-        bench.home / f"ts-{database}-large",
-        backend=database,
-        workers=opts.workers,
-        port=free_port(),
-        fixtures=bench.fixtures,
-    )
-    large.name += f" ({opts.large:,})"
-    try:
-        large.start(pools=False, stored_tokens=opts.large)
-        servers: list[Server] = [small, large, bench.peer(), bench.peer(large=True)]
+    keys = [k for k in MAIN if k in opts.only]
+    compare = bool(keys) and bool(opts.phases & {"main", "postgresql"})
+    scale = "scaling" in opts.phases and bool(opts.only & set(SCALING))
+    if not (compare or scale):
+        return
+    pools = compare and bool(set(keys) & set(POOLED))
+    with contextlib.ExitStack() as stack:
+        ours = [bench.tokensmith(TOKENSMITH, "sqlite")]
+        if "postgresql" in opts.phases:
+            ours.append(bench.tokensmith(TOKENSMITH_PG, "postgresql"))
+        for server in ours:
+            _start(stack, server, pools=pools, stored_tokens=SMALL)
+        if compare:
+            with contextlib.ExitStack() as only_here:
+                peer = _start(only_here, bench.peer(), pools=pools, stored_tokens=SMALL)
+                database = "+".join(s.backend for s in ours)
+                with bench.phase(f"main comparisons ({database})"):
+                    for key in keys:
+                        servers: list[Server] = [*ours, peer]
+                        bench.compare(SCENARIOS[key], servers, database=database, stored=SMALL)
+        if scale:
+            for server in ours:
+                with bench.phase(f"scaling ({server.backend})"):
+                    scaling(bench, server)
+
+
+def workers_phase(bench: Bench) -> None:
+    """The scenarios judged at both worker counts, with the other count on both sides.
+
+    One pair of servers (2 workers each when the run's count is 1) for all of them; the run's
+    own count is the main phase's.
+    """
+    opts = bench.options
+    keys = [k for k in OTHER_WORKERS if k in opts.only]
+    if not keys:
+        return
+    other = 2 if opts.workers == 1 else 1
+    with contextlib.ExitStack() as stack:
+        ts = bench.tokensmith(f"{TOKENSMITH} ({other}w)", "sqlite", workers=other)
+        peer = bench.peer(f"{PEER} ({other}w)", workers=other)
+        for server in (ts, peer):
+            _start(stack, server, pools=False, stored_tokens=SMALL)
+        labels = {"database": "sqlite", "stored": SMALL, "workers": other}
+        for key in keys:
+            bench.compare(SCENARIOS[key], [ts, peer], **labels)
+
+
+def scaling(bench: Bench, small: TokensmithServer) -> None:
+    """The token (opaque) and introspection scenarios with 10^3 and 10^6 stored tokens.
+
+    Two Tokensmith servers, one per size, loaded in the same alternating rounds, so that a change
+    in the machine's load does not pass for a cost of the bigger table. The peer is left out:
+    its store is a Map, and no target reads its figures here.
+    """
+    opts = bench.options
+    size = f"{opts.large:,}"
+    name = f"{small.name[:-1]}, {size})" if small.name.endswith(")") else f"{small.name} ({size})"
+    with contextlib.ExitStack() as stack:
+        large = _start(
+            stack, bench.tokensmith(name, small.backend), pools=False, stored_tokens=opts.large
+        )
         for key in SCALING:
             bench.compare(
-                SCENARIOS[key], servers, database=database, stored=f"{SMALL:,} vs {opts.large:,}"
+                SCENARIOS[key],
+                [small, large],
+                database=small.backend,
+                stored=f"{SMALL:,} vs {size}",
             )
-    finally:
-        large.stop()
 
 
-def postgres_phase(bench: Bench) -> None:
-    opts, fx, home = bench.options, bench.fixtures, bench.home
-    ts = TokensmithServer(
-        home / "ts-pg", backend="postgresql", workers=opts.workers, port=free_port(), fixtures=fx
-    )
-    try:
-        ts.start(pools=False, stored_tokens=SMALL)
-        scaling(bench, ts, "postgresql")
-    finally:
-        ts.stop()
+def _alternate(
+    bench: Bench, servers: Mapping[str, Loadable], requests: Mapping[str, LoadRequest]
+) -> dict[str, Any]:
+    """Warm-up and measured wrk rounds over ``servers``, alternating; medians per server."""
+    opts = bench.options
+    rounds: dict[str, list[Round]] = {name: [] for name in servers}
+    for index in range(opts.rounds + 1):
+        order = list(servers.items())
+        order = order if index % 2 else order[::-1]
+        for name, server in order:
+            result = bench.load(server, requests[name], opts.seconds if index else opts.warmup)
+            if index:
+                rounds[name].append(result)
+    return {name: summarise(r).as_dict() for name, r in rounds.items()}
 
 
 def ceiling_phase(bench: Bench) -> dict[str, Any]:
@@ -222,104 +297,50 @@ def ceiling_phase(bench: Bench) -> dict[str, Any]:
         )
         for loop in ("uvloop", "asyncio")
     }
-    rounds: dict[str, list[Round]] = {loop: [] for loop in servers}
     try:
         for server in servers.values():
             server.start()
-        for index in range(opts.rounds + 1):
-            for loop, server in servers.items():
-                assert server.group is not None
-                result = run_wrk(
-                    server.base_url,
-                    server.request(),
-                    seconds=opts.seconds if index else opts.warmup,
-                    connections=opts.connections,
-                    script=bench.home / f"ceiling-{loop}-{index}.lua",
-                    server=server.group,
-                    wrk=bench.wrk,
-                )
-                if index:
-                    rounds[loop].append(result)
+        found = _alternate(bench, servers, {loop: s.request() for loop, s in servers.items()})
     finally:
         for server in servers.values():
             server.stop()
-    found = {loop: summarise(r).as_dict() for loop, r in rounds.items()}
     for loop, summary in found.items():
         print(f"framework ceiling on {loop} ({opts.workers}w): {summary['rps']:,.0f} rps")
     return found
-
-
-def _alternate(bench: Bench, servers: dict[str, Any], requests: dict[str, Any]) -> dict[str, Any]:
-    """Warm-up and measured wrk rounds over ``servers``, alternating; medians per server."""
-    opts = bench.options
-    rounds: dict[str, list[Round]] = {name: [] for name in servers}
-    for index in range(opts.rounds + 1):
-        order = list(servers.items()) if index % 2 else list(reversed(servers.items()))
-        for name, server in order:
-            assert server.group is not None
-            result = run_wrk(
-                server.base_url,
-                requests[name],
-                seconds=opts.seconds if index else opts.warmup,
-                connections=opts.connections,
-                script=bench.home
-                / f"{''.join(c if c.isalnum() else '-' for c in name)}-{index}.lua",
-                server=server.group,
-                wrk=bench.wrk,
-            )
-            if index:
-                rounds[name].append(result)
-    return {name: summarise(r).as_dict() for name, r in rounds.items()}
 
 
 def apikey_phase(bench: Bench) -> dict[str, Any]:
     """API-key verification over HTTP (``POST /api-keys/verify``) against the framework ceiling:
     the same stack answering with one HMAC of a header and nothing else."""
     opts = bench.options
-    ts = TokensmithServer(
-        bench.home / "ts-apikey", backend="sqlite", workers=opts.workers, port=free_port(),
-        fixtures=bench.fixtures,
-    )  # fmt: skip
     ceiling = CeilingServer(
         bench.home / "ceiling-apikey", workers=opts.workers, port=free_port(), loop="auto"
     )
-    try:
-        ts.start(pools=False, stored_tokens=0)
+    with contextlib.ExitStack() as stack:
+        ts = _start(stack, bench.tokensmith(API_KEY_SERVER, "sqlite"), pools=False, stored_tokens=0)
         key = ts.create_api_key()
+        stack.callback(ceiling.stop)
         ceiling.start()
-        servers = {"tokensmith /api-keys/verify": ts, "framework ceiling": ceiling}
         requests = {
-            "tokensmith /api-keys/verify": LoadRequest("/api-keys/verify", "", {"X-API-Key": key}),
-            "framework ceiling": ceiling.request(),
+            API_KEY_SERVER: LoadRequest("/api-keys/verify", "", {"X-API-Key": key}),
+            CEILING: ceiling.request(),
         }
-        found = _alternate(bench, servers, requests)
-    finally:
-        ts.stop()
-        ceiling.stop()
-    ratio = found["tokensmith /api-keys/verify"]["rps"] / found["framework ceiling"]["rps"]
+        found = _alternate(bench, {API_KEY_SERVER: ts, CEILING: ceiling}, requests)
+    ratio = found[API_KEY_SERVER]["rps"] / found[CEILING]["rps"]
     print(f"API-key verification over HTTP: {ratio:.0%} of the framework ceiling (target 80%)")
     return {"servers": found, "ratio": round(ratio, 3), "target": 0.8}
 
 
 def audit_phase(bench: Bench) -> dict[str, Any]:
     """The token endpoint (``cc_jwt``) with the audit trail's request events on and off."""
-    opts = bench.options
     servers: dict[str, TokensmithServer] = {}
-    for name, on in (("audit on", "true"), ("audit off", "false")):
-        server = TokensmithServer(
-            bench.home / f"ts-{name.replace(' ', '-')}", backend="sqlite", workers=opts.workers,
-            port=free_port(), fixtures=bench.fixtures,
-        )  # fmt: skip
-        server.extra_env = {"TOKENSMITH_AUDIT_REQUEST_EVENTS": on}
-        servers[name] = server
-    try:
-        for server in servers.values():
-            server.start(pools=False, stored_tokens=0)
+    with contextlib.ExitStack() as stack:
+        for name, on in (("audit on", "true"), ("audit off", "false")):
+            server = bench.tokensmith(name, "sqlite")
+            server.extra_env = {"TOKENSMITH_AUDIT_REQUEST_EVENTS": on}
+            servers[name] = _start(stack, server, pools=False, stored_tokens=0)
         requests = {name: SCENARIOS["cc_jwt"].build(s, 1) for name, s in servers.items()}
-        found = _alternate(bench, dict(servers), requests)
-    finally:
-        for server in servers.values():
-            server.stop()
+        found = _alternate(bench, servers, requests)
     lost = 1 - found["audit on"]["rps"] / found["audit off"]["rps"]
     print(f"audit trail on the token endpoint: {lost:+.1%} requests per second (target <= 10%)")
     return {"servers": found, "lost": round(lost, 3), "target": 0.1}
@@ -357,8 +378,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument(
         "--phases",
-        default="main,workers,scaling,postgresql,ceiling,apikeys,audit,inprocess",
-        help="which parts to run, comma-separated",
+        default=",".join(PHASES),
+        help="comma-separated: " + "; ".join(f"{k}: {v}" for k, v in PHASES.items()),
     )
     parser.add_argument(
         "--quick", action="store_true", help="1 round of 2 s, 10^4 large: a smoke test"
@@ -392,27 +413,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixtures = make_fixtures(home, rounds=opts.rounds, per_round=per_round)
         bench = Bench(opts, home, wrk, fixtures, peer_script)
         extra: dict[str, Any] = {}
-        try:
-            if "main" in opts.phases:
-                main_phase(bench)
-            if "postgresql" in opts.phases and opts.only & set(SCALING):
-                postgres_phase(bench)
-        finally:
-            bench.stop_peers()
+        with bench.phase("main"):
+            main_phase(bench)
+        if "workers" in opts.phases:
+            with bench.phase("workers"):
+                workers_phase(bench)
         if "ceiling" in opts.phases:
-            extra["framework_ceiling"] = ceiling_phase(bench)
+            with bench.phase("ceiling"):
+                extra["framework_ceiling"] = ceiling_phase(bench)
         if "apikeys" in opts.phases:
-            extra["api_key_http"] = apikey_phase(bench)
+            with bench.phase("apikeys"):
+                extra["api_key_http"] = apikey_phase(bench)
         if "audit" in opts.phases:
-            extra["audit_overhead"] = audit_phase(bench)
+            with bench.phase("audit"):
+                extra["audit_overhead"] = audit_phase(bench)
         if "inprocess" in opts.phases:
-            importlib.import_module("bench.inprocess_tokensmith")  # the guard and API-key runs
-            extra["inprocess"] = inprocess.run_all()
-    checks = targets(bench.comparisons)
+            with bench.phase("inprocess"):
+                importlib.import_module("bench.inprocess_tokensmith")  # guard and API-key runs
+                extra["inprocess"] = inprocess.run_all()
+    checks = targets(bench.comparisons, extra)
     print_report(bench.comparisons, checks, extra)
     document = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_s": round(time.monotonic() - started, 1),
+        "loaded_s": round(bench.loaded, 1),
+        "phase_s": bench.phase_seconds,
         "machine": before,
         "load_average_after": machine()["load_average"],
         "tools": tool_versions(wrk),
@@ -421,21 +446,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Audit trail: every scenario runs with it on (the default); audit_overhead compares "
             "cc_jwt with its request events on and off.",
             "node-oidc-provider keeps everything in memory; Tokensmith writes to a real database.",
+            "Ratios come from one comparison each: its servers loaded in the same alternating "
+            "rounds. Main comparisons hold Tokensmith on SQLite, on PostgreSQL and the peer.",
         ],
         "comparisons": [c.as_dict() for c in bench.comparisons],
-        "targets": [vars(t) if not hasattr(t, "__slots__") else _slots(t) for t in checks],
+        "targets": [dataclasses.asdict(t) for t in checks],
         **extra,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(bench.comparisons, checks))
     print(f"wrote {RESULTS}")
-    print(f"took {time.monotonic() - started:.0f} s")
+    print(f"took {time.monotonic() - started:.0f} s, {bench.loaded:.0f} s of it under load")
     return 0
-
-
-def _slots(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 if __name__ == "__main__":
