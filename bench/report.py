@@ -14,9 +14,9 @@ from bench import inprocess
 from bench.stats import Summary, Target, ratio
 
 __all__ = [
+    "ON_POSTGRESQL",
     "PEER",
     "TOKENSMITH",
-    "TOKENSMITH_PG",
     "Comparison",
     "markdown",
     "print_report",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 TOKENSMITH = "tokensmith"  # on SQLite; other Tokensmith servers are named "tokensmith (...)"
-TOKENSMITH_PG = "tokensmith (postgresql)"
+ON_POSTGRESQL = "tokensmith (postgresql)"
 PEER = "node-oidc-provider"
 API_KEY_SERVER, CEILING = "tokensmith /api-keys/verify", "framework ceiling"
 SMALL = 1_000  # stored tokens in the comparisons the targets against the peer read
@@ -146,9 +146,9 @@ def _peer_targets(comparisons: Sequence[Comparison]) -> Iterator[Target]:
 def _postgres_targets(comparisons: Sequence[Comparison]) -> Iterator[Target]:
     for key in PEER_TARGETS:
         main = _main(comparisons, key)
-        if main is None or TOKENSMITH_PG not in main.summaries:
+        if main is None or ON_POSTGRESQL not in main.summaries:
             continue
-        title, pg = PEER_TARGETS[key][0], main.summaries[TOKENSMITH_PG]
+        title, pg = PEER_TARGETS[key][0], main.summaries[ON_POSTGRESQL]
         peer = _named(main, PEER)
         if key in POSTGRES_VS_PEER and peer is not None:
             at_least, theirs = POSTGRES_VS_PEER[key], main.summaries[peer]

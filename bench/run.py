@@ -34,11 +34,11 @@ from bench.procs import Group, terminate_on_signals
 from bench.report import (
     API_KEY_SERVER,
     CEILING,
+    ON_POSTGRESQL,
     OTHER_WORKERS,
     PEER,
     SMALL,
     TOKENSMITH,
-    TOKENSMITH_PG,
     Comparison,
     markdown,
     print_report,
@@ -210,7 +210,7 @@ def main_phase(bench: Bench) -> None:
     with contextlib.ExitStack() as stack:
         ours = [bench.tokensmith(TOKENSMITH, "sqlite")]
         if "postgresql" in opts.phases:
-            ours.append(bench.tokensmith(TOKENSMITH_PG, "postgresql"))
+            ours.append(bench.tokensmith(ON_POSTGRESQL, "postgresql"))
         for server in ours:
             _start(stack, server, pools=pools, stored_tokens=SMALL)
         if compare:

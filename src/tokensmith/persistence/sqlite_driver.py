@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
 
+from tokensmith.persistence.checkpoints import Checkpointer, leave_checkpoints_to_the_thread
 from tokensmith.persistence.database import sqlite_pragmas
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
@@ -54,20 +55,23 @@ class SqliteConnections:
             max_overflow=pool,
         )
         sa.event.listen(self._engine, "connect", sqlite_pragmas)
+        sa.event.listen(self._engine, "connect", leave_checkpoints_to_the_thread)
+        self._checkpointer = Checkpointer(database)
+        self._checkpointer.start()
         self._plans = Plans(self._engine.dialect)
         self._keep = pool
         # Connections kept checked out of SQLAlchemy's pool between uses: taking one back costs
         # no pool lock and no reset.
         self._idle: list[Connection] = []
         # Disposed with the async engine it stands beside, if close_connections was not called.
-        weakref.finalize(engine, _dispose, self._idle, self._engine)
+        weakref.finalize(engine, _dispose, self._idle, self._engine, self._checkpointer)
 
     @property
     def sync_engine(self) -> Engine:
         return self._engine
 
     def dispose(self) -> None:
-        _dispose(self._idle, self._engine)
+        _dispose(self._idle, self._engine, self._checkpointer)
 
     def begin(self) -> SqliteConn:
         return SqliteConn(self, self._plans, commit=True)
@@ -94,7 +98,8 @@ class SqliteConnections:
             conn.close()
 
 
-def _dispose(idle: list[Connection], engine: Engine) -> None:
+def _dispose(idle: list[Connection], engine: Engine, checkpointer: Checkpointer) -> None:
+    checkpointer.stop()
     while idle:
         idle.pop().close()
     engine.dispose()
