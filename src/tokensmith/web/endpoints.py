@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -41,15 +42,30 @@ def protocol_request(
         headers, _ = _protocol_headers(scope)
     return ProtocolRequest(
         method=request.method,
-        # From the scope without its query: request.url decodes the query as UTF-8, which a
-        # server that passes raw bytes through would turn into a 500.
-        url=str(URL(scope={**scope, "query_string": b""})),
+        url=_request_url(scope),
         params=params,
         source=peer(request),
         headers=headers,
         client_cert=_client_certificate(scope),
         has_body=has_body(request),
     )
+
+
+def _request_url(scope: MutableMapping[str, Any]) -> str:
+    """The URL as the client addressed us, without its query: request.url decodes the query as
+    UTF-8, which a server that passes raw bytes through would turn into a 500."""
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")  # a pair, which ASGI allows as a list (not hashable)
+    where = (server[0], server[1]) if server is not None else None
+    return _url(scope.get("scheme", "http"), host, where, scope["path"])
+
+
+@functools.lru_cache(maxsize=512)
+def _url(scheme: str, host: bytes | None, server: Any, path: str) -> str:
+    # What Starlette's URL reads of a scope; a token endpoint sees the same few every time.
+    headers = [(b"host", host)] if host is not None else []
+    scope = {"scheme": scheme, "server": server, "path": path, "headers": headers}
+    return str(URL(scope=scope))
 
 
 def _protocol_headers(scope: MutableMapping[str, Any]) -> tuple[dict[str, str], str | None]:
