@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from bench import inprocess
+from bench import inprocess, spy
 from bench.ceiling import CeilingServer
 from bench.fixtures import Fixtures, make_fixtures
 from bench.load import Request as LoadRequest
@@ -63,6 +63,7 @@ PHASES = {
     "apikeys": "API-key verification over HTTP against the framework ceiling",
     "audit": "cc_jwt with the audit trail's request events on and off",
     "inprocess": "the guard, API keys and raw primitives in process",
+    "profile": "py-spy on a loaded worker: where cc_jwt's and code's CPU goes",
 }
 
 
@@ -346,6 +347,23 @@ def audit_phase(bench: Bench) -> dict[str, Any]:
     return {"servers": found, "lost": round(lost, 3), "target": 0.1}
 
 
+def profile_phase(bench: Bench) -> dict[str, Any]:
+    """Where the CPU of cc_jwt and of code goes on a loaded worker (bench/spy.py)."""
+    found: dict[str, Any] = {}
+    for key in ("cc_jwt", "code"):
+        home = bench.home / f"profile-{key}"
+        home.mkdir()
+        found[key] = spy.profile_scenario(
+            key,
+            home,
+            seconds=bench.options.seconds,
+            wrk=bench.wrk,
+            connections=bench.options.connections,
+        )
+        spy.print_breakdown(key, found[key])
+    return found
+
+
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
     cpu = "unknown"
@@ -431,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with bench.phase("inprocess"):
                 importlib.import_module("bench.inprocess_tokensmith")  # guard and API-key runs
                 extra["inprocess"] = inprocess.run_all()
+        if "profile" in opts.phases:
+            with bench.phase("profile"):
+                extra["profile"] = profile_phase(bench)
     checks = targets(bench.comparisons, extra)
     print_report(bench.comparisons, checks, extra)
     document = {
