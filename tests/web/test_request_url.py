@@ -33,3 +33,13 @@ def test_the_url_is_starlettes_without_the_query(scope: dict[str, Any]) -> None:
     assert _request_url(full) == expected
     assert _request_url(full) == expected  # and again, from the cache
     assert "client_secret" not in expected
+
+
+def test_a_long_host_is_answered_but_not_kept() -> None:
+    from tokensmith.web.endpoints import _url
+
+    host = b"h" * 4000
+    scope = {"type": "http", "scheme": "http", "server": ("h", 80), "path": "/t"}
+    before = _url.cache_info().currsize
+    assert _request_url({**scope, "headers": [(b"host", host)]}) == "http://" + "h" * 4000 + "/t"
+    assert _url.cache_info().currsize == before

@@ -77,6 +77,7 @@ def lean_endpoints(
     for route in capabilities.routes:
         if "POST" in route.methods:
             handler = _handler(route.handler)
+            # Capabilities refuses two features serving one (path, method): this is the POST.
             if is_pipeline_endpoint(handler):
                 found[route.path] = (by_path[route.path], handler)
     return found

@@ -57,7 +57,12 @@ def _request_url(scope: MutableMapping[str, Any]) -> str:
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
     server = scope.get("server")  # a pair, which ASGI allows as a list (not hashable)
     where = (server[0], server[1]) if server is not None else None
+    if host is not None and len(host) > _HOST_CACHED:
+        return _url.__wrapped__(scope.get("scheme", "http"), host, where, scope["path"])
     return _url(scope.get("scheme", "http"), host, where, scope["path"])
+
+
+_HOST_CACHED = 255  # a DNS name's longest; a longer Host is built each time, not kept
 
 
 @functools.lru_cache(maxsize=512)
