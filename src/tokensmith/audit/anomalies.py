@@ -143,8 +143,13 @@ class AnomalyDetector:
             for identity in self._identities(event, failure=True):
                 self._count_failure(identity, event)
         if name in _USES and event.outcome == "success":
+            # Where the event came from is the same for each of its identities: found once.
+            network = _network(event.source_ip)
+            agent = _agent_family(event.user_agent)
+            minute = int(self._monotonic() // self.policy.spike_period)
             for identity in self._identities(event, failure=False):
-                self._count_use(identity, event)
+                self._count_use(identity, event, network, agent)
+                self._count_volume(identity, minute)
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -160,12 +165,12 @@ class AnomalyDetector:
                 {"event": event.event, "source_ip": event.source_ip},
             )
 
-    def _count_use(self, identity: str, event: AuditEvent) -> None:
+    def _count_use(
+        self, identity: str, event: AuditEvent, network: str | None, agent: str | None
+    ) -> None:
         usage = self._usage.touch(identity, _Usage)
         seasoned = usage.uses >= self.policy.history_before_new_network
         usage.uses += 1
-        network = _network(event.source_ip)
-        agent = _agent_family(event.user_agent)
         new = []
         if network is not None and _remember(
             usage.networks, network, self.policy.networks_per_identity
@@ -180,10 +185,8 @@ class AnomalyDetector:
                 "used from " + " and ".join(f"a new {kind} {value}" for kind, value in new),
                 {"source_ip": event.source_ip, "user_agent": event.user_agent},
             )
-        self._count_volume(identity)
 
-    def _count_volume(self, identity: str) -> None:
-        minute = int(self._monotonic() // self.policy.spike_period)
+    def _count_volume(self, identity: str, minute: int) -> None:
         volume = self._volume.touch(identity, _Volume)
         if volume.minute != minute:
             if volume.minute >= 0:

@@ -69,8 +69,10 @@ async def exchange_code(
     verifier = params.get("code_verifier")
     pkce.check_verifier(verifier)
     requested = params.all("resource")
-    if requested:
-        resolve_audience(requested, client, deps.policy.default_audience)
+    # Checked before the code is spent; the audience found is the token's (not resolved again).
+    audience = (
+        resolve_audience(requested, client, deps.policy.default_audience) if requested else None
+    )
     code_hash = keyed_hash(deps.pepper, value)
     now = deps.clock.now()
     code = await deps.codes.consume(code_hash, client.client_id, now)
@@ -83,7 +85,11 @@ async def exchange_code(
         raise InvalidGrant("redirect_uri does not match the authorization request")
     pkce.verify(verifier, code.code_challenge)
     refresh = refresh and "refresh_token" in client.grant_types
-    return await _issue(deps, client, request, code, requested, now, refresh=refresh)
+    if audience is None:
+        # None asked for here: the resources of the authorization request.
+        granted = tuple((code.resource or "").split())
+        audience = resolve_audience(granted, client, deps.policy.default_audience)
+    return await _issue(deps, client, request, code, audience, now, refresh=refresh)
 
 
 async def _issue(
@@ -91,14 +97,12 @@ async def _issue(
     client: Client,
     request: ProtocolRequest,
     code: AuthorizationCode,
-    requested: tuple[str, ...],
+    audience: tuple[str, ...],
     now: int,
     *,
     refresh: bool,
 ) -> dict[str, Any]:
     scope = frozenset(code.scope.split())
-    requested = requested or tuple((code.resource or "").split())
-    audience = resolve_audience(requested, client, deps.policy.default_audience)
     tx = deps.tokens.transaction()
     family_id, refresh_value = None, None
     if refresh:

@@ -82,11 +82,11 @@ async def rotate_refresh_token(
     prepared = deps.responder.prepare(request, ctx)
     tx = deps.tokens.transaction()
     await deps.responder.stage(prepared, tx)
-    successor_value = await _rotate(deps, client, token, family, value, now, tx)
+    successor_value, successor_hash = await _rotate(deps, client, token, family, value, now, tx)
     # A concurrent reuse may have revoked the family after our claim, but before its revocation
     # of the family's access tokens could see ours: checked after the commit, so one side
     # always revokes it.
-    current = await deps.refresh.get(keyed_hash(deps.pepper, successor_value))
+    current = await deps.refresh.get(successor_hash)
     if current is None or current[1].revoked_at is not None:
         await deps.tokens.revoke_by_family(family.family_id, deps.clock.now())
         _reuse_detected(deps, client, family.subject, family.family_id, value, now)
@@ -107,9 +107,11 @@ async def _rotate(
     value: str,
     now: int,
     tx: Transaction,
-) -> str:
+) -> tuple[str, bytes]:
     """Exchange the presented token for its successor, storing ``tx`` with it; a reuse ends the
-    family, and a retry inside the grace window stores ``tx`` on its own."""
+    family, and a retry inside the grace window stores ``tx`` on its own. The successor's value
+    and keyed hash: the hash is known here, so the caller's check after the commit does not
+    compute it again."""
     token_hash = token.token_hash
     successor_value = random_token(32, REFRESH_TOKEN_PREFIX)
     successor = RefreshToken(
@@ -122,7 +124,7 @@ async def _rotate(
     sealed = _seal(deps, token_hash, successor_value) if client.refresh_grace else None
     result = await deps.refresh.rotate(token_hash, successor, now, sealed, family=family, tx=tx)
     if result.outcome == "rotated":
-        return successor_value
+        return successor_value, successor.token_hash
     if result.outcome != "reused":
         raise InvalidGrant(_INVALID)
     retry = await _retry_within_grace(deps, client, result.token, now)
@@ -137,8 +139,9 @@ async def _rotate(
 
 async def _retry_within_grace(
     deps: GrantDeps, client: Client, used: RefreshToken | None, now: int
-) -> str | None:
-    """The successor already issued for ``used``, if the client may retry and nobody moved on.
+) -> tuple[str, bytes] | None:
+    """The successor already issued for ``used`` (value and hash), if the client may retry and
+    nobody moved on.
 
     A retry inside the client's grace window gets the same successor back, so there is never a
     second live chain; once that successor has itself been used, the window is closed.
@@ -151,9 +154,10 @@ async def _retry_within_grace(
     if successor is None or successor[0].rotated_at is not None:
         return None
     try:
-        return deps.master.unseal(used.successor_sealed, _context(used.token_hash)).decode()
+        value = deps.master.unseal(used.successor_sealed, _context(used.token_hash)).decode()
     except SealError:
         return None
+    return value, keyed_hash(deps.pepper, value)  # the rare path: what the client will present
 
 
 def _seal(deps: GrantDeps, token_hash: bytes, successor_value: str) -> bytes:
