@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -130,9 +131,24 @@ def database_url(settings: Settings) -> URL:
         raise ConfigError(f"TOKENSMITH_DATABASE_URL: {exc}") from None
 
 
+# UPDATE ... RETURNING spends a code and claims a refresh token in one statement (3.35, 2021).
+MIN_SQLITE = (3, 35, 0)
+
+
+def _check_sqlite_version(found: tuple[int, int, int]) -> None:
+    if found < MIN_SQLITE:
+        have, need = ".".join(map(str, found)), ".".join(map(str, MIN_SQLITE))
+        raise StartupError(
+            f"SQLite {have} is too old: Tokensmith needs {need} or newer (this Python's sqlite3 "
+            "module links it); use PostgreSQL, or a Python built with a newer SQLite"
+        )
+
+
 async def open_engine(settings: Settings) -> AsyncEngine:
     """An engine whose database answered; a clear StartupError if it does not."""
     url = database_url(settings)
+    if url.get_backend_name() == "sqlite":
+        _check_sqlite_version(sqlite3.sqlite_version_info)
     try:
         engine = create_engine(
             url, schema=settings.database_schema, pool_size=settings.database_pool_size
