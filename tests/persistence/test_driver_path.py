@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,8 +17,8 @@ from tokensmith.persistence.database import is_unavailable
 from tokensmith.persistence.repositories._base import is_duplicate, select_by
 from tokensmith.persistence.results import Rows
 from tokensmith.persistence.sqlite_driver import SqliteConnections
-from tokensmith.persistence.statements import Plans
-from tokensmith.persistence.tables import clients, issued_tokens
+from tokensmith.persistence.statements import Plan, Plans
+from tokensmith.persistence.tables import audit_events, clients, issued_tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +100,12 @@ def test_only_a_statement_seen_again_with_no_literal_values_gets_a_plan() -> Non
     expanding = sa.select(t).where(t.c.jti.in_(sa.bindparam("jtis", expanding=True)))
     assert twice(expanding, {"jtis": ["a"]}) is None
     returning = sa.update(t).values(revoked_at=sa.bindparam("now")).returning(t.c.jti)
-    assert twice(returning, {"now": NOW}) is None
+    asked = twice(returning, {"now": NOW})  # a RETURNING of its own: read like a SELECT
+    assert isinstance(asked, Plan) and asked.returns_rows and not asked.is_select
+    on_postgresql = Plans(asyncpg.dialect())
+    implicit = sa.insert(audit_events)  # SQLAlchemy would add RETURNING event_id itself
+    on_postgresql.get(implicit, {"at": NOW, "event": "e"})
+    assert on_postgresql.get(implicit, {"at": NOW, "event": "e"}) is None
     assert twice(sa.text("SELECT 1"), {}) is None
     ambiguous = (
         sa.select(t.c.jti, clients.c.client_id, t.c.client_id)

@@ -13,14 +13,18 @@ Transactions are SQLAlchemy's asyncpg adapter's, so a statement without a plan, 
 SQLAlchemy on the same connection, joins the same one: ``begin()`` starts it before its first
 statement (the adapter's own BEGIN, with its isolation settings) and commits on leaving;
 ``connect()`` reads without one (under READ COMMITTED, a transaction would give each statement
-its own snapshot all the same, for two more round trips). A connection left with a transaction
+its own snapshot all the same, for two more round trips); ``single()`` sends its one statement
+without BEGIN and COMMIT, one round trip where ``begin()`` takes three: a lone statement is
+atomic by itself (an ``executemany`` too, since asyncpg 0.22), and one sent through SQLAlchemy
+begins a transaction that the block commits. A connection left with a transaction
 open (an error, or a statement through SQLAlchemy in a ``connect()``) goes back to SQLAlchemy's
 pool, whose reset rolls it back.
 
 Instead of the pre-ping: a kept or pooled connection whose socket closed (the database
 restarted or went away) is dropped for another at checkout, and a connection that turns out
 lost at its first call (BEGIN, a read, anything in a transaction) is replaced once, which is
-safe because nothing was done on it. Errors are SQLAlchemy's (driver_errors.py), and a lost
+safe because nothing was done on it; a ``single()`` write lost on the way is not sent again, as
+it may have been committed. Errors are SQLAlchemy's (driver_errors.py), and a lost
 connection is invalidated as SQLAlchemy would.
 """
 
@@ -41,6 +45,7 @@ from sqlalchemy.util import greenlet_spawn
 from tokensmith.persistence.database import POOL_RECYCLE
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
+from tokensmith.persistence.single_statement import ANY, ONE, counted
 from tokensmith.persistence.statements import Plan, Plans, insert_sql
 
 __all__ = ["AsyncpgConnections"]
@@ -75,6 +80,9 @@ class AsyncpgConnections:
 
     def connect(self) -> AsyncpgConn:
         return AsyncpgConn(self, self._plans, transaction=False)
+
+    def single(self) -> AsyncpgConn:
+        return AsyncpgConn(self, self._plans, transaction=False, single=True)
 
     async def checkout(self) -> Connection:
         """A kept connection, else SQLAlchemy's checkout (its pool, connect errors, recycling),
@@ -131,6 +139,7 @@ class AsyncpgConn:
         "_conn",
         "_driver",
         "_fresh",
+        "_left",
         "_owner",
         "_plans",
         "_transaction",
@@ -141,10 +150,13 @@ class AsyncpgConn:
     _adapter: Any  # SQLAlchemy's AsyncAdapt_asyncpg_connection
     _driver: Any  # the asyncpg.Connection
 
-    def __init__(self, owner: AsyncpgConnections, plans: Plans, *, transaction: bool) -> None:
+    def __init__(
+        self, owner: AsyncpgConnections, plans: Plans, *, transaction: bool, single: bool = False
+    ) -> None:
         self._owner = owner
         self._plans = plans
         self._transaction = transaction
+        self._left = ONE if single else ANY
 
     async def __aenter__(self) -> Self:
         self._use(await self._owner.checkout())
@@ -165,7 +177,8 @@ class AsyncpgConn:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is None and self._transaction:
+            # A single() commits what SQLAlchemy began for it (its own statements autobegin).
+            if exc_type is None and (self._transaction or self._left != ANY):
                 await self._commit()
         except BaseException:
             await greenlet_spawn(self._conn.close)  # the pool's reset rolls back
@@ -176,6 +189,8 @@ class AsyncpgConn:
             await greenlet_spawn(self._conn.close)
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
+        if self._left != ANY:
+            self._left = counted(self._left)
         if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):
             values = _NO_PARAMETERS if parameters is None else parameters
             plan = self._plans.get(statement, values)
@@ -206,6 +221,8 @@ class AsyncpgConn:
         return (await self.execute(statement, parameters)).scalar()
 
     async def rollback(self) -> None:
+        if self._left != ANY:
+            self._left = counted(self._left)
         if self._conn.in_transaction():
             await greenlet_spawn(self._conn.rollback)
         transaction = self._adapter._transaction
@@ -216,6 +233,8 @@ class AsyncpgConn:
     async def insert_many(
         self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
+        if self._left != ANY:
+            self._left = counted(self._left)
         sql = insert_sql(table, columns, self._conn.dialect)
         if self._via_sqlalchemy:
             self._fresh = False

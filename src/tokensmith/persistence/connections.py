@@ -1,7 +1,8 @@
 """How repositories reach the database: one interface, the fastest path each database allows.
 
 Repositories write ``async with self.db.begin() as conn: await conn.execute(...)`` and read the
-result as SQLAlchemy's (``first()``, ``one()``, ``rowcount``, ``row._mapping``...). Behind it:
+result as SQLAlchemy's (``first()``, ``one()``, ``rowcount``, ``row._mapping``...); a block of
+one write says so with ``single()`` instead of ``begin()``. Behind it:
 
 - **A SQLite file** (sqlite_driver.py): connections of SQLAlchemy's *blocking* engine, called
   in place on the event loop, with hot statements sent to ``sqlite3`` itself.
@@ -31,6 +32,7 @@ from sqlalchemy.sql.base import Executable
 from tokensmith.persistence.asyncpg_driver import AsyncpgConnections
 from tokensmith.persistence.database import driver_engine
 from tokensmith.persistence.results import Result
+from tokensmith.persistence.single_statement import ANY, ONE, counted
 from tokensmith.persistence.sqlite_driver import SqliteConnections
 from tokensmith.persistence.statements import insert_sql
 
@@ -65,6 +67,15 @@ class Connections(Protocol):
 
     def connect(self) -> contextlib.AbstractAsyncContextManager[Conn]:
         """A connection for reads; nothing is committed."""
+        ...
+
+    def single(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        """A connection for one statement, committed as ``begin()`` would; a second statement
+        (or a rollback, which could not undo the first) is refused before it is sent.
+
+        One statement is atomic by itself, so where the database commits a lone statement on
+        its own (PostgreSQL) it goes without BEGIN and COMMIT: one round trip instead of three.
+        """
         ...
 
 
@@ -112,25 +123,35 @@ class _AsyncConnections:
         async with self._engine.connect() as conn:
             yield _AsyncConn(conn)
 
+    @contextlib.asynccontextmanager
+    async def single(self) -> AsyncIterator[Conn]:
+        async with self._engine.begin() as conn:  # a transaction all the same: it is rare here
+            yield _AsyncConn(conn, single=True)
+
 
 class _AsyncConn:
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_left")
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, single: bool = False) -> None:
         self._conn = conn
+        self._left = ONE if single else ANY
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
+        self._left = counted(self._left)
         return await self._conn.execute(statement, parameters)
 
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        self._left = counted(self._left)
         return await self._conn.scalar(statement, parameters)
 
     async def rollback(self) -> None:
+        self._left = counted(self._left)
         await self._conn.rollback()
 
     async def insert_many(
         self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
+        self._left = counted(self._left)
         dialect = self._conn.dialect
         await self._conn.exec_driver_sql(
             insert_sql(table, columns, dialect), _driver_rows(dialect, columns, rows)

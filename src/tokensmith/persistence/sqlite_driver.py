@@ -36,6 +36,7 @@ from tokensmith.persistence.checkpoints import Checkpointer, leave_checkpoints_t
 from tokensmith.persistence.database import sqlite_pragmas
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
+from tokensmith.persistence.single_statement import ANY, ONE, counted
 from tokensmith.persistence.statements import Plan, Plans, insert_sql
 
 __all__ = ["SqliteConnections"]
@@ -79,6 +80,10 @@ class SqliteConnections:
     def connect(self) -> SqliteConn:
         return SqliteConn(self, self._plans, commit=False)
 
+    def single(self) -> SqliteConn:
+        # sqlite3 begins before the write and commits on leaving, as in begin(): the same cost.
+        return SqliteConn(self, self._plans, commit=True, single=True)
+
     def checkout(self) -> Connection:
         """A kept connection, else SQLAlchemy's checkout (its pool, pragmas on a new
         connection, its errors if none)."""
@@ -108,15 +113,18 @@ def _dispose(idle: list[Connection], engine: Engine, checkpointer: Checkpointer)
 class SqliteConn:
     """One pooled connection for one ``async with``; a transaction if made by ``begin()``."""
 
-    __slots__ = ("_commit", "_conn", "_driver", "_owner", "_plans", "_via_sqlalchemy")
+    __slots__ = ("_commit", "_conn", "_driver", "_left", "_owner", "_plans", "_via_sqlalchemy")
 
     _conn: Connection
     _driver: sqlite3.Connection
 
-    def __init__(self, owner: SqliteConnections, plans: Plans, *, commit: bool) -> None:
+    def __init__(
+        self, owner: SqliteConnections, plans: Plans, *, commit: bool, single: bool = False
+    ) -> None:
         self._owner = owner
         self._plans = plans
         self._commit = commit
+        self._left = ONE if single else ANY
 
     async def __aenter__(self) -> Self:
         conn = self._conn = self._owner.checkout()
@@ -146,6 +154,8 @@ class SqliteConn:
             conn.close()
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
+        if self._left != ANY:
+            self._left = counted(self._left)
         if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):
             values = _NO_PARAMETERS if parameters is None else parameters
             plan = self._plans.get(statement, values)
@@ -157,6 +167,8 @@ class SqliteConn:
         return (await self.execute(statement, parameters)).scalar()
 
     async def rollback(self) -> None:
+        if self._left != ANY:
+            self._left = counted(self._left)
         if self._conn.in_transaction():
             self._conn.rollback()
         self._call(self._driver.rollback, "ROLLBACK")
@@ -164,6 +176,8 @@ class SqliteConn:
     async def insert_many(
         self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
+        if self._left != ANY:
+            self._left = counted(self._left)
         sql = insert_sql(table, columns, self._conn.dialect)
         if self._via_sqlalchemy:
             self._conn.exec_driver_sql(sql, rows)

@@ -13,7 +13,9 @@ A statement gets a plan only if it is certain to mean the same run either way; a
 - the same object seen before: a statement built per call is never compiled here;
 - a SELECT, INSERT, UPDATE or DELETE whose every bound value comes from the parameters (no
   literal values, no expanding ``IN``, no bind-name escaping);
-- nothing for SQLAlchemy to fetch or generate afterwards (RETURNING, defaults, prefetch);
+- nothing for SQLAlchemy to fetch or generate afterwards (defaults, prefetch, the RETURNING
+  it would add itself for a new row's key); a RETURNING the statement asks for is read like a
+  SELECT's columns (SQLite has it from 3.35 on, as SQLAlchemy's dialect checks);
 - on a driver that reports column types (asyncpg), result types whose processing does not
   depend on them.
 """
@@ -120,7 +122,8 @@ def _compile(statement: Executable, names: tuple[str, ...], dialect: sa.Dialect)
         compiled.literal_execute_params
         or compiled.post_compile_params
         or compiled.escaped_bind_names
-        or getattr(compiled, "effective_returning", None)
+        or compiled.implicit_returning
+        or (getattr(compiled, "effective_returning", None) and not _asked_to_return(statement))
         or getattr(compiled, "postfetch", None)
         or compiled.insert_prefetch
         or compiled.update_prefetch
@@ -167,6 +170,11 @@ def _compile(statement: Executable, names: tuple[str, ...], dialect: sa.Dialect)
         metadata=metadata,
         processors=results if results and any(results) else None,
     )
+
+
+def _asked_to_return(statement: Executable) -> bool:
+    """An INSERT, UPDATE or DELETE with its own ``returning(...)``: its rows are the result."""
+    return isinstance(statement, sa.Insert | sa.Update | sa.Delete) and bool(statement._returning)
 
 
 @functools.lru_cache(maxsize=32)

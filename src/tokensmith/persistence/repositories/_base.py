@@ -53,8 +53,9 @@ class SqlTransaction:
         self._guards.append((query, values))
 
     async def commit(self) -> bool:
+        lone = len(self._writes) + len(self._guards) == 1  # atomic by itself
         try:
-            async with self.db.begin() as conn:
+            async with self.db.single() if lone else self.db.begin() as conn:
                 await self.run(conn)
         except GuardFailed:
             return False
@@ -85,7 +86,7 @@ class Repository:
     async def insert_new(self, table: sa.Table, values: dict[str, Any]) -> bool:
         """Insert one row; False, with nothing changed, if its key or a unique value exists."""
         try:
-            async with self.db.begin() as conn:
+            async with self.db.single() as conn:
                 await conn.execute(sa.insert(table), values)
         except sa.exc.IntegrityError as exc:
             if is_duplicate(exc):

@@ -31,7 +31,7 @@ class SqlAuditStore(Repository):
         if not events:
             return
         rows = [(*_plain_values(e), _encode(e.detail)) for e in events]
-        async with self.db.begin() as conn:
+        async with self.db.single() as conn:  # one statement, for every row (atomic)
             await conn.insert_many(t, _COLUMNS, rows)
 
     async def query(self, query: AuditQuery) -> list[AuditEvent]:

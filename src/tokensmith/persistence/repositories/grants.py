@@ -55,12 +55,12 @@ def _code(row: sa.Row[Any]) -> AuthorizationCode:
 
 class SqlCodeStore(Repository):
     async def add(self, code: AuthorizationCode) -> None:
-        async with self.db.begin() as conn:
+        async with self.db.single() as conn:
             await conn.execute(_INSERT_CODE, values_of(codes, code))
 
     async def consume(self, code_hash: bytes, client_id: str, now: int) -> AuthorizationCode | None:
         # The conditional update is the lock: of N concurrent exchanges, one gets the row back.
-        async with self.db.begin() as conn:
+        async with self.db.single() as conn:
             result = await conn.execute(
                 _CONSUME_CODE, {"match_hash": code_hash, "match_client": client_id, "now": now}
             )

@@ -103,7 +103,7 @@ class SqlTokenStore(Repository):
         if tx is not None:
             self.joined(tx).write(_INSERT_TOKEN, values_of(at, token))
             return
-        async with self.db.begin() as conn:
+        async with self.db.single() as conn:
             await conn.execute(_INSERT_TOKEN, values_of(at, token))
 
     async def get_by_hash(self, token_hash: bytes) -> IssuedToken | None:
