@@ -47,11 +47,11 @@ def pin(key: VerificationKey) -> PinnedKey:
     model = JWSRegistry.algorithms[key.alg]
     try:
         model.check_key(key.key)  # joserfc's own rule: key type (and curve) fit the algorithm
-        key.key.get_op_key("verify")  # a JWK whose key_ops leave out "verify" fails here, once
+        public = key.key.get_op_key("verify")  # a JWK whose key_ops leave out "verify": here
     except (JoseError, ValueError) as exc:
         raise ValueError(f"key {key.kid!r} cannot verify {key.alg}") from exc
     size = (raw.key_size + 7) // 8 if isinstance(raw, rsa.RSAPublicKey) else 64
-    jwk: Any = _VerifyingKey(key.key.get_op_key("verify"), getattr(key.key, "curve_key_size", 0))
+    jwk: Any = _VerifyingKey(public, getattr(key.key, "curve_key_size", 0))  # joserfc's key, kept
     check = model.verify
     es256 = key.alg == "ES256"
 
