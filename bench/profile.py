@@ -6,6 +6,7 @@ storage, JOSE, audit and logs), in CPU µs, and where that time goes:
     .venv/bin/python -m bench.profile                       # every scenario, SQLite
     .venv/bin/python -m bench.profile --only cc_jwt,code --profile 25
     .venv/bin/python -m bench.profile --backend postgresql
+    .venv/bin/python -m bench.profile --only api_key        # POST /api-keys/verify, one live key
 
 The HTTP server's share is what ``make bench`` adds on top. ``--profile N`` runs the scenario
 again under cProfile and prints the N functions with the most time of their own
@@ -29,7 +30,7 @@ from typing import Any
 
 from bench.fixtures import make_fixtures
 from bench.load import Request
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, Scenario
 from bench.tokensmith_server import TokensmithServer
 
 __all__ = ["main"]
@@ -133,11 +134,26 @@ async def _run(args: argparse.Namespace, server: TokensmithServer) -> None:
     body = token_request.body.encode()
     await driver.call(token_request.path, body, _headers(token_request, len(body)))
     server.introspect_token = json.loads(driver.body)["access_token"]
-    keys = args.only.split(",") if args.only else list(SCENARIOS)
+    scenarios = {**SCENARIOS, "api_key": await _api_key_scenario(services)}
+    keys = args.only.split(",") if args.only else list(scenarios)
     for key in keys:
-        await _measure(driver, SCENARIOS[key].build, server, key, count, args.profile, args.sort)
+        await _measure(driver, scenarios[key].build, server, key, count, args.profile, args.sort)
     await driver.shutdown()
     await services.close()
+
+
+async def _api_key_scenario(services: Any) -> Scenario:
+    """``POST /api-keys/verify`` with one live key, as the bench's apikeys phase sends it."""
+    from tokensmith.apikeys.lifecycle import NewApiKey
+
+    created = await services.key_manager.create(
+        NewApiKey(name="bench", owner="bench", scope="api:read"), "bench"
+    )
+
+    def build(server: Any, _round: int) -> Request:
+        return Request("/api-keys/verify", "", {"X-API-Key": created.key})
+
+    return Scenario("api_key", "API-key verification", build)
 
 
 async def _measure(

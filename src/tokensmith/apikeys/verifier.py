@@ -8,11 +8,15 @@ another node can take to reach this one. A wrong secret never matches a cache en
 pays for the lookup, exactly like an unknown id.
 
 Last-used times are kept in memory and written in batches (``flush_last_used``), never once per
-request.
+request. A cached key keeps the identity its record gives (scopes, audiences: nothing of the
+request), so a busy key costs the parse, the keyed hash and the per-use checks, not a rebuild;
+the pepper's HMAC key schedule is computed once, each key's hash starts from a copy of it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import time
 from collections import OrderedDict
@@ -25,7 +29,7 @@ from tokensmith.apikeys.records import ApiKeyRecord, ApiKeyStore
 from tokensmith.core.addresses import parse_address
 from tokensmith.core.clock import Clock
 from tokensmith.core.ratelimit import RateLimiter
-from tokensmith.core.secrets import constant_time_equals, keyed_hash
+from tokensmith.core.secrets import constant_time_equals
 from tokensmith.errors import OAuthError
 
 __all__ = ["ApiKeyIdentity", "ApiKeyRefused", "ApiKeyVerifier", "RefusalReason"]
@@ -106,11 +110,11 @@ class ApiKeyVerifier:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._pepper = pepper
+        self._keyed = hmac.new(pepper, digestmod=hashlib.sha256)  # core.secrets.keyed_hash's MAC
         self._clock = clock
         self._max_staleness = max_staleness
         self._cache_size = cache_size
-        self._cache: OrderedDict[bytes, tuple[ApiKeyRecord, float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[ApiKeyRecord, ApiKeyIdentity, float]] = OrderedDict()
         self._limiter = limiter or RateLimiter()
         self._monotonic = monotonic
         self._last_used: dict[str, int] = {}
@@ -119,19 +123,25 @@ class ApiKeyVerifier:
         parsed = parse_api_key(presented)
         if parsed is None:
             raise ApiKeyRefused("malformed")
-        digest = keyed_hash(self._pepper, parsed.text)
-        record = self._cached(digest)
-        if record is None:
+        digest = self._hash(parsed.text)
+        entry = self._cached(digest)
+        if entry is None:
             record = await self._store.get(parsed.key_id)
             expected = record.secret_hash if record is not None else _STAND_IN
             if not constant_time_equals(expected, digest) or record is None:
                 raise ApiKeyRefused("invalid")
-            self._remember(digest, record)
-        return self._admit(record, source_ip)
+            entry = self._remember(digest, record)
+        return self._admit(entry[0], entry[1], source_ip)
+
+    def _hash(self, text: str) -> bytes:
+        """``keyed_hash(pepper, text)``, from the MAC keyed once."""
+        mac = self._keyed.copy()
+        mac.update(text.encode("utf-8"))
+        return mac.digest()
 
     def forget(self, key_id: str) -> None:
         """Drop a key from this node's cache at once (after revoking or rotating it here)."""
-        for digest in [d for d, (r, _) in self._cache.items() if r.key_id == key_id]:
+        for digest in [d for d, (r, _, _) in self._cache.items() if r.key_id == key_id]:
             del self._cache[digest]
 
     async def flush_last_used(self) -> int:
@@ -144,7 +154,9 @@ class ApiKeyVerifier:
             raise
         return len(batch)
 
-    def _admit(self, record: ApiKeyRecord, source_ip: str | None) -> ApiKeyIdentity:
+    def _admit(
+        self, record: ApiKeyRecord, identity: ApiKeyIdentity, source_ip: str | None
+    ) -> ApiKeyIdentity:
         now = self._clock.now()
         if record.revoked_at is not None:
             raise ApiKeyRefused("revoked", key_id=record.key_id)
@@ -157,35 +169,41 @@ class ApiKeyVerifier:
             if wait is not None:
                 raise ApiKeyRefused("rate_limited", key_id=record.key_id, retry_after=wait)
         self._last_used[record.key_id] = now
-        scopes = frozenset(record.scope.split())
-        return ApiKeyIdentity(
-            key_id=record.key_id,
-            name=record.name,
-            owner=record.owner,
-            scopes=scopes,
-            scope=record.scope,
-            expires_at=record.expires_at,
-            rate_limit=record.rate_limit,
-            audiences=record.audiences,
-        )
+        return identity
 
-    def _cached(self, digest: bytes) -> ApiKeyRecord | None:
+    def _cached(self, digest: bytes) -> tuple[ApiKeyRecord, ApiKeyIdentity, float] | None:
         entry = self._cache.get(digest)
         if entry is None:
             return None
-        record, fetched = entry
-        if self._monotonic() - fetched >= self._max_staleness:
+        if self._monotonic() - entry[2] >= self._max_staleness:
             del self._cache[digest]
             return None
-        return record
+        return entry
 
-    def _remember(self, digest: bytes, record: ApiKeyRecord) -> None:
+    def _remember(
+        self, digest: bytes, record: ApiKeyRecord
+    ) -> tuple[ApiKeyRecord, ApiKeyIdentity, float]:
+        entry = (record, _identity(record), self._monotonic())
         if self._max_staleness <= 0:
-            return
-        self._cache[digest] = (record, self._monotonic())
+            return entry
+        self._cache[digest] = entry
         self._cache.move_to_end(digest)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        return entry
+
+
+def _identity(record: ApiKeyRecord) -> ApiKeyIdentity:
+    return ApiKeyIdentity(
+        key_id=record.key_id,
+        name=record.name,
+        owner=record.owner,
+        scopes=frozenset(record.scope.split()),
+        scope=record.scope,
+        expires_at=record.expires_at,
+        rate_limit=record.rate_limit,
+        audiences=record.audiences,
+    )
 
 
 def _address_allowed(source_ip: str | None, cidrs: tuple[str, ...]) -> bool:

@@ -1,39 +1,36 @@
 """RFC 9068 JWT access tokens, checked the RFC 8725 way on a tight, synchronous path.
 
-Order: size cap, shape, header rules, key by ``kid``, algorithm pinned to that key, signature,
-then claims (``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, required claims). No header can bring
-its own key: ``jwk``, ``jku``, ``x5u`` and ``x5c`` are refused, never fetched. ``crit`` names
-extensions we would have to understand (RFC 7515 §4.1.11); we understand none, so it is refused.
-Validated tokens are remembered until min(exp, ``cache_seconds``) so a repeat costs a dict lookup.
+Order: size cap, shape, header rules, key by ``kid``, algorithm pinned to that key, strict
+base64url of the signature and payload (``segments.py``), signature (joserfc's algorithm on the
+pinned key, ``pinned.py``), then claims (``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, required
+claims). No header can bring its own key: ``jwk``, ``jku``, ``x5u`` and ``x5c`` are refused, never
+fetched. ``crit`` names extensions we would have to understand (RFC 7515 §4.1.11); we understand
+none, so it is refused. Validated tokens are remembered until min(exp, ``cache_seconds``) so a
+repeat costs a dict lookup.
 """
 
 from __future__ import annotations
 
-import binascii
-import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from tokensmith.core.clock import Clock, SystemClock
-from tokensmith.core.secrets import b64url_is_canonical
 from tokensmith.guard.audience import audience_of, describe_refusal
 from tokensmith.guard.cache import ExpiringCache
 from tokensmith.guard.errors import InvalidToken, TokenExpired, UnknownKeyId
 from tokensmith.guard.pinned import PinnedKey
-from tokensmith.guard.principal import Principal
+from tokensmith.guard.principal import Principal, new_principal
+from tokensmith.guard.segments import json_object, segment_bytes, segment_object, split_jws
 
 __all__ = ["MAX_TOKEN_CHARS", "REQUIRED_CLAIMS", "JwtValidator", "KeySource", "StaticKeys"]
 
 MAX_TOKEN_CHARS = 8192
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")  # RFC 9068 §2.2
-_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _REFUSED_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"})
 _REFUSED_HEADERS |= frozenset({"zip", "enc"})  # compression and JWE never belong in an access JWT
 _MAX_HEADERS = 64
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
-_decode_json = json.JSONDecoder().decode
+_MAX_SCOPE_SETS = 256
 _ACCESS_TYP = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §4, compared lower-case
 
 
@@ -73,8 +70,10 @@ class JwtValidator:
         self._keys = keys
         self._clock = clock or SystemClock()
         self._cache: ExpiringCache[str, Principal] = ExpiringCache(cache_entries)
-        # Tokens of one issuer share a handful of header segments: each is judged once.
+        # Tokens of one issuer share a handful of header segments: each is judged once. They
+        # share a handful of scope strings too: each is split into a set once.
         self._header_keys: dict[str, PinnedKey] = {}
+        self._scope_sets: dict[str, frozenset[str]] = {}
 
     def validate(self, token: str) -> Principal:
         """The principal of a valid access token; raises InvalidToken (or a subclass) otherwise."""
@@ -84,25 +83,27 @@ class JwtValidator:
             return cached
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("the access token is too large")
-        if not _JWS.fullmatch(token):
+        segments = split_jws(token)
+        if segments is None:
             raise InvalidToken("the access token is not a signed JWT")
-        head, body, sig = token.split(".")
+        head, body, sig = segments
         key = self._header_keys.get(head) or self._judge_header(head)
-        if not key.verify(token[: len(head) + len(body) + 1].encode("ascii"), _b64(sig)):
+        signature, payload = segment_bytes(sig, "signature"), segment_bytes(body, "claims")
+        if not key.verify(token[: len(head) + len(body) + 1].encode("ascii"), signature):
             raise InvalidToken("the access token's signature is invalid")
-        claims = _json_segment(body, "claims")
-        principal = self._check_claims(claims, now)
-        expires_at = principal.expires_at or now
-        self._cache.put(token, principal, min(expires_at, now + self.cache_seconds))
+        principal = self._check_claims(json_object(payload, "claims"), now)
+        expires_at, until = principal.expires_at or now, now + self.cache_seconds
+        self._cache.put(token, principal, expires_at if expires_at <= until else until)
         return principal
 
     def forget(self) -> None:
         """Drop remembered tokens and headers, e.g. when the key set changed."""
         self._cache.clear()
         self._header_keys = {}
+        self._scope_sets = {}
 
     def _judge_header(self, head: str) -> PinnedKey:
-        key = self._key_for(_json_segment(head, "header"))
+        key = self._key_for(segment_object(head, "header"))
         if len(self._header_keys) >= _MAX_HEADERS:
             self._header_keys = {}
         self._header_keys[head] = key
@@ -133,47 +134,60 @@ class JwtValidator:
         if not self._required <= claims.keys():
             missing = sorted(self._required - claims.keys())[0]
             raise InvalidToken(f"the access token has no {missing!r} claim")
-        if claims.get("iss") != self.issuer:  # exact match: a prefix or substring is another issuer
+        issuer = claims.get("iss")
+        if issuer != self.issuer:  # exact match: a prefix or substring is another issuer
             raise InvalidToken("the access token is from another issuer")
-        audience = audience_of(claims.get("aud"))
+        aud = claims.get("aud")
+        audience = (aud,) if type(aud) is str else audience_of(aud)
         if self.audiences.isdisjoint(audience):
             raise InvalidToken(describe_refusal(audience, self.audiences))
-        exp = _number(claims.get("exp"))
-        if exp is None:
+        exp = claims.get("exp")
+        if type(exp) is not int and (exp := _number(exp)) is None:
             raise InvalidToken("the access token has no valid 'exp' claim")
         if exp + self.leeway <= now:
             raise TokenExpired("the access token expired")
         latest = now + self.leeway
-        for name in ("nbf", "iat"):
-            if name in claims:
-                value = _number(claims[name])
-                if value is None:
-                    raise InvalidToken(f"the access token's {name!r} claim is not a number")
-                if value > latest:
-                    raise InvalidToken(f"the access token's {name!r} claim is in the future")
-        return _principal(claims, audience, exp)
+        # An absent nbf or iat reads as ``latest`` and passes; anything but an int in range takes
+        # the careful path, which refuses or accepts it as the NumericDate it is.
+        nbf, iat = claims.get("nbf", latest), claims.get("iat", latest)
+        if type(nbf) is not int or nbf > latest:
+            _check_not_after(nbf, "nbf", latest)
+        if type(iat) is not int or iat > latest:
+            _check_not_after(iat, "iat", latest)
+        scope = claims.get("scope", "")
+        subject, client_id, jti = claims.get("sub"), claims.get("client_id"), claims.get("jti")
+        if type(scope) is not str or type(subject) is not str or not subject:
+            raise InvalidToken("the access token's sub or scope claim is malformed")
+        return new_principal(
+            subject,
+            client_id if type(client_id) is str else None,
+            self._scope_sets.get(scope) or self._scope_set(scope),
+            audience,
+            issuer,
+            exp,
+            jti if type(jti) is str else None,
+            "jwt",
+            claims,
+        )
+
+    def _scope_set(self, scope: str) -> frozenset[str]:
+        scopes = frozenset(scope.split())
+        if len(self._scope_sets) >= _MAX_SCOPE_SETS:
+            self._scope_sets = {}
+        self._scope_sets[scope] = scopes
+        return scopes
 
     @property
     def cached_tokens(self) -> int:
         return len(self._cache)
 
 
-def _principal(claims: dict[str, Any], audience: tuple[str, ...], exp: int) -> Principal:
-    scope = claims.get("scope", "")
-    subject, client_id, jti = claims.get("sub"), claims.get("client_id"), claims.get("jti")
-    if type(scope) is not str or type(subject) is not str or not subject:
-        raise InvalidToken("the access token's sub or scope claim is malformed")
-    return Principal(
-        subject,
-        client_id if type(client_id) is str else None,
-        frozenset(scope.split()),
-        audience,
-        claims["iss"],
-        exp,
-        jti if type(jti) is str else None,
-        "jwt",
-        claims,
-    )
+def _check_not_after(value: object, name: str, latest: int) -> None:
+    number = _number(value)
+    if number is None:
+        raise InvalidToken(f"the access token's {name!r} claim is not a number")
+    if number > latest:
+        raise InvalidToken(f"the access token's {name!r} claim is in the future")
 
 
 def _number(value: object) -> int | None:
@@ -183,26 +197,3 @@ def _number(value: object) -> int | None:
     if type(value) is float and math.isfinite(value):
         return int(value)
     return None
-
-
-def _b64(segment: str, what: str = "signature") -> bytes:
-    # The caller matched the base64url alphabet already (no padding, no other character);
-    # a2b_base64 is the C fast path. It ignores unused trailing bits, so the one spelling of a
-    # segment is checked first (SECURITY.md case 66, the rule the server's decoders apply).
-    if not b64url_is_canonical(segment):
-        raise InvalidToken(f"the token's {what} is not canonical base64url")
-    try:
-        data = segment.encode("ascii").translate(_FROM_URLSAFE)
-        return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise InvalidToken(f"the token's {what} is not base64url") from None
-
-
-def _json_segment(segment: str, what: str) -> dict[str, Any]:
-    try:
-        value = _decode_json(_b64(segment, what).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is no JSON we read
-        raise InvalidToken(f"the token's {what} is not JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidToken(f"the token's {what} is not a JSON object")
-    return value
