@@ -286,6 +286,24 @@ class QuickServer(uvicorn.Server):
         await self.lifespan.shutdown()
 
 
+async def add_machine_client(
+    services: Services, name: str = "worker", scope: str = "api:read"
+) -> tuple[str, str]:
+    """A client_credentials client, stored through ``services``: its id and secret."""
+    from tokensmith.core.secrets import keyed_hash
+    from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
+
+    secret = generate_client_secret()
+    client = NewClient(name, grant_types=("client_credentials",), scope=scope).validated(
+        generate_client_id(),
+        keyed_hash(services.master.pepper, secret),
+        services.clock.now(),
+        offered=OFFERED,
+    )
+    await services.clients.add(client)
+    return client.client_id, secret
+
+
 def seed_migrated_sqlite(settings: Settings) -> None:
     """Give a test's SQLite database, if it does not exist yet, the schema at head, copied from
     one migrated once per test process: the migrations cost a server's start about 60 ms of

@@ -9,10 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import OFFERED, POSTGRES_URL, ServerThread, TcpProxy, postgres_schema
+from tests.support import (
+    POSTGRES_URL,
+    ServerThread,
+    TcpProxy,
+    add_machine_client,
+    postgres_schema,
+)
 from tokensmith.core.sealing import generate_master_key
-from tokensmith.core.secrets import keyed_hash
-from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.persistence.repositories.clients import CLIENT_CACHE_SECONDS
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings, load_settings
@@ -33,15 +37,7 @@ def register_machine(settings: Settings) -> tuple[str, str]:
     async def add() -> tuple[str, str]:
         services = await open_services(settings)
         try:
-            secret = generate_client_secret()
-            client = NewClient("outage", grant_types=("client_credentials",)).validated(
-                generate_client_id(),
-                keyed_hash(services.master.pepper, secret),
-                services.clock.now(),
-                offered=OFFERED,
-            )
-            await services.clients.add(client)
-            return client.client_id, secret
+            return await add_machine_client(services, "outage", scope="")
         finally:
             await services.close()
 

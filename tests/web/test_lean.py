@@ -13,10 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.support import OFFERED
-from tokensmith.core.secrets import keyed_hash
+from tests.support import add_machine_client
 from tokensmith.errors import InvalidScope
-from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import Services
 from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
@@ -39,18 +37,6 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
         yield http
 
 
-async def machine(services: Services) -> tuple[str, str]:
-    secret = generate_client_secret()
-    client = NewClient("worker", grant_types=("client_credentials",), scope="api:read").validated(
-        generate_client_id(),
-        keyed_hash(services.master.pepper, secret),
-        services.clock.now(),
-        offered=OFFERED,
-    )
-    await services.clients.add(client)
-    return client.client_id, secret
-
-
 def served(route: str, status: str) -> float:
     labels = {"route": route, "method": "POST", "status": status}
     return REGISTRY.get_sample_value("tokensmith_http_requests_total", labels) or 0.0
@@ -59,7 +45,7 @@ def served(route: str, status: str) -> float:
 async def test_a_token_request_has_the_envelope_headers_and_its_route_metric(
     client: httpx.AsyncClient, services: Services
 ) -> None:
-    client_id, secret = await machine(services)
+    client_id, secret = await add_machine_client(services)
     before = served("/token", "200")
     response = await client.post(
         "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)

@@ -20,6 +20,7 @@ __all__ = [
     "RefreshToken",
     "RotationResult",
     "TokenStore",
+    "not_claimable",
 ]
 
 
@@ -107,6 +108,18 @@ class RotationResult:
     outcome: Literal["rotated", "reused", "unknown", "revoked", "expired", "refused"]
     token: RefreshToken | None = None
     family: RefreshFamily | None = None
+
+
+def not_claimable(token: RefreshToken, family: RefreshFamily, now: int) -> RotationResult | None:
+    """Why ``token`` cannot be rotated at ``now``, in the order the outcomes rank; None if it
+    can. Every store reports a refused claim through this one ranking."""
+    if family.revoked_at is not None:
+        return RotationResult("revoked", token, family)
+    if token.expires_at <= now:
+        return RotationResult("expired", token, family)
+    if token.rotated_at is not None:
+        return RotationResult("reused", token, family)
+    return None
 
 
 class RefreshStore(Protocol):

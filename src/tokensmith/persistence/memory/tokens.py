@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from tokensmith.accounts.users import User
-from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
+from tokensmith.oauth.tokens import (
+    IssuedToken,
+    RefreshFamily,
+    RefreshToken,
+    RotationResult,
+    not_claimable,
+)
 from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.memory._tables import (
     PURGE_BATCH,
@@ -158,12 +164,9 @@ class MemoryRefreshStore:
         if found is None:
             return RotationResult("unknown")
         token, family = found  # the stored one, whatever the caller passed
-        if family.revoked_at is not None:
-            return RotationResult("revoked", token, family)
-        if token.expires_at <= now:
-            return RotationResult("expired", token, family)
-        if token.rotated_at is not None:
-            return RotationResult("reused", token, family)
+        refused = not_claimable(token, family, now)
+        if refused is not None:
+            return refused
 
         def claim() -> None:
             if successor.token_hash in self._tokens:

@@ -8,7 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from tokensmith.accounts.users import User
-from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken, RotationResult
+from tokensmith.oauth.tokens import (
+    IssuedToken,
+    RefreshFamily,
+    RefreshToken,
+    RotationResult,
+    not_claimable,
+)
 from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.connections import Conn
 from tokensmith.persistence.repositories._base import (
@@ -244,13 +250,9 @@ class SqlRefreshStore(Repository):
             return RotationResult("unknown")
         data = as_dict(row)
         token, family = _refresh(data), _family(data)
-        if family.revoked_at is not None:
-            return RotationResult("revoked", token, family)
-        if token.expires_at <= now:
-            return RotationResult("expired", token, family)
-        if token.rotated_at is not None:
-            return RotationResult("reused", token, family)
-        return RotationResult("unknown", token, family)  # changed under us: not rotated now
+        refused = not_claimable(token, family, now)
+        # None: it changed under us (not rotated now).
+        return refused or RotationResult("unknown", token, family)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
         async with self.db.begin() as conn:
