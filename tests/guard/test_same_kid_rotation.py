@@ -40,7 +40,6 @@ def test_a_key_replaced_under_its_kid_ends_the_old_keys_tokens(new_alg: str) -> 
 def test_an_unchanged_jwks_keeps_what_was_judged() -> None:
     key = new_key("ES256")
     jwks = JwksCache("http://127.0.0.1:9/jwks")
-    validator = JwtValidator(jwks, issuer=ISSUER, audiences=[AUDIENCE])
     forgotten: list[None] = []
     jwks.on_change = lambda: forgotten.append(None)
     _install(jwks, key)
