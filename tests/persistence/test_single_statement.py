@@ -192,3 +192,32 @@ async def test_a_grant_of_one_write_is_sent_alone_and_of_more_in_one_transaction
     assert await tx.commit()
     assert sent == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
     assert await stores.tokens.get_by_jti("one") and await stores.tokens.get_by_jti("two-b")
+
+
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize("warm", [False, True], ids=["via-sqlalchemy", "via-driver"])
+async def test_a_single_write_on_a_connection_the_server_dropped_goes_on_another(
+    stores: Stores, warm: bool
+) -> None:
+    """A kept connection whose backend was terminated (a restart, a failover, an idle timeout)
+    may not know it yet: asyncpg refuses the write before sending anything ("cannot switch to
+    state"), so it is safe to send it on another connection, as begin() does with its BEGIN.
+    Each write is stored once, and none is answered with an error."""
+    db = _db(stores)
+    admin_engine = stores.engine
+    assert admin_engine is not None
+    for attempt in range(10):  # the server's goodbye and the next write race: try it often
+        if warm:
+            for n in range(2):
+                async with db.single() as conn:
+                    await conn.execute(_INSERT, token(f"warm-{attempt}-{n}"))
+        async with db.connect() as conn:
+            pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+        async with admin_engine.connect() as admin:
+            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        jti = f"after-kill-{attempt}"
+        async with db.single() as conn:
+            await conn.execute(_INSERT if warm else sa.insert(issued_tokens), token(jti))
+        async with db.connect() as conn:
+            found = (await conn.execute(_BY_JTI, {"jti": jti})).all()
+        assert len(found) == 1

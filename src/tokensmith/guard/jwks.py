@@ -170,7 +170,9 @@ class JwksCache:
             keys = parse_jwks(json.loads(body))
         except ValueError as exc:
             raise self._unavailable(exc) from None
-        changed = set(keys) != set(self.keys)
+        # Not only the kids: a key replaced under its kid (new material or alg) is a change too,
+        # or the validator would keep judging its remembered headers and tokens by the old key.
+        changed = keys != self.keys
         self.keys = keys
         self.last_fetch_failed = False
         self._fetched_at = self._monotonic()

@@ -11,7 +11,7 @@ on the key alone, so it is asked once here and the answer kept (``_VerifyingKey`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -36,7 +36,10 @@ _PINNABLE: dict[str, type[object]] = {
 class PinnedKey:
     kid: str
     alg: str
-    verify: Callable[[bytes, bytes], bool]  # (signing input, signature) -> valid
+    verify: Callable[[bytes, bytes], bool] = field(compare=False)  # (signing input, sig) -> valid
+    # RFC 7638 thumbprint of the public key: two pins are equal only for the same key and alg,
+    # so a key replaced under its kid is a change of the key set (jwks.py: on_change).
+    thumbprint: str = ""
 
 
 def pin(key: VerificationKey) -> PinnedKey:
@@ -63,7 +66,7 @@ def pin(key: VerificationKey) -> PinnedKey:
             return False
         return check(data, signature, jwk)
 
-    return PinnedKey(key.kid, key.alg, verify)
+    return PinnedKey(key.kid, key.alg, verify, key.key.thumbprint())
 
 
 class _VerifyingKey:

@@ -200,7 +200,8 @@ class AsyncpgConn:
         try:
             result: Result = await greenlet_spawn(self._conn.execute, statement, parameters)
         except sa.exc.DBAPIError as exc:
-            if not (fresh and exc.connection_invalidated and self._repeatable(statement)):
+            lost = exc.connection_invalidated and self._repeatable(statement)
+            if not (fresh and (lost or _unsent(exc))):
                 raise
             await self._replace()
             result = await greenlet_spawn(self._conn.execute, statement, parameters)
@@ -291,7 +292,7 @@ class AsyncpgConn:
             result = await call()
         except Exception as exc:
             error = await self._failed(exc, sql, parameters, many)
-            if not (repeatable and self._fresh and _lost(error)):
+            if not (self._fresh and ((repeatable and _lost(error)) or _unsent(exc))):
                 raise error from exc
             await self._replace()
             try:
@@ -316,6 +317,25 @@ class AsyncpgConn:
         if _lost(error):
             await greenlet_spawn(self._conn.invalidate, exc)
         return error
+
+
+def _unsent(exc: BaseException) -> bool:
+    """Whether asyncpg refused the call before sending anything: its protocol is not idle (it
+    took in the server's goodbye on a connection the server dropped, and has not yet seen the
+    socket close), or the connection is known closed. Safe to send on another connection, even
+    a lone write of single() that may not be repeated once it went out."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy's error, its DBAPI's, asyncpg's
+        if seen is None:
+            return False
+        kind, text = type(seen), str(seen)
+        if kind.__module__.startswith("asyncpg."):  # asyncpg's own (imported lazily: extras)
+            if kind.__name__ == "InternalClientError" and text.startswith("cannot switch to"):
+                return True
+            if kind.__name__ == "InterfaceError" and text == "connection is closed":
+                return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def _lost(error: BaseException) -> bool:
