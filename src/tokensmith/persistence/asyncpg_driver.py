@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,11 +46,10 @@ from tokensmith.persistence.database import POOL_RECYCLE
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
 from tokensmith.persistence.single_statement import ANY, ONE, counted
-from tokensmith.persistence.statements import Plan, Plans, insert_sql
+from tokensmith.persistence.statements import Plan, Plans, insert_sql, listened
 
 __all__ = ["AsyncpgConnections"]
 
-_NO_PARAMETERS: dict[str, Any] = {}
 # In Connection.info, which lives as long as the database connection: when it was first handed out.
 _SINCE = "tokensmith.connected_at"
 # How SQLAlchemy's adapter reads a row count from asyncpg's status (e.g. "UPDATE 1").
@@ -168,7 +167,7 @@ class AsyncpgConn:
         self._adapter = fairy.dbapi_connection
         self._driver = fairy.driver_connection
         self._fresh = True  # nothing sent yet: if it is lost, another one may stand in
-        self._via_sqlalchemy = conn._has_events or conn.engine._has_events or conn._echo
+        self._via_sqlalchemy = listened(conn)
 
     async def __aexit__(
         self,
@@ -191,11 +190,9 @@ class AsyncpgConn:
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
         if self._left != ANY:
             self._left = counted(self._left)
-        if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):
-            values = _NO_PARAMETERS if parameters is None else parameters
-            plan = self._plans.get(statement, values)
-            if plan is not None:
-                return await self._run(plan, values)
+        planned = None if self._via_sqlalchemy else self._plans.for_call(statement, parameters)
+        if planned is not None:
+            return await self._run(*planned)
         fresh, self._fresh = self._fresh, False
         try:
             result: Result = await greenlet_spawn(self._conn.execute, statement, parameters)
@@ -244,7 +241,7 @@ class AsyncpgConn:
         await self._begun()
         await self._call(lambda: self._driver.executemany(sql, rows), sql, rows, many=True)
 
-    async def _run(self, plan: Plan, parameters: dict[str, Any]) -> Rows:
+    async def _run(self, plan: Plan, parameters: Mapping[str, Any]) -> Rows:
         arguments = plan.arguments(parameters)
         await self._begun()
         if plan.returns_rows:

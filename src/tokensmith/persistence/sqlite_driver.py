@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -37,11 +38,9 @@ from tokensmith.persistence.database import sqlite_pragmas
 from tokensmith.persistence.driver_errors import as_sqlalchemy_error
 from tokensmith.persistence.results import Result, Rows
 from tokensmith.persistence.single_statement import ANY, ONE, counted
-from tokensmith.persistence.statements import Plan, Plans, insert_sql
+from tokensmith.persistence.statements import Plan, Plans, insert_sql, listened
 
 __all__ = ["SqliteConnections"]
-
-_NO_PARAMETERS: dict[str, Any] = {}
 
 
 class SqliteConnections:
@@ -129,7 +128,7 @@ class SqliteConn:
     async def __aenter__(self) -> Self:
         conn = self._conn = self._owner.checkout()
         self._driver = conn.connection.dbapi_connection  # type: ignore[assignment]
-        self._via_sqlalchemy = conn._has_events or conn.engine._has_events or conn._echo
+        self._via_sqlalchemy = listened(conn)
         return self
 
     async def __aexit__(
@@ -156,11 +155,9 @@ class SqliteConn:
     async def execute(self, statement: Executable, parameters: Any = None) -> Result:
         if self._left != ANY:
             self._left = counted(self._left)
-        if not self._via_sqlalchemy and (parameters is None or type(parameters) is dict):
-            values = _NO_PARAMETERS if parameters is None else parameters
-            plan = self._plans.get(statement, values)
-            if plan is not None:
-                return self._run(plan, values)
+        planned = None if self._via_sqlalchemy else self._plans.for_call(statement, parameters)
+        if planned is not None:
+            return self._run(*planned)
         return self._conn.execute(statement, parameters)
 
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
@@ -187,7 +184,7 @@ class SqliteConn:
         except sqlite3.Error as exc:
             raise self._failed(exc, sql, rows, many=True) from exc
 
-    def _run(self, plan: Plan, parameters: dict[str, Any]) -> Rows:
+    def _run(self, plan: Plan, parameters: Mapping[str, Any]) -> Rows:
         arguments = plan.arguments(parameters)
         try:
             cursor = self._driver.execute(plan.sql, arguments)

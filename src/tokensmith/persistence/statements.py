@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.engine.row import Row
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Plan", "Plans", "insert_sql"]
+__all__ = ["Plan", "Plans", "insert_sql", "listened"]
 
 _Processor = Callable[[Any], Any]
 _Processors = list[Callable[[Any], Any] | None]
@@ -85,6 +86,15 @@ class Plan:
         return [Row(metadata, processors, index, data) for data in fetched]
 
 
+_NO_PARAMETERS: Mapping[str, Any] = {}
+
+
+def listened(conn: Connection) -> bool:
+    """A listener on the engine or the connection (tests counting statements), or echo: then
+    every statement goes through SQLAlchemy, so that it sees each one."""
+    return bool(conn._has_events or conn.engine._has_events or conn._echo)
+
+
 class Plans:
     """The plans of one dialect, keyed on the statement object and its parameters' names."""
 
@@ -94,6 +104,20 @@ class Plans:
         self._seen: weakref.WeakKeyDictionary[Executable, dict[tuple[str, ...], Plan | None]] = (
             weakref.WeakKeyDictionary()
         )
+
+    def for_call(
+        self, statement: Executable, parameters: Any
+    ) -> tuple[Plan, Mapping[str, Any]] | None:
+        """The plan of one execution, with its parameters as a mapping; None if SQLAlchemy runs
+        it (no plan, or parameters that are not one dict: a list of rows, a tuple)."""
+        if parameters is None:
+            values: Mapping[str, Any] = _NO_PARAMETERS
+        elif type(parameters) is dict:
+            values = parameters
+        else:
+            return None
+        plan = self.get(statement, values)
+        return None if plan is None else (plan, values)
 
     def get(self, statement: Executable, parameters: Mapping[str, Any]) -> Plan | None:
         if not isinstance(statement, _PLANNED):
