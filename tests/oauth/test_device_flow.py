@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.oauth.conftest import Registered, Registrar
-from tests.support import ServerThread, approve_device_code
+from tests.support import DevicePageError, ServerThread, approve_device_code
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
 from tokensmith.oauth.user_codes import USER_CODE_ALPHABET
@@ -93,3 +93,270 @@ def test_the_whole_flow_gives_the_device_its_tokens(
     assert "id_token" in issued
     userinfo = http.get("/userinfo", headers={"authorization": f"Bearer {issued['access_token']}"})
     assert userinfo.json()["sub"] == alice
+
+
+def test_a_denied_request_is_access_denied_at_the_next_poll(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    body = start(http, tv_app.client_id)
+    done = approve_device_code(
+        server.base_url, str(body["user_code"]), "alice", PASSWORD, approve=False
+    )
+    assert "not given access" in done.text
+    denied = poll_after_interval(http, tv_app.client_id, body["device_code"])
+    assert denied.status_code == 400
+    assert denied.json()["error"] == "access_denied"
+
+
+def test_the_link_with_the_code_only_fills_the_box(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    """RFC 8628 §5.4: opening verification_uri_complete, even signed in, approves nothing."""
+    body = start(http, tv_app.client_id)
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        page = browser.get("/device", params={"user_code": str(body["user_code"])})
+        assert 'name="password"' in page.text  # sign in first
+        csrf = _field(page.text, "csrf_token")
+        signed_in = browser.post(
+            "/device",
+            data={
+                "csrf_token": csrf,
+                "step": "signin",
+                "username": "alice",
+                "password": PASSWORD,
+                "user_code": str(body["user_code"]),
+            },
+        )
+        assert signed_in.status_code == 200
+        assert f'value="{body["user_code"]}"' in signed_in.text  # prefilled, not submitted
+        again = browser.get("/device", params={"user_code": str(body["user_code"])})
+        assert again.status_code == 200 and 'name="step" value="code"' in again.text
+        confirm = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": "code", "user_code": str(body["user_code"])},
+        )
+        assert "Living Room TV" in confirm.text and "api:read" in confirm.text
+    pending = poll(http, tv_app.client_id, body["device_code"])
+    assert pending.json()["error"] == "authorization_pending"
+
+
+def test_the_page_is_served_like_the_login_page(http: httpx.Client) -> None:
+    page = http.get("/device")
+    assert page.status_code == 200
+    assert page.headers["x-frame-options"] == "DENY"
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert "script-src" not in csp and "<script" not in page.text
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"step": "code", "user_code": "BCDF-GHJK"},  # no CSRF token
+        {"step": "code", "user_code": "BCDF-GHJK", "csrf_token": "forged"},
+    ],
+)
+def test_a_post_without_a_valid_csrf_token_is_refused(
+    server: ServerThread, form: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        browser.get("/device")  # the CSRF cookie is set
+        refused = browser.post("/device", data=form)
+    assert refused.status_code == 403
+    assert "Form expired" in refused.text
+
+
+def test_code_entry_needs_a_sign_in(server: ServerThread) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _field(browser.get("/device").text, "csrf_token")
+        page = browser.post(
+            "/device", data={"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+        )
+    assert page.status_code == 401 and 'name="password"' in page.text
+
+
+@pytest.mark.parametrize("step", ["decide", "nonsense"])
+def test_a_forged_confirmation_or_step_is_refused(
+    server: ServerThread, alice: str, step: str
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _field(browser.get("/device").text, "csrf_token")
+        signed_in = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": "signin", "username": "alice", "password": PASSWORD},
+        )
+        assert signed_in.status_code == 200
+        page = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": step, "grant": "AAAA", "decision": "allow"},
+        )
+    assert page.status_code == 400
+
+
+@pytest.fixture
+def few_tries(settings: Settings) -> Settings:
+    return settings.model_copy(update={"lockout_user_code_failures": 3})
+
+
+@pytest.mark.parametrize(
+    "wrong", ["BCDF-GHJK", "not a code", "bcdf-ghja", "1234-5678", "X" * 200, "BCDF-\x00GHJ"]
+)
+def test_a_wrong_or_malformed_code_says_so_and_counts(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str, wrong: str
+) -> None:
+    start(http, tv_app.client_id)
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _sign_in(browser)
+        page = browser.post(
+            "/device", data={"csrf_token": csrf, "step": "code", "user_code": wrong}
+        )
+    if "\x00" in wrong:
+        assert page.status_code == 400  # a control character: the form is refused whole
+        return
+    assert page.status_code == 400
+    assert "not valid, or it has expired" in page.text
+
+
+class TestLockout:
+    @pytest.fixture
+    def settings(self, few_tries: Settings) -> Settings:
+        return few_tries
+
+    def test_code_entry_locks_after_the_set_number_of_wrong_codes(
+        self, http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+    ) -> None:
+        body = start(http, tv_app.client_id)
+        with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+            csrf = _sign_in(browser)
+            for _ in range(3):
+                wrong = browser.post(
+                    "/device", data={"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                )
+                assert wrong.status_code == 400
+            # Locked now, even for the right code: guessing learns nothing more.
+            locked = browser.post(
+                "/device",
+                data={"csrf_token": csrf, "step": "code", "user_code": str(body["user_code"])},
+            )
+        assert locked.status_code == 429
+        assert int(locked.headers["retry-after"]) > 0
+        assert "Too many wrong codes" in locked.text
+
+
+class TestAddressLockout:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        limits = {"lockout_user_code_failures": 100, "lockout_user_code_address_failures": 3}
+        return settings.model_copy(update=limits)
+
+    def test_new_sessions_from_one_address_share_its_count(
+        self, http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+    ) -> None:
+        body = start(http, tv_app.client_id)
+        for _ in range(3):
+            with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+                csrf = _sign_in(browser)
+                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                assert browser.post("/device", data=data).status_code == 400
+        with pytest.raises(DevicePageError, match="429"):
+            approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+
+def _sign_in(browser: httpx.Client) -> str:
+    csrf = _field(browser.get("/device").text, "csrf_token")
+    page = browser.post(
+        "/device",
+        data={"csrf_token": csrf, "step": "signin", "username": "alice", "password": PASSWORD},
+    )
+    assert page.status_code == 200, page.text
+    return csrf
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html[:400]
+    return found.group(1)
+
+
+# -- /device_authorization and /token: bad input ------------------------------------------------
+
+
+@pytest.fixture
+def web_only(register: Registrar) -> Registered:
+    return register(
+        NewClient(
+            "Web Only",
+            is_public=True,
+            redirect_uris=("https://app.example.com/cb",),
+            scope="openid",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "error"),
+    [
+        ({"scope": "openid"}, 401, "invalid_client"),  # no client_id
+        ({"client_id": "nobody-registered-this"}, 401, "invalid_client"),
+        ({"client_id": "{web_only}"}, 400, "unauthorized_client"),
+        ({"client_id": "{tv}", "scope": "admin"}, 400, "invalid_scope"),
+        ({"client_id": "{tv}", "scope": "openid  profile"}, 400, "invalid_scope"),
+        ({"client_id": "{tv}", "resource": "https://other.example.com"}, 400, "invalid_target"),
+        ({"client_id": "{tv}", "scope": "openid\r\nX-Injected: 1"}, 400, "invalid_request"),
+    ],
+)
+def test_a_bad_device_authorization_request_is_refused_in_the_protocols_format(
+    http: httpx.Client,
+    tv_app: Registered,
+    web_only: Registered,
+    data: dict[str, str],
+    status: int,
+    error: str,
+) -> None:
+    ids = {"{tv}": tv_app.client_id, "{web_only}": web_only.client_id}
+    sent = {name: ids.get(value, value) for name, value in data.items()}
+    response = http.post("/device_authorization", data=sent)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_device_code_in_the_query_string_is_refused(
+    http: httpx.Client, tv_app: Registered
+) -> None:
+    body = start(http, tv_app.client_id)
+    response = http.post(
+        "/token",
+        params={"device_code": str(body["device_code"])},
+        data={"grant_type": DEVICE_CODE_GRANT, "client_id": tv_app.client_id},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_polling_with_another_clients_code_or_an_unknown_one_is_invalid_grant(
+    http: httpx.Client, tv_app: Registered, register: Registrar
+) -> None:
+    other = register(
+        NewClient("Other TV", is_public=True, grant_types=(DEVICE_CODE_GRANT,), scope="openid")
+    )
+    body = start(http, tv_app.client_id)
+    theirs = poll(http, other.client_id, body["device_code"])
+    assert theirs.status_code == 400 and theirs.json()["error"] == "invalid_grant"
+    unknown = poll(http, tv_app.client_id, "tsdc_" + "A" * 43)
+    assert unknown.json()["error"] == "invalid_grant"
+
+
+def test_a_client_not_registered_for_the_grant_cannot_poll(
+    http: httpx.Client, web_only: Registered
+) -> None:
+    response = poll(http, web_only.client_id, "tsdc_" + "A" * 43)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+
+
+def test_the_page_helper_fails_loudly_on_a_wrong_code(server: ServerThread, alice: str) -> None:
+    with pytest.raises(DevicePageError, match="code entry: 400"):
+        approve_device_code(server.base_url, "BCDF-GHJK", "alice", PASSWORD)
