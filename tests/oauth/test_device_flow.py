@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.oauth.conftest import Registered, Registrar
+from tests.oauth.test_audit_events import events, named
 from tests.support import DevicePageError, ServerThread, approve_device_code
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
@@ -63,6 +65,7 @@ def poll(http: httpx.Client, client_id: str, device_code: object) -> httpx.Respo
     )
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_the_whole_flow_gives_the_device_its_tokens(
     http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
 ) -> None:
@@ -360,3 +363,79 @@ def test_a_client_not_registered_for_the_grant_cannot_poll(
 def test_the_page_helper_fails_loudly_on_a_wrong_code(server: ServerThread, alice: str) -> None:
     with pytest.raises(DevicePageError, match="code entry: 400"):
         approve_device_code(server.base_url, "BCDF-GHJK", "alice", PASSWORD)
+
+
+def test_every_step_is_an_audit_event_and_none_holds_a_code(
+    http: httpx.Client,
+    server: ServerThread,
+    tv_app: Registered,
+    alice: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = start(http, tv_app.client_id)
+    poll(http, tv_app.client_id, body["device_code"])
+    poll(http, tv_app.client_id, body["device_code"])  # too soon: slow_down
+    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    denied = start(http, tv_app.client_id)
+    approve_device_code(server.base_url, str(denied["user_code"]), "alice", PASSWORD, approve=False)
+    expected = {
+        "device.authorization_issued",
+        "device.slow_down",
+        "device.code_entered",
+        "device.approved",
+        "device.denied",
+        "login.success",
+    }
+    found = events(settings, expected)
+    issued = named(found, "device.authorization_issued")
+    assert [e.client_id for e in issued] == [tv_app.client_id] * 2
+    assert all(e.outcome == "success" for e in named(found, "device.code_entered"))
+    everything = repr(found) + caplog.text
+    for value in (body["device_code"], denied["device_code"]):
+        assert str(value) not in everything
+    for shown in (body["user_code"], denied["user_code"]):
+        assert str(shown) not in everything
+        assert str(shown).replace("-", "") not in everything
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "user_code=BCDF%00GHJK",
+        "user_code=BCDF%0D%0AX",
+        "user_code=a&user_code=b",
+        "x=" + "y" * 9000,
+    ],
+)
+def test_a_bad_query_at_the_page_is_a_clear_400(http: httpx.Client, query: str) -> None:
+    response = http.get(f"/device?{query}")
+    assert response.status_code in (400, 431)
+    assert "\x00" not in response.text
+
+
+def test_a_long_code_in_the_link_is_cut_not_echoed_whole(http: httpx.Client) -> None:
+    response = http.get("/device", params={"user_code": "B" * 300})
+    assert response.status_code == 200
+    assert "B" * 65 not in response.text
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_of_parallel_polls_after_approval_one_gets_tokens(
+    server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        body = start(http, tv_app.client_id)
+    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+    def one_poll(_: int) -> httpx.Response:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            return poll(http, tv_app.client_id, body["device_code"])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one_poll, range(8)))
+    assert sum(a.status_code == 200 for a in answers) == 1
+    assert {a.json()["error"] for a in answers if a.status_code != 200} <= {
+        "invalid_grant",
+        "slow_down",
+    }

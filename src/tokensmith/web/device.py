@@ -57,7 +57,11 @@ async def page(request: Request) -> Response:
     services = services_of(request)
     if request.method == "POST":
         return await _submitted(request, services)
-    typed = (request.query_params.get("user_code") or "")[:_MAX_TYPED]
+    try:
+        query = Params(request.query_params.multi_items())
+    except OAuthError as error:
+        return _message(error.description, error.status, title="Invalid request")
+    typed = (query.get("user_code") or "")[:_MAX_TYPED]
     session = await current_session(request)
     if session is None:
         return await _show(request, services, "signin", user_code=typed)
