@@ -14,6 +14,7 @@ from tests.support import OFFERED, token_request
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import User
 from tokensmith.core.clock import FrozenClock
+from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -344,7 +345,9 @@ async def test_the_code_is_found_however_it_is_typed(device: Device) -> None:
 
 
 async def test_code_entry_is_audited_by_fingerprint_only(device: Device) -> None:
-    body = await device.start()
+    client = await device.memory.stores.clients.get("tv")
+    answer = await device.authorization.handle(token_request(Params([("client_id", "tv")])), client)
+    body = dict(answer.body)
     assert await device.approval.find("BBBB-BBBB", device.session) is None
     assert await device.approval.find(body["user_code"], device.session) is not None
     entered = device.memory.audit.named("device.code_entered")
@@ -353,3 +356,8 @@ async def test_code_entry_is_audited_by_fingerprint_only(device: Device) -> None
     for secret in (body["user_code"], normalise_user_code(body["user_code"]), "BBBBBBBB"):
         assert str(secret) not in everything
     assert body["device_code"] not in everything
+    # The fingerprint is keyed: 20^8 codes could be tried against a plain hash's.
+    assert fingerprint(str(normalise_user_code(body["user_code"]))) not in everything
+    # The same name at issue and at entry, so the two events can be joined.
+    assert entered[1].detail["user_code"] == answer.detail["user_code"]
+    assert answer.fingerprint not in (None, body["device_code"])

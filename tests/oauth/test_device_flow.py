@@ -439,3 +439,25 @@ def test_of_parallel_polls_after_approval_one_gets_tokens(
         "invalid_grant",
         "slow_down",
     }
+
+
+def test_a_confidential_client_authenticates_at_both_endpoints(
+    http: httpx.Client, server: ServerThread, register: Registrar, alice: str
+) -> None:
+    kiosk = register(NewClient("Kiosk", grant_types=(DEVICE_CODE_GRANT,), scope="api:read"))
+    assert kiosk.secret is not None
+    wrong = http.post(
+        "/device_authorization", data={"scope": "api:read"}, auth=(kiosk.client_id, "wrong")
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert "basic" in wrong.headers["www-authenticate"].lower()
+    body = http.post(
+        "/device_authorization", data={"scope": "api:read"}, auth=(kiosk.client_id, kiosk.secret)
+    ).json()
+    approve_device_code(server.base_url, body["user_code"], "alice", PASSWORD)
+    data = {"grant_type": DEVICE_CODE_GRANT, "device_code": body["device_code"]}
+    unauthenticated = http.post("/token", data={**data, "client_id": kiosk.client_id})
+    assert unauthenticated.status_code == 401
+    tokens = http.post("/token", data=data, auth=(kiosk.client_id, kiosk.secret))
+    assert tokens.status_code == 200, tokens.text
+    assert "refresh_token" not in tokens.json()

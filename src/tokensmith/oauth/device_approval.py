@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from tokensmith.accounts.sessions import Session
 from tokensmith.audit.events import AuditEvent, AuditSink, Outcome
 from tokensmith.core.clock import Clock
-from tokensmith.core.secrets import fingerprint, keyed_hash
+from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.device_grants import DeviceGrant, DeviceGrantStore
-from tokensmith.oauth.user_codes import normalise_user_code
+from tokensmith.oauth.user_codes import normalise_user_code, user_code_fingerprint
 
 __all__ = ["DeviceApproval", "Found"]
 
@@ -55,7 +55,7 @@ class DeviceApproval:
             "success" if found else "failure",
             session,
             found.client.client_id if found else None,
-            {"user_code": fingerprint(code or typed[:32])},
+            {"user_code": user_code_fingerprint(self._pepper, code or typed[:32])},
         )
         return found
 

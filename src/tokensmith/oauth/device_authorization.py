@@ -22,7 +22,7 @@ from tokensmith.oauth.pipeline import Answer
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.scopes import narrow_scope
-from tokensmith.oauth.user_codes import format_user_code, new_user_code
+from tokensmith.oauth.user_codes import format_user_code, new_user_code, user_code_fingerprint
 
 __all__ = ["DEVICE_CODE_GRANT", "DEVICE_CODE_PREFIX", "DeviceAuthorization", "DeviceTiming"]
 
@@ -78,7 +78,7 @@ class DeviceAuthorization:
             },
             event="device.authorization_issued",
             fingerprint=fingerprint(device_code),
-            detail={"scope": scope, "user_code": fingerprint(user_code)},
+            detail={"scope": scope, "user_code": user_code_fingerprint(self._pepper, user_code)},
         )
 
     async def _store(self, client: Client, scope: str, resource: str | None) -> tuple[str, str]:
