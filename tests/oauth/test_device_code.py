@@ -361,3 +361,14 @@ async def test_code_entry_is_audited_by_fingerprint_only(device: Device) -> None
     # The same name at issue and at entry, so the two events can be joined.
     assert entered[1].detail["user_code"] == answer.detail["user_code"]
     assert answer.fingerprint not in (None, body["device_code"])
+
+
+async def test_deleting_the_client_drops_its_device_grants(device: Device) -> None:
+    from tokensmith.oauth.client_removal import delete_client
+
+    await device.start()
+    await device.start("radio")
+    removal = await delete_client(device.memory.stores, "tv", device.clock.now())
+    assert removal.deleted and removal.codes == 1
+    remaining = device.memory.stores.tables.device_grants.values()
+    assert [grant.client_id for grant in remaining] == ["radio"]

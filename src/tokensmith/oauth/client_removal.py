@@ -3,11 +3,10 @@
 The client's row goes first, so no new authentication succeeds (in another process, once its
 client cache of at most one second has expired: docs/performance.md); then its refresh families,
 its stored access tokens (opaque ones, and JWTs tied to a code or a family), its codes and its
-device authorizations. A JWT
-from the client_credentials grant is never stored, so it cannot be revoked by record: for those,
-introspection and this server's own bearer checks refuse any token whose client no longer exists
-(``TokenInspector``). A resource server that verifies JWTs on its own accepts them until they
-expire, at most ``TOKENSMITH_TOKEN_MAX_LIFETIME``.
+device authorizations. A JWT from the client_credentials grant is never stored, so it cannot be
+revoked by record: for those, introspection and this server's own bearer checks refuse any token
+whose client no longer exists (``TokenInspector``). A resource server that verifies JWTs on its
+own accepts them until they expire, at most ``TOKENSMITH_TOKEN_MAX_LIFETIME``.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ class ClientRemoval:
     deleted: bool
     families: int
     tokens: int
-    codes: int
+    codes: int  # authorization codes and device authorizations dropped
 
     def detail(self) -> dict[str, int]:
         return {"families_revoked": self.families, "tokens_revoked": self.tokens}
