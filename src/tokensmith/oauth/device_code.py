@@ -1,11 +1,12 @@
 """The device_code grant: the device polls /token until its user decides (RFC 8628 §3.4, §3.5).
 
-Each poll is recorded in one atomic write that also says whether it came sooner than the
-grant's interval; a poll too soon is ``slow_down`` and adds 5 s to that interval for every later
-poll (§3.5). Then, in order: an unknown device code, or another client's, is ``invalid_grant``;
-a grant past its lifetime ``expired_token``; one waiting for its user ``authorization_pending``;
-a denied one ``access_denied``. An approved grant is redeemed by a conditional write, so that of
-any number of concurrent polls exactly one gets tokens; every later poll is ``invalid_grant``.
+Each poll is recorded by a conditional write that also tells whether it came sooner than the
+grant's interval (of two polls at once, one is on time). Then, in order: an unknown device code,
+or another client's, is ``invalid_grant``; a grant past its lifetime ``expired_token``; a poll
+too soon ``slow_down``, and the interval grows by 5 s for every later poll (§3.5); a grant
+waiting for its user ``authorization_pending``; a denied one ``access_denied``. An approved grant
+is redeemed by a conditional write, so that of any number of concurrent polls exactly one gets
+tokens; every later poll is ``invalid_grant``.
 
 The tokens come from the same path as the code grant's (``oauth/issuance.py``): the access
 token, a refresh token when this server takes them and the client is registered for them, and

@@ -61,7 +61,7 @@ class DeviceGrantStore(Protocol):
     async def poll(self, device_code_hash: bytes, client_id: str, now: int) -> Poll | None:
         """Record a poll by the grant's own client (None for another client or no grant). A
         poll sooner than ``poll_interval`` after the last one is too fast, and adds
-        ``SLOW_DOWN_STEP`` seconds to the interval (§3.5 slow_down), in the same atomic write."""
+        ``SLOW_DOWN_STEP`` seconds to the interval (§3.5 slow_down) in the write recording it."""
         ...
 
     async def decide(
