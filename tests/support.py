@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -37,6 +38,7 @@ from joserfc.errors import SecurityWarning
 from tokensmith.jose.keys import SigningKey
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
+from tokensmith.oauth.device_code import DeviceCodeGrant
 from tokensmith.oauth.grant_types import GrantHandler
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
@@ -662,6 +664,7 @@ class _Offered:
         AuthorizationCodeGrant,
         RefreshTokenGrant,
         ClientCredentialsGrant,
+        DeviceCodeGrant,
     )
 
     @property
@@ -694,3 +697,54 @@ def verify_both(token: str, key: SigningKey) -> tuple[dict[str, Any], dict[str, 
     assert verified["header"] == header
     assert json.loads(verified["payload"]) == claims
     return header, claims
+
+
+class DevicePageError(AssertionError):
+    """The /device page did not answer as a person following it would expect."""
+
+
+def _form_value(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    if found is None:
+        raise DevicePageError(f"no {name} on the page: {html[:400]!r}")
+    return found.group(1)
+
+
+def approve_device_code(
+    base_url: str, user_code: str, username: str, password: str, *, approve: bool = True
+) -> httpx.Response:
+    """Drive /device as a person would, in a fresh browser (its own cookies): open the page from
+    ``verification_uri_complete``, sign in, submit the prefilled code, then Allow (or Deny).
+    Returns the last page; raises DevicePageError at the first step that does not work."""
+    with httpx.Client(base_url=base_url, timeout=10) as browser:
+        page = browser.get("/device", params={"user_code": user_code})
+        if page.status_code != 200:
+            raise DevicePageError(f"GET /device: {page.status_code}")
+        csrf = _form_value(page.text, "csrf_token")
+        if 'name="password"' in page.text:
+            page = browser.post(
+                "/device",
+                data={
+                    "csrf_token": csrf,
+                    "step": "signin",
+                    "username": username,
+                    "password": password,
+                    "user_code": user_code,
+                },
+            )
+            if page.status_code != 200:
+                raise DevicePageError(f"sign-in: {page.status_code} {page.text[:400]!r}")
+        code = _form_value(page.text, "user_code")
+        page = browser.post("/device", data={"csrf_token": csrf, "step": "code", "user_code": code})
+        if page.status_code != 200:
+            raise DevicePageError(f"code entry: {page.status_code} {page.text[:400]!r}")
+        decision = {
+            "csrf_token": csrf,
+            "step": "decide",
+            "grant": _form_value(page.text, "grant"),
+            "decision": "allow" if approve else "deny",
+        }
+        page = browser.post("/device", data=decision)
+        if page.status_code != 200:
+            raise DevicePageError(f"decision: {page.status_code} {page.text[:400]!r}")
+        return page

@@ -55,6 +55,10 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("TOKENSMITH_KEY_ROTATION_PERIOD", "5m", "at least 1h"),
         ("TOKENSMITH_DATABASE_POOL_SIZE", "0", "TOKENSMITH_DATABASE_POOL_SIZE"),
         ("TOKENSMITH_ACCESS_TOKEN_TTL", "2h", "exceeds TOKENSMITH_TOKEN_MAX_LIFETIME"),
+        ("TOKENSMITH_DEVICE_POLL_INTERVAL", "0", "TOKENSMITH_DEVICE_POLL_INTERVAL"),
+        ("TOKENSMITH_DEVICE_CODE_TTL", "2h", "TOKENSMITH_DEVICE_CODE_TTL"),
+        ("TOKENSMITH_CLI_CLIENT", "perhaps", "TOKENSMITH_CLI_CLIENT"),
+        ("TOKENSMITH_LOCKOUT_USER_CODE_FAILURES", "0", "TOKENSMITH_LOCKOUT_USER_CODE_FAILURES"),
     ],
 )
 def test_malformed_settings_name_the_variable(

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     refresh_family_max_lifetime: Duration = Field(default=90 * 86400, ge=3600)
     refresh_idle_timeout: Duration = Field(default=30 * 86400, ge=60)
     session_ttl: Duration = Field(default=8 * 3600, ge=60)
+    # The device grant (RFC 8628): how long a device and user code live, and the polling
+    # interval a device is told (each slow_down adds 5 s to it, for that device code).
+    device_code_ttl: Duration = Field(default=600, ge=60, le=3600)
+    device_poll_interval: Duration = Field(default=5, ge=1, le=60)
+    # The built-in public client of the `tokensmith` command (client_id tokensmith-cli),
+    # created at start-up; off: not created, and removed (with its tokens) if it exists.
+    cli_client: bool = True
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
@@ -95,6 +102,10 @@ class Settings(BaseSettings):
     lockout_address_failures: int = Field(default=30, ge=1, le=100_000)
     lockout_first: Duration = Field(default=30, ge=1, le=3600)
     lockout_longest: Duration = Field(default=900, ge=1, le=86400)
+    # Wrong user codes typed at /device within 15 minutes before code entry is locked, for the
+    # browser's session and for its address (the same doubling locks as above).
+    lockout_user_code_failures: int = Field(default=5, ge=1, le=1000)
+    lockout_user_code_address_failures: int = Field(default=20, ge=1, le=100_000)
     # Requests per minute from one address to an endpoint that checks a secret; 0: no limit.
     rate_limit_per_address: int = Field(default=0, ge=0, le=10_000_000)
     # Password hashes (Argon2id) running at once per process (0: one per CPU core), and how many
@@ -140,7 +151,7 @@ class Settings(BaseSettings):
     # The grants /token offers (space- or comma-separated; runtime/features.py knows each name,
     # and refuses to start on another). Discovery and client registration follow. A grant
     # switched off is refused as unsupported, even to clients registered for it.
-    grant_types: str = "authorization_code refresh_token client_credentials"
+    grant_types: str = "authorization_code refresh_token client_credentials device_code"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)

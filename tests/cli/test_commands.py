@@ -75,7 +75,10 @@ def test_client_lifecycle(env: dict[str, str], database: Database, tmp_path: Pat
     assert "client_secret" not in shown
     assert shown["name"] == "Orders"
     listed = run_cli(["clients", "list", "--json"], env).json()
-    assert [c["client_id"] for c in listed["clients"]] == [client_id]
+    # Beside the built-in client of the command line itself (runtime/cli_client.py).
+    assert sorted(c["client_id"] for c in listed["clients"]) == sorted(
+        [client_id, "tokensmith-cli"]
+    )
     human = run_cli(["clients", "list"], env)
     assert client_id in human.stdout
     assert "CLIENT ID" in human.stdout

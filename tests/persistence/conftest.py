@@ -27,6 +27,7 @@ from tokensmith.persistence.repositories import (
     SqlClientStore,
     SqlCodeStore,
     SqlConsentStore,
+    SqlDeviceGrantStore,
     SqlMetaStore,
     SqlRefreshStore,
     SqlSessionStore,
@@ -57,6 +58,7 @@ class Stores:
     sessions: SqlSessionStore | memory.MemorySessionStore
     codes: SqlCodeStore | memory.MemoryCodeStore
     consents: SqlConsentStore | memory.MemoryConsentStore
+    device_grants: SqlDeviceGrantStore | memory.MemoryDeviceGrantStore
     tokens: SqlTokenStore | memory.MemoryTokenStore
     refresh: SqlRefreshStore | memory.MemoryRefreshStore
     api_keys: SqlApiKeyStore | memory.MemoryApiKeyStore
@@ -94,6 +96,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             sessions=held.sessions,
             codes=held.codes,
             consents=held.consents,
+            device_grants=held.device_grants,
             tokens=held.tokens,
             refresh=held.refresh,
             api_keys=held.api_keys,
@@ -116,6 +119,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             sessions=SqlSessionStore(engine),
             codes=SqlCodeStore(engine),
             consents=SqlConsentStore(engine),
+            device_grants=SqlDeviceGrantStore(engine),
             tokens=SqlTokenStore(engine),
             refresh=SqlRefreshStore(engine),
             api_keys=SqlApiKeyStore(engine),

@@ -10,6 +10,7 @@ from tests.support import BACKENDS
 from tokensmith.accounts.sessions import Session
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.clock import FrozenClock
+from tokensmith.oauth.device_grants import DeviceGrant
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 from tokensmith.persistence import memory
 from tokensmith.persistence.purge import Retention, purge
@@ -22,6 +23,10 @@ KEEP = Retention(margin=3600, family_max_lifetime=90 * DAY, audit_retention=30 *
 
 def token(jti: str, expires_at: int) -> IssuedToken:
     return IssuedToken(jti, "c1", "u1", "api", "https://api", "jwt", expires_at - 300, expires_at)
+
+
+def device_grant(name: str, expires_at: int) -> DeviceGrant:
+    return DeviceGrant(h(name), h(f"user-{name}"), "c1", "api", expires_at - 600, expires_at, 5)
 
 
 async def family(stores: Stores, family_id: str, created_at: int, *expiries: int) -> list[bytes]:
@@ -61,11 +66,15 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     await stores.sessions.add(Session(h("open"), "u1", now, "pwd", now, now + 3600))
     for at in (now - 31 * DAY, now - 31 * DAY + 1, now - DAY):
         await stores.audit.append([AuditEvent(at=at, event="e", outcome="success")])
+    for i in range(3):
+        await stores.device_grants.add(device_grant(f"old-{i}", expires_at=now - margin - 1))
+    await stores.device_grants.add(device_grant("recent", expires_at=now - margin + 10))
 
     deleted = await purge(stores, now, KEEP, batch=2)
 
     assert deleted == {
         "codes": 5,
+        "device_grants": 3,
         "access_tokens": 3,
         "refresh_families": 2,
         "sessions": 1,
@@ -80,6 +89,8 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     assert kept is not None and kept[0].rotated_at is not None
     assert await stores.sessions.get(h("open")) is not None
     assert await stores.sessions.get(h("gone")) is None
+    assert await stores.device_grants.get(h("recent")) is not None
+    assert await stores.device_grants.get(h("old-0")) is None
     events = await stores.audit.query(AuditQuery(limit=10))
     assert [e.at for e in events] == [now - DAY]
     assert set((await purge(stores, now, KEEP, batch=2)).values()) == {0}

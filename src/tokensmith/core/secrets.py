@@ -106,8 +106,10 @@ def bearer_matches(authorization: str | None, expected: str) -> bool:
 
 
 # What we mint, by its type prefix (API key, client secret, refresh and opaque access token,
-# code), and a JWT (its header always starts "eyJ", base64url of '{"').
-_SECRET = re.compile(r"(tsk|tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*")
+# code, device code), and a JWT (its header always starts "eyJ", base64url of '{"').
+_SECRET = re.compile(
+    r"(tsk|tscs|tsrt|tsat|tsac|tsdc)_[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*"
+)
 
 
 def redact_secrets(text: str) -> str:

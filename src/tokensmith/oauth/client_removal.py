@@ -2,11 +2,11 @@
 
 The client's row goes first, so no new authentication succeeds (in another process, once its
 client cache of at most one second has expired: docs/performance.md); then its refresh families,
-its stored access tokens (opaque ones, and JWTs tied to a code or a family) and its codes. A JWT
-from the client_credentials grant is never stored, so it cannot be revoked by record: for those,
-introspection and this server's own bearer checks refuse any token whose client no longer exists
-(``TokenInspector``). A resource server that verifies JWTs on its own accepts them until they
-expire, at most ``TOKENSMITH_TOKEN_MAX_LIFETIME``.
+its stored access tokens (opaque ones, and JWTs tied to a code or a family), its codes and its
+device authorizations. A JWT from the client_credentials grant is never stored, so it cannot be
+revoked by record: for those, introspection and this server's own bearer checks refuse any token
+whose client no longer exists (``TokenInspector``). A resource server that verifies JWTs on its
+own accepts them until they expire, at most ``TOKENSMITH_TOKEN_MAX_LIFETIME``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tokensmith.oauth.clients import ClientStore
+from tokensmith.oauth.device_grants import DeviceGrantStore
 from tokensmith.oauth.grants import CodeStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 
@@ -36,13 +37,16 @@ class ClientHoldings(Protocol):
     @property
     def codes(self) -> CodeStore: ...
 
+    @property
+    def device_grants(self) -> DeviceGrantStore: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ClientRemoval:
     deleted: bool
     families: int
     tokens: int
-    codes: int
+    codes: int  # authorization codes and device authorizations dropped
 
     def detail(self) -> dict[str, int]:
         return {"families_revoked": self.families, "tokens_revoked": self.tokens}
@@ -57,4 +61,5 @@ async def delete_client(stores: ClientHoldings, client_id: str, now: int) -> Cli
     families = await stores.refresh.revoke_for_client(client_id, now, "client_deleted")
     revoked = await stores.tokens.revoke_for_client(client_id, now)
     dropped = await stores.codes.delete_for_client(client_id)
+    dropped += await stores.device_grants.delete_for_client(client_id)
     return ClientRemoval(deleted, families, revoked, dropped)

@@ -145,6 +145,26 @@ authorization_codes = sa.Table(
     sa.Column("replayed_at", Time, nullable=True),
 )
 
+device_grants = sa.Table(
+    "device_grants",
+    metadata,
+    sa.Column("device_code_hash", sa.LargeBinary(32), primary_key=True),
+    # Unique, so that a user code names one grant; a clash at insert draws a new code.
+    sa.Column("user_code_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("client_id", sa.String(128), nullable=False, index=True),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("resource", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("poll_interval", sa.Integer, nullable=False),
+    sa.Column("last_polled_at", Time, nullable=True),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("auth_time", Time, nullable=True),
+    sa.Column("session_id", sa.String(64), nullable=True),
+    sa.Column("decided_at", Time, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False, index=True),
+)
+
 refresh_families = sa.Table(
     "refresh_families",
     metadata,

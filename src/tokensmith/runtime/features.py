@@ -18,6 +18,7 @@ from tokensmith.jose.algorithms import ALGORITHMS
 from tokensmith.oauth.capabilities import Feature, Route
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
+from tokensmith.oauth.device_code import DeviceCodeGrant
 from tokensmith.oauth.grant_types import GrantHandler, GrantRegistry
 from tokensmith.oauth.issuance import GrantDeps, TokenPolicy, TokenResponder
 from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
@@ -58,6 +59,11 @@ def _client_credentials(kit: GrantKit) -> GrantHandler:
     return ClientCredentialsGrant(kit.responder, kit.policy)
 
 
+def _device_code(kit: GrantKit) -> GrantHandler:
+    grants = kit.services.device_grants
+    return DeviceCodeGrant(kit.deps, grants, refresh="refresh_token" in kit.grant_features)
+
+
 FEATURES: tuple[Feature, ...] = (
     # The stylesheet of every page: the code flow's login and consent, and the logout page of
     # OpenID Connect, which stays when the code flow is switched off.
@@ -93,6 +99,21 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("refresh_token", grants=(_refresh,)),
     Feature("client_credentials", grants=(_client_credentials,)),
+    # RFC 8628: the device asks at /device_authorization and polls /token; its user decides at
+    # /device (sign-in, the code typed, then a confirmation: web/device.py).
+    Feature(
+        "device_code",
+        routes=(
+            Route(
+                "/device_authorization",
+                ("POST",),
+                "device:authorization",
+                metadata_name="device_authorization_endpoint",
+            ),
+            Route("/device", ("GET", "POST"), "device:page"),
+        ),
+        grants=(_device_code,),
+    ),
     Feature(
         "token",
         routes=(

@@ -71,7 +71,6 @@ LIMITS_SHARED = Gauge(
     multiprocess_mode="livemin",
 )
 
-LOCKOUTS_BY_KIND = {kind: LOCKOUTS.labels(kind) for kind in ("account", "client", "address")}
-RATE_LIMITED_BY_KIND = {
-    kind: RATE_LIMITED.labels(kind) for kind in ("account", "client", "address", "key")
-}
+_KINDS = ("account", "client", "address", "user_code", "user_code_address")
+LOCKOUTS_BY_KIND = {kind: LOCKOUTS.labels(kind) for kind in _KINDS}
+RATE_LIMITED_BY_KIND = {kind: RATE_LIMITED.labels(kind) for kind in (*_KINDS, "key")}

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from tokensmith.oauth.access_tokens import AccessTokenIssuer
 from tokensmith.oauth.capabilities import Capabilities, Feature
 from tokensmith.oauth.client_auth import ClientAuthenticator
+from tokensmith.oauth.device_approval import DeviceApproval
+from tokensmith.oauth.device_authorization import DeviceAuthorization, DeviceTiming
 from tokensmith.oauth.grant_types import GrantRegistry
 from tokensmith.oauth.introspection import InspectionEndpoints, TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, ResponseHook, TokenPolicy, TokenResponder
@@ -46,6 +48,8 @@ class Protocol:
     revocation: ClientEndpoint
     key_verification: ClientEndpoint
     secret_leaks: ClientSecretLeaks
+    device_authorization: ClientEndpoint
+    device_approval: DeviceApproval
 
 
 def build_protocol(
@@ -111,6 +115,14 @@ def build_protocol(
         throttle_held_keys=settings.anomaly_spike_action == "throttle",
         on_verified=AUDIT_EVENTS.labels("api_key.verified", "success", "").inc,
     )
+    device = DeviceAuthorization(
+        grants=services.device_grants,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        issuer=settings.issuer,
+        default_audience=policy.default_audience,
+        timing=DeviceTiming(settings.device_code_ttl, settings.device_poll_interval),
+    )
     return Protocol(
         capabilities=capabilities,
         grants=grants,
@@ -132,6 +144,14 @@ def build_protocol(
             services.trail,
             services.webhooks.notify,
         ),
+        device_authorization=endpoint("device_authorization", device.handle),
+        device_approval=DeviceApproval(
+            grants=services.device_grants,
+            clients=services.clients,
+            pepper=services.master.pepper,
+            clock=services.clock,
+            audit=services.trail,
+        ),
     )
 
 
@@ -146,6 +166,8 @@ def _throttle(services: Services) -> Throttle:
             first_lock=settings.lockout_first,
             longest_lock=settings.lockout_longest,
             rate_limit_per_address=settings.rate_limit_per_address,
+            user_code_failures=settings.lockout_user_code_failures,
+            user_code_address_failures=settings.lockout_user_code_address_failures,
         ),
     )
 

@@ -37,6 +37,7 @@ from tokensmith.errors import ConfigError, StartupError
 from tokensmith.jose.keyring import KeyRing, KeyRingError
 from tokensmith.oauth.client_assertion import AssertionReplayStore
 from tokensmith.oauth.clients import ClientStore
+from tokensmith.oauth.device_grants import DeviceGrantStore
 from tokensmith.oauth.grants import CodeStore, ConsentStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence import migrate
@@ -54,6 +55,7 @@ from tokensmith.persistence.repositories import (
     SqlClientStore,
     SqlCodeStore,
     SqlConsentStore,
+    SqlDeviceGrantStore,
     SqlMetaStore,
     SqlRefreshStore,
     SqlSessionStore,
@@ -61,6 +63,7 @@ from tokensmith.persistence.repositories import (
     SqlTokenStore,
     SqlUserStore,
 )
+from tokensmith.runtime.cli_client import ensure_cli_client
 from tokensmith.runtime.masterkey import confirm_master_key, resolve_master_key
 from tokensmith.runtime.protocol import Protocol, build_protocol
 from tokensmith.settings import Settings
@@ -81,6 +84,7 @@ class Services:
     users: UserStore
     codes: CodeStore
     consents: ConsentStore
+    device_grants: DeviceGrantStore
     tokens: TokenStore
     refresh: RefreshStore
     api_keys: ApiKeyStore
@@ -261,7 +265,7 @@ async def open_services(
         clock=clock,
     )
     detector.listeners.append(responder.handle)
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         master=resolved.key,
@@ -271,6 +275,7 @@ async def open_services(
         users=SqlUserStore(engine),
         codes=SqlCodeStore(engine),
         consents=SqlConsentStore(engine),
+        device_grants=SqlDeviceGrantStore(engine),
         tokens=SqlTokenStore(engine),
         refresh=refresh,
         api_keys=api_keys,
@@ -288,6 +293,12 @@ async def open_services(
             settings.password_hash_concurrency or os.cpu_count() or 1, settings.password_hash_queue
         ),
     )
+    try:
+        await ensure_cli_client(services)
+    except BaseException:
+        await services.close()
+        raise
+    return services
 
 
 def _raise_alert(alert: Alert, trail: AuditTrail, webhooks: WebhookSender, clock: Clock) -> None:

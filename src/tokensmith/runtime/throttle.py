@@ -1,6 +1,7 @@
 """Brute-force lockouts and per-address limits at the endpoints that check a secret.
 
-Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>``, an IPv6
+Names are ``account:<username>``, ``client:<client_id>@<address>`` and ``address:<ip>`` (and for
+user codes typed at /device, ``user_code:<session>`` and ``user_code_address:<ip>``), an IPv6
 address counted by its /64 (``core.addresses.address_bucket``: one host has 2^64 of them). The
 lock check and the count are always one atomic step (SECURITY 57), in one of two ways:
 
@@ -47,6 +48,8 @@ class LockoutSettings:
     first_lock: int
     longest_lock: int
     rate_limit_per_address: int | None = None
+    user_code_failures: int = 5
+    user_code_address_failures: int = 20
 
 
 class Attempt:
@@ -90,6 +93,11 @@ class Throttle:
             "account": LockoutPolicy(rules.account_failures, _WINDOW, first, longest),
             "client": LockoutPolicy(rules.client_failures, _WINDOW, first, longest),
             "address": LockoutPolicy(rules.address_failures, _WINDOW, first, longest),
+            # User codes typed at /device (RFC 8628 §5.1), by session and by address.
+            "user_code": LockoutPolicy(rules.user_code_failures, _WINDOW, first, longest),
+            "user_code_address": LockoutPolicy(
+                rules.user_code_address_failures, _WINDOW, first, longest
+            ),
         }
 
     @asynccontextmanager
@@ -175,7 +183,7 @@ class Throttle:
 def _named(names: dict[str, str | None]) -> list[tuple[str, str]]:
     """(kind, "kind:name") for each name given; an address by its bucket (an IPv6 one's /64)."""
     return [
-        (kind, f"{kind}:{address_bucket(name) if kind == 'address' else name}")
+        (kind, f"{kind}:{address_bucket(name) if kind.endswith('address') else name}")
         for kind, name in names.items()
         if name
     ]

@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
-from tokensmith.accounts.users import User, authenticate_user
 from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.concurrency import Busy
-from tokensmith.core.secrets import keyed_hash, random_token
+from tokensmith.core.secrets import random_token
 from tokensmith.errors import (
     AccessDenied,
     ConsentRequired,
@@ -58,8 +57,8 @@ from tokensmith.web.cookies import (
 )
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import form_action_for, page
+from tokensmith.web.signin import check_password, start_session
 from tokensmith.web.state import services_of
-from tokensmith.web.throttle import account_name, attempt, peer, succeeded
 
 __all__ = ["authorize", "consent", "login"]
 
@@ -141,7 +140,7 @@ async def login(request: Request) -> Response:
     form, interaction, client = loaded
     username = form.get("username") or ""
     try:
-        user = await _sign_in(request, services, username, form.get("password") or "")
+        user = await check_password(request, services, username, form.get("password") or "")
     except TooManyRequests as locked:
         # The same answer for every name, existing or not: a lock reveals nothing.
         error = f"Too many failed sign-in attempts. Try again in {locked.retry_after} seconds."
@@ -169,41 +168,13 @@ async def login(request: Request) -> Response:
             username=username,
             status=401,
         )
-    # A new session id at every login: an id planted before login is worth nothing after it.
-    previous = request.cookies.get(session_cookie(services))
+    session, value = await start_session(request, services, user)
     now = services.clock.now()
-    if previous:
-        await services.sessions.end(keyed_hash(services.master.pepper, previous), now)
-    value = random_token(32)
-    session = Session(
-        keyed_hash(services.master.pepper, value),
-        user.user_id,
-        now,
-        "pwd",
-        now,
-        now + services.settings.session_ttl,
-    )
-    await services.sessions.add(session)
     response = await _proceed(
         request, services, client, interaction.logged_in(session, now), session
     )
     set_cookie(response, services, session_cookie(services), value, services.settings.session_ttl)
     return response
-
-
-async def _sign_in(
-    request: Request, services: Services, username: str, password: str
-) -> User | None:
-    """The user, if the password is right, behind the lockouts of the name typed and of the
-    address: the attempt is counted before the hash runs (SECURITY 57), a success refunds it."""
-    account = account_name(username)
-    async with attempt(request, account=account, address=peer(request)) as tried:
-        user = await authenticate_user(services.users, username, password, services.password_slots)
-        if user is None:
-            tried.failed()
-    if user is not None:
-        await succeeded(request, account=account)
-    return user
 
 
 def _retry_page(

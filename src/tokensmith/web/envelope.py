@@ -39,12 +39,13 @@ MAX_HEADERS_BYTES = 32 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Credentials that must never travel in a URL (RFC 6750 §2.3, RFC 9700 §4.3.2, RFC 6749 §2.3.1).
 _CREDENTIALS_IN_QUERY = frozenset(
-    {"access_token", "refresh_token", "client_secret", "api_key", "apikey"}
+    {"access_token", "refresh_token", "client_secret", "api_key", "apikey", "device_code"}
 )
 _API_KEY_PREFIX = "tsk_"
 # Every other secret we mint under any parameter name: a client secret, a refresh token, an opaque
-# access token or a code. The type prefix followed by a run of token characters is unmistakable.
-_SECRET_IN_QUERY = re.compile(r"(?:tscs|tsrt|tsat|tsac)_[A-Za-z0-9_-]{16}")
+# access token, a code or a device code. The type prefix followed by a run of token characters is
+# unmistakable.
+_SECRET_IN_QUERY = re.compile(r"(?:tscs|tsrt|tsat|tsac|tsdc)_[A-Za-z0-9_-]{16}")
 
 _BASE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),

@@ -22,6 +22,7 @@ from tokensmith.persistence.memory.api_keys import MemoryApiKeyStore
 from tokensmith.persistence.memory.assertions import MemoryAssertionStore
 from tokensmith.persistence.memory.audit import MemoryAuditStore
 from tokensmith.persistence.memory.clients import MemoryClientStore
+from tokensmith.persistence.memory.device_grants import MemoryDeviceGrantStore
 from tokensmith.persistence.memory.grants import MemoryCodeStore, MemoryConsentStore
 from tokensmith.persistence.memory.meta import MemoryMetaStore
 from tokensmith.persistence.memory.sessions import MemorySessionStore
@@ -38,6 +39,7 @@ __all__ = [
     "MemoryClientStore",
     "MemoryCodeStore",
     "MemoryConsentStore",
+    "MemoryDeviceGrantStore",
     "MemoryMetaStore",
     "MemoryRefreshStore",
     "MemorySessionStore",
@@ -59,6 +61,7 @@ class MemoryStores:
     sessions: MemorySessionStore = field(init=False)
     codes: MemoryCodeStore = field(init=False)
     consents: MemoryConsentStore = field(init=False)
+    device_grants: MemoryDeviceGrantStore = field(init=False)
     tokens: MemoryTokenStore = field(init=False)
     refresh: MemoryRefreshStore = field(init=False)
     api_keys: MemoryApiKeyStore = field(init=False)
@@ -74,6 +77,7 @@ class MemoryStores:
         self.sessions = MemorySessionStore(t)
         self.codes = MemoryCodeStore(t)
         self.consents = MemoryConsentStore(t)
+        self.device_grants = MemoryDeviceGrantStore(t)
         self.tokens = MemoryTokenStore(t)
         self.refresh = MemoryRefreshStore(t)
         self.api_keys = MemoryApiKeyStore(t)
@@ -92,6 +96,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
     from tokensmith.oauth.client_assertion import AssertionReplayStore
     from tokensmith.oauth.client_removal import ClientHoldings
     from tokensmith.oauth.clients import ClientStore
+    from tokensmith.oauth.device_grants import DeviceGrantStore
     from tokensmith.oauth.grants import CodeStore, ConsentStore
     from tokensmith.oauth.secret_leaks import LeakedSecretStore
     from tokensmith.oauth.tokens import RefreshStore, TokenStore
@@ -103,6 +108,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         sessions: SessionStore = s.sessions
         codes: CodeStore = s.codes
         consents: ConsentStore = s.consents
+        device_grants: DeviceGrantStore = s.device_grants
         tokens: TokenStore = s.tokens
         refresh: RefreshStore = s.refresh
         api_keys: ApiKeyStore = s.api_keys
@@ -111,4 +117,4 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         signing_keys: SigningKeyStore = s.signing_keys
         holdings: ClientHoldings = s
         del clients, leaks, users, sessions, codes, consents, tokens, refresh
-        del api_keys, audit, assertions, signing_keys, holdings
+        del api_keys, audit, assertions, signing_keys, holdings, device_grants

@@ -21,6 +21,7 @@ from tokensmith.apikeys.records import ApiKeyRecord
 from tokensmith.audit.events import AuditEvent
 from tokensmith.jose.keyring import KeyRecord
 from tokensmith.oauth.clients import Client
+from tokensmith.oauth.device_grants import DeviceGrant
 from tokensmith.oauth.grants import AuthorizationCode, Consent
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 
@@ -56,6 +57,7 @@ class Tables:
     sessions: dict[bytes, Session] = field(default_factory=dict)
     consents: dict[tuple[str, str], Consent] = field(default_factory=dict)
     authorization_codes: dict[bytes, AuthorizationCode] = field(default_factory=dict)
+    device_grants: dict[bytes, DeviceGrant] = field(default_factory=dict)
     refresh_families: dict[str, RefreshFamily] = field(default_factory=dict)
     refresh_tokens: dict[bytes, RefreshToken] = field(default_factory=dict)
     issued_tokens: dict[str, IssuedToken] = field(default_factory=dict)

@@ -4,6 +4,7 @@ from tokensmith.persistence.repositories.api_keys import SqlApiKeyStore
 from tokensmith.persistence.repositories.assertions import SqlAssertionStore
 from tokensmith.persistence.repositories.audit import SqlAuditStore
 from tokensmith.persistence.repositories.clients import SqlClientStore
+from tokensmith.persistence.repositories.device_grants import SqlDeviceGrantStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
 from tokensmith.persistence.repositories.meta import SqlMetaStore
 from tokensmith.persistence.repositories.sessions import SqlSessionStore
@@ -18,6 +19,7 @@ __all__ = [
     "SqlClientStore",
     "SqlCodeStore",
     "SqlConsentStore",
+    "SqlDeviceGrantStore",
     "SqlMetaStore",
     "SqlRefreshStore",
     "SqlSessionStore",

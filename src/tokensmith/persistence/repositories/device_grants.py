@@ -1,0 +1,151 @@
+"""Device authorizations (implements ``oauth.device_grants.DeviceGrantStore``).
+
+Every change is one conditional ``UPDATE ... RETURNING``: of concurrent polls, decisions or
+redemptions, the database lets exactly one match its condition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokensmith.oauth.device_grants import SLOW_DOWN_STEP, DeviceGrant, Poll
+from tokensmith.persistence.repositories._base import (
+    PURGE_BATCH,
+    Repository,
+    as_dict,
+    batch_delete,
+    select_by,
+    values_of,
+)
+from tokensmith.persistence.tables import device_grants as grants
+
+__all__ = ["SqlDeviceGrantStore"]
+
+_BY_DEVICE_CODE = select_by(grants, "device_code_hash")
+_BY_USER_CODE = select_by(grants, "user_code_hash")
+_OWN = (
+    grants.c.device_code_hash == sa.bindparam("match_hash"),
+    grants.c.client_id == sa.bindparam("match_client"),
+)
+# A poll on time: the interval has passed since the last one (or there was none).
+_POLL_ON_TIME = (
+    sa.update(grants)
+    .where(
+        *_OWN,
+        sa.or_(
+            grants.c.last_polled_at.is_(None),
+            grants.c.last_polled_at + grants.c.poll_interval <= sa.bindparam("now"),
+        ),
+    )
+    .values(last_polled_at=sa.bindparam("now"))
+    .returning(*grants.c)
+)
+# Otherwise too fast: the interval grows, for every later poll (RFC 8628 §3.5).
+_POLL_TOO_FAST = (
+    sa.update(grants)
+    .where(*_OWN)
+    .values(
+        last_polled_at=sa.bindparam("now"),
+        poll_interval=grants.c.poll_interval + SLOW_DOWN_STEP,
+    )
+    .returning(*grants.c)
+)
+_DECIDE = (
+    sa.update(grants)
+    .where(
+        grants.c.device_code_hash == sa.bindparam("match_hash"),
+        grants.c.status == "pending",
+        grants.c.expires_at > sa.bindparam("now"),
+    )
+    .values(
+        status=sa.bindparam("decision"),
+        user_id=sa.bindparam("user_id"),
+        auth_time=sa.bindparam("auth_time"),
+        session_id=sa.bindparam("session_id"),
+        decided_at=sa.bindparam("now"),
+    )
+    .returning(*grants.c)
+)
+_REDEEM = (
+    sa.update(grants)
+    .where(*_OWN, grants.c.status == "approved", grants.c.expires_at > sa.bindparam("now"))
+    .values(status="redeemed")
+    .returning(*grants.c)
+)
+
+
+def _grant(row: sa.Row[Any]) -> DeviceGrant:
+    data = as_dict(row)
+    data["device_code_hash"] = bytes(data["device_code_hash"])
+    data["user_code_hash"] = bytes(data["user_code_hash"])
+    return DeviceGrant(**data)
+
+
+class SqlDeviceGrantStore(Repository):
+    async def add(self, grant: DeviceGrant) -> bool:
+        return await self.insert_new(grants, values_of(grants, grant))
+
+    async def get(self, device_code_hash: bytes) -> DeviceGrant | None:
+        return await self._one(_BY_DEVICE_CODE, {"device_code_hash": device_code_hash})
+
+    async def find_by_user_code(self, user_code_hash: bytes) -> DeviceGrant | None:
+        return await self._one(_BY_USER_CODE, {"user_code_hash": user_code_hash})
+
+    async def poll(self, device_code_hash: bytes, client_id: str, now: int) -> Poll | None:
+        values = {"match_hash": device_code_hash, "match_client": client_id, "now": now}
+        on_time = await self._change(_POLL_ON_TIME, values)
+        if on_time is not None:
+            return Poll(on_time, too_fast=False)
+        too_fast = await self._change(_POLL_TOO_FAST, values)
+        return Poll(too_fast, too_fast=True) if too_fast is not None else None
+
+    async def decide(
+        self,
+        device_code_hash: bytes,
+        *,
+        approved: bool,
+        user_id: str,
+        auth_time: int | None,
+        session_id: str | None,
+        now: int,
+    ) -> DeviceGrant | None:
+        return await self._change(
+            _DECIDE,
+            {
+                "match_hash": device_code_hash,
+                "decision": "approved" if approved else "denied",
+                "user_id": user_id,
+                "auth_time": auth_time,
+                "session_id": session_id,
+                "now": now,
+            },
+        )
+
+    async def redeem(self, device_code_hash: bytes, client_id: str, now: int) -> DeviceGrant | None:
+        values = {"match_hash": device_code_hash, "match_client": client_id, "now": now}
+        return await self._change(_REDEEM, values)
+
+    async def delete_for_client(self, client_id: str) -> int:
+        async with self.db.begin() as conn:
+            result = await conn.execute(sa.delete(grants).where(grants.c.client_id == client_id))
+        return result.rowcount
+
+    async def purge_expired(self, before: int, limit: int = PURGE_BATCH) -> int:
+        statement = batch_delete(
+            grants, grants.c.device_code_hash, grants.c.expires_at < before, limit
+        )
+        async with self.db.begin() as conn:
+            result = await conn.execute(statement)
+        return result.rowcount
+
+    async def _one(self, query: sa.Select[Any], values: dict[str, Any]) -> DeviceGrant | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(query, values)).first()
+        return _grant(row) if row else None
+
+    async def _change(self, statement: sa.Update, values: dict[str, Any]) -> DeviceGrant | None:
+        async with self.db.single() as conn:
+            row = (await conn.execute(statement, values)).first()
+        return _grant(row) if row else None

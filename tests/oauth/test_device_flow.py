@@ -1,0 +1,463 @@
+"""The device authorization grant (RFC 8628) through real HTTP against a running server: the
+device asks, polls, the person signs in at /device and decides, the device gets its tokens."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.oauth.conftest import Registered, Registrar
+from tests.oauth.test_audit_events import events, named
+from tests.support import DevicePageError, ServerThread, approve_device_code
+from tokensmith.oauth.clients import NewClient
+from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
+from tokensmith.oauth.user_codes import USER_CODE_ALPHABET
+from tokensmith.settings import Settings
+
+PASSWORD = "correct horse battery"
+_SHOWN = re.compile(rf"[{USER_CODE_ALPHABET}]{{4}}-[{USER_CODE_ALPHABET}]{{4}}")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A one-second interval: the server's clock is real, and a test waits it out (protocol
+    tests on a frozen clock cover slow_down and expiry: tests/oauth/test_device_code.py)."""
+    return settings.model_copy(update={"device_poll_interval": 1})
+
+
+@pytest.fixture
+def tv_app(register: Registrar) -> Registered:
+    """A public app on a device without a browser: the device grant, with refresh tokens."""
+    return register(
+        NewClient(
+            "Living Room TV",
+            is_public=True,
+            grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
+            scope="openid profile api:read",
+        )
+    )
+
+
+def start(http: httpx.Client, client_id: str, **extra: str) -> dict[str, object]:
+    response = http.post("/device_authorization", data={"client_id": client_id, **extra})
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return dict(response.json())
+
+
+def poll_after_interval(http: httpx.Client, client_id: str, device_code: object) -> httpx.Response:
+    time.sleep(1.05)  # the interval (1 s) since the last poll, counted in whole seconds
+    return poll(http, client_id, device_code)
+
+
+def poll(http: httpx.Client, client_id: str, device_code: object) -> httpx.Response:
+    return http.post(
+        "/token",
+        data={
+            "grant_type": DEVICE_CODE_GRANT,
+            "device_code": str(device_code),
+            "client_id": client_id,
+        },
+    )
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_the_whole_flow_gives_the_device_its_tokens(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    body = start(http, tv_app.client_id, scope="openid api:read")
+    assert _SHOWN.fullmatch(str(body["user_code"]))
+    assert body["verification_uri"] == f"{server.base_url}/device"
+    assert (
+        body["verification_uri_complete"]
+        == f"{server.base_url}/device?user_code={body['user_code']}"
+    )
+    assert body["expires_in"] == 600
+    assert body["interval"] == 1
+    assert str(body["device_code"]).startswith("tsdc_")
+
+    pending = poll(http, tv_app.client_id, body["device_code"])
+    assert pending.status_code == 400
+    assert pending.json()["error"] == "authorization_pending"
+
+    done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    assert "connected" in done.text
+
+    tokens = poll_after_interval(http, tv_app.client_id, body["device_code"])
+    assert tokens.status_code == 200, tokens.text
+    issued = tokens.json()
+    assert issued["token_type"] == "Bearer"
+    assert issued["scope"] == "api:read openid"
+    assert issued["refresh_token"].startswith("tsrt_")
+    assert "id_token" in issued
+    userinfo = http.get("/userinfo", headers={"authorization": f"Bearer {issued['access_token']}"})
+    assert userinfo.json()["sub"] == alice
+
+
+def test_a_denied_request_is_access_denied_at_the_next_poll(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    body = start(http, tv_app.client_id)
+    done = approve_device_code(
+        server.base_url, str(body["user_code"]), "alice", PASSWORD, approve=False
+    )
+    assert "not given access" in done.text
+    denied = poll_after_interval(http, tv_app.client_id, body["device_code"])
+    assert denied.status_code == 400
+    assert denied.json()["error"] == "access_denied"
+
+
+def test_the_link_with_the_code_only_fills_the_box(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    """RFC 8628 §5.4: opening verification_uri_complete, even signed in, approves nothing."""
+    body = start(http, tv_app.client_id)
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        page = browser.get("/device", params={"user_code": str(body["user_code"])})
+        assert 'name="password"' in page.text  # sign in first
+        csrf = _field(page.text, "csrf_token")
+        signed_in = browser.post(
+            "/device",
+            data={
+                "csrf_token": csrf,
+                "step": "signin",
+                "username": "alice",
+                "password": PASSWORD,
+                "user_code": str(body["user_code"]),
+            },
+        )
+        assert signed_in.status_code == 200
+        assert f'value="{body["user_code"]}"' in signed_in.text  # prefilled, not submitted
+        again = browser.get("/device", params={"user_code": str(body["user_code"])})
+        assert again.status_code == 200 and 'name="step" value="code"' in again.text
+        confirm = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": "code", "user_code": str(body["user_code"])},
+        )
+        assert "Living Room TV" in confirm.text and "api:read" in confirm.text
+    pending = poll(http, tv_app.client_id, body["device_code"])
+    assert pending.json()["error"] == "authorization_pending"
+
+
+def test_the_page_is_served_like_the_login_page(http: httpx.Client) -> None:
+    page = http.get("/device")
+    assert page.status_code == 200
+    assert page.headers["x-frame-options"] == "DENY"
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert "script-src" not in csp and "<script" not in page.text
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"step": "code", "user_code": "BCDF-GHJK"},  # no CSRF token
+        {"step": "code", "user_code": "BCDF-GHJK", "csrf_token": "forged"},
+    ],
+)
+def test_a_post_without_a_valid_csrf_token_is_refused(
+    server: ServerThread, form: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        browser.get("/device")  # the CSRF cookie is set
+        refused = browser.post("/device", data=form)
+    assert refused.status_code == 403
+    assert "Form expired" in refused.text
+
+
+def test_code_entry_needs_a_sign_in(server: ServerThread) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _field(browser.get("/device").text, "csrf_token")
+        page = browser.post(
+            "/device", data={"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+        )
+    assert page.status_code == 401 and 'name="password"' in page.text
+
+
+@pytest.mark.parametrize("step", ["decide", "nonsense"])
+def test_a_forged_confirmation_or_step_is_refused(
+    server: ServerThread, alice: str, step: str
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _field(browser.get("/device").text, "csrf_token")
+        signed_in = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": "signin", "username": "alice", "password": PASSWORD},
+        )
+        assert signed_in.status_code == 200
+        page = browser.post(
+            "/device",
+            data={"csrf_token": csrf, "step": step, "grant": "AAAA", "decision": "allow"},
+        )
+    assert page.status_code == 400
+
+
+@pytest.fixture
+def few_tries(settings: Settings) -> Settings:
+    return settings.model_copy(update={"lockout_user_code_failures": 3})
+
+
+@pytest.mark.parametrize(
+    "wrong", ["BCDF-GHJK", "not a code", "bcdf-ghja", "1234-5678", "X" * 200, "BCDF-\x00GHJ"]
+)
+def test_a_wrong_or_malformed_code_says_so_and_counts(
+    http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str, wrong: str
+) -> None:
+    start(http, tv_app.client_id)
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _sign_in(browser)
+        page = browser.post(
+            "/device", data={"csrf_token": csrf, "step": "code", "user_code": wrong}
+        )
+    if "\x00" in wrong:
+        assert page.status_code == 400  # a control character: the form is refused whole
+        return
+    assert page.status_code == 400
+    assert "not valid, or it has expired" in page.text
+
+
+class TestLockout:
+    @pytest.fixture
+    def settings(self, few_tries: Settings) -> Settings:
+        return few_tries
+
+    def test_code_entry_locks_after_the_set_number_of_wrong_codes(
+        self, http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+    ) -> None:
+        body = start(http, tv_app.client_id)
+        with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+            csrf = _sign_in(browser)
+            for _ in range(3):
+                wrong = browser.post(
+                    "/device", data={"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                )
+                assert wrong.status_code == 400
+            # Locked now, even for the right code: guessing learns nothing more.
+            locked = browser.post(
+                "/device",
+                data={"csrf_token": csrf, "step": "code", "user_code": str(body["user_code"])},
+            )
+        assert locked.status_code == 429
+        assert int(locked.headers["retry-after"]) > 0
+        assert "Too many wrong codes" in locked.text
+
+
+class TestAddressLockout:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        limits = {"lockout_user_code_failures": 100, "lockout_user_code_address_failures": 3}
+        return settings.model_copy(update=limits)
+
+    def test_new_sessions_from_one_address_share_its_count(
+        self, http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
+    ) -> None:
+        body = start(http, tv_app.client_id)
+        for _ in range(3):
+            with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+                csrf = _sign_in(browser)
+                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                assert browser.post("/device", data=data).status_code == 400
+        with pytest.raises(DevicePageError, match="429"):
+            approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+
+def _sign_in(browser: httpx.Client) -> str:
+    csrf = _field(browser.get("/device").text, "csrf_token")
+    page = browser.post(
+        "/device",
+        data={"csrf_token": csrf, "step": "signin", "username": "alice", "password": PASSWORD},
+    )
+    assert page.status_code == 200, page.text
+    return csrf
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html[:400]
+    return found.group(1)
+
+
+# -- /device_authorization and /token: bad input ------------------------------------------------
+
+
+@pytest.fixture
+def web_only(register: Registrar) -> Registered:
+    return register(
+        NewClient(
+            "Web Only",
+            is_public=True,
+            redirect_uris=("https://app.example.com/cb",),
+            scope="openid",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "error"),
+    [
+        ({"scope": "openid"}, 401, "invalid_client"),  # no client_id
+        ({"client_id": "nobody-registered-this"}, 401, "invalid_client"),
+        ({"client_id": "{web_only}"}, 400, "unauthorized_client"),
+        ({"client_id": "{tv}", "scope": "admin"}, 400, "invalid_scope"),
+        ({"client_id": "{tv}", "scope": "openid  profile"}, 400, "invalid_scope"),
+        ({"client_id": "{tv}", "resource": "https://other.example.com"}, 400, "invalid_target"),
+        ({"client_id": "{tv}", "scope": "openid\r\nX-Injected: 1"}, 400, "invalid_request"),
+    ],
+)
+def test_a_bad_device_authorization_request_is_refused_in_the_protocols_format(
+    http: httpx.Client,
+    tv_app: Registered,
+    web_only: Registered,
+    data: dict[str, str],
+    status: int,
+    error: str,
+) -> None:
+    ids = {"{tv}": tv_app.client_id, "{web_only}": web_only.client_id}
+    sent = {name: ids.get(value, value) for name, value in data.items()}
+    response = http.post("/device_authorization", data=sent)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_device_code_in_the_query_string_is_refused(
+    http: httpx.Client, tv_app: Registered
+) -> None:
+    body = start(http, tv_app.client_id)
+    response = http.post(
+        "/token",
+        params={"device_code": str(body["device_code"])},
+        data={"grant_type": DEVICE_CODE_GRANT, "client_id": tv_app.client_id},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_polling_with_another_clients_code_or_an_unknown_one_is_invalid_grant(
+    http: httpx.Client, tv_app: Registered, register: Registrar
+) -> None:
+    other = register(
+        NewClient("Other TV", is_public=True, grant_types=(DEVICE_CODE_GRANT,), scope="openid")
+    )
+    body = start(http, tv_app.client_id)
+    theirs = poll(http, other.client_id, body["device_code"])
+    assert theirs.status_code == 400 and theirs.json()["error"] == "invalid_grant"
+    unknown = poll(http, tv_app.client_id, "tsdc_" + "A" * 43)
+    assert unknown.json()["error"] == "invalid_grant"
+
+
+def test_a_client_not_registered_for_the_grant_cannot_poll(
+    http: httpx.Client, web_only: Registered
+) -> None:
+    response = poll(http, web_only.client_id, "tsdc_" + "A" * 43)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+
+
+def test_the_page_helper_fails_loudly_on_a_wrong_code(server: ServerThread, alice: str) -> None:
+    with pytest.raises(DevicePageError, match="code entry: 400"):
+        approve_device_code(server.base_url, "BCDF-GHJK", "alice", PASSWORD)
+
+
+def test_every_step_is_an_audit_event_and_none_holds_a_code(
+    http: httpx.Client,
+    server: ServerThread,
+    tv_app: Registered,
+    alice: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = start(http, tv_app.client_id)
+    poll(http, tv_app.client_id, body["device_code"])
+    poll(http, tv_app.client_id, body["device_code"])  # too soon: slow_down
+    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    denied = start(http, tv_app.client_id)
+    approve_device_code(server.base_url, str(denied["user_code"]), "alice", PASSWORD, approve=False)
+    expected = {
+        "device.authorization_issued",
+        "device.slow_down",
+        "device.code_entered",
+        "device.approved",
+        "device.denied",
+        "login.success",
+    }
+    found = events(settings, expected)
+    issued = named(found, "device.authorization_issued")
+    assert [e.client_id for e in issued] == [tv_app.client_id] * 2
+    assert all(e.outcome == "success" for e in named(found, "device.code_entered"))
+    everything = repr(found) + caplog.text
+    for value in (body["device_code"], denied["device_code"]):
+        assert str(value) not in everything
+    for shown in (body["user_code"], denied["user_code"]):
+        assert str(shown) not in everything
+        assert str(shown).replace("-", "") not in everything
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "user_code=BCDF%00GHJK",
+        "user_code=BCDF%0D%0AX",
+        "user_code=a&user_code=b",
+        "x=" + "y" * 9000,
+    ],
+)
+def test_a_bad_query_at_the_page_is_a_clear_400(http: httpx.Client, query: str) -> None:
+    response = http.get(f"/device?{query}")
+    assert response.status_code in (400, 431)
+    assert "\x00" not in response.text
+
+
+def test_a_long_code_in_the_link_is_cut_not_echoed_whole(http: httpx.Client) -> None:
+    response = http.get("/device", params={"user_code": "B" * 300})
+    assert response.status_code == 200
+    assert "B" * 65 not in response.text
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_of_parallel_polls_after_approval_one_gets_tokens(
+    server: ServerThread, tv_app: Registered, alice: str
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        body = start(http, tv_app.client_id)
+    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+    def one_poll(_: int) -> httpx.Response:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            return poll(http, tv_app.client_id, body["device_code"])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one_poll, range(8)))
+    assert sum(a.status_code == 200 for a in answers) == 1
+    assert {a.json()["error"] for a in answers if a.status_code != 200} <= {
+        "invalid_grant",
+        "slow_down",
+    }
+
+
+def test_a_confidential_client_authenticates_at_both_endpoints(
+    http: httpx.Client, server: ServerThread, register: Registrar, alice: str
+) -> None:
+    kiosk = register(NewClient("Kiosk", grant_types=(DEVICE_CODE_GRANT,), scope="api:read"))
+    assert kiosk.secret is not None
+    wrong = http.post(
+        "/device_authorization", data={"scope": "api:read"}, auth=(kiosk.client_id, "wrong")
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert "basic" in wrong.headers["www-authenticate"].lower()
+    body = http.post(
+        "/device_authorization", data={"scope": "api:read"}, auth=(kiosk.client_id, kiosk.secret)
+    ).json()
+    approve_device_code(server.base_url, body["user_code"], "alice", PASSWORD)
+    data = {"grant_type": DEVICE_CODE_GRANT, "device_code": body["device_code"]}
+    unauthenticated = http.post("/token", data={**data, "client_id": kiosk.client_id})
+    assert unauthenticated.status_code == 401
+    tokens = http.post("/token", data=data, auth=(kiosk.client_id, kiosk.secret))
+    assert tokens.status_code == 200, tokens.text
+    assert "refresh_token" not in tokens.json()
