@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "ERROR_CODES",
@@ -165,6 +165,9 @@ class OAuthError(TokensmithError):
     code: str = "invalid_request"
     error: str = "invalid_request"
     status: int = 400
+    # False for a refusal that is the protocol's routine, not an event: a device's
+    # authorization_pending poll, every few seconds (counted by a metric, not an audit row).
+    audited: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -275,6 +278,7 @@ class UnapprovedSoftwareStatement(OAuthError):
 
 class AuthorizationPending(OAuthError):
     code = "authorization_pending"
+    audited = False
 
 
 class SlowDown(OAuthError):

@@ -14,7 +14,7 @@ from tests.support import OFFERED, token_request
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import User
 from tokensmith.core.clock import FrozenClock
-from tokensmith.core.secrets import fingerprint
+from tokensmith.core.secrets import fingerprint, keyed_hash
 from tokensmith.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -36,6 +36,7 @@ from tokensmith.oauth.device_authorization import (
     DeviceTiming,
 )
 from tokensmith.oauth.device_code import DeviceCodeGrant
+from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.user_codes import (
     USER_CODE_ALPHABET,
@@ -224,6 +225,29 @@ async def test_polling_too_fast_is_slow_down_and_the_interval_grows(device: Devi
     assert len(device.memory.audit.named("device.slow_down")) == 2
 
 
+async def test_the_interval_grows_no_further_than_a_minute(device: Device) -> None:
+    body = await device.start()
+    code = body["device_code"]
+    assert isinstance(await refused(device.poll(code)), AuthorizationPending)
+    for _ in range(30):  # a poller that ignores every slow_down, once a second
+        device.clock.advance(1)
+        slow = await refused(device.poll(code))
+        assert isinstance(slow, SlowDown)
+    assert "every 60 seconds" in slow.description
+    grant = next(iter(device.memory.stores.tables.device_grants.values()))
+    assert grant.poll_interval == MAX_POLL_INTERVAL
+    device.clock.advance(59)
+    assert isinstance(await refused(device.poll(code)), SlowDown)  # still enforced at the cap
+    device.clock.advance(60)
+    assert isinstance(await refused(device.poll(code)), AuthorizationPending)
+
+
+async def test_a_pending_poll_is_routine_and_not_audited(device: Device) -> None:
+    pending = await refused(device.poll((await device.start())["device_code"]))
+    assert isinstance(pending, AuthorizationPending) and not pending.audited
+    assert all(cls.audited for cls in (SlowDown, ExpiredToken, AccessDenied, InvalidGrant))
+
+
 async def test_a_code_past_its_lifetime_is_expired_token(device: Device) -> None:
     body = await device.start()
     device.clock.advance(600)
@@ -287,6 +311,80 @@ async def test_no_device_code_is_invalid_request(
     assert client is not None
     request = token_request(Params([("grant_type", DEVICE_CODE_GRANT), *pairs]))
     assert isinstance(await refused(device.grant.handle(request, client)), InvalidRequest)
+
+
+async def test_a_redeemed_device_code_used_again_revokes_what_it_gave(device: Device) -> None:
+    body = await device.start()
+    assert await device.decide(body["user_code"])
+    tokens = await device.poll(body["device_code"])
+    device.clock.advance(30)
+    assert isinstance(await refused(device.poll(body["device_code"])), InvalidGrant)
+    stores = device.memory.stores
+    access = verify_jwt(
+        tokens["access_token"], {device.memory.signing_key.kid: device.memory.signing_key}
+    )
+    issued = await stores.tokens.get_by_jti(access[1]["jti"])
+    assert issued is not None and issued.revoked_at is not None
+    refresh = await stores.refresh.get(
+        keyed_hash(device.memory.deps.pepper, tokens["refresh_token"])
+    )
+    assert refresh is not None and refresh[1].revoked_at is not None
+    assert len(device.memory.audit.named("device.replayed")) == 1
+    device.clock.advance(30)  # a third use finds it marked: no second revocation, no second event
+    assert isinstance(await refused(device.poll(body["device_code"])), InvalidGrant)
+    assert len(device.memory.audit.named("device.replayed")) == 1
+
+
+@pytest.mark.parametrize("lag", range(8))
+async def test_a_replay_racing_the_first_redemption_leaves_no_token_alive(
+    device: Device, lag: int
+) -> None:
+    """Two on-time polls of one approved code, the second ``lag`` steps behind the first: at
+    every point of the first one's redemption (before, during and after its commit), at most one
+    gets tokens, and none of what was issued is left alive (SECURITY 22's rule)."""
+    body = await device.start()
+    assert await device.decide(body["user_code"])
+    results = await asyncio.gather(
+        device.poll(body["device_code"]),
+        _lagging(device, body["device_code"], lag),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, dict) for r in results) <= 1
+    refusals = [r for r in results if not isinstance(r, dict)]
+    assert all(isinstance(r, InvalidGrant | SlowDown) for r in refusals), refusals
+    if any(isinstance(r, SlowDown) for r in results):
+        return  # both came at one instant: the second was too soon, not a second use
+    tables = device.memory.stores.tables
+    assert all(t.revoked_at is not None for t in tables.issued_tokens.values()), results
+    assert all(f.revoked_at is not None for f in tables.refresh_families.values()), results
+
+
+async def _lagging(device: Device, code: str, lag: int) -> dict[str, Any]:
+    for _ in range(lag):
+        await asyncio.sleep(0)
+    device.clock.advance(5)  # on time: the first poll's interval has passed
+    return await device.poll(code)
+
+
+async def test_a_user_disabled_between_the_redemption_and_the_commit_gets_nothing(
+    device: Device,
+) -> None:
+    users = device.memory.stores.tables.users
+    grants = device.memory.stores.device_grants
+    redeem = grants.redeem
+
+    async def redeem_then_disable(*args: Any) -> Any:
+        redeemed = await redeem(*args)
+        users["u1"] = replace(users["u1"], disabled=True)  # the admin acts mid-request
+        return redeemed
+
+    body = await device.start()
+    assert await device.decide(body["user_code"])
+    grants.redeem = redeem_then_disable  # type: ignore[method-assign]
+    assert isinstance(await refused(device.poll(body["device_code"])), InvalidGrant)
+    assert not device.memory.stores.tables.issued_tokens
+    assert not device.memory.stores.tables.refresh_families
+    assert not device.memory.audit.named("token.issued")
 
 
 async def test_a_user_disabled_after_approving_gets_no_tokens(device: Device) -> None:

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from tests.persistence.conftest import NOW, Stores, h
+from tests.persistence.test_transactions import access, add_user
 from tests.support import BACKENDS
-from tokensmith.oauth.device_grants import DeviceGrant
+from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL, DeviceGrant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.backends(*BACKENDS)]
 
@@ -120,3 +121,59 @@ async def test_a_clients_grants_are_deleted_with_it(stores: Stores) -> None:
     assert await stores.device_grants.delete_for_client("tv") == 1
     assert await stores.device_grants.get(h("device-a")) is None
     assert await stores.device_grants.get(h("device-b")) is not None
+
+
+async def test_the_interval_grows_to_the_cap_and_stays(stores: Stores) -> None:
+    await stores.device_grants.add(grant("a", poll_interval=50))
+    await stores.device_grants.poll(h("device-a"), "tv", NOW)
+    intervals = []
+    for second in range(1, 5):  # four polls too soon: 55, 60, then 60 and 60
+        early = await stores.device_grants.poll(h("device-a"), "tv", NOW + second)
+        assert early is not None and early.too_fast
+        intervals.append(early.grant.poll_interval)
+    assert intervals == [55, MAX_POLL_INTERVAL, MAX_POLL_INTERVAL, MAX_POLL_INTERVAL]
+
+
+async def redeemed(stores: Stores, name: str = "a") -> None:
+    await stores.device_grants.add(grant(name))
+    await approve(stores, name)
+    assert await stores.device_grants.redeem(h(f"device-{name}"), "tv", NOW + 2) is not None
+
+
+async def test_a_redeemed_grant_is_marked_replayed_once_by_its_own_client(stores: Stores) -> None:
+    await redeemed(stores)
+    assert not await stores.device_grants.mark_replayed(h("device-a"), "radio")
+    assert await stores.device_grants.mark_replayed(h("device-a"), "tv")
+    assert not await stores.device_grants.mark_replayed(h("device-a"), "tv")
+    marked = await stores.device_grants.get(h("device-a"))
+    assert marked is not None and marked.status == "replayed"
+    await stores.device_grants.add(grant("b"))
+    await approve(stores, "b")  # approved, not yet redeemed: nothing to mark
+    assert not await stores.device_grants.mark_replayed(h("device-b"), "tv")
+
+
+async def test_the_issue_guard_holds_for_a_redeemed_grant_of_an_enabled_user(
+    stores: Stores,
+) -> None:
+    await add_user(stores)
+    await redeemed(stores)
+    tx = stores.tokens.transaction()
+    await stores.tokens.add(access("j1"), tx)
+    await stores.device_grants.guard_issue(h("device-a"), tx)
+    assert await tx.commit()
+    assert await stores.tokens.get_by_jti("j1") is not None
+
+
+@pytest.mark.parametrize("why", ["replayed", "disabled user", "no user", "no grant"])
+async def test_an_issue_guard_that_fails_stores_nothing(stores: Stores, why: str) -> None:
+    if why != "no user":
+        await add_user(stores, disabled=why == "disabled user")
+    if why != "no grant":
+        await redeemed(stores)
+    if why == "replayed":
+        assert await stores.device_grants.mark_replayed(h("device-a"), "tv")
+    tx = stores.tokens.transaction()
+    await stores.tokens.add(access("j1"), tx)
+    await stores.device_grants.guard_issue(h("device-a"), tx)
+    assert not await tx.commit()
+    assert await stores.tokens.get_by_jti("j1") is None

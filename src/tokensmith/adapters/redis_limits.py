@@ -317,22 +317,17 @@ class Limits:
 
     async def unlock(self, names: dict[str, str | None]) -> dict[str, str]:
         """An operator's unlock of the named ``account``, ``client``, ``address`` or ``key``
-        (failures, lockouts and anomaly holds alike); what was cleared, by kind."""
+        (failures, lockouts and anomaly holds alike); what was cleared, by kind. An account's
+        and an address's locks on typing device user codes go with their password locks."""
         cleared = {}
         for kind, name in names.items():
             if kind not in UNLOCKABLE:
                 raise ValueError(f"cannot unlock a {kind!r}")
             if name:
-                if kind == "account":
-                    key = account_name(name)
-                elif kind == "address":
-                    key = address_bucket(name)  # counted by its /64 if IPv6 (client_name too)
-                else:
-                    key = name[:128]
-                if key:
+                for lock in _locks_of(kind, name):
                     # A client is locked out per address it was attacked from (client_name).
                     clear = self.clear_family if kind == "client" else self.clear
-                    await clear(f"{kind}:{key}")
+                    await clear(lock)
                     cleared[kind] = name
         return cleared
 
@@ -397,3 +392,16 @@ async def _delete_matching(redis: aioredis.Redis, patterns: list[str]) -> int:
         async for key in redis.scan_iter(match=pattern, count=500):
             deleted += int(await redis.delete(key))
     return deleted
+
+
+def _locks_of(kind: str, name: str) -> list[str]:
+    """The lockout names an operator's unlock of ``kind`` ``name`` lifts."""
+    if kind == "account":
+        key = account_name(name)
+        # Code entry at /device is locked per user under the same name (web/device.py).
+        return [f"account:{key}", f"user_code:{key}"] if key else []
+    if kind == "address":
+        key = address_bucket(name)  # counted by its /64 if IPv6 (client_name too)
+        return [f"address:{key}", f"user_code_address:{key}"] if key else []
+    key = name[:128]
+    return [f"{kind}:{key}"] if key else []

@@ -6,12 +6,20 @@ or another client's, is ``invalid_grant``; a grant past its lifetime ``expired_t
 too soon ``slow_down``, and the interval grows by 5 s for every later poll (§3.5); a grant
 waiting for its user ``authorization_pending``; a denied one ``access_denied``. An approved grant
 is redeemed by a conditional write, so that of any number of concurrent polls exactly one gets
-tokens; every later poll is ``invalid_grant``.
+tokens; every later poll is ``invalid_grant``, and since the device code was then used twice,
+every token from its redemption is revoked (the sibling of SECURITY 21 and 22: the tokens carry
+the device code's hash as the code grant's carry the code's).
+
+A routine ``authorization_pending`` leaves no audit row (``OAuthError.audited``): a device polls
+every few seconds for minutes, and the grant's story is told by its issue, ``slow_down``,
+expiry, denial and redemption. Pending polls are counted by a metric instead.
 
 The tokens come from the same path as the code grant's (``oauth/issuance.py``): the access
 token, a refresh token when this server takes them and the client is registered for them, and
 an ID token for ``openid``, all for the user who approved and with their ``auth_time``. The
-refresh family and the access token's record are stored in one transaction.
+refresh family and the access token's record are stored in one transaction, which commits only
+if the user still exists and is enabled and the grant was not replayed meanwhile
+(``DeviceGrantStore.guard_issue``): a user disabled after the approval gets nothing.
 """
 
 from __future__ import annotations
@@ -79,17 +87,29 @@ class DeviceCodeGrant:
             raise AccessDenied("the user denied the request")
         redeemed = await self._grants.redeem(code_hash, client.client_id, now)
         if redeemed is None or redeemed.user_id is None:
+            # Approved when polled yet not redeemable: another poll redeemed it in between.
+            if grant.status in ("approved", "redeemed"):
+                await self._revoke_replayed(client, grant, value, now)
             raise InvalidGrant(_INVALID)
         return await self._issue(request, client, redeemed, now)
+
+    async def _revoke_replayed(
+        self, client: Client, grant: DeviceGrant, code: str, now: int
+    ) -> None:
+        """A redeemed device code polled again: someone else holds it too. What it gave goes."""
+        deps = self._deps
+        if not await self._grants.mark_replayed(grant.device_code_hash, client.client_id):
+            return  # marked by an earlier replay, whose revocation covers it
+        # Families first: revoke_by_code on tokens also covers the ones they refreshed into.
+        await deps.refresh.revoke_by_code(grant.device_code_hash, now, "device_code_replayed")
+        await deps.tokens.revoke_by_code(grant.device_code_hash, now)
+        self._audit("device.replayed", client, grant, code)
 
     async def _issue(
         self, request: ProtocolRequest, client: Client, grant: DeviceGrant, now: int
     ) -> dict[str, Any]:
         deps = self._deps
         assert grant.user_id is not None
-        user = await deps.users.get(grant.user_id)
-        if user is None or user.disabled:
-            raise InvalidGrant(_INVALID)
         granted = tuple((grant.resource or "").split())
         audience = resolve_audience(granted, client, deps.policy.default_audience)
         tx = deps.tokens.transaction()
@@ -103,10 +123,14 @@ class DeviceCodeGrant:
             audience=audience,
             lifetime=deps.policy.lifetime_for(client),
             family_id=family_id,
+            code_hash=grant.device_code_hash,
             grant_type=self.grant_type,
         )
         prepared = deps.responder.prepare(request, ctx)
         await deps.responder.stage(prepared, tx)
+        # The user is checked here rather than read first: one disabled or deleted after the
+        # approval refuses the commit, and the grant stays spent with nothing issued.
+        await self._grants.guard_issue(grant.device_code_hash, tx)
         if not await tx.commit():
             raise InvalidGrant(_INVALID)
         return deps.responder.answer(
@@ -131,6 +155,7 @@ class DeviceCodeGrant:
             now,
             session_id=grant.session_id,
             auth_time=grant.auth_time,
+            code_hash=grant.device_code_hash,
         )
         first = RefreshToken(
             keyed_hash(deps.pepper, refresh_value),

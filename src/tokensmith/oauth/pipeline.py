@@ -12,7 +12,8 @@ takes, in this order, written once so that no endpoint can skip one:
    locked, right secret or wrong; else a wrong one is counted against both;
 5. admission: an automatic response's hold on the client, and the client's own request rate;
 6. the endpoint's own rule on public clients, then its handler;
-7. the audit trail: the handler's event, or the refusal with its private detail;
+7. the audit trail: the handler's event, or the refusal with its private detail (a routine
+   refusal, ``OAuthError.audited`` False, only goes to ``on_unaudited``: a metric);
 8. error mapping: every ``OAuthError`` becomes the protocol's own JSON error, never a 500.
 
 Failures count against the claimed client *at the address they came from*: whoever names a
@@ -67,6 +68,7 @@ class Answer:
 Handler = Callable[[ProtocolRequest, Client | None], Awaitable[Answer]]
 Precheck = Callable[[ProtocolRequest], None]
 ErrorRenderer = Callable[[OAuthError], Answer]
+Unaudited = Callable[[str, OAuthError], None]  # (endpoint name, the routine refusal)
 
 
 def error_answer(error: OAuthError) -> Answer:
@@ -100,6 +102,7 @@ class ClientEndpoint:
         confidential_only: bool = False,
         client_optional: bool = False,
         render_error: ErrorRenderer = error_answer,
+        on_unaudited: Unaudited | None = None,
     ) -> None:
         self.name = name
         self._handler = handler
@@ -111,6 +114,7 @@ class ClientEndpoint:
         self._confidential_only = confidential_only
         self._client_optional = client_optional
         self._render_error = render_error
+        self._on_unaudited = on_unaudited
 
     async def __call__(self, request: ProtocolRequest) -> Answer:
         client: Client | None = None
@@ -162,6 +166,10 @@ class ClientEndpoint:
     def refuse(self, request: ProtocolRequest, error: OAuthError) -> Answer:
         """A refusal is an audit event; its private detail goes there, never to the client.
         Also for a request refused before it could be read whole (its form, say)."""
+        if not error.audited:
+            if self._on_unaudited is not None:
+                self._on_unaudited(self.name, error)
+            return self._render_error(error)
         self._audit.record(
             AuditEvent(
                 at=self._clock.now(),

@@ -5,8 +5,10 @@ The page is like the login and consent pages: server-rendered, no script, a CSRF
 an HttpOnly cookie on every form, the same session cookie (a person already signed in is not
 asked again). A code from ``verification_uri_complete`` only fills the box: the person submits
 it, and then confirms on a page that names the client and the scopes (§5.4, remote phishing).
-Code entry is locked out like passwords, per session and per address (``runtime/throttle.py``):
-each wrong, expired or malformed code is a failed attempt, so guessing codes is bounded.
+Code entry is locked out like passwords, per user and per address (``runtime/throttle.py``):
+each wrong, expired or malformed code is a failed attempt, so guessing codes is bounded. Per
+user, not per session: signing in again makes a new session for free, and must not make new
+guesses (the lock is named by the account name, so ``lockouts clear --account`` lifts it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.accounts.sessions import Session
+from tokensmith.accounts.users import User
 from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.concurrency import Busy
 from tokensmith.core.sealing import SealError
@@ -41,7 +44,7 @@ from tokensmith.web.forms import read_form
 from tokensmith.web.pages import page as render
 from tokensmith.web.signin import check_password, start_session
 from tokensmith.web.state import protocol_of, services_of
-from tokensmith.web.throttle import attempt, peer
+from tokensmith.web.throttle import account_name, attempt, peer
 
 __all__ = ["authorization", "page"]
 
@@ -123,7 +126,10 @@ async def _enter_code(
     request: Request, services: Services, session: Session, typed: str
 ) -> Response:
     approval = protocol_of(request).device_approval
-    names = {"user_code": session.session_ref, "user_code_address": peer(request)}
+    user = await _enabled_user(services, session)
+    if user is None:
+        return await _show(request, services, "signin", user_code=typed, status=401)
+    names = {"user_code": account_name(user.username), "user_code_address": peer(request)}
     try:
         async with attempt(request, **names) as tried:
             found = await approval.find(typed, session)
@@ -169,6 +175,8 @@ async def _decide(request: Request, services: Services, session: Session, form: 
     device_code_hash = _open(services, form.get("grant"), _browser(request), session)
     found = await approval.reopen(device_code_hash) if device_code_hash else None
     gone = "This request has expired or was already answered. Start again on your device."
+    if await _enabled_user(services, session) is None:
+        return await _show(request, services, "signin", status=401)
     if found is None:
         return _message(gone, 400, title="Request expired")
     approved = form.get("decision") == "allow"
@@ -177,6 +185,12 @@ async def _decide(request: Request, services: Services, session: Session, form: 
     if approved:
         return _message(f"{found.client.name} is now connected.", 200, title="Device connected")
     return _message(f"{found.client.name} was not given access.", 200, title="Request denied")
+
+
+async def _enabled_user(services: Services, session: Session) -> User | None:
+    """The session's user, unless deleted or disabled since it signed in."""
+    user = await services.users.get(session.user_id)
+    return user if user is not None and not user.disabled else None
 
 
 def _open(services: Services, sealed: str | None, cookie: str, session: Session) -> bytes | None:

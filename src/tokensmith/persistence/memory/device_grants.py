@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tokensmith.oauth.device_grants import SLOW_DOWN_STEP, DeviceGrant, Poll
-from tokensmith.persistence.memory._tables import PURGE_BATCH, Tables, round_trip
+from tokensmith.oauth.device_grants import DeviceGrant, Poll, next_interval
+from tokensmith.oauth.transactions import Transaction
+from tokensmith.persistence.memory._tables import PURGE_BATCH, Tables, joined, round_trip
 
 __all__ = ["MemoryDeviceGrantStore"]
 
 
 class MemoryDeviceGrantStore:
     def __init__(self, tables: Tables | None = None) -> None:
-        self._rows = (tables or Tables()).device_grants
+        self._tables = tables or Tables()
+        self._rows = self._tables.device_grants
 
     async def add(self, grant: DeviceGrant) -> bool:
         await round_trip()
@@ -41,7 +43,7 @@ class MemoryDeviceGrantStore:
             return None
         last = grant.last_polled_at
         too_fast = last is not None and last + grant.poll_interval > now
-        interval = grant.poll_interval + (SLOW_DOWN_STEP if too_fast else 0)
+        interval = next_interval(grant.poll_interval) if too_fast else grant.poll_interval
         polled = replace(grant, last_polled_at=now, poll_interval=interval)
         self._rows[device_code_hash] = polled
         return Poll(polled, too_fast=too_fast)
@@ -78,6 +80,27 @@ class MemoryDeviceGrantStore:
             return None
         redeemed = self._rows[device_code_hash] = replace(grant, status="redeemed")
         return redeemed
+
+    async def guard_issue(self, device_code_hash: bytes, tx: Transaction) -> None:
+        def holds() -> bool:
+            grant = self._rows.get(device_code_hash)
+            user = self._tables.users.get(grant.user_id or "") if grant is not None else None
+            return (
+                grant is not None
+                and grant.status == "redeemed"
+                and user is not None
+                and not user.disabled
+            )
+
+        joined(self._tables, tx).guard(holds)
+
+    async def mark_replayed(self, device_code_hash: bytes, client_id: str) -> bool:
+        await round_trip()
+        grant = self._own(device_code_hash, client_id)
+        if grant is None or grant.status != "redeemed":
+            return False
+        self._rows[device_code_hash] = replace(grant, status="replayed")
+        return True
 
     async def delete_for_client(self, client_id: str) -> int:
         await round_trip()

@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tokensmith.oauth.device_grants import SLOW_DOWN_STEP, DeviceGrant, Poll
+from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL, SLOW_DOWN_STEP, DeviceGrant, Poll
+from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.repositories._base import (
     PURGE_BATCH,
     Repository,
@@ -20,6 +21,7 @@ from tokensmith.persistence.repositories._base import (
     values_of,
 )
 from tokensmith.persistence.tables import device_grants as grants
+from tokensmith.persistence.tables import users
 
 __all__ = ["SqlDeviceGrantStore"]
 
@@ -42,13 +44,17 @@ _POLL_ON_TIME = (
     .values(last_polled_at=sa.bindparam("now"))
     .returning(*grants.c)
 )
-# Otherwise too fast: the interval grows, for every later poll (RFC 8628 §3.5).
+# Otherwise too fast: the interval grows, for every later poll (RFC 8628 §3.5), up to the cap
+# (``next_interval``; the configured interval is never above it).
 _POLL_TOO_FAST = (
     sa.update(grants)
     .where(*_OWN)
     .values(
         last_polled_at=sa.bindparam("now"),
-        poll_interval=grants.c.poll_interval + SLOW_DOWN_STEP,
+        poll_interval=sa.case(
+            (grants.c.poll_interval + SLOW_DOWN_STEP > MAX_POLL_INTERVAL, MAX_POLL_INTERVAL),
+            else_=grants.c.poll_interval + SLOW_DOWN_STEP,
+        ),
     )
     .returning(*grants.c)
 )
@@ -73,6 +79,24 @@ _REDEEM = (
     .where(*_OWN, grants.c.status == "approved", grants.c.expires_at > sa.bindparam("now"))
     .values(status="redeemed")
     .returning(*grants.c)
+)
+
+_MARK_REPLAYED = (
+    sa.update(grants)
+    .where(*_OWN, grants.c.status == "redeemed")
+    .values(status="replayed")
+    .returning(grants.c.device_code_hash)
+)
+# Checked last in the token transaction: FOR SHARE holds the row on PostgreSQL, so a replay's
+# mark waits for the commit; on SQLite the transaction's writes already hold the database.
+_ISSUABLE = (
+    sa.select(grants.c.device_code_hash)
+    .where(
+        grants.c.device_code_hash == sa.bindparam("device_code_hash"),
+        grants.c.status == "redeemed",
+        sa.exists().where(users.c.user_id == grants.c.user_id, sa.not_(users.c.disabled)),
+    )
+    .with_for_update(read=True, of=grants)
 )
 
 
@@ -126,6 +150,16 @@ class SqlDeviceGrantStore(Repository):
     async def redeem(self, device_code_hash: bytes, client_id: str, now: int) -> DeviceGrant | None:
         values = {"match_hash": device_code_hash, "match_client": client_id, "now": now}
         return await self._change(_REDEEM, values)
+
+    async def guard_issue(self, device_code_hash: bytes, tx: Transaction) -> None:
+        self.joined(tx).guard(_ISSUABLE, {"device_code_hash": device_code_hash})
+
+    async def mark_replayed(self, device_code_hash: bytes, client_id: str) -> bool:
+        async with self.db.single() as conn:
+            result = await conn.execute(
+                _MARK_REPLAYED, {"match_hash": device_code_hash, "match_client": client_id}
+            )
+            return result.first() is not None
 
     async def delete_for_client(self, client_id: str) -> int:
         async with self.db.begin() as conn:
