@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.oauth.conftest import Registered, Registrar
+from tests.oauth.conftest import Registered, Registrar, admin_token
 from tests.oauth.test_audit_events import events, named
 from tests.support import DevicePageError, ServerThread, approve_device_code
 from tokensmith.oauth.clients import NewClient
@@ -247,6 +247,34 @@ class TestLockout:
         assert int(locked.headers["retry-after"]) > 0
         assert "Too many wrong codes" in locked.text
 
+    def test_signing_in_again_gives_no_new_tries_and_an_operator_lifts_the_lock(
+        self,
+        http: httpx.Client,
+        server: ServerThread,
+        tv_app: Registered,
+        alice: str,
+        register: Registrar,
+    ) -> None:
+        """The count is the user's, not the session's: a new sign-in is free, and was a new
+        set of guesses. ``lockouts clear --account`` (here its HTTP twin) lifts it."""
+        token = admin_token(http, register)
+        body = start(http, tv_app.client_id)
+        for _ in range(3):  # each guess from a new session, as a script would do
+            with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+                csrf = _sign_in(browser)
+                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                assert browser.post("/device", data=data).status_code == 400
+        with pytest.raises(DevicePageError, match="429"):
+            approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+        cleared = http.post(
+            "/admin/lockouts/clear",
+            json={"account": "Alice"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert cleared.status_code == 200, cleared.text
+        done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+        assert "connected" in done.text
+
 
 class TestAddressLockout:
     @pytest.fixture
@@ -265,6 +293,30 @@ class TestAddressLockout:
                 assert browser.post("/device", data=data).status_code == 400
         with pytest.raises(DevicePageError, match="429"):
             approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+    def test_an_operator_lifts_the_address_lock(
+        self,
+        http: httpx.Client,
+        server: ServerThread,
+        tv_app: Registered,
+        alice: str,
+        register: Registrar,
+    ) -> None:
+        token = admin_token(http, register)
+        body = start(http, tv_app.client_id)
+        with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+            csrf = _sign_in(browser)
+            for _ in range(3):
+                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+                assert browser.post("/device", data=data).status_code == 400
+        cleared = http.post(
+            "/admin/lockouts/clear",
+            json={"address": "127.0.0.1"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert cleared.status_code == 200, cleared.text
+        done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+        assert "connected" in done.text
 
 
 def _sign_in(browser: httpx.Client) -> str:
@@ -374,7 +426,9 @@ def test_every_step_is_an_audit_event_and_none_holds_a_code(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     body = start(http, tv_app.client_id)
-    poll(http, tv_app.client_id, body["device_code"])
+    assert poll(http, tv_app.client_id, body["device_code"]).json()["error"] == (
+        "authorization_pending"
+    )
     poll(http, tv_app.client_id, body["device_code"])  # too soon: slow_down
     approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
     denied = start(http, tv_app.client_id)
@@ -388,6 +442,9 @@ def test_every_step_is_an_audit_event_and_none_holds_a_code(
         "login.success",
     }
     found = events(settings, expected)
+    # A pending poll is routine: no row each (the metric counts them); slow_down stays an event.
+    refusals = [e.detail.get("error") for e in named(found, "token.refused")]
+    assert "authorization_pending" not in refusals
     issued = named(found, "device.authorization_issued")
     assert [e.client_id for e in issued] == [tv_app.client_id] * 2
     assert all(e.outcome == "success" for e in named(found, "device.code_entered"))
