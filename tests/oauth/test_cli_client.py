@@ -151,3 +151,22 @@ class TestWithoutTheDeviceGrant:
         assert DEVICE_CODE_GRANT not in metadata["grant_types_supported"]
         assert http.post("/device_authorization", data={"client_id": "x"}).status_code == 404
         assert http.get("/device").status_code == 404
+
+
+def test_its_consent_is_asked_every_time_and_never_given_silently(
+    server: ServerThread, alice: str
+) -> None:
+    """RFC 8252 §8.6: any app on the machine can listen on a loopback port, so a link naming
+    this public client must not turn a remembered consent into a code without a click, nor
+    answer prompt=none with one."""
+    pkce = {"code_challenge": s256(VERIFIER), "code_challenge_method": "S256"}
+    browser = Browser(server.base_url)
+    first = browser.authorize(authorize_url(server, 50123, **pkce))  # signs in, consents
+    assert "code" in first.query
+    again = browser.open(authorize_url(server, 50124, **pkce))
+    assert again.status_code == 200 and 'action="/consent"' in again.text
+    assert "Tokensmith CLI" in again.text
+    silent = browser.open(authorize_url(server, 50125, prompt="none", **pkce))
+    assert silent.status_code == 303
+    assert "error=consent_required" in silent.headers["location"]
+    assert "code=" not in silent.headers["location"]

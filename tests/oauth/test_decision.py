@@ -235,3 +235,18 @@ def test_a_login_here_never_leads_to_another_login(
     decision = decide(auth_request, current, stored, NOW, logged_in_here=True)
     assert not isinstance(decision, ShowLogin)
     assert decision != Refuse("login_required", "the user must log in")
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["http://127.0.0.1:50123/callback", "http://[::1]:9/cb", "com.example.app:/cb"],
+)
+def test_a_remembered_consent_counts_only_where_the_redirect_proves_the_client(
+    redirect_uri: str,
+) -> None:
+    """RFC 8252 §8.6: a loopback port or a private-use scheme is any local app's."""
+    native = AuthorizationRequest(CLIENT, redirect_uri, "openid profile", "st", "c" * 43)
+    assert kind(decide(native, session(), consent(), NOW)) == "consent"
+    silent = AuthorizationRequest(CLIENT, redirect_uri, "openid", "st", "c" * 43, prompt="none")
+    assert kind(decide(silent, session(), consent(), NOW)) == "consent_required"
+    assert kind(decide(request(), session(), consent(), NOW)) == "code"  # https: remembered

@@ -10,7 +10,11 @@ session and the consent, asks here, and renders the answer.
    always demands a login. A login made in this very interaction, creating this session,
    satisfies both ``prompt=login`` and ``max_age``.
 2. Then consent is needed with ``prompt=consent``, or when the user's consent to this client
-   does not cover every requested scope.
+   does not cover every requested scope, or always when the redirect URI does not prove who
+   the client is: a loopback port or a private-use scheme is any app's on the device (RFC 8252
+   §8.6: such a request "SHOULD be processed as if no previous request had been approved"),
+   so a remembered consent would make a link that hands the built-in ``tokensmith-cli``'s
+   code to whatever listens there one click away.
 3. With ``prompt=none`` neither page is ever shown: the request goes back to the client with
    ``login_required`` or ``consent_required`` instead.
 4. Otherwise the code is issued.
@@ -28,6 +32,7 @@ from typing import Literal
 from tokensmith.accounts.sessions import Session
 from tokensmith.oauth.authorization import AuthorizationRequest
 from tokensmith.oauth.grants import Consent
+from tokensmith.oauth.redirects import proves_client
 
 __all__ = [
     "Decision",
@@ -87,6 +92,8 @@ def decide(
         request, session.auth_time, now, logged_in_here=logged_in_here
     ):
         return Refuse("login_required", "the user must log in") if silent else ShowLogin()
+    if not proves_client(request.redirect_uri):
+        consent = None  # nothing remembered counts for a client that cannot prove itself
     if "consent" in request.prompts or not consent_covers(consent, request, session):
         if silent:
             return Refuse("consent_required", "the user must consent")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from tokensmith.core.redirect_uris import PLAIN_HTTP_HOSTS, RedirectURI, parse_redirect_uri
 
-__all__ = ["LOOPBACK_HOSTS", "matches_registered", "validate_redirect_uri"]
+__all__ = ["LOOPBACK_HOSTS", "matches_registered", "proves_client", "validate_redirect_uri"]
 
 LOOPBACK_HOSTS = PLAIN_HTTP_HOSTS
 
@@ -38,6 +38,16 @@ def matches_registered(presented: str, registered: Iterable[str]) -> bool:
     if presented in candidates:
         return True
     return parsed.is_loopback_ip and any(_same_but_port(parsed, uri) for uri in candidates)
+
+
+def proves_client(uri: str) -> bool:
+    """Whether a code sent to ``uri`` can reach only the client it is registered to: an https
+    URI, whose host is the client's. A loopback port or a private-use scheme can be claimed by
+    any app on the device (RFC 8252 §8.6, §8.4), so it proves nothing."""
+    try:
+        return parse_redirect_uri(uri).scheme == "https"
+    except ValueError:
+        return False
 
 
 def _same_but_port(presented: RedirectURI, registered: str) -> bool:
