@@ -116,6 +116,20 @@ async def test_unlocking_a_client_clears_it_at_every_address(limits: Limits) -> 
     assert await limits.locked("client:c*10@192.0.2.1") == 30  # a glob is no wildcard here
 
 
+async def test_unlocking_an_account_or_address_lifts_its_device_code_entry_locks(
+    limits: Limits,
+) -> None:
+    """``lockouts clear`` names an account or an address; its /device locks go with it."""
+    names = ["account:alice", "user_code:alice", "address:2001:db8::/64"]
+    names += ["user_code_address:2001:db8::/64", "user_code:bob"]
+    for name in names:
+        for _ in range(5):
+            await limits.fail(name, FIVE)
+    cleared = await limits.unlock({"account": " Alice", "address": "2001:db8::7"})
+    assert cleared == {"account": " Alice", "address": "2001:db8::7"}
+    assert [await limits.locked(name) for name in names] == [None, None, None, None, 30]
+
+
 def test_local_reservations_are_atomic_across_threads() -> None:
     """The fallback holds a lock around check-and-count: threads cannot interleave them."""
     node = Limits()

@@ -19,9 +19,14 @@ app = typer.Typer(help="Brute-force lockouts.", no_args_is_help=True)
 
 @app.command("clear")
 def clear(
-    account: Annotated[str | None, typer.Option("--account", help="A username.")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="A username (its /device code-entry lock too).")
+    ] = None,
     client: Annotated[str | None, typer.Option("--client", help="A client id.")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="An IP address.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="An IP address (its /device code-entry lock too)."),
+    ] = None,
     key: Annotated[str | None, typer.Option("--key", help="An API key id (a spike hold).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
