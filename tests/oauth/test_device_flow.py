@@ -280,7 +280,8 @@ class TestAddressLockout:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:
         limits = {"lockout_user_code_failures": 100, "lockout_user_code_address_failures": 3}
-        return settings.model_copy(update=limits)
+        # The forwarded address is believed from the test's own host only (SECURITY 59).
+        return settings.model_copy(update={**limits, "trusted_proxies": "127.0.0.1"})
 
     def test_new_sessions_from_one_address_share_its_count(
         self, http: httpx.Client, server: ServerThread, tv_app: Registered, alice: str
@@ -293,6 +294,16 @@ class TestAddressLockout:
                 assert browser.post("/device", data=data).status_code == 400
         with pytest.raises(DevicePageError, match="429"):
             approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+    def test_rotating_through_one_ipv6_64_does_not_escape_it(
+        self, server: ServerThread, tv_app: Registered, alice: str
+    ) -> None:
+        """Behind a trusted proxy, each guess from a new address of one /64, in a new session:
+        one count (a host is given a /64). The next /64 is another address."""
+        for i in range(4):
+            status = _guess_from(server, f"2001:db8:0:7::{i + 1:x}")
+            assert status == (429 if i == 3 else 400)
+        assert _guess_from(server, "2001:db8:0:8::1") == 400
 
     def test_an_operator_lifts_the_address_lock(
         self,
@@ -317,6 +328,14 @@ class TestAddressLockout:
         assert cleared.status_code == 200, cleared.text
         done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
         assert "connected" in done.text
+
+
+def _guess_from(server: ServerThread, address: str) -> int:
+    headers = {"x-forwarded-for": address}
+    with httpx.Client(base_url=server.base_url, timeout=10, headers=headers) as browser:
+        csrf = _sign_in(browser)
+        data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+        return browser.post("/device", data=data).status_code
 
 
 def _sign_in(browser: httpx.Client) -> str:
@@ -518,3 +537,28 @@ def test_a_confidential_client_authenticates_at_both_endpoints(
     tokens = http.post("/token", data=data, auth=(kiosk.client_id, kiosk.secret))
     assert tokens.status_code == 200, tokens.text
     assert "refresh_token" not in tokens.json()
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_a_device_code_replayed_at_another_node_revokes_what_the_first_node_gave(
+    http: httpx.Client, server: ServerThread, settings: Settings, tv_app: Registered, alice: str
+) -> None:
+    """Two servers on one database: the second use of a redeemed device code, wherever it
+    arrives, takes back the tokens of the first (the sibling of SECURITY 21)."""
+    body = start(http, tv_app.client_id, scope="openid api:read")
+    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    tokens = poll_after_interval(http, tv_app.client_id, body["device_code"]).json()
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    assert http.get("/userinfo", headers=bearer).status_code == 200
+    with (
+        ServerThread(settings) as other,
+        httpx.Client(base_url=other.base_url, timeout=10) as second,
+    ):
+        replayed = poll_after_interval(second, tv_app.client_id, body["device_code"])
+        assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+        assert second.get("/userinfo", headers=bearer).status_code == 401
+    assert http.get("/userinfo", headers=bearer).status_code == 401
+    refresh = {"grant_type": "refresh_token", "client_id": tv_app.client_id}
+    refreshed = http.post("/token", data={**refresh, "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    assert named(events(settings, {"device.replayed"}), "device.replayed")
