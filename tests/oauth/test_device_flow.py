@@ -496,6 +496,31 @@ def test_a_long_code_in_the_link_is_cut_not_echoed_whole(http: httpx.Client) -> 
     assert "B" * 65 not in response.text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"step=code&user_code=\xff\xfe",  # not UTF-8
+        b"step=code&user_code=BCDF-GHJK&user_code=BCDF-GHJL",  # a parameter twice
+        b"step=decide&decision=deny&decision=allow",
+        b"step=code&user_code=" + b"B" * 70_000,  # over the body limit
+    ],
+)
+def test_a_bad_form_at_the_page_is_a_clear_4xx_and_counts_no_guess(
+    server: ServerThread, alice: str, body: bytes
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as browser:
+        csrf = _sign_in(browser)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        sent = browser.post(
+            "/device", content=b"csrf_token=" + csrf.encode() + b"&" + body, headers=form
+        )
+        assert sent.status_code in (400, 413), sent.text[:300]
+        assert "<!doctype html>" in sent.text.lower() and "Traceback" not in sent.text
+        for _ in range(5):  # the default 5 tries are all still there
+            data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
+            assert browser.post("/device", data=data).status_code == 400
+
+
 @pytest.mark.backends("sqlite", "postgresql")
 def test_of_parallel_polls_after_approval_one_gets_tokens(
     server: ServerThread, tv_app: Registered, alice: str
