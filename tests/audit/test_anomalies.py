@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tokensmith.audit.anomalies import Alert, AnomalyDetector, AnomalyPolicy
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.clock import FrozenClock
@@ -156,6 +158,13 @@ def test_a_revoked_key_presented_again() -> None:
     assert [(a.rule, a.identity) for a in alerts] == [
         ("revoked_credential_used", "key:KEYID0000001")
     ]
+
+
+@pytest.mark.parametrize("event", ["code.replayed", "device.replayed"])
+def test_a_spent_code_presented_again(event: str) -> None:
+    rules, alerts, _ = detector()
+    rules.observe(AuditEvent(0, event, "failure", client_id="tv", source_ip="203.0.113.9"))
+    assert [(a.rule, a.identity) for a in alerts] == [("revoked_credential_used", "client:tv")]
 
 
 def test_a_flood_of_identities_keeps_memory_bounded() -> None:

@@ -14,8 +14,8 @@ fixed amount of memory.
   (IPv6) network or with a user-agent family it has not used before. Alert.
 - ``volume_spike``: a client's or key's requests in one ``spike_period`` exceed ``spike_factor``
   times its average over the ``spike_history`` periods before (and ``spike_minimum``). Alert.
-- ``revoked_credential_used``: a revoked API key is presented, or a used code comes back. Someone
-  still holds it; alert.
+- ``revoked_credential_used``: a revoked API key is presented, or a used code (or device code)
+  comes back. Someone still holds it; alert.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class _Volume:
 
 _FAILURES = {"login.failure", "api_key.refused"}
 _USES = {"token.issued", "api_key.used"}
+_REPLAYS = {"code.replayed", "device.replayed"}  # a spent code, or device code, presented again
 
 
 class AnomalyDetector:
@@ -125,7 +126,7 @@ class AnomalyDetector:
                 "a rotated refresh token was used again; its family was revoked",
                 {"subject": event.subject, **event.detail},
             )
-        elif name == "code.replayed" or (
+        elif name in _REPLAYS or (
             name == "api_key.refused" and event.detail.get("reason") == "revoked"
         ):
             identity = (
