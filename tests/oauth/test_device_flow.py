@@ -12,7 +12,7 @@ import pytest
 
 from tests.oauth.conftest import Registered, Registrar, admin_token
 from tests.oauth.test_audit_events import events, named
-from tests.support import DevicePageError, ServerThread, approve_device_code
+from tests.support import METRICS_AUTH, DevicePageError, ServerThread, approve_device_code
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
 from tokensmith.oauth.user_codes import USER_CODE_ALPHABET
@@ -587,3 +587,25 @@ def test_a_device_code_replayed_at_another_node_revokes_what_the_first_node_gave
     refreshed = http.post("/token", data={**refresh, "refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
     assert named(events(settings, {"device.replayed"}), "device.replayed")
+
+
+def test_pending_polls_are_counted_by_the_events_metric(
+    http: httpx.Client, tv_app: Registered
+) -> None:
+    """No audit row per authorization_pending poll, but still a number an operator can watch."""
+    sample = re.compile(
+        r'^tokensmith_events_total\{event="token\.refused",outcome="failure",'
+        r'reason="authorization_pending"\} (\S+)$',
+        re.MULTILINE,
+    )
+
+    def pending_count() -> float:
+        found = sample.search(http.get("/metrics", headers=METRICS_AUTH).text)
+        return float(found.group(1)) if found else 0.0
+
+    before = pending_count()
+    body = start(http, tv_app.client_id)
+    assert poll(http, tv_app.client_id, body["device_code"]).json()["error"] == (
+        "authorization_pending"
+    )
+    assert pending_count() == before + 1

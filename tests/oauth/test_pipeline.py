@@ -18,7 +18,7 @@ from tests.support import OFFERED, token_request
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.secrets import keyed_hash
-from tokensmith.errors import InvalidRequest, TooManyRequests
+from tokensmith.errors import AuthorizationPending, InvalidRequest, SlowDown, TooManyRequests
 from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.clients import Client, NewClient
 from tokensmith.oauth.params import Params
@@ -229,3 +229,21 @@ async def test_a_request_refused_before_it_was_read_is_audited(gate: Gate, trail
     (event,) = trail.events
     assert event.event == "thing.refused" and event.client_id == "svc"
     assert gate.calls == []
+
+
+async def test_a_routine_refusal_is_answered_and_counted_but_leaves_no_audit_row(
+    gate: Gate, trail: Trail
+) -> None:
+    """A device's authorization_pending poll (``OAuthError.audited`` False): the same answer as
+    any refusal, the hook told (the server counts it as a metric), and no event recorded."""
+    counted: list[tuple[str, str]] = []
+    endpoint = await build(
+        gate, trail, [], on_unaudited=lambda name, error: counted.append((name, error.error))
+    )
+    request = token_request(Params(), authorization=basic("svc", SECRET))
+    answer = endpoint.refuse(request, AuthorizationPending("the user has not decided yet"))
+    assert answer.status == 400 and answer.body["error"] == "authorization_pending"
+    assert counted == [("thing", "authorization_pending")] and trail.events == []
+    endpoint.refuse(request, SlowDown("poll at most every 10 seconds"))  # still an event
+    assert [e.detail["error"] for e in trail.events] == ["slow_down"]
+    assert counted == [("thing", "authorization_pending")]
