@@ -131,7 +131,14 @@ def device_login(
     sleep: Callable[[float], object] = time.sleep,
 ) -> Session:
     """Sign a person in with the device flow; the session is stored and returned."""
-    http = http or httpx.Client(timeout=10)
+    if http is None:
+        with httpx.Client(timeout=10) as own:
+            session = device_login(
+                metadata, client_id, store, scope=scope, http=own, clock=clock, home=home,
+                notify=notify, sleep=sleep,
+            )  # fmt: skip
+        session.replace_http(httpx.Client(timeout=10))
+        return session
     clock = clock or SystemClock()
     grant = start_device_authorization(metadata, client_id, scope, http, clock.now())
     (notify or _stderr)(grant.instructions())

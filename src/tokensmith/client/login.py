@@ -65,7 +65,15 @@ def login(
     notify: Callable[[str], object] | None = None,
 ) -> Session:
     """Sign a person in; the session is stored, and returned with its first access token."""
-    http = http or httpx.Client(timeout=10)
+    if http is None:
+        with httpx.Client(timeout=10) as own:
+            session = login(
+                metadata, client_id, store, scope=scope, opener=opener,
+                device_fallback=device_fallback, timeout=timeout, http=own, clock=clock,
+                home=home, notify=notify,
+            )  # fmt: skip
+        session.replace_http(httpx.Client(timeout=10))
+        return session
     clock = clock or SystemClock()
     try:
         return _browser_login(metadata, client_id, store, scope, opener, timeout, http, clock, home)

@@ -52,6 +52,7 @@ class Session:
         clock: Clock | None = None,
         scope: str | None = None,
         resource: str | None = None,
+        close_http: bool | None = None,
     ) -> None:
         self.metadata = metadata
         self.store = store
@@ -61,7 +62,7 @@ class Session:
             / "locks"
             / (session_key(stored.issuer, stored.client_id) + ".lock")
         )
-        self._own_http = http is None
+        self._own_http = http is None if close_http is None else close_http
         self._http = http or httpx.Client(timeout=10)
         self._clock = clock or SystemClock()
         self.scope, self.resource = scope, resource
@@ -151,9 +152,19 @@ class Session:
             return False
         return response.status_code == 200
 
+    def replace_http(self, http: httpx.Client) -> None:
+        """Use ``http`` from now on, and close it with the session."""
+        self._http, self._own_http = http, True
+
     def close(self) -> None:
         if self._own_http:
             self._http.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Session {self._stored.issuer} {self._stored.client_id}>"

@@ -35,13 +35,16 @@ def finish_sign_in(
     http: httpx.Client,
     clock: Clock,
     home: Path | None,
+    close_http: bool = False,
 ) -> Session:
+    """``close_http``: the session owns ``http`` from now on (closes it with itself)."""
     now = clock.now()
     token = token_from_response(body, now)
     refresh_token = body.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise LoginError("the server issued no refresh token; a session cannot be kept")
     claims = _id_token_claims(metadata, client_id, body, scope, nonce, http, now)
+    claims = {**_userinfo(metadata, http, token.value, claims.get("sub")), **claims}
     granted = body.get("scope")
     stored = StoredSession(
         issuer=metadata.issuer,
@@ -54,7 +57,9 @@ def finish_sign_in(
         signed_in_at=now,
     )
     store.save(stored)
-    session = Session(metadata, stored, store, home=home, http=http, clock=clock)
+    session = Session(
+        metadata, stored, store, home=home, http=http, clock=clock, close_http=close_http
+    )
     session.adopt(stored, token)
     return session
 
@@ -85,3 +90,22 @@ def _id_token_claims(
         nonce=nonce,
         now=now,
     )
+
+
+def _userinfo(
+    metadata: ServerMetadata, http: httpx.Client, access_token: str, subject: object
+) -> dict[str, Any]:
+    """The name and email ``whoami`` shows, which OIDC Core §5.4 returns from userinfo rather
+    than in the ID token; only for the ID token's own subject, and only what is shown."""
+    if metadata.userinfo_endpoint is None or not isinstance(subject, str):
+        return {}
+    try:
+        response = http.get(
+            metadata.userinfo_endpoint, headers={"authorization": f"Bearer {access_token}"}
+        )
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return {}
+    if not isinstance(body, dict) or body.get("sub") != subject:
+        return {}
+    return {k: body[k] for k in SHOWN_CLAIMS if k in body and k != "sub"}
