@@ -90,12 +90,13 @@ def test_no_usable_keyring_falls_back_to_a_private_file_with_a_warning(
     warnings: list[str] = []
     home = tmp_path / "home"
     store = open_store(home, warn=warnings.append)
-    assert isinstance(store, FileStore)
+    assert isinstance(store, FileStore) and warnings == []
+    store.save(session())
+    store.save(session(client_id="other"))
     assert len(warnings) == 1 and str(home / "sessions") in warnings[0]
     assert "\n" not in warnings[0]
-    store.save(session())
-    (path,) = (home / "sessions").iterdir()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for path in (home / "sessions").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((home / "sessions").stat().st_mode) == 0o700
     assert store.load("https://auth.example.com", "cli") == session()
 
@@ -104,7 +105,7 @@ def test_the_warning_goes_to_stderr_by_default(
     installed: list[KeyringBackend], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keyring.set_keyring(fail.Keyring())
-    open_store(tmp_path)
+    open_store(tmp_path).save(session())
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no system keyring" in err and str(tmp_path) in err
 

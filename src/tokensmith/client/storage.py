@@ -95,9 +95,12 @@ class SessionStore(Protocol):
 
 
 class FileStore:
-    def __init__(self, directory: Path) -> None:
+    """``warn`` is told once, before the first session is written, where it is kept."""
+
+    def __init__(self, directory: Path, *, warn: Callable[[str], object] | None = None) -> None:
         self.directory = directory
         self.location = str(directory)
+        self._warn = warn
 
     def _path(self, issuer: str, client_id: str) -> Path:
         return self.directory / f"{session_key(issuer, client_id)}.json"
@@ -107,6 +110,12 @@ class FileStore:
         return None if data is None else StoredSession.from_json(json.dumps(data))
 
     def save(self, session: StoredSession) -> None:
+        warn, self._warn = self._warn, None
+        if warn is not None:
+            warn(
+                f"tokensmith: no system keyring available; sessions are kept in {self.directory}"
+                " (mode 0600)"
+            )
         write_private(self._path(session.issuer, session.client_id), session.to_json().encode())
 
     def delete(self, issuer: str, client_id: str) -> bool:
@@ -178,15 +187,12 @@ def usable_keyring() -> Any | None:
 def open_store(
     home: Path | None = None, *, warn: Callable[[str], object] | None = None
 ) -> SessionStore:
-    """The keyring when one is usable, else the file store, with a warning saying where."""
+    """The keyring when one is usable, else the file store, which warns (on stderr unless
+    ``warn`` says otherwise) where it keeps a session when it first writes one."""
     backend = usable_keyring()
     if backend is not None:
         return KeyringStore(backend)
-    directory = (home or client_home()) / "sessions"
-    (warn or _stderr)(
-        f"tokensmith: no system keyring available; sessions are kept in {directory} (mode 0600)"
-    )
-    return FileStore(directory)
+    return FileStore((home or client_home()) / "sessions", warn=warn or _stderr)
 
 
 def _stderr(line: str) -> None:
