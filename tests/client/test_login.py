@@ -3,6 +3,7 @@ redirect, state, iss and nonce checked, the ID token validated; refresh and logo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -180,3 +181,35 @@ def test_no_browser_and_no_device_endpoint_is_a_clear_error(
     without_device = ServerMetadata(**{**metadata.__dict__, "device_authorization_endpoint": None})
     with pytest.raises(LoginError, match="no browser"):
         sign_in(without_device, cli_client, store, home, lambda url: False)
+
+
+def test_session_auth_replaces_a_revoked_access_token_once(
+    metadata: ServerMetadata, cli_client: Registered, store: FileStore, home: Path,
+    browser: Browser,
+) -> None:  # fmt: skip
+    session = sign_in(metadata, cli_client, store, home, browser)
+    userinfo = metadata.userinfo_endpoint or ""
+    statuses: list[int] = []
+
+    def seen(response: httpx.Response) -> None:
+        statuses.append(response.status_code)
+
+    with httpx.Client(auth=session.auth(), event_hooks={"response": [seen]}) as api:
+        assert api.get(userinfo).status_code == 200
+        revoked = session.access_token().value
+        httpx.post(metadata.revocation_endpoint or "",
+                   data={"token": revoked, "client_id": cli_client.client_id})  # fmt: skip
+        assert api.get(userinfo).status_code == 200
+    assert statuses == [200, 401, 200] and session.refreshes == 1
+    assert session.access_token().value != revoked
+
+    httpx.post(metadata.revocation_endpoint or "",
+               data={"token": session.access_token().value,
+                     "client_id": cli_client.client_id})  # fmt: skip
+
+    async def async_call() -> int:
+        async with httpx.AsyncClient(auth=session.auth()) as api:
+            return (await api.get(userinfo)).status_code
+
+    assert asyncio.run(async_call()) == 200 and session.refreshes == 2
+    session.close()
