@@ -134,7 +134,8 @@ class KeyringStore:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
-        self.location = f"the system keyring ({type(backend).__name__})"
+        name = getattr(backend, "name", None)
+        self.location = f"the system keyring ({name if isinstance(name, str) else 'keyring'})"
 
     @staticmethod
     def _user(issuer: str, client_id: str) -> str:
