@@ -132,6 +132,11 @@ def test_login_whoami_token_logout(
     for value in (token, again["access_token"], narrow["access_token"]):
         assert value not in session_file.read_text()  # access tokens never stored
 
+    # An API this client may not target: the server's refusal in one line, and (a refused
+    # request changes no state) the session goes on.
+    assert_one_line_error(run_cli(["token", "--audience", "https://other.example"], env),
+                          "invalid_target")  # fmt: skip
+    assert run_cli(["token"], env).code == 0
     last_refresh_token = json.loads(session_file.read_text())["refresh_token"]
     out = run_cli(["logout", "--json"], env)
     assert out.code == 0 and out.json() == {
