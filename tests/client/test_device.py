@@ -163,3 +163,16 @@ def test_the_browser_flow_falls_back_to_the_device_flow_without_a_browser(tmp_pa
     assert len(opened) == 1 and opened[0].startswith(f"{ISSUER}/a?response_type=code&")
     assert said[0] == "tokensmith: no browser could be opened; signing in with a code instead"
     assert "WDJB-MJHT" in said[1] and session.stored.refresh_token == REFRESH
+
+
+def test_an_unprintable_verification_uri_is_refused(tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"device_code": "x", "user_code": "ABCD",
+                                         "verification_uri": f"{ISSUER}/device\x1b]8;;evil",
+                                         "expires_in": 60})  # fmt: skip
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(answer)) as http,
+        pytest.raises(LoginError, match="unprintable"),
+    ):
+        device_login(METADATA, "cli", FileStore(tmp_path), scope="api:read", http=http)

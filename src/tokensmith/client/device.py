@@ -51,6 +51,8 @@ class DeviceAuthorization:
         expires_in, interval = body.get("expires_in"), body.get("interval", _DEFAULT_INTERVAL)
         if not (isinstance(device_code, str) and device_code and isinstance(uri, str)):
             raise LoginError("the device authorization answer is incomplete")
+        if not uri.isprintable() or (isinstance(complete, str) and not complete.isprintable()):
+            raise LoginError("the device authorization answer's verification URI is unprintable")
         if not (isinstance(user_code, str) and user_code.isprintable() and len(user_code) < 64):
             raise LoginError("the device authorization answer has no usable user_code")
         check_url(uri, "verification_uri")
