@@ -185,6 +185,38 @@ def test_bad_input_is_a_one_line_error(
     assert unknown.code != 0 and "Traceback" not in unknown.stderr
 
 
+def test_the_issuer_from_the_environment(
+    server: ServerThread, cli_client: Registered, env: dict[str, str]
+) -> None:
+    env = {**env, "TOKENSMITH_ISSUER": server.base_url}
+    assert_one_line_error(run_cli(["whoami"], env), f"not signed in to {server.base_url}")
+    assert_one_line_error(run_cli(["token"], env), "not signed in", "tokensmith-cli")
+
+
+def test_with_a_system_keyring_nothing_is_written_to_disk(
+    server: ServerThread, cli_client: Registered, env: dict[str, str], tmp_path: Path
+) -> None:
+    import keyring
+
+    from tests.client.test_storage import MemoryKeyring
+
+    before, backend = keyring.get_keyring(), MemoryKeyring()
+    keyring.set_keyring(backend)  # the command runs in this process (run_cli): its keyring
+    try:
+        result = run_cli(["login", "--issuer", server.base_url, "--client-id",
+                          cli_client.client_id], env)  # fmt: skip
+        assert result.code == 0 and result.stderr == "", result
+        assert "Session kept in the system keyring" in result.stdout
+        assert list(backend.entries) == [
+            ("tokensmith", f"{server.base_url} {cli_client.client_id}")
+        ]
+        assert not (tmp_path / "client-home" / "sessions").exists()
+        assert run_cli(["token"], env).code == 0
+        assert run_cli(["logout"], env).code == 0 and backend.entries == {}
+    finally:
+        keyring.set_keyring(before)
+
+
 def test_no_browser_and_no_device_flow_is_a_one_line_error(
     server: ServerThread, cli_client: Registered, env: dict[str, str]
 ) -> None:

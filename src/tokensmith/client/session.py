@@ -75,12 +75,21 @@ class Session:
         metadata: ServerMetadata,
         client_id: str,
         store: SessionStore,
-        **options: object,
+        *,
+        home: Path | None = None,
+        http: httpx.Client | None = None,
+        clock: Clock | None = None,
+        scope: str | None = None,
+        resource: str | None = None,
     ) -> Session:
+        """The stored session of ``client_id`` at the issuer; NotSignedIn if there is none."""
         stored = store.load(metadata.issuer, client_id)
         if stored is None:
             raise NotSignedIn(f"not signed in to {metadata.issuer} as {client_id}")
-        return cls(metadata, stored, store, **options)  # type: ignore[arg-type]
+        return cls(
+            metadata, stored, store, home=home, http=http, clock=clock, scope=scope,
+            resource=resource,
+        )  # fmt: skip
 
     @property
     def stored(self) -> StoredSession:
