@@ -113,7 +113,9 @@ class Session:
             current = self.store.load(self._stored.issuer, self._stored.client_id)
             if current is None:
                 raise NotSignedIn(f"signed out of {self._stored.issuer}")
-            if not hmac.compare_digest(current.refresh_token, self._stored.refresh_token):
+            if not hmac.compare_digest(
+                current.refresh_token.encode(), self._stored.refresh_token.encode()
+            ):
                 log.debug("the stored refresh token was rotated by another process")
             now = self._clock.now()
             form = {
