@@ -34,7 +34,8 @@ from tokensmith.oauth.clients import NewClient
 
 API = "https://orders.example.com"
 # A browser for webbrowser's GenericBrowser: it is called with the URL and waits for us. With
-# TEST_BROWSER=broken it fails, as a browser that cannot start does.
+# TEST_BROWSER=broken it fails, as a browser that cannot start does. It signs in as alice, with
+# $TEST_PASSWORD or the protocol suite's password.
 BROWSER = """#!{python}
 import os, re, sys
 import httpx
@@ -46,7 +47,8 @@ url = sys.argv[1]
 with httpx.Client(timeout=10) as web:
     page = web.get(url)
     origin = f"{{page.url.scheme}}://{{page.url.netloc.decode()}}"
-    for action, fields in (("/login", {{"username": "alice", "password": "correct horse battery"}}),
+    password = os.environ.get("TEST_PASSWORD", "correct horse battery")
+    for action, fields in (("/login", {{"username": "alice", "password": password}}),
                            ("/consent", {{"decision": "allow"}})):
         if f'action="{{action}}"' in page.text:
             page = web.post(origin + action, data={{**dict(FIELD.findall(page.text)), **fields}})
