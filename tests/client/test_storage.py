@@ -184,3 +184,23 @@ def test_the_client_home(tmp_path: Path) -> None:
     assert client_home({"TOKENSMITH_CLIENT_HOME": str(tmp_path)}) == tmp_path
     assert client_home({"XDG_CONFIG_HOME": "/x"}) == Path("/x/tokensmith")
     assert client_home({}) == Path.home() / ".config" / "tokensmith"
+
+
+def test_every_directory_the_kit_makes_is_private_and_a_chosen_home_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    from tokensmith.client.home import write_preferences
+
+    old = os.umask(0o022)
+    try:
+        home = tmp_path / "a" / "b" / "home"
+        FileStore(home / "sessions").save(session())
+        for directory in (tmp_path / "a", tmp_path / "a" / "b", home, home / "sessions"):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+        chosen = tmp_path / "chosen"
+        chosen.mkdir(mode=0o755)
+        write_preferences(chosen, {"issuer": "https://auth.example.com"})
+        assert stat.S_IMODE(chosen.stat().st_mode) == 0o755  # the user's directory, untouched
+        assert stat.S_IMODE((chosen / "config.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

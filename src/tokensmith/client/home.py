@@ -38,19 +38,26 @@ def client_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "tokensmith"
 
 
-def ensure_private_dir(path: Path) -> Path:
+def ensure_private_dir(path: Path, *, narrow: bool = True) -> Path:
+    """``path`` as a directory, created 0700 (its parents too). An existing one is narrowed to
+    0700 when ``narrow`` (the kit's own ``sessions/`` and ``locks/``), never otherwise: the
+    client home may be a directory the user chose (``$TOKENSMITH_CLIENT_HOME``)."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name == "posix" and path.stat().st_mode & 0o077:
+        for parent in reversed(path.parents):
+            if not parent.exists():
+                parent.mkdir(mode=0o700, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if narrow and os.name == "posix" and path.stat().st_mode & 0o077:
             path.chmod(0o700)  # made by someone else with a wider mode: ours, narrowed
     except OSError as exc:
         raise StorageError(f"cannot create {path} ({exc.strerror})") from None
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``, atomically, readable by this user only."""
-    ensure_private_dir(path.parent)
+def write_private(path: Path, data: bytes, *, narrow: bool = True) -> None:
+    """Replace ``path`` with ``data``, atomically, readable by this user only (``narrow``: as
+    ``ensure_private_dir`` says, for the directory)."""
+    ensure_private_dir(path.parent, narrow=narrow)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_BINARY", 0)
@@ -88,4 +95,5 @@ def read_preferences(home: Path) -> dict[str, Any]:
 
 
 def write_preferences(home: Path, preferences: Mapping[str, Any]) -> None:
-    write_private(home / _PREFERENCES, json.dumps(dict(preferences), sort_keys=True).encode())
+    data = json.dumps(dict(preferences), sort_keys=True).encode()
+    write_private(home / _PREFERENCES, data, narrow=False)
