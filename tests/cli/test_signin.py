@@ -44,7 +44,7 @@ if os.environ.get("TEST_BROWSER") == "broken":
     sys.exit(1)
 FIELD = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 url = sys.argv[1]
-with httpx.Client(timeout=10) as web:
+with httpx.Client(timeout=30) as web:  # a loaded machine: Argon2 and the other workers
     page = web.get(url)
     origin = f"{{page.url.scheme}}://{{page.url.netloc.decode()}}"
     password = os.environ.get("TEST_PASSWORD", "correct horse battery")
