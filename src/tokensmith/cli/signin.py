@@ -88,7 +88,7 @@ def login_command(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Sign in in the system browser (or with a code: --device, or where no browser opens)."""
+    """Sign in with the system browser (or with a code: --device, or where no browser opens)."""
     from tokensmith.client import device_login, discover, login, open_store
     from tokensmith.client.home import write_preferences
 
