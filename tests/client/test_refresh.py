@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.client.conftest import Browser, Registered
 from tests.oauth.test_audit_events import events
@@ -130,3 +131,22 @@ def test_two_processes_refresh_at_once_and_the_session_stays_alive(
     time.sleep(0.5)  # audit events are written in batches
     found = events(settings, {"token.issued"})
     assert "token.reuse_detected" not in {e.event for e in found}
+
+
+def test_no_access_token_leaves_a_refresh_whose_new_refresh_token_was_not_stored(
+    metadata: ServerMetadata, cli_client: Registered, store: FileStore, home: Path,
+    browser: Browser,
+) -> None:  # fmt: skip
+    from tokensmith.client import StorageError
+
+    signed_in(metadata, cli_client, store, home, browser)
+
+    class FullDisk(FileStore):
+        def save(self, session: object) -> None:
+            raise StorageError("the disk is full")
+
+    full = FullDisk(store.directory)
+    with Session.load(metadata, cli_client.client_id, full, home=home) as session:
+        with pytest.raises(StorageError, match="disk is full"):
+            session.access_token()  # the server rotated; its answer is not used unstored
+        assert session.tokens.current is None
