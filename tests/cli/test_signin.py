@@ -222,13 +222,13 @@ def test_with_a_system_keyring_nothing_is_written_to_disk(
 def test_no_browser_and_no_device_flow_is_a_one_line_error(
     server: ServerThread, cli_client: Registered, env: dict[str, str]
 ) -> None:
-    env = {**env, "TEST_BROWSER": "broken"}
-    result = run_cli(["login", "--issuer", server.base_url, "--client-id", cli_client.client_id],
-                     env)  # fmt: skip
     if (
         "device_authorization_endpoint"
         in httpx.get(server.base_url + "/.well-known/openid-configuration").json()
-    ):  # pragma: no cover - the device grant is merged: its own test drives the page
-        pytest.skip("the server offers the device flow; tests/cli covers it there")
+    ):  # pragma: no cover - the server has the device grant: login falls back to it
+        pytest.skip("the server offers the device flow: tests/client/test_device_server.py")
+    env = {**env, "TEST_BROWSER": "broken"}
+    result = run_cli(["login", "--issuer", server.base_url, "--client-id", cli_client.client_id],
+                     env)  # fmt: skip
     assert_one_line_error(result, "no browser could be opened")
     assert not os.path.exists(Path(env["TOKENSMITH_CLIENT_HOME"]) / "config.json")
