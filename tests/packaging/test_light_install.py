@@ -2,7 +2,8 @@
 
 The project is built into a wheel once, from a copy of the checkout, then installed into a fresh
 virtual environment with pip resolving its real dependencies from the configured index: first
-without extras (an API that uses the guard), then with `[gateway]`. Every check runs in that
+without extras (an API that uses the guard), then with `[client]` (the client kit and the session
+commands), then with `[gateway]`. Every check runs in that
 environment's own interpreter, isolated (-I) from this test run's PYTHONPATH and site-packages.
 """
 
@@ -185,6 +186,44 @@ def test_the_guard_alone_installs_none_of_the_server(fresh: Environment) -> None
         assert len(lines) == 1, result.stderr
         extra = "gateway" if args[0] == "gateway" else "server"
         assert f"pip install 'tokensmith[{extra}]'" in lines[0]
+
+
+CLIENT_PROBE = """
+import json, sys
+import tokensmith.client
+from tokensmith.client import ClientCredentialsAuth, FileStore, StoredSession, discover, login
+import tokensmith.cli.signin
+print(json.dumps({"loaded": sorted({m.partition(".")[0] for m in sys.modules})}))
+"""
+
+
+def test_the_client_extra_runs_the_kit_and_the_session_commands_without_the_server(
+    fresh: Environment,
+) -> None:
+    print(f"pip install tokensmith[client]: {fresh.pip_install(f'{fresh.wheel}[client]'):.1f} s")
+    found = fresh.probe()
+    importable = set(found["importable"])  # type: ignore[arg-type]
+    # Typer and what it stands on (its newer releases bring pydantic), nothing of the server.
+    assert "typer" in importable and not importable & {*SERVER_MODULES, "uvicorn"}
+    assert not importable & {"prometheus_client", "pydantic_settings"}
+    out = run([str(fresh.python), "-I", "-c", CLIENT_PROBE], fresh.env, cwd=fresh.root)
+    loaded = set(json.loads(out.stdout)["loaded"])
+    assert not {*SERVER_MODULES, "uvicorn", "pydantic_settings"} & loaded
+    assert "keyring" not in loaded  # imported when a store is opened, not before
+
+    # The session commands run (here: their own one-line error), the server's say what to install.
+    env = {**fresh.env, "TOKENSMITH_CLIENT_HOME": str(fresh.root / "client-home")}
+    for args in (["whoami"], ["token"], ["logout"]):
+        result = subprocess.run([str(fresh.root / "venv" / "bin" / "tokensmith"), *args],
+                                capture_output=True, text=True, env=env, cwd=fresh.root,
+                                timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 2, result
+        assert (
+            result.stderr == "tokensmith: no issuer: pass --issuer URL (or set TOKENSMITH_ISSUER)\n"
+        )
+    assert fresh.command("login", "--help").returncode == 0
+    serve = fresh.command("serve")
+    assert serve.returncode == 1 and "pip install 'tokensmith[server]'" in serve.stderr
 
 
 def test_the_gateway_extra_runs_the_gateway_without_the_server(fresh: Environment) -> None:

@@ -2,9 +2,9 @@
 
 The base install is the guard library alone; the commands need an extra (pyproject.toml). When
 one of its packages is missing, the script says in one line which extra to install instead of
-printing an ImportError's traceback. ``tokensmith gateway`` runs with the ``gateway`` extra alone:
-the other commands import the server (SQLAlchemy, Redis, Argon2, ...) when they run, the
-gateway needs none of it.
+printing an ImportError's traceback. ``tokensmith gateway`` runs with the ``gateway`` extra alone,
+and ``tokensmith login|token|logout|whoami`` with the ``client`` extra alone: the other commands
+import the server (SQLAlchemy, Redis, Argon2, ...) when they run, these need none of it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from typing import NoReturn
 
 __all__ = ["main"]
 
+# cli/signin.py: a person's session, on the client kit.
+CLIENT_COMMANDS = frozenset({"login", "token", "logout", "whoami"})
+
 
 def main() -> None:
     try:
@@ -22,13 +25,38 @@ def main() -> None:
         missing = _outside_package(exc)
         if sys.argv[1:2] == ["gateway"]:
             _gateway_alone()
+        if sys.argv[1:2] and sys.argv[1] in CLIENT_COMMANDS:
+            _client_alone()
         _install_hint(missing, "server")
     try:
         full()
     except ModuleNotFoundError as exc:  # a command imports the server's packages as it runs
-        _install_hint(
-            _outside_package(exc), "gateway" if sys.argv[1:2] == ["gateway"] else "server"
-        )
+        _install_hint(_outside_package(exc), _extra_of(sys.argv[1:2]))
+
+
+def _extra_of(command: list[str]) -> str:
+    if command == ["gateway"]:
+        return "gateway"
+    return "client" if command and command[0] in CLIENT_COMMANDS else "server"
+
+
+def _client_alone() -> NoReturn:
+    """The session commands with the client extra only (the same commands and errors)."""
+    try:
+        import typer
+
+        from tokensmith.cli import signin
+        from tokensmith.cli.runner import run
+    except ModuleNotFoundError as exc:
+        _install_hint(_outside_package(exc), "client")
+    app = typer.Typer(
+        name="tokensmith",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    signin.register(app)
+    run(app)
 
 
 def _gateway_alone() -> NoReturn:

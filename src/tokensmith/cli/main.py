@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 
 from tokensmith import __version__
-from tokensmith.cli import api_keys, clients, keys, lockouts, users
+from tokensmith.cli import api_keys, clients, keys, lockouts, signin, users
 from tokensmith.cli.audit import audit
 from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import JsonFlag, emit
@@ -39,6 +39,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(api_keys.app, name="api-keys")
 app.command("audit")(audit)
 app.add_typer(lockouts.app, name="lockouts")
+signin.register(app)  # login, token, logout, whoami: a person's session (the client kit)
 
 master_key_app = typer.Typer(
     help="The master key that seals secrets at rest.", no_args_is_help=True

@@ -1,0 +1,172 @@
+"""Access tokens in memory, the token endpoint's answers (RFC 6749 §5.1, §5.2), and the
+single-flight cache every ``httpx.Auth`` of the kit stands on.
+
+An access token is used until shortly before it expires (``skew``: 10 % of its lifetime, at
+most 30 s), then replaced. When the replacement fails because the server is unreachable and the
+token has not expired yet, the token keeps serving: an outage of the token endpoint is no outage
+of the API. One fetch at a time: threads wait on one lock and reuse the result, asyncio tasks do
+the same through a worker thread (the fetch may also wait on a file lock, ``locking.py``, which
+must never block an event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tokensmith.client.errors import (
+    ClientError,
+    ServerRefused,
+    SessionExpired,
+    TokenEndpointUnavailable,
+)
+from tokensmith.core.clock import Clock, SystemClock
+
+__all__ = ["AccessToken", "SingleFlight", "post_form", "token_from_response"]
+
+log = logging.getLogger("tokensmith.client")
+_MAX_SKEW = 30
+_MAX_RESPONSE_BYTES = 64 * 1024
+_DEFAULT_LIFETIME = 300  # expires_in is RECOMMENDED only (RFC 6749 §5.1); assume a short life
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer access token, held in memory only; its value never shows in a repr."""
+
+    value: str = field(repr=False)
+    expires_at: int
+    issued_at: int
+    scope: str | None = None
+    token_type: str = "Bearer"
+
+    def refresh_due(self, now: int) -> bool:
+        skew = min(_MAX_SKEW, (self.expires_at - self.issued_at) // 10)
+        return now >= self.expires_at - skew
+
+    def expired(self, now: int) -> bool:
+        return now >= self.expires_at
+
+
+def token_from_response(body: Mapping[str, Any], now: int) -> AccessToken:
+    value = body.get("access_token")
+    token_type = body.get("token_type")
+    if not isinstance(value, str) or not value or not isinstance(token_type, str):
+        raise ClientError("the token endpoint answered without an access token")
+    if token_type.lower() != "bearer":
+        raise ClientError(f"the token endpoint issued an unsupported token type {token_type!r}")
+    expires_in = body.get("expires_in")
+    lifetime = expires_in if type(expires_in) is int and expires_in > 0 else _DEFAULT_LIFETIME
+    scope = body.get("scope")
+    return AccessToken(value, now + lifetime, now, scope if isinstance(scope, str) else None)
+
+
+def post_form(
+    http: httpx.Client,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    what: str = "the token endpoint",
+) -> dict[str, Any]:
+    """POST a form and read a JSON object (RFC 6749 §5.1); an OAuth error answer raises
+    ServerRefused (SessionExpired for a refused refresh token), no answer or a 5xx raises
+    TokenEndpointUnavailable. The form (which holds secrets) is never part of any message."""
+    try:
+        response = http.post(
+            url, data=dict(form), headers={"accept": "application/json", **(headers or {})}
+        )
+    except httpx.HTTPError as exc:
+        raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
+    if response.status_code >= 500:
+        raise TokenEndpointUnavailable(f"{what} answered {response.status_code}")
+    body = _json_object(response)
+    if response.status_code == 200 and body is not None:
+        return body
+    error = body.get("error") if body else None
+    if not isinstance(error, str):
+        raise ServerRefused(f"{what} answered {response.status_code}")
+    description = body.get("error_description") if body else None
+    text = f"{what} refused: {error}"
+    if isinstance(description, str) and description.isprintable():
+        text += f" ({description[:200]})"
+    kind = (
+        SessionExpired
+        if error == "invalid_grant" and form.get("grant_type") == ("refresh_token")
+        else ServerRefused
+    )
+    raise kind(text, error=error)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    if len(response.content) > _MAX_RESPONSE_BYTES:
+        return None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class SingleFlight:
+    """The current access token, replaced by ``fetch`` when due: one fetch at a time.
+
+    ``get(stale=token)`` forces a replacement of ``token`` (the API said it is invalid), unless
+    another caller already replaced it, whose result is then reused."""
+
+    def __init__(self, fetch: Callable[[], AccessToken], clock: Clock | None = None) -> None:
+        self._fetch = fetch
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+        self.fetches = 0  # how many times fetch ran; for tests and metrics
+
+    @property
+    def current(self) -> AccessToken | None:
+        return self._token
+
+    def forget(self) -> None:
+        self._token = None
+
+    def seed(self, token: AccessToken) -> None:
+        """Start from a token obtained elsewhere (the sign-in's own)."""
+        self._token = token
+
+    def _ready(self, stale: AccessToken | None) -> AccessToken | None:
+        token = self._token
+        if token is not None and token is not stale and not token.refresh_due(self._clock.now()):
+            return token
+        return None
+
+    def get(self, stale: AccessToken | None = None) -> AccessToken:
+        ready = self._ready(stale)
+        if ready is not None:
+            return ready
+        with self._lock:
+            ready = self._ready(stale)
+            if ready is not None:
+                return ready
+            old = self._token
+            try:
+                self.fetches += 1
+                token = self._fetch()
+            except TokenEndpointUnavailable:
+                if old is not None and old is not stale and not old.expired(self._clock.now()):
+                    log.warning("token endpoint unavailable; the cached access token still serves")
+                    return old
+                raise
+            self._token = token
+            return token
+
+    async def get_async(self, stale: AccessToken | None = None) -> AccessToken:
+        ready = self._ready(stale)
+        if ready is not None:
+            return ready
+        return await asyncio.to_thread(self.get, stale)
