@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.guard.servers import asgi_server
 from tests.oauth.browser import Browser
@@ -22,7 +24,8 @@ from tests.oauth.conftest import Registered, Registrar, alice, port, register, s
 from tests.support import ServerThread, listening_socket
 from tokensmith.bff import Bff, build_bff, parse_config
 from tokensmith.bff.cookies import LOGIN_COOKIE, SESSION_COOKIE
-from tokensmith.bff.sessions import SessionRecord
+from tokensmith.bff.sessions import SessionRecord, Sessions
+from tokensmith.bff.stores import RedisStore
 from tokensmith.cli.bff import bff_limits
 from tokensmith.core.clock import FrozenClock
 from tokensmith.guard import Guard
@@ -81,16 +84,10 @@ class Stack:
     tmp: Path
 
     def record(self, cookie: str) -> SessionRecord | None:
-        key = self.bff.sessions.key_of(cookie)
-        assert key is not None
-        return asyncio.run(_load_quietly(self.bff, key))
+        return asyncio.run(_load_quietly(self.bff, cookie))
 
     def rewrite(self, cookie: str, **changes: Any) -> None:
-        key = self.bff.sessions.key_of(cookie)
-        assert key is not None
-        record = self.record(cookie)
-        assert record is not None
-        asyncio.run(self.bff.sessions.save(key, replace(record, **changes)))
+        asyncio.run(_rewrite(self.bff, cookie, changes))
 
     def introspect(self, token: str) -> dict[str, Any]:
         response = httpx.post(
@@ -102,13 +99,47 @@ class Stack:
         return dict(response.json())
 
 
-async def _load_quietly(bff: Bff, key: bytes) -> SessionRecord | None:
+def _sessions_here(bff: Bff) -> Sessions:
+    """The BFF's sessions, through a store of this event loop (a Redis client belongs to the
+    loop that made it; the BFF's runs in the server's thread)."""
+    config, sessions = bff.config, bff.sessions
+    store = sessions.store
+    if isinstance(store, RedisStore):
+        store = RedisStore(Redis.from_url(config.store), config.redis_key_prefix)
+    return Sessions(
+        store,
+        sessions._sealer,
+        sessions._clock,
+        idle=sessions.idle,
+        absolute=sessions.absolute,
+        login_timeout=sessions.login_timeout,
+    )
+
+
+async def _load_quietly(bff: Bff, cookie: str) -> SessionRecord | None:
     """The record as stored, without counting as use (the store is read directly)."""
-    sealed = await bff.sessions.store.get(key)
-    if sealed is None:
-        return None
-    data = bff.sessions._sealer.unseal(sealed, key)
-    return SessionRecord(**data)
+    sessions = _sessions_here(bff)
+    key = sessions.key_of(cookie)
+    assert key is not None
+    try:
+        sealed = await sessions.store.get(key)
+        return None if sealed is None else SessionRecord(**sessions._sealer.unseal(sealed, key))
+    finally:
+        if sessions.store is not bff.sessions.store:
+            await sessions.store.aclose()
+
+
+async def _rewrite(bff: Bff, cookie: str, changes: dict[str, Any]) -> None:
+    record = await _load_quietly(bff, cookie)
+    assert record is not None
+    sessions = _sessions_here(bff)
+    key = sessions.key_of(cookie)
+    assert key is not None
+    try:
+        await sessions.save(key, replace(record, **changes))
+    finally:
+        if sessions.store is not bff.sessions.store:
+            await sessions.store.aclose()
 
 
 @pytest.fixture
@@ -126,20 +157,30 @@ def stack(server: ServerThread, register: Registrar, alice: str, tmp_path: Path)
     (tmp_path / "client-secret").write_text(client.secret or "")
     seen: list[dict[str, Any]] = []
     calls: list[str] = []
+    clock = FrozenClock(time.time())
+    with asgi_server(recording_api(server.base_url, seen)) as upstream:
+        document = bff_document(origin, server.base_url, client.client_id, upstream, tmp_path)
+        with running_bff(document, tmp_path, clock, calls, sock) as (_, bff):
+            yield Stack(server, origin, bff, client, seen, calls, clock, tmp_path)
+
+
+@contextmanager
+def running_bff(
+    document: dict[str, Any], tmp: Path, clock: FrozenClock, calls: list[str], sock: Any = None
+) -> Iterator[tuple[str, Bff]]:
+    """The BFF of ``document`` on loopback, as `tokensmith bff` runs it; ``calls`` gets the
+    grant_type of every request it sends to the token endpoint."""
 
     async def count(request: httpx.Request) -> None:
         if request.url.path == "/token":
             form = dict(pair.split("=", 1) for pair in request.content.decode().split("&"))
             calls.append(form["grant_type"])
 
-    with asgi_server(recording_api(server.base_url, seen)) as upstream:
-        document = bff_document(origin, server.base_url, client.client_id, upstream, tmp_path)
-        config = parse_config(document, tmp_path)
-        clock = FrozenClock(time.time())
-        http = httpx.AsyncClient(timeout=5, event_hooks={"request": [count]})
-        bff = build_bff(config, clock=clock, issuer_http=http)
-        with asgi_server(bff, sock=sock, **server_options(bff_limits(config))):
-            yield Stack(server, origin, bff, client, seen, calls, clock, tmp_path)
+    config = parse_config(document, tmp)
+    http = httpx.AsyncClient(timeout=5, event_hooks={"request": [count]})
+    bff = build_bff(config, clock=clock, issuer_http=http)
+    with asgi_server(bff, sock=sock, **server_options(bff_limits(config))) as base:
+        yield base, bff
 
 
 def bff_document(
@@ -190,7 +231,7 @@ class SpaUser:
     def authorize(self, url: str, consent: str = "allow") -> str:
         """Tokensmith's real login and consent pages; the redirect back to the BFF."""
         outcome = Browser(self.stack.server.base_url).authorize(url, consent=consent)
-        assert outcome.location.startswith(self.stack.base + "/bff/callback?")
+        assert outcome.location.startswith(self.stack.bff.config.origin + "/bff/callback?")
         return outcome.location
 
     def callback(self, location: str, login_cookie: str | None) -> httpx.Response:
