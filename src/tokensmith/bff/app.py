@@ -26,6 +26,7 @@ from tokensmith.bff.cookies import (
 )
 from tokensmith.bff.csrf import csrf_refusal
 from tokensmith.bff.http import (
+    Message,
     Receive,
     Scope,
     Send,
@@ -49,7 +50,13 @@ from tokensmith.bff.static import StaticFiles
 from tokensmith.bff.stores import LockTimeout
 from tokensmith.core.clock import Clock
 from tokensmith.core.proxy_paths import path_is_forwardable
-from tokensmith.core.secrets import b64url, constant_time_equals, fingerprint, random_token
+from tokensmith.core.secrets import (
+    b64url,
+    constant_time_equals,
+    fingerprint,
+    random_token,
+    redact_secrets,
+)
 
 __all__ = ["Bff"]
 
@@ -88,11 +95,26 @@ class Bff:
             await send({"type": "websocket.close", "code": 1008})
             return
         path: str = scope["path"]
-        send = guarded_send(send, no_store=path.startswith("/bff/"))
+        started = False
+        guarded = guarded_send(send, no_store=path.startswith("/bff/"))
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await guarded(message)
+
         try:
-            await self._route(scope, receive, send, path)
+            await self._route(scope, receive, sending, path)
         except (IssuerUnavailable, LockTimeout):
-            await send_json(send, 503, _error("temporarily_unavailable", "try again shortly"))
+            if not started:
+                body = _error("temporarily_unavailable", "try again shortly")
+                await send_json(guarded, 503, body)
+        except Exception as exc:  # fail closed, in our format, never a traceback to the browser
+            log.error(
+                "request failed", extra={"error": type(exc).__name__, "path": redact_secrets(path)}
+            )
+            if not started:
+                await send_json(guarded, 500, _error("server_error", "something went wrong"))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method: str = scope["method"]

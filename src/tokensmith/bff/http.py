@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "SECURITY_HEADERS",
+    "Message",
     "Receive",
     "Scope",
     "Send",
