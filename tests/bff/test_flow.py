@@ -207,7 +207,10 @@ def test_no_cors_is_offered(stack: Stack, user: SpaUser) -> None:
     assert not any(k.startswith("access-control-") for k in preflight.headers)
 
 
-def test_logout_needs_csrf_then_revokes_and_clears(stack: Stack, user: SpaUser) -> None:
+def test_logout_needs_csrf_then_revokes_and_clears(
+    stack: Stack, user: SpaUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="tokensmith.bff")
     user.sign_in()
     record = stack.record(user.session or "")
     assert record is not None and record.refresh_token is not None
@@ -225,6 +228,10 @@ def test_logout_needs_csrf_then_revokes_and_clears(stack: Stack, user: SpaUser) 
     assert stack.introspect(record.access_token) == {"active": False}
     assert stack.record(user.session or "") is None
     assert user.get("/bff/session").status_code == 401
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert "signed in" in logged  # the BFF did log, and never a token or the cookie
+    for secret in (record.access_token, record.refresh_token, user.session or ""):
+        assert secret not in logged
 
 
 def test_concurrent_requests_with_an_expiring_token_refresh_once(
