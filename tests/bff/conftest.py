@@ -38,8 +38,9 @@ __all__ = ["alice", "port", "register", "server", "settings"]  # the protocol te
 CSRF = {"x-tokensmith-csrf": "1"}
 
 
-def recording_api(issuer: str, seen: list[dict[str, Any]]) -> Any:
-    """A guarded API (JWT access tokens of ``issuer``) that notes every request it serves."""
+def recording_api(issuer: str, seen: list[dict[str, Any]], audience: str | None = None) -> Any:
+    """A guarded API (JWT access tokens of ``issuer`` for ``audience``, by default the issuer)
+    that notes every request it serves."""
 
     async def api(scope: Any, receive: Any, send: Any) -> None:
         body = b""
@@ -68,7 +69,7 @@ def recording_api(issuer: str, seen: list[dict[str, Any]]) -> Any:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    guard = Guard.for_issuer(issuer, audience=issuer)
+    guard = Guard.for_issuer(issuer, audience=audience or issuer)
     return GuardMiddleware(api, guard)
 
 

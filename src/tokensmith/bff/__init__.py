@@ -43,5 +43,6 @@ def build_bff(
         clock,
         timeout=config.issuer_timeout,
         client=issuer_http,
+        resources=config.resources,
     )
     return Bff(config, sessions, issuer, clock)

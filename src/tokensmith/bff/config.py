@@ -27,6 +27,7 @@ _PREFIX = re.compile(r"^/bff/api(/[A-Za-z0-9._~-]+)+$")
 class Upstream:
     prefix: str  # /bff/api/orders: this prefix of the browser's path is replaced by url
     url: str  # http://127.0.0.1:9001/orders
+    resource: str | None = None  # RFC 8707: the audience this API's tokens must name
 
     def matches(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -67,6 +68,11 @@ class BffConfig:
     def secure_transport(self) -> bool:
         return self.origin.startswith("https://")
 
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """What the BFF asks tokens for (RFC 8707): every upstream's resource, once each."""
+        return tuple(dict.fromkeys(u.resource for u in self.upstreams if u.resource))
+
     def upstream_for(self, path: str) -> Upstream | None:
         return next((u for u in self.upstreams if u.matches(path)), None)
 
@@ -100,7 +106,7 @@ _SERVER_KEYS = {
     "client_secret_file": str,
     "scopes": list,
 }
-_UPSTREAM_KEYS = {"prefix": str, "url": str}
+_UPSTREAM_KEYS = {"prefix": str, "url": str, "resource": str}
 
 
 def load_config(path: Path) -> BffConfig:
@@ -202,9 +208,21 @@ def _upstreams(tables: object, name: str) -> tuple[Upstream, ...]:
         prefix = required(table, "prefix", where)
         if not _PREFIX.match(prefix) or any(p in (".", "..") for p in prefix.split("/")):
             raise ConfigError(f"{where}.prefix must be /bff/api/<name>, with no trailing '/'")
-        parsed.append(Upstream(prefix, http_url(table, "url", f"{where}.url").rstrip("/")))
+        url = http_url(table, "url", f"{where}.url").rstrip("/")
+        resource = _resource(table, where)
+        parsed.append(Upstream(prefix, url, resource))
     # Longest prefix first, so /bff/api/orders/admin wins over /bff/api/orders.
     return tuple(sorted(parsed, key=lambda u: len(u.prefix), reverse=True))
+
+
+def _resource(table: dict[str, Any], where: str) -> str | None:
+    resource = table.get("resource")
+    if resource is None:
+        return None
+    parts = urlsplit(resource)
+    if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
+        raise ConfigError(f"{where}.resource must be an absolute URI without a fragment")
+    return str(resource)
 
 
 def _path(value: object, base: Path) -> Path | None:

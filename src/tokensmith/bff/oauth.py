@@ -74,12 +74,14 @@ class IssuerClient:
         *,
         timeout: float = 5.0,
         client: httpx.AsyncClient | None = None,
+        resources: tuple[str, ...] = (),
     ) -> None:
         parts = urlsplit(issuer)
         if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
             raise ValueError("the issuer must be https (plain http only on loopback)")
         self.issuer = issuer
         self.client_id = client_id
+        self.resources = resources  # RFC 8707, asked for at login and at every refresh
         self._secret = client_secret
         self._clock = clock
         self._http = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
@@ -105,26 +107,27 @@ class IssuerClient:
         self, *, redirect_uri: str, scope: str, state: str, nonce: str, code_challenge: str
     ) -> str:
         endpoint = (await self.metadata()).authorization_endpoint
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": scope,
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": code_challenge,
-                "code_challenge_method": "S256",
-            }
-        )
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+        query = urlencode([*params.items(), *(("resource", r) for r in self.resources)])
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     async def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> Tokens:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        return await self._token({**form, "code_verifier": verifier})
+        form = [("grant_type", "authorization_code"), ("code", code)]
+        form += [("redirect_uri", redirect_uri), ("code_verifier", verifier)]
+        return await self._token(form)  # the resources of the authorization request
 
     async def refresh(self, refresh_token: str) -> Tokens:
-        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+        return await self._token(form + [("resource", r) for r in self.resources])
 
     async def revoke(self, token: str, hint: str) -> bool:
         """Whether the issuer took the revocation; a failure is logged, never raised (the
@@ -133,7 +136,7 @@ class IssuerClient:
         if endpoint is None:
             return False
         try:
-            response = await self._post(endpoint, {"token": token, "token_type_hint": hint})
+            response = await self._post(endpoint, [("token", token), ("token_type_hint", hint)])
         except IssuerError:
             log.warning("revocation failed", extra={"token": fingerprint(token)})
             return False
@@ -190,7 +193,7 @@ class IssuerClient:
             **endpoints,
         )
 
-    async def _token(self, form: dict[str, str]) -> Tokens:
+    async def _token(self, form: list[tuple[str, str]]) -> Tokens:
         response = await self._post((await self.metadata()).token_endpoint, form)
         body = _json_object(response, "the token response")
         if response.status_code != 200:
@@ -213,9 +216,11 @@ class IssuerClient:
     async def _get(self, url: str) -> _Answer:
         return await self._send(self._http.build_request("GET", url))
 
-    async def _post(self, url: str, form: dict[str, str]) -> _Answer:
+    async def _post(self, url: str, form: list[tuple[str, str]]) -> _Answer:
         auth = httpx.BasicAuth(self.client_id, self._secret)  # client_secret_basic
-        request = self._http.build_request("POST", url, data=form)
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        body = urlencode(form).encode("ascii")
+        request = self._http.build_request("POST", url, content=body, headers=headers)
         request = next(auth.auth_flow(request))
         return await self._send(request)
 
