@@ -236,7 +236,9 @@ class SpaUser:
         return outcome.location
 
     def callback(self, location: str, login_cookie: str | None) -> httpx.Response:
-        cookies = {} if login_cookie is None else {"cookie": f"{LOGIN_COOKIE}={login_cookie}"}
+        jar = [f"{SESSION_COOKIE}={self.session}"] if self.session else []
+        jar += [f"{LOGIN_COOKIE}={login_cookie}"] if login_cookie else []
+        cookies = {"cookie": "; ".join(jar)} if jar else {}
         parts = urlsplit(location)
         url = f"{self.stack.base}{parts.path}?{parts.query}"
         return self.http.get(url, headers=cookies)

@@ -50,6 +50,18 @@ def test_sign_in_session_and_api_call(stack: Stack, user: SpaUser, alice: str) -
     assert authorization == f"Bearer {record.access_token}"  # the browser's own was dropped
 
 
+def test_signing_in_again_replaces_the_browsers_session(stack: Stack, user: SpaUser) -> None:
+    user.sign_in()
+    first = user.session or ""
+    old = stack.record(first)
+    assert old is not None and old.refresh_token is not None
+    user.sign_in()  # the browser still sends its first session's cookie to the callback
+    assert user.session != first
+    assert stack.record(first) is None
+    assert stack.introspect(old.refresh_token) == {"active": False}
+    assert user.get("/bff/session").status_code == 200
+
+
 def test_a_post_with_a_body_reaches_the_api(stack: Stack, user: SpaUser) -> None:
     user.sign_in()
     sent = user.api(

@@ -183,6 +183,9 @@ class Bff:
             await error_page(send, 400, "The sign-in could not be completed.", done)
             return
         session, _ = await self.sessions.create(record)
+        previous = self.sessions.key_of(read_cookie(_header(scope, b"cookie"), SESSION_COOKIE))
+        if previous is not None:  # a new login replaces this browser's session, never joins it
+            await self._end_session(previous)
         log.info("signed in", extra={"subject": fingerprint(record.subject)})
         done.append(("set-cookie", set_cookie(SESSION_COOKIE, session, self.sessions.absolute)))
         await redirect(send, pending.return_to, done)
@@ -254,14 +257,18 @@ class Bff:
             return
         key = self.sessions.key_of(read_cookie(_header(scope, b"cookie"), SESSION_COOKIE))
         if key is not None:
-            async with self.sessions.lock(key):  # not while a refresh is replacing the tokens
-                record = await self.sessions.load(key)
-                await self.sessions.end(key)
-            if record is not None:
-                if record.refresh_token is not None:
-                    await self.issuer.revoke(record.refresh_token, "refresh_token")
-                await self.issuer.revoke(record.access_token, "access_token")
+            await self._end_session(key)
         await send_json(send, 200, {"authenticated": False}, _SIGNED_OUT)
+
+    async def _end_session(self, key: bytes) -> None:
+        """Delete the session and revoke its tokens at the issuer (RFC 7009)."""
+        async with self.sessions.lock(key):  # not while a refresh is replacing the tokens
+            record = await self.sessions.load(key)
+            await self.sessions.end(key)
+        if record is not None:
+            if record.refresh_token is not None:
+                await self.issuer.revoke(record.refresh_token, "refresh_token")
+            await self.issuer.revoke(record.access_token, "access_token")
 
     # -- the API proxy -----------------------------------------------------------------------
 
