@@ -10,6 +10,7 @@ under another key names no session; the caller answers 401 and calls no upstream
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -127,7 +128,7 @@ class Sessions:
     async def end(self, key: bytes) -> None:
         await self.store.delete(key)
 
-    def lock(self, key: bytes) -> Any:
+    def lock(self, key: bytes) -> AbstractAsyncContextManager[object]:
         return self.store.lock(key)
 
     def _open(self, sealed: bytes | None, key: bytes) -> dict[str, Any] | None:

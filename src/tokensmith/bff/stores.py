@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +37,7 @@ class Store(Protocol):
     async def put(self, key: bytes, value: bytes, expires_at: int) -> None: ...
     async def take(self, key: bytes) -> bytes | None: ...
     async def delete(self, key: bytes) -> None: ...
-    def lock(self, key: bytes) -> Any: ...  # an async context manager
+    def lock(self, key: bytes) -> AbstractAsyncContextManager[object]: ...
     async def aclose(self) -> None: ...
 
 
