@@ -33,6 +33,7 @@ from tokensmith.bff.http import (
     error_page,
     guarded_send,
     redirect,
+    send_error,
     send_json,
 )
 from tokensmith.bff.oauth import IssuerClient, IssuerError, IssuerUnavailable
@@ -107,14 +108,13 @@ class Bff:
             await self._route(scope, receive, sending, path)
         except (IssuerUnavailable, LockTimeout):
             if not started:
-                body = _error("temporarily_unavailable", "try again shortly")
-                await send_json(guarded, 503, body)
+                await send_error(guarded, "temporarily_unavailable", "try again shortly")
         except Exception as exc:  # fail closed, in our format, never a traceback to the browser
             log.error(
                 "request failed", extra={"error": type(exc).__name__, "path": redact_secrets(path)}
             )
             if not started:
-                await send_json(guarded, 500, _error("server_error", "something went wrong"))
+                await send_error(guarded, "server_error", "something went wrong")
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method: str = scope["method"]
@@ -129,11 +129,11 @@ class Bff:
         elif path == "/bff/logout" and method == "POST":
             await self._logout(scope, send)
         elif path.startswith("/bff/") or path == "/bff":
-            await send_json(send, 404, _error("not_found", "no such BFF endpoint"))
+            await send_error(send, "not_found", "no such BFF endpoint")
         elif self.static is not None and method in ("GET", "HEAD"):
             await self.static.serve(path, send)
         else:
-            await send_json(send, 404, _error("not_found", "nothing here"))
+            await send_error(send, "not_found", "nothing here")
 
     # -- login -------------------------------------------------------------------------------
 
@@ -242,8 +242,8 @@ class Bff:
     async def _session(self, scope: Scope, send: Send) -> None:
         current = await self._current(scope)
         if current is None:
-            body = {"authenticated": False, **_error("login_required", "sign in first")}
-            await send_json(send, 401, body, _SIGNED_OUT)
+            extra = {"authenticated": False}
+            await send_error(send, "session_required", "sign in first", _SIGNED_OUT, extra)
             return
         record = current[1]
         ends = record.ends_at(self.sessions.idle, self.sessions.absolute)
@@ -253,7 +253,7 @@ class Bff:
     async def _logout(self, scope: Scope, send: Send) -> None:
         refusal = csrf_refusal("POST", _headers(scope), self.config.origin)
         if refusal is not None:
-            await send_json(send, 403, _error("forbidden", refusal))
+            await send_error(send, "forbidden", refusal)
             return
         key = self.sessions.key_of(read_cookie(_header(scope, b"cookie"), SESSION_COOKIE))
         if key is not None:
@@ -275,39 +275,39 @@ class Bff:
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = csrf_refusal(scope["method"], _headers(scope), self.config.origin)
         if refusal is not None:
-            await send_json(send, 403, _error("forbidden", refusal))
+            await send_error(send, "forbidden", refusal)
             return
         path: str = scope["path"]
         upstream = self.config.upstream_for(path)
         if not path_is_forwardable(path, scope.get("raw_path") or path.encode()):
-            await send_json(send, 400, _error("invalid_request", "the path is not allowed"))
+            await send_error(send, "invalid_request", "the path is not allowed")
             return
         if upstream is None:
-            await send_json(send, 404, _error("not_found", "no upstream for this path"))
+            await send_error(send, "not_found", "no upstream for this path")
             return
         declared = _header(scope, b"content-length")
         if declared is not None and (
             not declared.isdigit() or int(declared) > self.config.max_body_bytes
         ):
-            await send_json(send, 413, _error("payload_too_large", "the body is too large"))
+            await send_error(send, "payload_too_large", "the body is too large")
             return
         current = await self._current(scope)
         if current is None:
-            await send_json(send, 401, _error("login_required", "sign in first"), _SIGNED_OUT)
+            await send_error(send, "session_required", "sign in first", _SIGNED_OUT)
             return
         try:
             body = await self.forwarder.read_body(receive)
         except BodyTooLarge:
-            await send_json(send, 413, _error("payload_too_large", "the body is too large"))
+            await send_error(send, "payload_too_large", "the body is too large")
             return
         except ClientTooSlow:
-            await send_json(send, 408, _error("request_timeout", "the body came too slowly"))
+            await send_error(send, "request_timeout", "the body came too slowly")
             return
         outgoing = self.forwarder.outgoing(scope, upstream, body)
         try:
             await self._forward(scope, send, current, outgoing)
         except LoginRequired:
-            await send_json(send, 401, _error("login_required", "sign in again"), _SIGNED_OUT)
+            await send_error(send, "session_required", "sign in again", _SIGNED_OUT)
 
     async def _forward(
         self, scope: Scope, send: Send, current: tuple[bytes, SessionRecord], outgoing: Outgoing
@@ -321,10 +321,10 @@ class Bff:
                     outgoing, record.access_token, request_id, scope
                 )
             except httpx.TimeoutException:
-                await send_json(send, 504, _error("gateway_timeout", "the API did not answer"))
+                await send_error(send, "gateway_timeout", "the API did not answer")
                 return
             except httpx.HTTPError:
-                await send_json(send, 502, _error("bad_gateway", "the API is unavailable"))
+                await send_error(send, "bad_gateway", "the API is unavailable")
                 return
             if attempt == 1 and rejected_token(response):  # refresh once, then try again
                 await response.aclose()
@@ -347,10 +347,6 @@ class Bff:
         await self.forwarder.client.aclose()
         await self.issuer.aclose()
         await self.sessions.store.aclose()
-
-
-def _error(code: str, description: str) -> dict[str, str]:
-    return {"error": code, "error_description": description}
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -13,6 +13,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tokensmith.errors import ERROR_CODES
+
 __all__ = [
     "SECURITY_HEADERS",
     "Message",
@@ -23,6 +25,7 @@ __all__ = [
     "guarded_send",
     "redirect",
     "respond",
+    "send_error",
     "send_json",
 ]
 
@@ -79,6 +82,19 @@ async def send_json(
 ) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
     await respond(send, status, body, "application/json", headers)
+
+
+async def send_error(
+    send: Send,
+    code: str,
+    description: str,
+    headers: list[tuple[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """A JSON refusal: its status and wire code from ``ERROR_CODES``, like every other one."""
+    row = ERROR_CODES[code]
+    body = {**(extra or {}), "error": row.sent_as or code, "error_description": description}
+    await send_json(send, row.status, body, headers)
 
 
 async def redirect(send: Send, location: str, headers: list[tuple[str, str]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokensmith.bff.http import Send, respond, send_json
+from tokensmith.bff.http import Send, respond, send_error
 from tokensmith.core.proxy_paths import path_is_forwardable
 
 __all__ = ["StaticFiles"]
@@ -47,6 +47,6 @@ class StaticFiles:
     async def serve(self, path: str, send: Send) -> None:
         target = self._file(path)
         if target is None or target.stat().st_size > _MAX_FILE:
-            await send_json(send, 404, {"error": "not_found", "error_description": "no file"})
+            await send_error(send, "not_found", "no such file")
             return
         await respond(send, 200, target.read_bytes(), _TYPES[target.suffix])
