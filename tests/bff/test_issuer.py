@@ -3,6 +3,7 @@ that names another issuer, an issuer that is down, and a refresh while it is dow
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,13 @@ async def test_the_token_requests_use_client_secret_basic(stub: StubServer) -> N
     assert path == "/token"
     assert headers["authorization"] == "Basic Y2xpZW50LTE6c2VjcmV0LTE="
     assert b"secret-1" not in body and b"client_secret" not in body
+    odd = IssuerClient(stub.base_url, "a:b", "s+c/r t", SystemClock())  # RFC 6749 §2.3.1
+    await odd.refresh("rt-1")
+    assert (
+        stub.requests[-1][1]["authorization"]
+        == "Basic " + base64.b64encode(b"a%3Ab:s%2Bc%2Fr+t").decode()
+    )
+    await odd.aclose()
     stub.routes["/token"] = (400, {}, {"error": "invalid_grant"})
     with pytest.raises(IssuerError) as raised:
         await client.refresh("rt-1")

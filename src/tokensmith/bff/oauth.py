@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 
@@ -217,7 +217,8 @@ class IssuerClient:
         return await self._send(self._http.build_request("GET", url))
 
     async def _post(self, url: str, form: list[tuple[str, str]]) -> _Answer:
-        auth = httpx.BasicAuth(self.client_id, self._secret)  # client_secret_basic
+        # client_secret_basic: each part form-encoded before Basic (RFC 6749 §2.3.1)
+        auth = httpx.BasicAuth(quote_plus(self.client_id), quote_plus(self._secret))
         headers = {"content-type": "application/x-www-form-urlencoded"}
         body = urlencode(form).encode("ascii")
         request = self._http.build_request("POST", url, content=body, headers=headers)
