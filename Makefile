@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Tokensmith needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -29,8 +29,15 @@ lint: $(STAMP)
 # The suite runs in parallel (pytest-xdist), one worker per core by default; docs/architecture.md
 # says how tests stay apart. TEST_WORKERS=0 runs it in this one process, as plain `pytest` does.
 TEST_WORKERS ?= auto
-test: lint
+test: lint chromium
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# tests/examples/test_spa_browser.py drives Debian's chromium through Playwright (never
+# `playwright install`): installed here when missing, as root or through sudo.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 # Tokensmith against node-oidc-provider on loopback; installs wrk and the npm peer into
 # ~/.cache/tokensmith-bench. At most 15 minutes; BENCH_ARGS="--quick" for a smoke run.

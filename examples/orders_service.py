@@ -1,4 +1,5 @@
-"""A small orders API that trusts only the gateway's internal JWTs (examples/gateway.toml).
+"""A small orders API that trusts only the gateway's internal JWTs (examples/gateway.toml), or,
+behind the BFF (examples/bff.toml), Tokensmith's access tokens.
 
 It knows nothing of outside tokens or API keys: the guard checks the gateway-signed JWT against
 the gateway's JWKS, and each endpoint names the scope it needs.
@@ -19,10 +20,14 @@ Reader = Annotated[Principal, Depends(require_scopes("orders:read"))]
 Writer = Annotated[Principal, Depends(require_scopes("orders:write"))]
 
 
-def create_app(gateway_url: str, audience: str) -> FastAPI:
+def create_app(gateway_url: str, audience: str, jwks_uri: str | None = None) -> FastAPI:
+    """``gateway_url``: the issuer of the tokens it accepts (the gateway's internal JWTs; or
+    Tokensmith's own access tokens behind the BFF, with ``jwks_uri`` at Tokensmith's /jwks)."""
     app = FastAPI(title="orders")
     guard = Guard.for_issuer(
-        gateway_url, audience=audience, jwks_uri=gateway_url + "/.well-known/jwks.json"
+        gateway_url,
+        audience=audience,
+        jwks_uri=jwks_uri or gateway_url + "/.well-known/jwks.json",
     )
     install_guard(app, guard)
     orders: list[dict[str, Any]] = []

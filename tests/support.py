@@ -402,7 +402,7 @@ def cli_env(var_dir: Path, database: Database | None, **extra: str) -> dict[str,
 
 # Commands that start a server: uvicorn takes over the process (its signal handlers, its
 # workers), and how the process starts or refuses to is what their tests are about.
-PROCESS_COMMANDS = frozenset({"serve", "gateway"})
+PROCESS_COMMANDS = frozenset({"serve", "gateway", "bff"})
 
 
 def run_cli(
@@ -413,7 +413,7 @@ def run_cli(
     Run here, in the test process, through the same ``main`` (its one-line errors and exit
     codes): a new interpreter would spend a second importing the server for every call. The
     process's environment, directory, standard streams, argv and logging are the command's
-    while it runs and are put back after. ``serve`` and ``gateway`` run in a child process
+    while it runs and are put back after. ``serve``, ``gateway`` and ``bff`` run in a child process
     (``run_cli_process``), as does any test about the process itself."""
     if args and args[0] in PROCESS_COMMANDS:
         return run_cli_process(args, env, stdin, cwd)

@@ -139,6 +139,9 @@ ERROR_CODES: Mapping[str, ErrorCode] = MappingProxyType(
         # Tokensmith's own: the gateway, when the upstream fails.
         "bad_gateway": ErrorCode(502, "Tokensmith (docs/gateway.md); RFC 9110 §15.6.3"),
         "gateway_timeout": ErrorCode(504, "Tokensmith (docs/gateway.md); RFC 9110 §15.6.5"),
+        # Tokensmith's own: the BFF, to the browser app in front of it.
+        "forbidden": ErrorCode(403, "Tokensmith (docs/bff.md: CSRF); RFC 9110 §15.5.4"),
+        "session_required": ErrorCode(401, "Tokensmith (docs/bff.md)", "login_required"),
     }
 )
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from tests.gateway.conftest import Running
 from tests.guard.conftest import Keys
 from tests.guard.forge import claims, sign
-from tokensmith.gateway.headers import upstream_headers
-from tokensmith.gateway.paths import path_is_forwardable
+from tokensmith.core.proxy_headers import upstream_headers
+from tokensmith.core.proxy_paths import path_is_forwardable
 
 STRIPPED = [
     "authorization",

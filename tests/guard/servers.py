@@ -21,9 +21,13 @@ Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON payload
 
 
 @contextmanager
-def asgi_server(app: Any, health: str = "/healthz", **options: Any) -> Iterator[str]:
-    """``options``: uvicorn's, such as ``server_options(...)`` to run it as production does."""
-    sock = listening_socket()  # bound before uvicorn starts: no other server can take the port
+def asgi_server(
+    app: Any, health: str = "/healthz", sock: Any = None, **options: Any
+) -> Iterator[str]:
+    """``options``: uvicorn's, such as ``server_options(...)`` to run it as production does.
+    ``sock``: a listening socket of the caller's (whose port it needed to know before)."""
+    # Bound before uvicorn starts: no other server can take the port.
+    sock = sock if sock is not None else listening_socket()
     port = int(sock.getsockname()[1])
     defaults = {"log_config": None, "access_log": False, "proxy_headers": False}
     config = uvicorn.Config(

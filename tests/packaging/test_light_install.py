@@ -178,13 +178,13 @@ def test_the_guard_alone_installs_none_of_the_server(fresh: Environment) -> None
     assert len(distributions) <= GUARD_DISTRIBUTIONS_AT_MOST
 
     # The console script is installed too; without the server's packages it says what to do.
-    for args in (["version"], ["serve"], ["gateway", "--help"]):
+    for args in (["version"], ["serve"], ["gateway", "--help"], ["bff", "--help"]):
         result = fresh.command(*args)
         assert result.returncode == 1, result
         assert "Traceback" not in result.stderr
         lines = result.stderr.splitlines()
         assert len(lines) == 1, result.stderr
-        extra = "gateway" if args[0] == "gateway" else "server"
+        extra = args[0] if args[0] in ("gateway", "bff") else "server"
         assert f"pip install 'tokensmith[{extra}]'" in lines[0]
 
 
@@ -235,6 +235,7 @@ def test_the_gateway_extra_runs_the_gateway_without_the_server(fresh: Environmen
     assert set(found["importable"]) == set(COMMAND_MODULES)  # type: ignore[arg-type]
 
     assert fresh.command("gateway", "--help").returncode == 0
+    assert fresh.command("bff", "--help").returncode == 0  # Redis only for a shared store
     # The gateway's own one-line errors, as with the full command line.
     result = fresh.command("gateway", "--config", str(fresh.root / "missing.toml"))
     assert result.returncode == 1, result

@@ -2,9 +2,10 @@
 
 The base install is the guard library alone; the commands need an extra (pyproject.toml). When
 one of its packages is missing, the script says in one line which extra to install instead of
-printing an ImportError's traceback. ``tokensmith gateway`` runs with the ``gateway`` extra alone,
-and ``tokensmith login|token|logout|whoami`` with the ``client`` extra alone: the other commands
-import the server (SQLAlchemy, Redis, Argon2, ...) when they run, these need none of it.
+printing an ImportError's traceback. ``tokensmith gateway`` and ``tokensmith bff`` run with the
+``gateway`` extra alone (the BFF's Redis store also needs ``redis``, which ``bff`` adds), and
+``tokensmith login|token|logout|whoami`` with the ``client`` extra alone: the other commands
+import the server (SQLAlchemy, Redis, Argon2, ...) when they run; these need none of it.
 """
 
 from __future__ import annotations
@@ -14,30 +15,32 @@ from typing import NoReturn
 
 __all__ = ["main"]
 
+
+# The commands that run on a light install (their extra): the rest import the server.
+_LIGHT = {"gateway": "gateway", "bff": "bff"}
 # cli/signin.py: a person's session, on the client kit.
 CLIENT_COMMANDS = frozenset({"login", "token", "logout", "whoami"})
 
 
 def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
         from tokensmith.cli.main import main as full
     except ModuleNotFoundError as exc:
         missing = _outside_package(exc)
-        if sys.argv[1:2] == ["gateway"]:
-            _gateway_alone()
-        if sys.argv[1:2] and sys.argv[1] in CLIENT_COMMANDS:
+        if command in _LIGHT:
+            _alone(command)
+        if command in CLIENT_COMMANDS:
             _client_alone()
         _install_hint(missing, "server")
     try:
         full()
     except ModuleNotFoundError as exc:  # a command imports the server's packages as it runs
-        _install_hint(_outside_package(exc), _extra_of(sys.argv[1:2]))
+        _install_hint(_outside_package(exc), _extra_of(command))
 
 
-def _extra_of(command: list[str]) -> str:
-    if command == ["gateway"]:
-        return "gateway"
-    return "client" if command and command[0] in CLIENT_COMMANDS else "server"
+def _extra_of(command: str) -> str:
+    return "client" if command in CLIENT_COMMANDS else _LIGHT.get(command, "server")
 
 
 def _client_alone() -> NoReturn:
@@ -59,16 +62,17 @@ def _client_alone() -> NoReturn:
     run(app)
 
 
-def _gateway_alone() -> NoReturn:
-    """``tokensmith gateway`` with the gateway's packages only (the same command, options and
-    one-line errors as in the full command line)."""
+def _alone(command: str) -> NoReturn:
+    """``tokensmith gateway`` or ``tokensmith bff`` with the gateway's packages only (the same
+    command, options and one-line errors as in the full command line)."""
     try:
         import typer
 
+        from tokensmith.cli.bff import bff
         from tokensmith.cli.gateway import gateway
         from tokensmith.cli.runner import run
     except ModuleNotFoundError as exc:
-        _install_hint(_outside_package(exc), "gateway")
+        _install_hint(_outside_package(exc), _LIGHT[command])
     app = typer.Typer(
         name="tokensmith",
         no_args_is_help=True,
@@ -76,10 +80,11 @@ def _gateway_alone() -> NoReturn:
         add_completion=False,
     )
     app.command("gateway")(gateway)
+    app.command("bff")(bff)
 
     @app.callback()
     def commands() -> None:
-        """Tokensmith's gateway (`pip install 'tokensmith[server]'` for the other commands)."""
+        """Tokensmith's gateway and BFF (`pip install 'tokensmith[server]'` for the others)."""
 
     run(app)
 

@@ -16,6 +16,7 @@ import typer
 from tokensmith import __version__
 from tokensmith.cli import api_keys, clients, keys, lockouts, signin, users
 from tokensmith.cli.audit import audit
+from tokensmith.cli.bff import bff
 from tokensmith.cli.gateway import gateway
 from tokensmith.cli.output import JsonFlag, emit
 from tokensmith.cli.runner import run
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.command("migrate")(migrate)
 app.command("gateway")(gateway)
+app.command("bff")(bff)
 app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")

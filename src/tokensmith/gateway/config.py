@@ -1,20 +1,19 @@
 """The gateway's one TOML file: where it listens, whom it trusts, routes, limits.
 
-Read with the standard library's ``tomllib``. Every problem stops the start with the file and the
-key's name (``ConfigError``); unknown keys are refused too, so a typo never silently drops a limit.
+Read with the standard library's ``tomllib`` (``toml_config.py``). Every problem stops the
+start with the file and the key's name (``ConfigError``); unknown keys are refused too, so a typo
+never silently drops a limit.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
+from tokensmith.toml_config import check_table, from_env, http_url, read_toml, required
 
 __all__ = ["AuthorizationServer", "GatewayConfig", "Route", "load_config", "parse_config"]
 
@@ -133,13 +132,7 @@ _ROUTE_KEYS = {
 
 
 def load_config(path: Path) -> GatewayConfig:
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return parse_config(document, path.parent, str(path))
+    return parse_config(read_toml(path), path.parent, str(path))
 
 
 def parse_config(
@@ -148,16 +141,16 @@ def parse_config(
     unknown = set(document) - {"gateway", "authorization_server", "routes"}
     if unknown:
         raise ConfigError(f"{name}: unknown section {sorted(unknown)[0]!r}")
-    gateway = _table(document, "gateway", _GATEWAY_KEYS, name)
-    server = _table(document, "authorization_server", _SERVER_KEYS, name)
+    gateway = check_table(document, "gateway", _GATEWAY_KEYS, name)
+    server = check_table(document, "authorization_server", _SERVER_KEYS, name)
     routes = document.get("routes")
     if not isinstance(routes, list) or not routes:
         raise ConfigError(f"{name}: [[routes]] needs at least one route")
     trusted = _server(server, name)
     default = _default_audiences(gateway, trusted, name)
     parsed = tuple(_route(route, i, name, default) for i, route in enumerate(routes))
-    issuer = _url(gateway, "issuer", f"{name}: gateway.issuer")
-    key_file = Path(_required(gateway, "signing_key_file", f"{name}: gateway"))
+    issuer = http_url(gateway, "issuer", f"{name}: gateway.issuer")
+    key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
     named |= {"metrics_token", "metrics_token_env"}
     config = GatewayConfig(
@@ -174,28 +167,10 @@ def parse_config(
     return config
 
 
-def _table(
-    document: dict[str, Any], section: str, keys: dict[str, type], name: str
-) -> dict[str, Any]:
-    table = document.get(section)
-    if not isinstance(table, dict):
-        raise ConfigError(f"{name}: the [{section}] table is required")
-    for key, value in table.items():
-        expected = keys.get(key)
-        if expected is None:
-            raise ConfigError(f"{name}: unknown key {section}.{key}")
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-            table[key] = value
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{name}: {section}.{key} must be a {expected.__name__}")
-    return table
-
-
 def _metrics_token(table: dict[str, Any], name: str) -> str | None:
     if "metrics_token" not in table and "metrics_token_env" not in table:
         return None
-    token = _from_env(table, "metrics_token", f"{name}: gateway")
+    token = from_env(table, "metrics_token", f"{name}: gateway")
     if len(token) < 16:
         raise ConfigError(f"{name}: gateway.metrics_token must be at least 16 characters")
     return token
@@ -217,16 +192,16 @@ def _proxies(table: dict[str, Any], name: str) -> TrustedProxies:
 
 def _server(table: dict[str, Any], name: str) -> AuthorizationServer:
     where = f"{name}: authorization_server"
-    secret = _from_env(table, "client_secret", where)
-    client_id = _from_env(table, "client_id", where)
-    urls: dict[str, Any] = {k: _url(table, k, f"{where}.{k}") for k in _ENDPOINTS if k in table}
+    secret = from_env(table, "client_secret", where)
+    client_id = from_env(table, "client_id", where)
+    urls: dict[str, Any] = {k: http_url(table, k, f"{where}.{k}") for k in _ENDPOINTS if k in table}
     audiences = table.get("jwt_audiences", [])
     if not all(isinstance(a, str) and a for a in audiences):
         raise ConfigError(f"{where}.jwt_audiences must be a list of audience strings")
     named = {"issuer", "client_id", "client_id_env", "client_secret", "client_secret_env"}
     named |= {"jwt_audiences", *urls}
     return AuthorizationServer(
-        issuer=_url(table, "issuer", f"{where}.issuer"),
+        issuer=http_url(table, "issuer", f"{where}.issuer"),
         client_id=client_id,
         client_secret=secret,
         jwt_audiences=tuple(audiences),
@@ -235,25 +210,13 @@ def _server(table: dict[str, Any], name: str) -> AuthorizationServer:
     )
 
 
-def _from_env(table: dict[str, Any], key: str, where: str) -> str:
-    """``key`` itself, or the environment variable ``key_env`` names (for secrets)."""
-    value, env = table.get(key), table.get(f"{key}_env")
-    if (value is None) == (env is None):
-        raise ConfigError(f"{where} needs exactly one of {key} and {key}_env")
-    if env is not None:
-        value = os.environ.get(env)
-        if not value:
-            raise ConfigError(f"{where}.{key}_env names {env}, which is not set")
-    return str(value)
-
-
 def _default_audiences(
     gateway: dict[str, Any], server: AuthorizationServer, name: str
 ) -> tuple[str, ...]:
     """What a route without token_audiences accepts; () means the route must name its own."""
     resource = gateway.get("resource")
     if resource is not None:
-        return (_url(gateway, "resource", f"{name}: gateway.resource"),)
+        return (http_url(gateway, "resource", f"{name}: gateway.resource"),)
     return server.jwt_audiences
 
 
@@ -261,8 +224,8 @@ def _route(table: object, index: int, name: str, default: tuple[str, ...]) -> Ro
     where = f"{name}: routes[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    _table({"route": table}, "route", _ROUTE_KEYS, where)
-    path = _required(table, "path", where)
+    check_table({"route": table}, "route", _ROUTE_KEYS, where)
+    path = required(table, "path", where)
     if (
         not path.startswith("/")
         or (path != "/" and path.endswith("/"))
@@ -276,8 +239,8 @@ def _route(table: object, index: int, name: str, default: tuple[str, ...]) -> Ro
         raise ConfigError(f"{where}.scopes must be a list of scope names")
     return Route(
         path=path,
-        upstream=_url(table, "upstream", f"{where}.upstream").rstrip("/"),
-        audience=_required(table, "audience", where),
+        upstream=http_url(table, "upstream", f"{where}.upstream").rstrip("/"),
+        audience=required(table, "audience", where),
         scopes=frozenset(scopes),
         strip_path=bool(table.get("strip_path", False)),
         token_audiences=_token_audiences(table, where, default),
@@ -298,23 +261,6 @@ def _token_audiences(
     if not audiences or not all(isinstance(a, str) and a for a in audiences):
         raise ConfigError(f"{where}.token_audiences must be a non-empty list of audience strings")
     return tuple(audiences)
-
-
-def _required(table: dict[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}.{key} is required")
-    return value
-
-
-def _url(table: dict[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where} must be an http(s) URL")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{where} must have no query or fragment")
-    return str(value)
 
 
 def _check_limits(config: GatewayConfig, name: str) -> None:

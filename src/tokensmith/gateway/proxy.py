@@ -22,13 +22,13 @@ import httpx
 
 from tokensmith.core.challenges import render_challenge
 from tokensmith.core.forwarded import apply_source
+from tokensmith.core.proxy_headers import downstream_headers, upstream_headers
+from tokensmith.core.proxy_paths import path_is_forwardable
 from tokensmith.core.secrets import bearer_matches
 from tokensmith.errors import OAuthError
 from tokensmith.gateway.access import Exchange
 from tokensmith.gateway.config import GatewayConfig, Route
-from tokensmith.gateway.headers import downstream_headers, upstream_headers
 from tokensmith.gateway.metrics import GatewayMetrics
-from tokensmith.gateway.paths import path_is_forwardable
 from tokensmith.gateway.ratelimit import RateLimiter
 from tokensmith.gateway.tokens import InternalTokens
 from tokensmith.guard.asgi import read_scope_credential

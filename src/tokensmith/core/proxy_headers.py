@@ -1,5 +1,7 @@
-"""Which headers cross the gateway: hop-by-hop ones never (RFC 9110 §7.6.1), the outside
-credential never, and nothing a caller could use to pose as the gateway (SECURITY.md case 51).
+"""Which headers cross a reverse proxy of ours (the gateway, the BFF): hop-by-hop ones never
+(RFC 9110 §7.6.1), the outside credential never, and nothing a caller could use to pose as the
+proxy (SECURITY.md case 51). A proxy names what else it keeps back (the BFF: the browser's
+cookies one way, the upstream's Set-Cookie the other).
 
 Names are compared in one spelling: lower case, every character but a letter or a digit read as
 ``-``. CGI, WSGI (``HTTP_X_INTERNAL_USER``), PHP and many frameworks map ``-`` and ``_`` (some
@@ -79,7 +81,7 @@ def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     return named
 
 
-def _crosses(name: bytes, dropped: set[bytes]) -> bool:
+def _crosses(name: bytes, dropped: set[bytes] | frozenset[bytes]) -> bool:
     if b"_" in name:
         return False
     spelling = _spelling(name)
@@ -97,8 +99,9 @@ def upstream_headers(
     request_id: str,
     client_ip: str,
     proto: str,
+    also_drop: frozenset[bytes] = frozenset(),
 ) -> list[tuple[bytes, bytes]]:
-    dropped = _named_by_connection(headers)
+    dropped = _named_by_connection(headers) | also_drop
     kept = [(name, value) for name, value in headers if _crosses(name, dropped)]
     kept += [
         (b"authorization", f"Bearer {internal_token}".encode("ascii")),
@@ -110,9 +113,11 @@ def upstream_headers(
 
 
 def downstream_headers(
-    headers: list[tuple[bytes, bytes]], request_id: str
+    headers: list[tuple[bytes, bytes]],
+    request_id: str,
+    also_drop: frozenset[bytes] = frozenset(),
 ) -> list[tuple[bytes, bytes]]:
-    dropped = _named_by_connection(headers)
+    dropped = _named_by_connection(headers) | also_drop
     kept = [
         (name, value)
         for name, value in headers

@@ -1,4 +1,5 @@
-"""Which request paths the gateway forwards: only those every upstream reads the way we matched.
+"""Which request paths a proxy of ours (the gateway, the BFF) forwards: only those every upstream
+reads the way we matched.
 
 A route is chosen on the decoded path; the upstream then parses the path again, with its own
 rules. Anything two parsers may read differently is refused with 400 rather than normalised,

@@ -1,0 +1,52 @@
+"""The SPA's files, served from the BFF's own origin (so its cookies and CSRF rules apply).
+
+Only regular files inside the directory, by a path that resolves there (no ``..``, no symlink
+out), of a known type; ``/`` and any directory serve ``index.html``. Files are read per request:
+this is for an SPA's handful of files, not a CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokensmith.bff.http import Send, respond, send_error
+from tokensmith.core.proxy_paths import path_is_forwardable
+
+__all__ = ["StaticFiles"]
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+}
+_MAX_FILE = 8 * 1024 * 1024
+
+
+class StaticFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _file(self, path: str) -> Path | None:
+        if not path_is_forwardable(path, path.encode("utf-8")):
+            return None
+        target = (self.root / path.lstrip("/")).resolve()
+        if not target.is_relative_to(self.root):
+            return None
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file() or target.suffix not in _TYPES:
+            return None
+        return target
+
+    async def serve(self, path: str, send: Send) -> None:
+        target = self._file(path)
+        if target is None or target.stat().st_size > _MAX_FILE:
+            await send_error(send, "not_found", "no such file")
+            return
+        await respond(send, 200, target.read_bytes(), _TYPES[target.suffix])
