@@ -37,8 +37,9 @@ __all__ = [
 
 ENV_PREFIX = "TOKENSMITH_"
 ENV_FILE = ".env"
-# Read by the test suite and the bench, never by the server: such a variable is not a typo.
-RESERVED_PREFIXES = (ENV_PREFIX + "TEST_", ENV_PREFIX + "BENCH_")
+# Read by the test suite, the bench and the client kit (TOKENSMITH_CLIENT_HOME), never by the
+# server: such a variable is not a typo, even on a machine that also runs the server.
+RESERVED_PREFIXES = (ENV_PREFIX + "TEST_", ENV_PREFIX + "BENCH_", ENV_PREFIX + "CLIENT_")
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
