@@ -36,8 +36,8 @@ test: lint chromium
 # `playwright install`): installed here when missing, as root or through sudo.
 chromium:
 	@test -x /usr/bin/chromium || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
-		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi; }
 
 # Tokensmith against node-oidc-provider on loopback; installs wrk and the npm peer into
 # ~/.cache/tokensmith-bench. At most 15 minutes; BENCH_ARGS="--quick" for a smoke run.
