@@ -34,7 +34,7 @@ from tokensmith.oauth.grants import AuthorizationCode
 from tokensmith.oauth.issuance import GrantDeps
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
-from tokensmith.oauth.user_tokens import UserGrant, issue_for_user
+from tokensmith.oauth.user_tokens import UserGrant, issue_for_user, revoke_issued
 
 __all__ = ["AuthorizationCodeGrant", "exchange_code"]
 
@@ -121,19 +121,12 @@ async def _issue(
     )
 
 
-async def _revoke_from_code(deps: GrantDeps, code_hash: bytes, now: int) -> None:
-    # Families first, then tokens: revoke_by_code also covers the access tokens those families
-    # produced by refreshing, so none is left alive between the two steps.
-    await deps.refresh.revoke_by_code(code_hash, now, "code_replayed")
-    await deps.tokens.revoke_by_code(code_hash, now)
-
-
 async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, now: int) -> None:
     used = await deps.codes.get(code_hash)
     if used is None or used.client_id != client.client_id:
         return
     await deps.codes.mark_replayed(code_hash, now)
-    await _revoke_from_code(deps, code_hash, now)
+    await revoke_issued(deps, code_hash, now, "code_replayed")
     deps.audit.record(
         AuditEvent(
             at=now,

@@ -42,7 +42,7 @@ from tokensmith.oauth.device_grants import DeviceGrant, DeviceGrantStore
 from tokensmith.oauth.issuance import GrantDeps
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
-from tokensmith.oauth.user_tokens import UserGrant, issue_for_user
+from tokensmith.oauth.user_tokens import UserGrant, issue_for_user, revoke_issued
 
 __all__ = ["DeviceCodeGrant"]
 
@@ -94,12 +94,9 @@ class DeviceCodeGrant:
         self, client: Client, grant: DeviceGrant, code: str, now: int
     ) -> None:
         """A redeemed device code polled again: someone else holds it too. What it gave goes."""
-        deps = self._deps
         if not await self._grants.mark_replayed(grant.device_code_hash, client.client_id):
             return  # marked by an earlier replay, whose revocation covers it
-        # Families first: revoke_by_code on tokens also covers the ones they refreshed into.
-        await deps.refresh.revoke_by_code(grant.device_code_hash, now, "device_code_replayed")
-        await deps.tokens.revoke_by_code(grant.device_code_hash, now)
+        await revoke_issued(self._deps, grant.device_code_hash, now, "device_code_replayed")
         self._audit("device.replayed", client, grant, code)
 
     async def _issue(

@@ -4,7 +4,8 @@ Both grants end the same way (``oauth/code_exchange.py``, ``oauth/device_code.py
 token, a refresh family when the grant takes one, and an ID token for ``openid``, all for the
 user and with their ``auth_time``. Everything stored goes in one transaction that commits only if
 the grant's own guard holds (its code not replayed, its user still enabled), checked last; a
-refused commit leaves the grant spent with nothing issued (SECURITY.md cases 21, 22).
+refused commit leaves the grant spent with nothing issued (SECURITY.md cases 21, 22). A code
+used twice revokes everything issued from it, by the same function for both grants.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
 from tokensmith.oauth.transactions import Transaction
 
-__all__ = ["IssueGuard", "UserGrant", "issue_for_user"]
+__all__ = ["IssueGuard", "UserGrant", "issue_for_user", "revoke_issued"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,14 @@ async def issue_for_user(
         refresh_token=refresh_value,
         oidc=(grant.user_id, grant.auth_time, grant.nonce),
     )
+
+
+async def revoke_issued(deps: GrantDeps, code_hash: bytes, now: int, reason: str) -> None:
+    """Revoke every token issued from the code (or device code) hashed as ``code_hash``."""
+    # Families first, then tokens: revoke_by_code also covers the access tokens those families
+    # produced by refreshing, so none is left alive between the two steps.
+    await deps.refresh.revoke_by_code(code_hash, now, reason)
+    await deps.tokens.revoke_by_code(code_hash, now)
 
 
 async def _start_family(
