@@ -19,6 +19,7 @@ from tokensmith.oauth.user_codes import USER_CODE_ALPHABET
 from tokensmith.settings import Settings
 
 PASSWORD = "correct horse battery"
+_WRONG = "BCDF-GHJK"  # well formed, never issued
 _SHOWN = re.compile(rf"[{USER_CODE_ALPHABET}]{{4}}-[{USER_CODE_ALPHABET}]{{4}}")
 
 
@@ -84,7 +85,7 @@ def test_the_whole_flow_gives_the_device_its_tokens(
     assert pending.status_code == 400
     assert pending.json()["error"] == "authorization_pending"
 
-    done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    done = _approve(server, body)
     assert "connected" in done.text
 
     tokens = poll_after_interval(http, tv_app.client_id, body["device_code"])
@@ -212,9 +213,7 @@ def test_a_wrong_or_malformed_code_says_so_and_counts(
     start(http, tv_app.client_id)
     with httpx.Client(base_url=server.base_url, timeout=10) as browser:
         csrf = _sign_in(browser)
-        page = browser.post(
-            "/device", data={"csrf_token": csrf, "step": "code", "user_code": wrong}
-        )
+        page = _enter_code(browser, csrf, wrong)
     if "\x00" in wrong:
         assert page.status_code == 400  # a control character: the form is refused whole
         return
@@ -234,15 +233,9 @@ class TestLockout:
         with httpx.Client(base_url=server.base_url, timeout=10) as browser:
             csrf = _sign_in(browser)
             for _ in range(3):
-                wrong = browser.post(
-                    "/device", data={"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-                )
-                assert wrong.status_code == 400
+                assert _enter_code(browser, csrf).status_code == 400
             # Locked now, even for the right code: guessing learns nothing more.
-            locked = browser.post(
-                "/device",
-                data={"csrf_token": csrf, "step": "code", "user_code": str(body["user_code"])},
-            )
+            locked = _enter_code(browser, csrf, str(body["user_code"]))
         assert locked.status_code == 429
         assert int(locked.headers["retry-after"]) > 0
         assert "Too many wrong codes" in locked.text
@@ -260,20 +253,11 @@ class TestLockout:
         token = admin_token(http, register)
         body = start(http, tv_app.client_id)
         for _ in range(3):  # each guess from a new session, as a script would do
-            with httpx.Client(base_url=server.base_url, timeout=10) as browser:
-                csrf = _sign_in(browser)
-                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-                assert browser.post("/device", data=data).status_code == 400
+            assert _guess_from(server) == 400
         with pytest.raises(DevicePageError, match="429"):
-            approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
-        cleared = http.post(
-            "/admin/lockouts/clear",
-            json={"account": "Alice"},
-            headers={"authorization": f"Bearer {token}"},
-        )
-        assert cleared.status_code == 200, cleared.text
-        done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
-        assert "connected" in done.text
+            _approve(server, body)
+        _lift_lock(http, token, account="Alice")
+        assert "connected" in _approve(server, body).text
 
 
 class TestAddressLockout:
@@ -288,12 +272,9 @@ class TestAddressLockout:
     ) -> None:
         body = start(http, tv_app.client_id)
         for _ in range(3):
-            with httpx.Client(base_url=server.base_url, timeout=10) as browser:
-                csrf = _sign_in(browser)
-                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-                assert browser.post("/device", data=data).status_code == 400
+            assert _guess_from(server) == 400
         with pytest.raises(DevicePageError, match="429"):
-            approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+            _approve(server, body)
 
     def test_rotating_through_one_ipv6_64_does_not_escape_it(
         self, server: ServerThread, tv_app: Registered, alice: str
@@ -318,24 +299,35 @@ class TestAddressLockout:
         with httpx.Client(base_url=server.base_url, timeout=10) as browser:
             csrf = _sign_in(browser)
             for _ in range(3):
-                data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-                assert browser.post("/device", data=data).status_code == 400
-        cleared = http.post(
-            "/admin/lockouts/clear",
-            json={"address": "127.0.0.1"},
-            headers={"authorization": f"Bearer {token}"},
-        )
-        assert cleared.status_code == 200, cleared.text
-        done = approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
-        assert "connected" in done.text
+                assert _enter_code(browser, csrf).status_code == 400
+        _lift_lock(http, token, address="127.0.0.1")
+        assert "connected" in _approve(server, body).text
 
 
-def _guess_from(server: ServerThread, address: str) -> int:
-    headers = {"x-forwarded-for": address}
+def _guess_from(server: ServerThread, address: str | None = None) -> int:
+    """A wrong code, typed in a new session (from ``address``, as a trusted proxy forwards it)."""
+    headers = {"x-forwarded-for": address} if address else {}
     with httpx.Client(base_url=server.base_url, timeout=10, headers=headers) as browser:
-        csrf = _sign_in(browser)
-        data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-        return browser.post("/device", data=data).status_code
+        return _enter_code(browser, _sign_in(browser)).status_code
+
+
+def _enter_code(browser: httpx.Client, csrf: str, user_code: str = _WRONG) -> httpx.Response:
+    return browser.post(
+        "/device", data={"csrf_token": csrf, "step": "code", "user_code": user_code}
+    )
+
+
+def _approve(server: ServerThread, body: dict[str, object]) -> httpx.Response:
+    """Alice approves the device's code at /device."""
+    return approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+
+
+def _lift_lock(http: httpx.Client, token: str, **which: str) -> None:
+    """What ``tokensmith lockouts clear`` does, through its HTTP twin."""
+    cleared = http.post(
+        "/admin/lockouts/clear", json=which, headers={"authorization": f"Bearer {token}"}
+    )
+    assert cleared.status_code == 200, cleared.text
 
 
 def _sign_in(browser: httpx.Client) -> str:
@@ -449,7 +441,7 @@ def test_every_step_is_an_audit_event_and_none_holds_a_code(
         "authorization_pending"
     )
     poll(http, tv_app.client_id, body["device_code"])  # too soon: slow_down
-    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    _approve(server, body)
     denied = start(http, tv_app.client_id)
     approve_device_code(server.base_url, str(denied["user_code"]), "alice", PASSWORD, approve=False)
     expected = {
@@ -517,8 +509,7 @@ def test_a_bad_form_at_the_page_is_a_clear_4xx_and_counts_no_guess(
         assert sent.status_code in (400, 413), sent.text[:300]
         assert "<!doctype html>" in sent.text.lower() and "Traceback" not in sent.text
         for _ in range(5):  # the default 5 tries are all still there
-            data = {"csrf_token": csrf, "step": "code", "user_code": "BCDF-GHJK"}
-            assert browser.post("/device", data=data).status_code == 400
+            assert _enter_code(browser, csrf).status_code == 400
 
 
 @pytest.mark.backends("sqlite", "postgresql")
@@ -527,7 +518,7 @@ def test_of_parallel_polls_after_approval_one_gets_tokens(
 ) -> None:
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         body = start(http, tv_app.client_id)
-    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    _approve(server, body)
 
     def one_poll(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
@@ -571,7 +562,7 @@ def test_a_device_code_replayed_at_another_node_revokes_what_the_first_node_gave
     """Two servers on one database: the second use of a redeemed device code, wherever it
     arrives, takes back the tokens of the first (the sibling of SECURITY 21)."""
     body = start(http, tv_app.client_id, scope="openid api:read")
-    approve_device_code(server.base_url, str(body["user_code"]), "alice", PASSWORD)
+    _approve(server, body)
     tokens = poll_after_interval(http, tv_app.client_id, body["device_code"]).json()
     bearer = {"authorization": f"Bearer {tokens['access_token']}"}
     assert http.get("/userinfo", headers=bearer).status_code == 200

@@ -11,7 +11,7 @@ import pytest
 from tests.persistence.conftest import NOW, Stores, h
 from tests.persistence.test_transactions import access, add_user
 from tests.support import BACKENDS
-from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL, DeviceGrant
+from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL, DeviceDecision, DeviceGrant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.backends(*BACKENDS)]
 
@@ -32,7 +32,7 @@ def grant(name: str, **overrides: object) -> DeviceGrant:
 
 async def approve(stores: Stores, name: str, at: int = NOW + 1) -> DeviceGrant | None:
     return await stores.device_grants.decide(
-        h(f"device-{name}"), approved=True, user_id="u1", auth_time=NOW, session_id="s1", now=at
+        h(f"device-{name}"), DeviceDecision(True, "u1", auth_time=NOW, session_id="s1"), now=at
     )
 
 
@@ -82,7 +82,7 @@ async def test_a_grant_is_decided_once_and_only_while_live(stores: Stores) -> No
     assert (approved.status, approved.user_id, approved.auth_time) == ("approved", "u1", NOW)
     assert approved.session_id == "s1" and approved.decided_at == NOW + 1
     denied = await stores.device_grants.decide(
-        h("device-a"), approved=False, user_id="u2", auth_time=None, session_id=None, now=NOW + 2
+        h("device-a"), DeviceDecision(False, "u2", auth_time=None, session_id=None), now=NOW + 2
     )
     assert denied is None
     assert await approve(stores, "late", at=NOW + 10) is None

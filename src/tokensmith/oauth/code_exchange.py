@@ -23,21 +23,18 @@ code stays alive, and the exchange that lost is refused.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from tokensmith.audit.events import AuditEvent
-from tokensmith.core.secrets import keyed_hash, random_token
+from tokensmith.core.secrets import keyed_hash
 from tokensmith.errors import InvalidGrant, InvalidRequest
 from tokensmith.oauth import pkce
-from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.grants import AuthorizationCode
-from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
+from tokensmith.oauth.issuance import GrantDeps
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
-from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
-from tokensmith.oauth.transactions import Transaction
+from tokensmith.oauth.user_tokens import UserGrant, issue_for_user, revoke_issued
 
 __all__ = ["AuthorizationCodeGrant", "exchange_code"]
 
@@ -102,67 +99,26 @@ async def _issue(
     *,
     refresh: bool,
 ) -> dict[str, Any]:
-    scope = frozenset(code.scope.split())
-    tx = deps.tokens.transaction()
-    family_id, refresh_value = None, None
-    if refresh:
-        family_id, refresh_value = await _start_family(deps, client, code, now, tx)
-    ctx = TokenContext(
-        client=client,
-        subject=code.user_id,
-        scope=scope,
-        audience=audience,
-        lifetime=deps.policy.lifetime_for(client),
-        family_id=family_id,
+    grant = UserGrant(
+        user_id=code.user_id,
+        scope=code.scope,
         code_hash=code.code_hash,
         grant_type="authorization_code",
-    )
-    prepared = deps.responder.prepare(request, ctx)
-    await deps.responder.stage(prepared, tx)
-    # The user is checked here rather than read first: a deleted or disabled user refuses the
-    # commit, and the code stays spent with nothing issued, as a refusal before issuing would.
-    await deps.codes.guard_issue(code.code_hash, tx)
-    if not await tx.commit():
-        raise InvalidGrant(_INVALID)
-    return deps.responder.answer(
-        request,
-        prepared,
-        refresh_token=refresh_value,
-        oidc=(code.user_id, code.auth_time, code.nonce),
-    )
-
-
-async def _start_family(
-    deps: GrantDeps, client: Client, code: AuthorizationCode, now: int, tx: Transaction
-) -> tuple[str, str]:
-    family_id = secrets.token_urlsafe(16)
-    refresh_value = random_token(32, REFRESH_TOKEN_PREFIX)
-    family = RefreshFamily(
-        family_id,
-        client.client_id,
-        code.user_id,
-        code.scope,
-        now,
         session_id=code.session_id,
         auth_time=code.auth_time,
-        code_hash=code.code_hash,
+        nonce=code.nonce,
     )
-    first = RefreshToken(
-        keyed_hash(deps.pepper, refresh_value),
-        family_id,
-        code.scope,
-        now,
-        deps.policy.refresh_expiry(client, now, now),
+    return await issue_for_user(
+        deps,
+        request,
+        client,
+        grant,
+        audience=audience,
+        now=now,
+        refresh=refresh,
+        guard=deps.codes,
+        refused=_INVALID,
     )
-    await deps.refresh.create_family(family, first, tx)
-    return family_id, refresh_value
-
-
-async def _revoke_from_code(deps: GrantDeps, code_hash: bytes, now: int) -> None:
-    # Families first, then tokens: revoke_by_code also covers the access tokens those families
-    # produced by refreshing, so none is left alive between the two steps.
-    await deps.refresh.revoke_by_code(code_hash, now, "code_replayed")
-    await deps.tokens.revoke_by_code(code_hash, now)
 
 
 async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, now: int) -> None:
@@ -170,7 +126,7 @@ async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, no
     if used is None or used.client_id != client.client_id:
         return
     await deps.codes.mark_replayed(code_hash, now)
-    await _revoke_from_code(deps, code_hash, now)
+    await revoke_issued(deps, code_hash, now, "code_replayed")
     deps.audit.record(
         AuditEvent(
             at=now,

@@ -16,7 +16,7 @@ from tokensmith.audit.events import AuditEvent, AuditSink, Outcome
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import keyed_hash
 from tokensmith.oauth.clients import Client, ClientStore
-from tokensmith.oauth.device_grants import DeviceGrant, DeviceGrantStore
+from tokensmith.oauth.device_grants import DeviceDecision, DeviceGrant, DeviceGrantStore
 from tokensmith.oauth.user_codes import normalise_user_code, user_code_fingerprint
 
 __all__ = ["DeviceApproval", "Found"]
@@ -68,11 +68,8 @@ class DeviceApproval:
         """Approve or deny for the signed-in user; False if it was decided or expired since."""
         decided = await self._grants.decide(
             found.grant.device_code_hash,
-            approved=approved,
-            user_id=session.user_id,
-            auth_time=session.auth_time,
-            session_id=session.session_ref,
-            now=self._clock.now(),
+            DeviceDecision(approved, session.user_id, session.auth_time, session.session_ref),
+            self._clock.now(),
         )
         if decided is not None:
             self._record(

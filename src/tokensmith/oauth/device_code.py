@@ -14,7 +14,7 @@ A routine ``authorization_pending`` leaves no audit row (``OAuthError.audited``)
 every few seconds for minutes, and the grant's story is told by its issue, ``slow_down``,
 expiry, denial and redemption. Pending polls are counted by a metric instead.
 
-The tokens come from the same path as the code grant's (``oauth/issuance.py``): the access
+The tokens come from the same path as the code grant's (``oauth/user_tokens.py``): the access
 token, a refresh token when this server takes them and the client is registered for them, and
 an ID token for ``openid``, all for the user who approved and with their ``auth_time``. The
 refresh family and the access token's record are stored in one transaction, which commits only
@@ -24,11 +24,10 @@ if the user still exists and is enabled and the grant was not replayed meanwhile
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from tokensmith.audit.events import AuditEvent
-from tokensmith.core.secrets import fingerprint, keyed_hash, random_token
+from tokensmith.core.secrets import fingerprint, keyed_hash
 from tokensmith.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -37,15 +36,13 @@ from tokensmith.errors import (
     InvalidRequest,
     SlowDown,
 )
-from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
 from tokensmith.oauth.device_grants import DeviceGrant, DeviceGrantStore
-from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
+from tokensmith.oauth.issuance import GrantDeps
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.resources import resolve_audience
-from tokensmith.oauth.tokens import RefreshFamily, RefreshToken
-from tokensmith.oauth.transactions import Transaction
+from tokensmith.oauth.user_tokens import UserGrant, issue_for_user, revoke_issued
 
 __all__ = ["DeviceCodeGrant"]
 
@@ -97,12 +94,9 @@ class DeviceCodeGrant:
         self, client: Client, grant: DeviceGrant, code: str, now: int
     ) -> None:
         """A redeemed device code polled again: someone else holds it too. What it gave goes."""
-        deps = self._deps
         if not await self._grants.mark_replayed(grant.device_code_hash, client.client_id):
             return  # marked by an earlier replay, whose revocation covers it
-        # Families first: revoke_by_code on tokens also covers the ones they refreshed into.
-        await deps.refresh.revoke_by_code(grant.device_code_hash, now, "device_code_replayed")
-        await deps.tokens.revoke_by_code(grant.device_code_hash, now)
+        await revoke_issued(self._deps, grant.device_code_hash, now, "device_code_replayed")
         self._audit("device.replayed", client, grant, code)
 
     async def _issue(
@@ -111,61 +105,25 @@ class DeviceCodeGrant:
         deps = self._deps
         assert grant.user_id is not None
         granted = tuple((grant.resource or "").split())
-        audience = resolve_audience(granted, client, deps.policy.default_audience)
-        tx = deps.tokens.transaction()
-        family_id, refresh_value = None, None
-        if self._refresh and "refresh_token" in client.grant_types:
-            family_id, refresh_value = await self._start_family(client, grant, now, tx)
-        ctx = TokenContext(
-            client=client,
-            subject=grant.user_id,
-            scope=frozenset(grant.scope.split()),
-            audience=audience,
-            lifetime=deps.policy.lifetime_for(client),
-            family_id=family_id,
+        approved = UserGrant(
+            user_id=grant.user_id,
+            scope=grant.scope,
             code_hash=grant.device_code_hash,
             grant_type=self.grant_type,
-        )
-        prepared = deps.responder.prepare(request, ctx)
-        await deps.responder.stage(prepared, tx)
-        # The user is checked here rather than read first: one disabled or deleted after the
-        # approval refuses the commit, and the grant stays spent with nothing issued.
-        await self._grants.guard_issue(grant.device_code_hash, tx)
-        if not await tx.commit():
-            raise InvalidGrant(_INVALID)
-        return deps.responder.answer(
-            request,
-            prepared,
-            refresh_token=refresh_value,
-            oidc=(grant.user_id, grant.auth_time, None),
-        )
-
-    async def _start_family(
-        self, client: Client, grant: DeviceGrant, now: int, tx: Transaction
-    ) -> tuple[str, str]:
-        deps = self._deps
-        assert grant.user_id is not None
-        family_id = secrets.token_urlsafe(16)
-        refresh_value = random_token(32, REFRESH_TOKEN_PREFIX)
-        family = RefreshFamily(
-            family_id,
-            client.client_id,
-            grant.user_id,
-            grant.scope,
-            now,
             session_id=grant.session_id,
             auth_time=grant.auth_time,
-            code_hash=grant.device_code_hash,
         )
-        first = RefreshToken(
-            keyed_hash(deps.pepper, refresh_value),
-            family_id,
-            grant.scope,
-            now,
-            deps.policy.refresh_expiry(client, now, now),
+        return await issue_for_user(
+            deps,
+            request,
+            client,
+            approved,
+            audience=resolve_audience(granted, client, deps.policy.default_audience),
+            now=now,
+            refresh=self._refresh and "refresh_token" in client.grant_types,
+            guard=self._grants,
+            refused=_INVALID,
         )
-        await deps.refresh.create_family(family, first, tx)
-        return family_id, refresh_value
 
     def _audit(
         self, event: str, client: Client, grant: DeviceGrant, code: str, **detail: object

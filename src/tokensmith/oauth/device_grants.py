@@ -18,6 +18,7 @@ from tokensmith.oauth.transactions import Transaction
 __all__ = [
     "MAX_POLL_INTERVAL",
     "SLOW_DOWN_STEP",
+    "DeviceDecision",
     "DeviceGrant",
     "DeviceGrantStore",
     "DeviceStatus",
@@ -56,6 +57,20 @@ class DeviceGrant:
         return self.expires_at > now
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceDecision:
+    """A person's answer to a pending grant (§3.3), and who gave it: stored with the grant."""
+
+    approved: bool
+    user_id: str
+    auth_time: int | None
+    session_id: str | None
+
+    @property
+    def status(self) -> DeviceStatus:
+        return "approved" if self.approved else "denied"
+
+
 def next_interval(current: int) -> int:
     """The interval after a too-fast poll (§3.5), capped at ``MAX_POLL_INTERVAL``."""
     return max(current, min(current + SLOW_DOWN_STEP, MAX_POLL_INTERVAL))
@@ -86,14 +101,7 @@ class DeviceGrantStore(Protocol):
         ...
 
     async def decide(
-        self,
-        device_code_hash: bytes,
-        *,
-        approved: bool,
-        user_id: str,
-        auth_time: int | None,
-        session_id: str | None,
-        now: int,
+        self, device_code_hash: bytes, decision: DeviceDecision, now: int
     ) -> DeviceGrant | None:
         """Approve or deny a pending, live grant, once; None if it is no longer pending or live."""
         ...

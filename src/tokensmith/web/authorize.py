@@ -9,13 +9,12 @@ the login the request demanded (``prompt=login``, ``max_age``) happened, in the 
 
 from __future__ import annotations
 
-from typing import Any, assert_never
+from typing import assert_never
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
-from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.concurrency import Busy
 from tokensmith.core.secrets import random_token
 from tokensmith.errors import (
@@ -57,7 +56,14 @@ from tokensmith.web.cookies import (
 )
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import form_action_for, page
-from tokensmith.web.signin import check_password, start_session
+from tokensmith.web.signin import (
+    check_password,
+    record_login,
+    record_user_event,
+    refusal_message,
+    refusal_status,
+    start_session,
+)
 from tokensmith.web.state import services_of
 
 __all__ = ["authorize", "consent", "login"]
@@ -141,23 +147,9 @@ async def login(request: Request) -> Response:
     username = form.get("username") or ""
     try:
         user = await check_password(request, services, username, form.get("password") or "")
-    except TooManyRequests as locked:
-        # The same answer for every name, existing or not: a lock reveals nothing.
-        error = f"Too many failed sign-in attempts. Try again in {locked.retry_after} seconds."
-        return _retry_page(request, services, client, interaction, error, username, locked)
-    except Busy as busy:
-        error = "Too many people are signing in right now. Try again in a moment."
-        return _retry_page(request, services, client, interaction, error, username, busy)
-    _audit(
-        services,
-        "login.success" if user else "login.failure",
-        "success" if user else "denied",
-        client.client_id,
-        user.user_id if user else None,
-        # The attempted name goes on record for a failure (whose account is under attack),
-        # capped: people type passwords into the username box.
-        {} if user else {"username": username[:64]},
-    )
+    except (TooManyRequests, Busy) as refusal:
+        return _retry_page(request, services, client, interaction, username, refusal)
+    record_login(services, user, username, client_id=client.client_id)
     if user is None:
         return _login_page(
             request,
@@ -182,14 +174,18 @@ def _retry_page(
     services: Services,
     client: Client,
     interaction: Interaction,
-    error: str,
     username: str,
     refusal: TooManyRequests | Busy,
 ) -> Response:
-    """The login page again, 429 for a lock or 503 while hashing is saturated, + Retry-After."""
-    status = 429 if isinstance(refusal, TooManyRequests) else 503
+    """The login page again, with the refusal's status and Retry-After."""
     page = _login_page(
-        request, services, client, interaction, error=error, username=username, status=status
+        request,
+        services,
+        client,
+        interaction,
+        error=refusal_message(refusal),
+        username=username,
+        status=refusal_status(refusal),
     )
     page.headers["retry-after"] = str(refusal.retry_after)
     return page
@@ -219,13 +215,13 @@ async def consent(request: Request) -> Response:
         return _login_page(request, services, client, interaction)
     auth_request = interaction.request
     allowed = form.get("decision") == "allow"
-    _audit(
+    record_user_event(
         services,
         "consent.granted" if allowed else "consent.denied",
         "success" if allowed else "info",
-        client.client_id,
         session.user_id,
         {"scope": auth_request.scope},
+        client_id=client.client_id,
     )
     if not allowed:
         return _refuse(services, auth_request, AccessDenied("the user denied the request"))
@@ -238,27 +234,6 @@ async def consent(request: Request) -> Response:
 
 
 # -- shared ------------------------------------------------------------------------------------
-
-
-def _audit(
-    services: Services,
-    event: str,
-    outcome: Outcome,
-    client_id: str,
-    subject: str | None,
-    detail: dict[str, Any],
-) -> None:
-    services.trail.record(
-        AuditEvent(
-            at=services.clock.now(),
-            event=event,
-            outcome=outcome,
-            actor=f"user:{subject}" if subject else None,
-            client_id=client_id,
-            subject=subject,
-            detail=detail,
-        )
-    )
 
 
 async def _load_form(

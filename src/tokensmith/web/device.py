@@ -22,7 +22,6 @@ from starlette.responses import Response
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.accounts.users import User
-from tokensmith.audit.events import AuditEvent, Outcome
 from tokensmith.core.concurrency import Busy
 from tokensmith.core.sealing import SealError
 from tokensmith.core.secrets import b64url, b64url_decode, random_token
@@ -42,7 +41,13 @@ from tokensmith.web.cookies import (
 from tokensmith.web.endpoints import client_endpoint
 from tokensmith.web.forms import read_form
 from tokensmith.web.pages import page as render
-from tokensmith.web.signin import check_password, start_session
+from tokensmith.web.signin import (
+    check_password,
+    record_login,
+    refusal_message,
+    refusal_status,
+    start_session,
+)
 from tokensmith.web.state import protocol_of, services_of
 from tokensmith.web.throttle import account_name, attempt, peer
 
@@ -97,20 +102,10 @@ async def _sign_in(request: Request, services: Services, form: Params) -> Respon
     typed = (form.get("user_code") or "")[:_MAX_TYPED]
     try:
         user = await check_password(request, services, username, form.get("password") or "")
-    except TooManyRequests as locked:
-        # The same answer for every name, existing or not: a lock reveals nothing.
-        error = f"Too many failed sign-in attempts. Try again in {locked.retry_after} seconds."
-        return await _retry(request, services, "signin", error, locked, typed, username)
-    except Busy as busy:
-        error = "Too many people are signing in right now. Try again in a moment."
-        return await _retry(request, services, "signin", error, busy, typed, username)
-    _audit(
-        services,
-        "login.success" if user else "login.failure",
-        "success" if user else "denied",
-        user.user_id if user else None,
-        {"page": "device"} if user else {"page": "device", "username": username[:64]},
-    )
+    except (TooManyRequests, Busy) as refusal:
+        error = refusal_message(refusal)
+        return await _retry(request, services, "signin", error, refusal, typed, username)
+    record_login(services, user, username, page="device")
     if user is None:
         error = "Incorrect username or password."
         return await _show(
@@ -260,7 +255,6 @@ async def _retry(
     session: Session | None = None,
 ) -> Response:
     """The form again, 429 for a lock or 503 while hashing is saturated, with Retry-After."""
-    status = 429 if isinstance(refusal, TooManyRequests) else 503
     response = await _show(
         request,
         services,
@@ -269,7 +263,7 @@ async def _retry(
         error=error,
         user_code=typed,
         username=username,
-        status=status,
+        status=refusal_status(refusal),
     )
     response.headers["retry-after"] = str(refusal.retry_after)
     return response
@@ -277,22 +271,3 @@ async def _retry(
 
 def _message(message: str, status: int, title: str) -> Response:
     return render("device.html", status, title=title, step="done", message=message)
-
-
-def _audit(
-    services: Services,
-    event: str,
-    outcome: Outcome,
-    subject: str | None,
-    detail: dict[str, object],
-) -> None:
-    services.trail.record(
-        AuditEvent(
-            at=services.clock.now(),
-            event=event,
-            outcome=outcome,
-            actor=f"user:{subject}" if subject else None,
-            subject=subject,
-            detail=detail,
-        )
-    )

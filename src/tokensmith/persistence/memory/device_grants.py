@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tokensmith.oauth.device_grants import DeviceGrant, Poll, next_interval
+from tokensmith.oauth.device_grants import DeviceDecision, DeviceGrant, Poll, next_interval
 from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.memory._tables import PURGE_BATCH, Tables, joined, round_trip
 
@@ -49,14 +49,7 @@ class MemoryDeviceGrantStore:
         return Poll(polled, too_fast=too_fast)
 
     async def decide(
-        self,
-        device_code_hash: bytes,
-        *,
-        approved: bool,
-        user_id: str,
-        auth_time: int | None,
-        session_id: str | None,
-        now: int,
+        self, device_code_hash: bytes, decision: DeviceDecision, now: int
     ) -> DeviceGrant | None:
         await round_trip()
         grant = self._rows.get(device_code_hash)
@@ -64,10 +57,10 @@ class MemoryDeviceGrantStore:
             return None
         decided = replace(
             grant,
-            status="approved" if approved else "denied",
-            user_id=user_id,
-            auth_time=auth_time,
-            session_id=session_id,
+            status=decision.status,
+            user_id=decision.user_id,
+            auth_time=decision.auth_time,
+            session_id=decision.session_id,
             decided_at=now,
         )
         self._rows[device_code_hash] = decided

@@ -10,7 +10,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tokensmith.oauth.device_grants import MAX_POLL_INTERVAL, SLOW_DOWN_STEP, DeviceGrant, Poll
+from tokensmith.oauth.device_grants import (
+    MAX_POLL_INTERVAL,
+    SLOW_DOWN_STEP,
+    DeviceDecision,
+    DeviceGrant,
+    Poll,
+)
 from tokensmith.oauth.transactions import Transaction
 from tokensmith.persistence.repositories._base import (
     PURGE_BATCH,
@@ -126,23 +132,16 @@ class SqlDeviceGrantStore(Repository):
         return Poll(too_fast, too_fast=True) if too_fast is not None else None
 
     async def decide(
-        self,
-        device_code_hash: bytes,
-        *,
-        approved: bool,
-        user_id: str,
-        auth_time: int | None,
-        session_id: str | None,
-        now: int,
+        self, device_code_hash: bytes, decision: DeviceDecision, now: int
     ) -> DeviceGrant | None:
         return await self._change(
             _DECIDE,
             {
                 "match_hash": device_code_hash,
-                "decision": "approved" if approved else "denied",
-                "user_id": user_id,
-                "auth_time": auth_time,
-                "session_id": session_id,
+                "decision": decision.status,
+                "user_id": decision.user_id,
+                "auth_time": decision.auth_time,
+                "session_id": decision.session_id,
                 "now": now,
             },
         )
