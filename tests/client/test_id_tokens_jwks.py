@@ -12,6 +12,7 @@ import pytest
 from tests.guard.conftest import Keys, issuer, keys
 from tests.guard.forge import DROP, ISSUER, hs256, public_forms, seg, sign
 from tests.guard.servers import StubServer
+from tests.support import refused_port
 from tokensmith.client.errors import IdTokenError
 from tokensmith.client.id_tokens import IdTokenValidator
 from tokensmith.guard.jwks import JwksCache
@@ -103,3 +104,19 @@ async def test_an_unknown_kid_refetches_the_jwks_once(issuer: StubServer, keys: 
         with pytest.raises(IdTokenError):
             await check.validate(sign(keys.rogue, id_claims(), typ="JWT"), NONCE)
     assert issuer.hits["/jwks"] == before + 1
+
+
+async def test_the_metadata_algorithms_pin_the_id_token(issuer: StubServer, keys: Keys) -> None:
+    """An algorithm the issuer's metadata does not list is refused even with a good signature."""
+    jwks = JwksCache(issuer.base_url + "/jwks")
+    pinned = IdTokenValidator(jwks, issuer=ISSUER, client_id=CLIENT, algorithms=["RS256"])
+    assert (await pinned.validate(sign(keys.rs, id_claims(), typ="JWT"), NONCE))["sub"] == "alice"
+    with pytest.raises(IdTokenError, match="algorithm"):
+        await pinned.validate(sign(keys.es, id_claims(), typ="JWT"), NONCE)
+
+
+async def test_an_unreachable_jwks_is_a_refusal(keys: Keys) -> None:
+    down = JwksCache(f"http://127.0.0.1:{refused_port()}/jwks")
+    check = IdTokenValidator(down, issuer=ISSUER, client_id=CLIENT)
+    with pytest.raises(IdTokenError, match="keys cannot be read"):
+        await check.validate(sign(keys.es, id_claims(), typ="JWT"), NONCE)
