@@ -141,3 +141,29 @@ async def test_a_refresh_while_the_issuer_is_down(stub: StubServer, tmp_path: Pa
     assert await sessions.load(key) is None
     await client.aclose()
     await sessions.store.aclose()
+
+
+async def test_unusable_answers_are_refused_not_a_crash(stub: StubServer) -> None:
+    """A token answer without a Bearer access token or with a text expires_in is server_error;
+    metadata answered 5xx is 'unavailable' (the kit's discovery), a 4xx untrusted."""
+    client = IssuerClient(stub.base_url, "c", "s", SystemClock())
+    for answer in (
+        {"access_token": "at", "expires_in": "60", "token_type": "Bearer"},
+        {"access_token": "at", "expires_in": 60, "token_type": "DPoP"},
+        {"expires_in": 60, "token_type": "Bearer"},
+    ):
+        stub.routes["/token"] = (200, {}, answer)
+        with pytest.raises(IssuerError) as raised:
+            await client.refresh("rt-1")
+        assert raised.value.error == "server_error"
+        assert not isinstance(raised.value, IssuerUnavailable)
+    await client.aclose()
+    stub.routes["/.well-known/openid-configuration"] = (502, {}, "bad gateway")
+    failing = IssuerClient(stub.base_url, "c", "s", SystemClock())
+    with pytest.raises(IssuerUnavailable):
+        await failing.metadata()
+    stub.routes["/.well-known/openid-configuration"] = (403, {}, {"error": "forbidden"})
+    with pytest.raises(IssuerError) as untrusted:
+        await failing.metadata()
+    assert untrusted.value.error == "invalid_issuer"
+    await failing.aclose()

@@ -8,9 +8,11 @@ import json
 import httpx
 import pytest
 
-from tests.support import ServerThread
+from tests.guard.servers import StubServer
+from tests.support import ServerThread, refused_port
 from tokensmith.client import DiscoveryError, ServerMetadata, discover, discover_async
 from tokensmith.client.discovery import check_url, metadata_urls
+from tokensmith.client.errors import DiscoveryUnavailable
 
 
 def test_a_real_server_is_discovered(server: ServerThread) -> None:
@@ -106,3 +108,22 @@ def test_the_openid_location_is_the_fallback() -> None:
     found = discover(issuer, http=httpx.Client(transport=httpx.MockTransport(answer)))
     assert isinstance(found, ServerMetadata) and found.token_endpoint == issuer + "/t"
     assert asked == ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+
+
+@pytest.mark.anyio
+async def test_an_issuer_that_is_down_or_failing_is_unavailable_not_untrusted() -> None:
+    """Unreachable or 5xx: DiscoveryUnavailable (try later), still a DiscoveryError; a 4xx is
+    a plain DiscoveryError (the BFF maps the first to 503, the second to invalid_issuer)."""
+    down = f"http://127.0.0.1:{refused_port()}"
+    with pytest.raises(DiscoveryUnavailable):
+        discover(down)
+    with pytest.raises(DiscoveryUnavailable):
+        await discover_async(down)
+    with StubServer() as stub:
+        stub.routes["/.well-known/oauth-authorization-server"] = (503, {}, "down")
+        with pytest.raises(DiscoveryUnavailable, match="503"):
+            await discover_async(stub.base_url)
+        stub.routes["/.well-known/oauth-authorization-server"] = (403, {}, {"error": "x"})
+        with pytest.raises(DiscoveryError, match="403") as raised:
+            discover(stub.base_url)
+        assert not isinstance(raised.value, DiscoveryUnavailable)

@@ -100,3 +100,18 @@ def test_forged_tokens_are_refused() -> None:
     with pytest.raises(IdTokenError, match="algorithm"):
         validate_id_token(good, KEYS, issuer=ISSUER, client_id="cli", algorithms=["RS256"],
                           nonce="n-0123456789", now=NOW)  # fmt: skip
+
+
+def test_the_checks_of_the_former_guard_validator_hold_here_too() -> None:
+    """One validator: kid required, typ an ID token's, 8 KiB at most (the async one shares them)."""
+    good = sign_jwt(KEY, claims())
+    header = json.loads(base64.urlsafe_b64decode(good.split(".")[0] + "=="))
+    no_kid = {k: v for k, v in header.items() if k != "kid"}
+    with pytest.raises(IdTokenError, match="no kid"):
+        check(unsigned(no_kid, claims(), b"x" * 64))
+    with pytest.raises(IdTokenError, match="typ"):
+        check(sign_jwt(KEY, claims(), typ="at+jwt"))
+    with pytest.raises(IdTokenError, match="not a signed JWT"):
+        check(sign_jwt(KEY, claims(padding="x" * 9000)))
+    with pytest.raises(IdTokenError, match="malformed"):
+        check("e30." + good.split(".", 1)[1].replace(".", ".!!", 1))  # {} header, bad base64

@@ -199,7 +199,7 @@ class Bff:
         if state is None or not constant_time_equals(state, pending.state):
             return "The sign-in response does not belong to this sign-in (state)."
         iss = query.get("iss")
-        if iss is None and (await self.issuer.metadata()).iss_parameter:
+        if iss is None and (await self.issuer.metadata()).iss_parameter_supported:
             return "The sign-in response does not name its issuer (iss)."
         if iss is not None and iss != self.issuer.issuer:  # RFC 9207 §2.4: a mix-up attack
             return "The sign-in response comes from another issuer (iss)."

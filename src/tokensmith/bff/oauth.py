@@ -1,34 +1,43 @@
-"""Every call the BFF makes to the authorization server, behind one narrow interface.
+"""Every call the BFF makes to the authorization server, behind one narrow interface, on the
+client kit (``tokensmith.client``).
 
-Discovery (OIDC Discovery 1.0 §4: the document's ``issuer`` must be the one we asked), the
-authorization URL (code + PKCE S256, RFC 7636; ``state``, ``nonce``), the code exchange and the
-refresh (RFC 6749 §4.1.3, §6) as a confidential client with ``client_secret_basic``, revocation
-(RFC 7009) and the ID token check (``guard/id_tokens.py``). When ``tokensmith.client`` lands,
-this module is the one place to switch to it; the rest of the BFF sees only ``IssuerClient``.
+Discovery is the kit's (``client/discovery.py``: the ``issuer`` must be the one we asked, https
+off loopback for the issuer and every endpoint); the BFF needs an authorization endpoint and a
+JWKS besides. The authorization URL (code + PKCE S256, RFC 7636; ``state``, ``nonce``) is the
+BFF's own. The code exchange and the refresh (RFC 6749 §4.1.3, §6) go through the kit's token
+endpoint call as a confidential client with ``client_secret_basic``; revocation is RFC 7009, the
+ID token check the kit's one validator (``client/id_tokens.py``). The kit's errors become the
+two the rest of the BFF handles: ``IssuerUnavailable`` (try again later) and ``IssuerError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
+from tokensmith.client.credentials import client_secret_basic
+from tokensmith.client.discovery import ServerMetadata, check_url, discover_async
+from tokensmith.client.errors import (
+    ClientError,
+    DiscoveryError,
+    DiscoveryUnavailable,
+    IdTokenError,
+    TokenEndpointUnavailable,
+)
+from tokensmith.client.id_tokens import IdTokenValidator
+from tokensmith.client.tokens import Form, post_form_async, token_from_response
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint
-from tokensmith.guard.errors import GuardError
-from tokensmith.guard.id_tokens import IdTokenValidator
 from tokensmith.guard.jwks import JwksCache
 
-__all__ = ["IssuerClient", "IssuerError", "IssuerUnavailable", "Metadata", "Tokens"]
+__all__ = ["IssuerClient", "IssuerError", "IssuerUnavailable", "Tokens"]
 
 log = logging.getLogger("tokensmith.bff")
-_MAX_RESPONSE_BYTES = 64 * 1024
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class IssuerError(Exception):
@@ -39,21 +48,19 @@ class IssuerError(Exception):
         self.error = error
         self.description = description
 
+    @classmethod
+    def of(cls, exc: ClientError) -> IssuerError:
+        """The kit's error, as the BFF handles it."""
+        if isinstance(exc, DiscoveryUnavailable | TokenEndpointUnavailable):
+            return IssuerUnavailable(exc.message)
+        if isinstance(exc, DiscoveryError):
+            return IssuerError("invalid_issuer", exc.message)
+        return IssuerError(exc.error or "server_error", exc.message)
+
 
 class IssuerUnavailable(IssuerError):
     def __init__(self, description: str) -> None:
         super().__init__("temporarily_unavailable", description)
-
-
-@dataclass(frozen=True, slots=True)
-class Metadata:
-    issuer: str
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
-    revocation_endpoint: str | None
-    userinfo_endpoint: str | None
-    iss_parameter: bool  # RFC 9207: the issuer names itself in every authorization response
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,37 +83,33 @@ class IssuerClient:
         client: httpx.AsyncClient | None = None,
         resources: tuple[str, ...] = (),
     ) -> None:
-        parts = urlsplit(issuer)
-        if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
-            raise ValueError("the issuer must be https (plain http only on loopback)")
-        self.issuer = issuer
+        try:
+            self.issuer = check_url(issuer, "the issuer")
+        except DiscoveryError as exc:
+            raise ValueError(exc.message) from None
         self.client_id = client_id
         self.resources = resources  # RFC 8707, asked for at login and at every refresh
         self._secret = client_secret
         self._clock = clock
         self._http = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._metadata: Metadata | None = None
+        self._metadata: ServerMetadata | None = None
         self._ids: IdTokenValidator | None = None
         self._discovering = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"IssuerClient({self.issuer!r}, client_id={self.client_id!r})"
 
-    async def metadata(self) -> Metadata:
+    async def metadata(self) -> ServerMetadata:
         if self._metadata is None:
             async with self._discovering:
                 if self._metadata is None:
                     self._metadata = await self._discover()
-                    jwks = JwksCache(self._metadata.jwks_uri)
-                    self._ids = IdTokenValidator(
-                        jwks, issuer=self.issuer, client_id=self.client_id, clock=self._clock
-                    )
         return self._metadata
 
     async def authorization_url(
         self, *, redirect_uri: str, scope: str, state: str, nonce: str, code_challenge: str
     ) -> str:
-        endpoint = (await self.metadata()).authorization_endpoint
+        endpoint = (await self.metadata()).endpoint("authorization_endpoint")
         params = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -135,9 +138,10 @@ class IssuerClient:
         endpoint = (await self.metadata()).revocation_endpoint
         if endpoint is None:
             return False
+        form = {"token": token, "token_type_hint": hint}
         try:
-            response = await self._post(endpoint, [("token", token), ("token_type_hint", hint)])
-        except IssuerError:
+            response = await self._http.post(endpoint, data=form, headers=self._basic())
+        except httpx.HTTPError:
             log.warning("revocation failed", extra={"token": fingerprint(token)})
             return False
         return response.status_code == 200
@@ -147,8 +151,8 @@ class IssuerClient:
         assert self._ids is not None
         try:
             return await self._ids.validate(id_token, nonce)
-        except GuardError as exc:
-            raise IssuerError("invalid_id_token", exc.description) from None
+        except IdTokenError as exc:
+            raise IssuerError("invalid_id_token", exc.message) from None
 
     async def userinfo(self, access_token: str, subject: str) -> dict[str, Any]:
         """The person's claims (OIDC Core §5.3), or {} when the issuer offers none. Claims for
@@ -156,13 +160,21 @@ class IssuerClient:
         endpoint = (await self.metadata()).userinfo_endpoint
         if endpoint is None:
             return {}
-        request = self._http.build_request(
-            "GET", endpoint, headers={"authorization": f"Bearer {access_token}"}
-        )
-        answer = await self._send(request)
+        try:
+            answer = await self._http.get(
+                endpoint, headers={"authorization": f"Bearer {access_token}"}
+            )
+        except httpx.HTTPError as exc:
+            problem = type(exc).__name__
+            raise IssuerUnavailable(f"the userinfo endpoint is unreachable ({problem})") from None
         if answer.status_code != 200:
             return {}
-        claims = _json_object(answer, "the userinfo response")
+        try:
+            claims = answer.json()
+        except ValueError:
+            claims = None
+        if not isinstance(claims, dict):
+            raise IssuerError("server_error", "the userinfo response is not a JSON object")
         if claims.get("sub") != subject:
             raise IssuerError("invalid_userinfo", "the userinfo response is for another subject")
         return claims
@@ -170,91 +182,38 @@ class IssuerClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _discover(self) -> Metadata:
-        url = self.issuer + "/.well-known/openid-configuration"
-        document = _json_object(await self._get(url), "the issuer's metadata")
-        if document.get("issuer") != self.issuer:  # OIDC Discovery §4.3: exactly the one asked
-            raise IssuerError("invalid_issuer", "the issuer's metadata names another issuer")
-        endpoints = {}
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            value = document.get(name)
-            if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-                raise IssuerError("invalid_issuer", f"the issuer's metadata has no {name}")
-            endpoints[name] = value
-        revocation, userinfo = (
-            document.get("revocation_endpoint"),
-            document.get("userinfo_endpoint"),
+    async def _discover(self) -> ServerMetadata:
+        try:
+            metadata = await discover_async(self.issuer, http=self._http)
+        except ClientError as exc:
+            raise IssuerError.of(exc) from None
+        if metadata.authorization_endpoint is None or metadata.jwks_uri is None:
+            raise IssuerError("invalid_issuer", "the issuer's metadata lacks an endpoint we need")
+        self._ids = IdTokenValidator(
+            JwksCache(metadata.jwks_uri),
+            issuer=metadata.issuer,
+            client_id=self.client_id,
+            algorithms=metadata.id_token_algs,
+            clock=self._clock,
         )
-        return Metadata(
-            issuer=self.issuer,
-            revocation_endpoint=revocation if isinstance(revocation, str) else None,
-            userinfo_endpoint=userinfo if isinstance(userinfo, str) else None,
-            iss_parameter=document.get("authorization_response_iss_parameter_supported") is True,
-            **endpoints,
-        )
+        return metadata
 
-    async def _token(self, form: list[tuple[str, str]]) -> Tokens:
-        response = await self._post((await self.metadata()).token_endpoint, form)
-        body = _json_object(response, "the token response")
-        if response.status_code != 200:
-            error = body.get("error")
-            raise IssuerError(
-                error if isinstance(error, str) else "server_error",
-                f"the issuer refused the token request ({error})",
-            )
-        access, expires_in = body.get("access_token"), body.get("expires_in", 300)
+    async def _token(self, form: Form) -> Tokens:
+        endpoint = (await self.metadata()).token_endpoint
+        try:
+            body = await post_form_async(self._http, endpoint, form, headers=self._basic())
+            token = token_from_response(body, self._clock.now())
+        except ClientError as exc:
+            raise IssuerError.of(exc) from None
+        if type(body.get("expires_in", 0)) is not int:
+            raise IssuerError("server_error", "the token response has an unusable expires_in")
         refresh, id_token = body.get("refresh_token"), body.get("id_token")
-        if not isinstance(access, str) or not access or type(expires_in) is not int:
-            raise IssuerError("server_error", "the token response has no usable access token")
         return Tokens(
-            access_token=access,
-            expires_in=expires_in,
+            access_token=token.value,
+            expires_in=token.expires_at - token.issued_at,
             refresh_token=refresh if isinstance(refresh, str) else None,
             id_token=id_token if isinstance(id_token, str) else None,
         )
 
-    async def _get(self, url: str) -> _Answer:
-        return await self._send(self._http.build_request("GET", url))
-
-    async def _post(self, url: str, form: list[tuple[str, str]]) -> _Answer:
-        # client_secret_basic: each part form-encoded before Basic (RFC 6749 §2.3.1)
-        auth = httpx.BasicAuth(quote_plus(self.client_id), quote_plus(self._secret))
-        headers = {"content-type": "application/x-www-form-urlencoded"}
-        body = urlencode(form).encode("ascii")
-        request = self._http.build_request("POST", url, content=body, headers=headers)
-        request = next(auth.auth_flow(request))
-        return await self._send(request)
-
-    async def _send(self, request: httpx.Request) -> _Answer:
-        try:
-            response = await self._http.send(request, stream=True)
-            try:
-                body = b""
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_RESPONSE_BYTES:
-                        raise IssuerError("server_error", "the issuer's answer is too large")
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
-            problem = type(exc).__name__
-            raise IssuerUnavailable(f"the issuer cannot be reached ({problem})") from None
-        return _Answer(response.status_code, body)
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status_code: int
-    body: bytes = field(repr=False)
-
-
-def _json_object(response: _Answer, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(response.body)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        if response.status_code >= 500:
-            raise IssuerUnavailable(f"{what} is a {response.status_code}")
-        raise IssuerError("server_error", f"{what} is not a JSON object")
-    return document
+    def _basic(self) -> dict[str, str]:
+        return client_secret_basic(self.client_id, self._secret)

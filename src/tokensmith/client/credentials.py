@@ -24,7 +24,13 @@ from tokensmith.client.discovery import ServerMetadata, check_url, discover
 from tokensmith.client.tokens import AccessToken, SingleFlight, post_form, token_from_response
 from tokensmith.core.clock import Clock, SystemClock
 
-__all__ = ["ASSERTION_TYPE", "ClientAuthMethod", "ClientCredentialsAuth", "client_assertion"]
+__all__ = [
+    "ASSERTION_TYPE",
+    "ClientAuthMethod",
+    "ClientCredentialsAuth",
+    "client_assertion",
+    "client_secret_basic",
+]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -48,6 +54,13 @@ def client_assertion(
     }
     header = {"alg": alg, "typ": "JWT", "kid": key.kid or key.thumbprint()}
     return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def client_secret_basic(client_id: str, secret: str) -> dict[str, str]:
+    """The ``authorization`` header of ``client_secret_basic``: each part form-encoded before
+    Basic (RFC 6749 §2.3.1), so a ``:`` in the client id cannot split it."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return {"authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 class ClientCredentialsAuth(BearerAuth):
@@ -107,8 +120,7 @@ class ClientCredentialsAuth(BearerAuth):
         headers: dict[str, str] = {}
         if self.method == "client_secret_basic":
             assert self._secret is not None
-            pair = f"{quote_plus(self.client_id)}:{quote_plus(self._secret)}"
-            headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            headers = client_secret_basic(self.client_id, self._secret)
         elif self.method == "client_secret_post":
             assert self._secret is not None
             form |= {"client_id": self.client_id, "client_secret": self._secret}

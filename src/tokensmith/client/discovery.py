@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tokensmith.client.errors import DiscoveryError
+from tokensmith.client.errors import DiscoveryError, DiscoveryUnavailable
 
 __all__ = [
     "ServerMetadata",
@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _MAX_METADATA_BYTES = 256 * 1024
+_ACCEPT = {"accept": "application/json"}
 _WELL_KNOWN = ("oauth-authorization-server", "openid-configuration")
 # Metadata members holding a URL that the client may call or send a person to.
 _URL_MEMBERS = (
@@ -152,16 +153,15 @@ def discover(
     try:
         for url in metadata_urls(issuer):
             try:
-                response = client.get(url, headers={"accept": "application/json"})
+                response = client.get(url, headers=_ACCEPT)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if response.status_code == 404:
-                continue
-            return ServerMetadata.from_document(issuer, _document(issuer, response))
+            if (metadata := _read(issuer, response)) is not None:
+                return metadata
     finally:
         if own:
             client.close()
-    raise DiscoveryError(f"{issuer} publishes no authorization server metadata")
+    raise _unpublished(issuer)
 
 
 async def discover_async(issuer: str, *, http: httpx.AsyncClient | None = None) -> ServerMetadata:
@@ -172,19 +172,27 @@ async def discover_async(issuer: str, *, http: httpx.AsyncClient | None = None) 
     try:
         for url in metadata_urls(issuer):
             try:
-                response = await client.get(url, headers={"accept": "application/json"})
+                response = await client.get(url, headers=_ACCEPT)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if response.status_code == 404:
-                continue
-            return ServerMetadata.from_document(issuer, _document(issuer, response))
+            if (metadata := _read(issuer, response)) is not None:
+                return metadata
     finally:
         if own:
             await client.aclose()
-    raise DiscoveryError(f"{issuer} publishes no authorization server metadata")
+    raise _unpublished(issuer)
+
+
+def _read(issuer: str, response: httpx.Response) -> ServerMetadata | None:
+    """The checked metadata of one well-known URL's answer; None for a 404 (try the next)."""
+    if response.status_code == 404:
+        return None
+    return ServerMetadata.from_document(issuer, _document(issuer, response))
 
 
 def _document(issuer: str, response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 500:
+        raise DiscoveryUnavailable(f"{issuer}'s metadata answered {response.status_code}")
     if response.status_code != 200:
         raise DiscoveryError(f"{issuer}'s metadata answered {response.status_code}")
     if len(response.content) > _MAX_METADATA_BYTES:
@@ -198,5 +206,9 @@ def _document(issuer: str, response: httpx.Response) -> dict[str, Any]:
     return document
 
 
-def _unreachable(issuer: str, exc: httpx.HTTPError) -> DiscoveryError:
-    return DiscoveryError(f"{issuer} is unreachable ({type(exc).__name__})")
+def _unreachable(issuer: str, exc: httpx.HTTPError) -> DiscoveryUnavailable:
+    return DiscoveryUnavailable(f"{issuer} is unreachable ({type(exc).__name__})")
+
+
+def _unpublished(issuer: str) -> DiscoveryError:
+    return DiscoveryError(f"{issuer} publishes no authorization server metadata")

@@ -8,6 +8,7 @@ from tokensmith.errors import TokensmithError
 __all__ = [
     "ClientError",
     "DiscoveryError",
+    "DiscoveryUnavailable",
     "IdTokenError",
     "LoginError",
     "NotSignedIn",
@@ -29,6 +30,10 @@ class ClientError(TokensmithError):
 
 class DiscoveryError(ClientError):
     """The issuer's metadata cannot be read or is not to be trusted (RFC 8414 §3.3)."""
+
+
+class DiscoveryUnavailable(DiscoveryError):
+    """The issuer could not be reached for its metadata, or answered 5xx: try again later."""
 
 
 class TokenEndpointUnavailable(ClientError):

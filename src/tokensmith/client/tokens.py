@@ -15,9 +15,10 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -29,7 +30,14 @@ from tokensmith.client.errors import (
 )
 from tokensmith.core.clock import Clock, SystemClock
 
-__all__ = ["AccessToken", "SingleFlight", "post_form", "token_from_response"]
+__all__ = [
+    "AccessToken",
+    "Form",
+    "SingleFlight",
+    "post_form",
+    "post_form_async",
+    "token_from_response",
+]
 
 log = logging.getLogger("tokensmith.client")
 _MAX_SKEW = 30
@@ -68,10 +76,13 @@ def token_from_response(body: Mapping[str, Any], now: int) -> AccessToken:
     return AccessToken(value, now + lifetime, now, scope if isinstance(scope, str) else None)
 
 
+Form = Mapping[str, str] | Sequence[tuple[str, str]]  # pairs when a name repeats (resource)
+
+
 def post_form(
     http: httpx.Client,
     url: str,
-    form: Mapping[str, str],
+    form: Form,
     *,
     headers: Mapping[str, str] | None = None,
     what: str = "the token endpoint",
@@ -79,12 +90,44 @@ def post_form(
     """POST a form and read a JSON object (RFC 6749 §5.1); an OAuth error answer raises
     ServerRefused (SessionExpired for a refused refresh token), no answer or a 5xx raises
     TokenEndpointUnavailable. The form (which holds secrets) is never part of any message."""
+    pairs = _pairs(form)
     try:
-        response = http.post(
-            url, data=dict(form), headers={"accept": "application/json", **(headers or {})}
-        )
+        response = http.post(url, content=urlencode(pairs), headers=_form_headers(headers))
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
+    return _answer(response, pairs, what)
+
+
+async def post_form_async(
+    http: httpx.AsyncClient,
+    url: str,
+    form: Form,
+    *,
+    headers: Mapping[str, str] | None = None,
+    what: str = "the token endpoint",
+) -> dict[str, Any]:
+    """``post_form`` for asyncio code (the BFF's token requests)."""
+    pairs = _pairs(form)
+    try:
+        response = await http.post(url, content=urlencode(pairs), headers=_form_headers(headers))
+    except httpx.HTTPError as exc:
+        raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
+    return _answer(response, pairs, what)
+
+
+def _pairs(form: Form) -> list[tuple[str, str]]:
+    return list(form.items()) if isinstance(form, Mapping) else list(form)
+
+
+def _form_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {
+        "accept": "application/json",
+        "content-type": "application/x-www-form-urlencoded",
+        **(headers or {}),
+    }
+
+
+def _answer(response: httpx.Response, form: list[tuple[str, str]], what: str) -> dict[str, Any]:
     if response.status_code >= 500:
         raise TokenEndpointUnavailable(f"{what} answered {response.status_code}")
     body = _json_object(response)
@@ -97,11 +140,8 @@ def post_form(
     text = f"{what} refused: {error}"
     if isinstance(description, str) and description.isprintable():
         text += f" ({description[:200]})"
-    kind = (
-        SessionExpired
-        if error == "invalid_grant" and form.get("grant_type") == ("refresh_token")
-        else ServerRefused
-    )
+    refresh = ("grant_type", "refresh_token") in form
+    kind = SessionExpired if error == "invalid_grant" and refresh else ServerRefused
     raise kind(text, error=error)
 
 

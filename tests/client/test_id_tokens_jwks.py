@@ -1,5 +1,6 @@
-"""ID tokens as a relying party (the BFF) checks them: OIDC Core §3.1.3.7 and SECURITY.md's
-token cases that apply to them (alg, typ, header keys, kid, iss, aud, exp, iat) plus the nonce."""
+"""client/id_tokens.py's IdTokenValidator, as the BFF uses it on a JWKS cache: OIDC Core §3.1.3.7
+and SECURITY.md's token cases that apply to ID tokens (alg, typ, header keys, kid, iss, aud, exp,
+iat) plus the nonce, with keys fetched over real HTTP."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from tests.guard.conftest import Keys, issuer, keys
 from tests.guard.forge import DROP, ISSUER, hs256, public_forms, seg, sign
 from tests.guard.servers import StubServer
-from tokensmith.guard.errors import InvalidToken
-from tokensmith.guard.id_tokens import IdTokenValidator
+from tests.support import refused_port
+from tokensmith.client.errors import IdTokenError
+from tokensmith.client.id_tokens import IdTokenValidator
 from tokensmith.guard.jwks import JwksCache
 
 __all__ = ["issuer", "keys"]
@@ -72,25 +74,25 @@ async def test_a_bad_id_token_is_refused(
     issuer: StubServer, keys: Keys, claims: dict[str, Any], header: dict[str, Any]
 ) -> None:
     token = sign(keys.es, id_claims(**claims), **{"typ": "JWT", **header})
-    with pytest.raises(InvalidToken):
+    with pytest.raises(IdTokenError):
         await validator(issuer).validate(token, NONCE)
 
 
 async def test_forged_signatures_are_refused(issuer: StubServer, keys: Keys) -> None:
     check = validator(issuer)
     rogue = sign(keys.rogue, id_claims(), typ="JWT", kid=keys.es.kid)
-    with pytest.raises(InvalidToken):
+    with pytest.raises(IdTokenError):
         await check.validate(rogue, NONCE)
     for secret in public_forms(keys.rs):  # RS256 re-signed as HS256 with the public key
         forged = hs256(secret, {"alg": "HS256", "kid": keys.rs.kid, "typ": "JWT"}, id_claims())
-        with pytest.raises(InvalidToken):
+        with pytest.raises(IdTokenError):
             await check.validate(forged, NONCE)
     unsigned = f"{seg({'alg': 'none', 'kid': keys.es.kid})}.{seg(id_claims())}."
-    with pytest.raises(InvalidToken):
+    with pytest.raises(IdTokenError):
         await check.validate(unsigned, NONCE)
-    with pytest.raises(InvalidToken):
+    with pytest.raises(IdTokenError):
         await check.validate("a.b", NONCE)
-    with pytest.raises(InvalidToken):
+    with pytest.raises(IdTokenError):
         await check.validate("x" * 9000, NONCE)
 
 
@@ -99,6 +101,22 @@ async def test_an_unknown_kid_refetches_the_jwks_once(issuer: StubServer, keys: 
     await check.validate(sign(keys.es, id_claims(), typ="JWT"), NONCE)
     before = issuer.hits.get("/jwks", 0)
     for _ in range(5):
-        with pytest.raises(InvalidToken):
+        with pytest.raises(IdTokenError):
             await check.validate(sign(keys.rogue, id_claims(), typ="JWT"), NONCE)
     assert issuer.hits["/jwks"] == before + 1
+
+
+async def test_the_metadata_algorithms_pin_the_id_token(issuer: StubServer, keys: Keys) -> None:
+    """An algorithm the issuer's metadata does not list is refused even with a good signature."""
+    jwks = JwksCache(issuer.base_url + "/jwks")
+    pinned = IdTokenValidator(jwks, issuer=ISSUER, client_id=CLIENT, algorithms=["RS256"])
+    assert (await pinned.validate(sign(keys.rs, id_claims(), typ="JWT"), NONCE))["sub"] == "alice"
+    with pytest.raises(IdTokenError, match="algorithm"):
+        await pinned.validate(sign(keys.es, id_claims(), typ="JWT"), NONCE)
+
+
+async def test_an_unreachable_jwks_is_a_refusal(keys: Keys) -> None:
+    down = JwksCache(f"http://127.0.0.1:{refused_port()}/jwks")
+    check = IdTokenValidator(down, issuer=ISSUER, client_id=CLIENT)
+    with pytest.raises(IdTokenError, match="keys cannot be read"):
+        await check.validate(sign(keys.es, id_claims(), typ="JWT"), NONCE)
