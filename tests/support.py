@@ -390,6 +390,13 @@ class CliResult:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    @property
+    def said(self) -> str:
+        """stderr without structured log lines: a server running in this test process may flush
+        its access log while a command runs here, and those lines are the server's, not the
+        command's."""
+        return "".join(line for line in self.stderr.splitlines(True) if not _is_log(line))
+
 
 def cli_env(var_dir: Path, database: Database | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}

@@ -121,7 +121,7 @@ def test_login_whoami_token_logout(
     assert described["client_id"] == cli_client.client_id and described["subject"] == alice
 
     printed = run_cli(["token"], env)
-    assert printed.code == 0 and printed.stderr == ""
+    assert printed.code == 0 and printed.said == ""
     token = printed.stdout.strip()
     answer = httpx.get(server.base_url + "/userinfo", headers={"authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and answer.json()["sub"] == alice
@@ -207,7 +207,7 @@ def test_with_a_system_keyring_nothing_is_written_to_disk(
     try:
         result = run_cli(["login", "--issuer", server.base_url, "--client-id",
                           cli_client.client_id], env)  # fmt: skip
-        assert result.code == 0 and result.stderr == "", result
+        assert result.code == 0 and result.said == "", result
         assert "Session kept in the system keyring" in result.stdout
         assert list(backend.entries) == [
             ("tokensmith", f"{server.base_url} {cli_client.client_id}")
