@@ -29,8 +29,16 @@ from tests.client.conftest import (  # noqa: F401  (fixtures, found by name)
     server,
     settings,
 )
-from tests.support import ServerThread, assert_one_line_error, cli_env, refused_port, run_cli
+from tests.support import (
+    ServerThread,
+    assert_one_line_error,
+    cli_env,
+    free_port,
+    refused_port,
+    run_cli,
+)
 from tokensmith.oauth.clients import NewClient
+from tokensmith.settings import Settings
 
 API = "https://orders.example.com"
 # A browser for webbrowser's GenericBrowser: it is called with the URL and waits for us. With
@@ -220,15 +228,29 @@ def test_with_a_system_keyring_nothing_is_written_to_disk(
 
 
 def test_no_browser_and_no_device_flow_is_a_one_line_error(
-    server: ServerThread, cli_client: Registered, env: dict[str, str]
+    settings: Settings, register: Registrar, env: dict[str, str]
 ) -> None:
-    if (
-        "device_authorization_endpoint"
-        in httpx.get(server.base_url + "/.well-known/openid-configuration").json()
-    ):  # pragma: no cover - the server has the device grant: login falls back to it
-        pytest.skip("the server offers the device flow: tests/client/test_device_server.py")
-    env = {**env, "TEST_BROWSER": "broken"}
-    result = run_cli(["login", "--issuer", server.base_url, "--client-id", cli_client.client_id],
-                     env)  # fmt: skip
+    # A second server, on the same database, with the device grant switched off: login has
+    # nothing to fall back to.
+    other = free_port()
+    no_device = settings.model_copy(
+        update={"grant_types": "authorization_code refresh_token",
+                "issuer": f"http://127.0.0.1:{other}"}
+    )  # fmt: skip
+    with ServerThread(no_device, port=other) as server:
+        metadata = httpx.get(server.base_url + "/.well-known/openid-configuration").json()
+        assert "device_authorization_endpoint" not in metadata
+        client = register(
+            NewClient(
+                "Tokensmith CLI",
+                is_public=True,
+                grant_types=("authorization_code", "refresh_token"),
+                redirect_uris=("http://127.0.0.1/callback",),
+                scope="openid profile",
+            )
+        )
+        env = {**env, "TEST_BROWSER": "broken"}
+        result = run_cli(["login", "--issuer", server.base_url, "--client-id", client.client_id],
+                         env)  # fmt: skip
     assert_one_line_error(result, "no browser could be opened")
     assert not os.path.exists(Path(env["TOKENSMITH_CLIENT_HOME"]) / "config.json")
