@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from tokensmith.client.errors import (
     TokenEndpointUnavailable,
 )
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.secrets import redact_secrets
 
 __all__ = ["AccessToken", "SingleFlight", "post_form", "token_from_response"]
 
@@ -35,6 +37,12 @@ log = logging.getLogger("tokensmith.client")
 _MAX_SKEW = 30
 _MAX_RESPONSE_BYTES = 64 * 1024
 _DEFAULT_LIFETIME = 300  # expires_in is RECOMMENDED only (RFC 6749 §5.1); assume a short life
+_MAX_LIFETIME = 24 * 3600  # a longer expires_in is believed up to a day: refreshed at least daily
+# RFC 6749 §5.2: an error code is a few printable ASCII characters, no '"' or '\'.
+_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")
+# What a request of the kit may send that an error answer must not echo into a message.
+_SECRET_FIELDS = ("code", "code_verifier", "refresh_token", "device_code", "client_secret",
+                  "client_assertion", "token", "subject_token", "actor_token")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,9 @@ def token_from_response(body: Mapping[str, Any], now: int) -> AccessToken:
     if token_type.lower() != "bearer":
         raise ClientError(f"the token endpoint issued an unsupported token type {token_type!r}")
     expires_in = body.get("expires_in")
-    lifetime = expires_in if type(expires_in) is int and expires_in > 0 else _DEFAULT_LIFETIME
+    lifetime = _DEFAULT_LIFETIME
+    if type(expires_in) is int and expires_in > 0:
+        lifetime = min(expires_in, _MAX_LIFETIME)
     scope = body.get("scope")
     return AccessToken(value, now + lifetime, now, scope if isinstance(scope, str) else None)
 
@@ -91,18 +101,28 @@ def post_form(
     if response.status_code == 200 and body is not None:
         return body
     error = body.get("error") if body else None
-    if not isinstance(error, str):
+    if not isinstance(error, str) or not _ERROR_CODE.fullmatch(error):
         raise ServerRefused(f"{what} answered {response.status_code}")
     description = body.get("error_description") if body else None
     text = f"{what} refused: {error}"
     if isinstance(description, str) and description.isprintable():
-        text += f" ({description[:200]})"
+        text += f" ({_scrubbed(description, form)[:200]})"
     kind = (
         SessionExpired
         if error == "invalid_grant" and form.get("grant_type") == ("refresh_token")
         else ServerRefused
     )
     raise kind(text, error=error)
+
+
+def _scrubbed(description: str, form: Mapping[str, str]) -> str:
+    """``description`` without any secret the request sent (a server may quote what it got) or
+    anything shaped like a token; cut only afterwards, so no part of one survives the cut."""
+    for name in _SECRET_FIELDS:
+        value = form.get(name)
+        if value:
+            description = description.replace(value, "[redacted]")
+    return redact_secrets(description)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
