@@ -84,3 +84,39 @@ def test_a_device_answer_with_an_absurd_interval_or_lifetime_is_bounded() -> Non
             "verification_uri": "https://auth.example.com/device", "interval": 10**20}  # fmt: skip
     grant = DeviceAuthorization.from_response(body, 1000)
     assert grant.interval == 60 and grant.expires_at == 1000 + 3600
+
+
+class Endless:
+    """A body that never ends (up to 1 GiB), counting what was read of it."""
+
+    def __init__(self, start: bytes) -> None:
+        self.start = start
+        self.sent = 0
+
+    def __iter__(self) -> Any:
+        yield self.start
+        for _ in range(16 * 1024):
+            self.sent += 65536
+            yield b" " * 65536
+
+
+def endless(status: int, start: bytes) -> tuple[httpx.Client, Endless]:
+    body = Endless(start)
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    return httpx.Client(transport=transport), body
+
+
+def test_an_endless_token_answer_is_read_only_up_to_its_limit() -> None:
+    http, body = endless(200, b'{"access_token": "at", "token_type": "Bearer"')
+    with http, pytest.raises(ServerRefused, match="answered 200"):
+        post_form(http, URL, {"grant_type": "refresh_token", "refresh_token": REFRESH})
+    assert body.sent <= 128 * 1024
+
+
+def test_endless_metadata_is_read_only_up_to_its_limit() -> None:
+    from tokensmith.client import DiscoveryError, discover
+
+    http, body = endless(200, b'{"issuer": "https://auth.example.com"')
+    with http, pytest.raises(DiscoveryError, match="too large"):
+        discover("https://auth.example.com", http=http)
+    assert body.sent <= 512 * 1024

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tokensmith.client.bounded import Answer, send_bounded, send_bounded_async
 from tokensmith.client.errors import DiscoveryError
 
 __all__ = [
@@ -151,13 +152,14 @@ def discover(
     client = http or httpx.Client(timeout=timeout)
     try:
         for url in metadata_urls(issuer):
+            request = client.build_request("GET", url, headers={"accept": "application/json"})
             try:
-                response = client.get(url, headers={"accept": "application/json"})
+                answer = send_bounded(client, request, _MAX_METADATA_BYTES)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if response.status_code == 404:
+            if answer[0].status_code == 404:
                 continue
-            return ServerMetadata.from_document(issuer, _document(issuer, response))
+            return ServerMetadata.from_document(issuer, _document(issuer, answer))
     finally:
         if own:
             client.close()
@@ -171,26 +173,28 @@ async def discover_async(issuer: str, *, http: httpx.AsyncClient | None = None) 
     client = http or httpx.AsyncClient(timeout=10)
     try:
         for url in metadata_urls(issuer):
+            request = client.build_request("GET", url, headers={"accept": "application/json"})
             try:
-                response = await client.get(url, headers={"accept": "application/json"})
+                answer = await send_bounded_async(client, request, _MAX_METADATA_BYTES)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if response.status_code == 404:
+            if answer[0].status_code == 404:
                 continue
-            return ServerMetadata.from_document(issuer, _document(issuer, response))
+            return ServerMetadata.from_document(issuer, _document(issuer, answer))
     finally:
         if own:
             await client.aclose()
     raise DiscoveryError(f"{issuer} publishes no authorization server metadata")
 
 
-def _document(issuer: str, response: httpx.Response) -> dict[str, Any]:
+def _document(issuer: str, answer: Answer) -> dict[str, Any]:
+    response, content = answer
     if response.status_code != 200:
         raise DiscoveryError(f"{issuer}'s metadata answered {response.status_code}")
-    if len(response.content) > _MAX_METADATA_BYTES:
+    if content is None:
         raise DiscoveryError(f"{issuer}'s metadata is too large")
     try:
-        document = json.loads(response.content)
+        document = json.loads(content)
     except ValueError:
         raise DiscoveryError(f"{issuer}'s metadata is not JSON") from None
     if not isinstance(document, dict):

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tokensmith.client.bounded import send_bounded
 from tokensmith.client.errors import (
     ClientError,
     ServerRefused,
@@ -89,15 +90,16 @@ def post_form(
     """POST a form and read a JSON object (RFC 6749 §5.1); an OAuth error answer raises
     ServerRefused (SessionExpired for a refused refresh token), no answer or a 5xx raises
     TokenEndpointUnavailable. The form (which holds secrets) is never part of any message."""
+    request = http.build_request(
+        "POST", url, data=dict(form), headers={"accept": "application/json", **(headers or {})}
+    )
     try:
-        response = http.post(
-            url, data=dict(form), headers={"accept": "application/json", **(headers or {})}
-        )
+        response, content = send_bounded(http, request, _MAX_RESPONSE_BYTES)
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
     if response.status_code >= 500:
         raise TokenEndpointUnavailable(f"{what} answered {response.status_code}")
-    body = _json_object(response)
+    body = _json_object(content)
     if response.status_code == 200 and body is not None:
         return body
     error = body.get("error") if body else None
@@ -125,11 +127,11 @@ def _scrubbed(description: str, form: Mapping[str, str]) -> str:
     return redact_secrets(description)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    if len(response.content) > _MAX_RESPONSE_BYTES:
+def _json_object(content: bytes | None) -> dict[str, Any] | None:
+    if content is None:  # over _MAX_RESPONSE_BYTES
         return None
     try:
-        body = json.loads(response.content)
+        body = json.loads(content)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
