@@ -204,3 +204,85 @@ def test_every_directory_the_kit_makes_is_private_and_a_chosen_home_is_left_alon
         assert stat.S_IMODE((chosen / "config.json").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def _planted(directory: Path) -> Path:
+    """Where ``session()`` is kept in a FileStore on ``directory``, with a session saved there."""
+    FileStore(directory).save(session())
+    (path,) = directory.glob("*.json")
+    return path
+
+
+NOBODY = 65534
+
+
+def _give_away(path: Path) -> None:
+    """Make ``path`` another user's (only root can)."""
+    if os.getuid() != 0:
+        pytest.skip("only root can make a file another user's")
+    os.chown(path, NOBODY, NOBODY)
+
+
+@pytest.mark.parametrize("how", ["symlink", "mode 0644", "mode 0660", "another user", "a fifo"])
+def test_a_planted_or_exposed_session_file_is_refused(tmp_path: Path, how: str) -> None:
+    path = _planted(tmp_path / "sessions")
+    if how == "symlink":  # to a file of the same user elsewhere, holding someone else's session
+        elsewhere = tmp_path / "elsewhere.json"
+        os.replace(path, elsewhere)
+        path.symlink_to(elsewhere)
+    elif how.startswith("mode"):
+        path.chmod(int(how.split()[1], 8))
+    elif how == "another user":
+        _give_away(path)
+    else:
+        path.unlink()
+        os.mkfifo(path, 0o600)  # reading it would hang
+    with pytest.raises(StorageError, match="refused"):
+        FileStore(tmp_path / "sessions").load("https://auth.example.com", "cli")
+
+
+@pytest.mark.parametrize("how", ["symlink", "another user"])
+def test_a_sessions_directory_that_is_not_ours_is_refused(tmp_path: Path, how: str) -> None:
+    directory = tmp_path / "sessions"
+    if how == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        directory.symlink_to(tmp_path / "elsewhere")
+    else:
+        directory.mkdir(mode=0o700)
+        _give_away(directory)
+    with pytest.raises(StorageError, match="refused"):
+        FileStore(directory).save(session())
+    if how == "symlink":
+        assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_preferences_another_user_may_write_are_refused(tmp_path: Path) -> None:
+    from tokensmith.client.home import read_preferences, write_preferences
+
+    home = tmp_path / "shared"
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)  # a world-writable TOKENSMITH_CLIENT_HOME
+    write_preferences(home, {"issuer": "https://auth.example.com"})
+    (home / "config.json").chmod(0o644)  # readable is fine: preferences are no secret
+    assert read_preferences(home) == {"issuer": "https://auth.example.com"}
+    (home / "config.json").chmod(0o666)
+    with pytest.raises(StorageError, match="writable by other users"):
+        read_preferences(home)
+    (home / "config.json").chmod(0o644)
+    _give_away(home / "config.json")  # planted by another user
+    with pytest.raises(StorageError, match="another user"):
+        read_preferences(home)
+
+
+def test_the_lock_file_is_never_followed_through_a_symlink(tmp_path: Path) -> None:
+    from tokensmith.client.locking import file_lock
+
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    (locks / "s.lock").symlink_to(tmp_path / "victim")
+    with (
+        pytest.raises(StorageError, match="cannot open the lock file"),
+        file_lock(locks / "s.lock"),
+    ):
+        pass
+    assert not (tmp_path / "victim").exists()

@@ -1,8 +1,10 @@
 """The SPA's files, served from the BFF's own origin (so its cookies and CSRF rules apply).
 
 Only regular files inside the directory, by a path that resolves there (no ``..``, no symlink
-out), of a known type; ``/`` and any directory serve ``index.html``. Files are read per request:
-this is for an SPA's handful of files, not a CDN.
+out), of a known type; ``/`` and any directory serve ``index.html``. Nothing whose name, or whose
+directory's name, starts with a dot, asked for or reached through a symlink: ``.env.json``,
+``.git/`` and an editor's ``.app.js.swp`` sit beside an SPA's build more often than not. Files
+are read per request: this is for an SPA's handful of files, not a CDN.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class StaticFiles:
         if not path_is_forwardable(path, path.encode("utf-8")):
             return None
         target = (self.root / path.lstrip("/")).resolve()
-        if not target.is_relative_to(self.root):
+        if not target.is_relative_to(self.root) or _hidden(target.relative_to(self.root)):
             return None
         if target.is_dir():
             target = target / "index.html"
@@ -50,3 +52,7 @@ class StaticFiles:
             await send_error(send, "not_found", "no such file")
             return
         await respond(send, 200, target.read_bytes(), _TYPES[target.suffix])
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)

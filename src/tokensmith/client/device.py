@@ -31,6 +31,8 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 _DEFAULT_INTERVAL = 5
 _SLOW_DOWN = 5
 _MAX_BACKOFF = 60
+_MAX_INTERVAL = 60  # a larger interval (or expires_in) would have the sign-in sleep for ever
+_MAX_EXPIRES_IN = 3600
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class DeviceAuthorization:
             raise LoginError("the device authorization answer has no expires_in")
         if type(interval) is not int or interval <= 0:
             interval = _DEFAULT_INTERVAL
-        return cls(device_code, user_code, uri, complete, now + expires_in, interval)
+        expires_at = now + min(expires_in, _MAX_EXPIRES_IN)
+        return cls(device_code, user_code, uri, complete, expires_at, min(interval, _MAX_INTERVAL))
 
     def instructions(self) -> str:
         where = self.verification_uri_complete or self.verification_uri

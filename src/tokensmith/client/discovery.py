@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tokensmith.client.bounded import Answer, send_bounded, send_bounded_async
 from tokensmith.client.errors import DiscoveryError, DiscoveryUnavailable
 
 __all__ = [
@@ -152,11 +153,12 @@ def discover(
     client = http or httpx.Client(timeout=timeout)
     try:
         for url in metadata_urls(issuer):
+            request = client.build_request("GET", url, headers=_ACCEPT)
             try:
-                response = client.get(url, headers=_ACCEPT)
+                answer = send_bounded(client, request, _MAX_METADATA_BYTES)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if (metadata := _read(issuer, response)) is not None:
+            if (metadata := _read(issuer, answer)) is not None:
                 return metadata
     finally:
         if own:
@@ -171,11 +173,12 @@ async def discover_async(issuer: str, *, http: httpx.AsyncClient | None = None) 
     client = http or httpx.AsyncClient(timeout=10)
     try:
         for url in metadata_urls(issuer):
+            request = client.build_request("GET", url, headers=_ACCEPT)
             try:
-                response = await client.get(url, headers=_ACCEPT)
+                answer = await send_bounded_async(client, request, _MAX_METADATA_BYTES)
             except httpx.HTTPError as exc:
                 raise _unreachable(issuer, exc) from None
-            if (metadata := _read(issuer, response)) is not None:
+            if (metadata := _read(issuer, answer)) is not None:
                 return metadata
     finally:
         if own:
@@ -183,22 +186,23 @@ async def discover_async(issuer: str, *, http: httpx.AsyncClient | None = None) 
     raise _unpublished(issuer)
 
 
-def _read(issuer: str, response: httpx.Response) -> ServerMetadata | None:
+def _read(issuer: str, answer: Answer) -> ServerMetadata | None:
     """The checked metadata of one well-known URL's answer; None for a 404 (try the next)."""
-    if response.status_code == 404:
+    if answer[0].status_code == 404:
         return None
-    return ServerMetadata.from_document(issuer, _document(issuer, response))
+    return ServerMetadata.from_document(issuer, _document(issuer, answer))
 
 
-def _document(issuer: str, response: httpx.Response) -> dict[str, Any]:
+def _document(issuer: str, answer: Answer) -> dict[str, Any]:
+    response, content = answer
     if response.status_code >= 500:
         raise DiscoveryUnavailable(f"{issuer}'s metadata answered {response.status_code}")
     if response.status_code != 200:
         raise DiscoveryError(f"{issuer}'s metadata answered {response.status_code}")
-    if len(response.content) > _MAX_METADATA_BYTES:
+    if content is None:
         raise DiscoveryError(f"{issuer}'s metadata is too large")
     try:
-        document = json.loads(response.content)
+        document = json.loads(content)
     except ValueError:
         raise DiscoveryError(f"{issuer}'s metadata is not JSON") from None
     if not isinstance(document, dict):

@@ -3,7 +3,8 @@
 An exclusive lock on a file beside the store: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on
 Windows. The kernel drops it when the holder dies, so a crashed process never wedges the
 others. Taken without blocking, retried until ``timeout``: a holder that hangs costs a clear
-error, not a hang.
+error, not a hang. The lock file is opened without following a symlink (one planted there would
+otherwise have us open, and create, a file elsewhere).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _POLL = 0.01
 def file_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
     ensure_private_dir(path.parent)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
         raise StorageError(f"cannot open the lock file {path} ({exc.strerror})") from None
     try:

@@ -102,7 +102,7 @@ def _browser_login(
         raise LoginError(f"{metadata.issuer} has no authorization endpoint")
     verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9-_] (RFC 7636 §4.1)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with LoopbackListener() as listener:
+    with LoopbackListener(state) as listener:
         query = {
             "response_type": "code",
             "client_id": client_id,

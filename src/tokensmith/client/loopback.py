@@ -1,15 +1,26 @@
 """The loopback redirect listener of a native app's sign-in (RFC 8252 §7.3, §8.3).
 
 Bound to 127.0.0.1 on a port the kernel picks (never 0.0.0.0, never ``localhost``, which may
-resolve elsewhere), it takes exactly one ``GET /callback``, answers a small page, and stops.
-Anything else is 404; a second callback 409. It never logs a request line, which carries the
-authorization code.
+resolve elsewhere), it waits for one ``GET /callback`` carrying this sign-in's ``state``,
+answers a small page, and stops. Any local process, or a web page that rebinds a DNS name to
+127.0.0.1, can reach the port, so:
+
+- only an answer whose one ``state`` equals ours (compared in constant time) ends the wait; any
+  other callback is 400 and the wait goes on, so a forged answer sent first can neither be taken
+  for the real one nor make the real one be lost (RFC 9700 §4.7, RFC 8252 §8.9);
+- the ``Host`` header must be ``127.0.0.1:<port>``, or the request is 400 (DNS rebinding);
+- each connection is served on its own thread with a read time-out, so a connection that
+  dribbles its request (slowloris) never holds up the browser's.
+
+Other paths are 404, other methods 501, a callback after the answer 409. It never logs a
+request line, which carries the authorization code.
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tokensmith.client.errors import LoginError
@@ -25,17 +36,23 @@ _PAGE = (
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    timeout = 10  # a connection that dribbles its request is cut off
+    timeout = 10  # a connection that stops sending is cut off
 
     def do_GET(self) -> None:
+        if self.headers.get_all("host") != [self.server.host]:
+            self._answer(400, b"wrong host")
+            return
         parts = urlsplit(self.path)
         if parts.path != "/callback":
             self._answer(404, b"not found")
             return
-        if not self.server.take(parts.query):
+        taken = self.server.take(parts.query)
+        if taken is None:
             self._answer(409, b"this sign-in already finished")
-            return
-        self._answer(200, _PAGE, "text/html; charset=utf-8")
+        elif not taken:
+            self._answer(400, b"this answer is not for this sign-in")
+        else:
+            self._answer(200, _PAGE, "text/html; charset=utf-8")
 
     def _answer(self, status: int, body: bytes, kind: str = "text/plain; charset=utf-8") -> None:
         self.send_response(status)
@@ -50,16 +67,27 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: the request line holds the authorization code."""
 
 
-class _Server(HTTPServer):
-    def __init__(self) -> None:
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # closing never waits on a connection that hangs
+
+    def __init__(self, state: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.host = f"127.0.0.1:{self.server_address[1]}"
         self.query: str | None = None
         self.arrived = threading.Event()
+        self._state = state.encode()
         self._once = threading.Lock()
 
-    def take(self, query: str) -> bool:
+    def take(self, query: str) -> bool | None:
+        """True when ``query`` is this sign-in's answer (and now the answer), False when it is
+        not ours, None when the answer already came."""
+        states = parse_qs(query, keep_blank_values=True).get("state", [])
+        ours = len(states) == 1 and hmac.compare_digest(states[0].encode(), self._state)
         with self._once:
             if self.query is not None:
+                return None
+            if not ours:
                 return False
             self.query = query
         self.arrived.set()
@@ -67,8 +95,10 @@ class _Server(HTTPServer):
 
 
 class LoopbackListener:
-    def __init__(self) -> None:
-        self._server = _Server()
+    """The listener for one sign-in, whose authorization request carries ``state``."""
+
+    def __init__(self, state: str) -> None:
+        self._server = _Server(state)
         self.port = int(self._server.server_address[1])
         self.redirect_uri = f"http://127.0.0.1:{self.port}/callback"
         self._thread = threading.Thread(

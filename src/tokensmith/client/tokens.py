@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tokensmith.client.bounded import send_bounded, send_bounded_async
 from tokensmith.client.errors import (
     ClientError,
     ServerRefused,
@@ -29,6 +31,7 @@ from tokensmith.client.errors import (
     TokenEndpointUnavailable,
 )
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.secrets import redact_secrets
 
 __all__ = [
     "AccessToken",
@@ -43,6 +46,12 @@ log = logging.getLogger("tokensmith.client")
 _MAX_SKEW = 30
 _MAX_RESPONSE_BYTES = 64 * 1024
 _DEFAULT_LIFETIME = 300  # expires_in is RECOMMENDED only (RFC 6749 §5.1); assume a short life
+_MAX_LIFETIME = 24 * 3600  # a longer expires_in is believed up to a day: refreshed at least daily
+# RFC 6749 §5.2: an error code is a few printable ASCII characters, no '"' or '\'.
+_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")
+# What a request of the kit may send that an error answer must not echo into a message.
+_SECRET_FIELDS = ("code", "code_verifier", "refresh_token", "device_code", "client_secret",
+                  "client_assertion", "token", "subject_token", "actor_token")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,9 @@ def token_from_response(body: Mapping[str, Any], now: int) -> AccessToken:
     if token_type.lower() != "bearer":
         raise ClientError(f"the token endpoint issued an unsupported token type {token_type!r}")
     expires_in = body.get("expires_in")
-    lifetime = expires_in if type(expires_in) is int and expires_in > 0 else _DEFAULT_LIFETIME
+    lifetime = _DEFAULT_LIFETIME
+    if type(expires_in) is int and expires_in > 0:
+        lifetime = min(expires_in, _MAX_LIFETIME)
     scope = body.get("scope")
     return AccessToken(value, now + lifetime, now, scope if isinstance(scope, str) else None)
 
@@ -91,11 +102,14 @@ def post_form(
     ServerRefused (SessionExpired for a refused refresh token), no answer or a 5xx raises
     TokenEndpointUnavailable. The form (which holds secrets) is never part of any message."""
     pairs = _pairs(form)
+    request = http.build_request(
+        "POST", url, content=urlencode(pairs), headers=_form_headers(headers)
+    )
     try:
-        response = http.post(url, content=urlencode(pairs), headers=_form_headers(headers))
+        response, content = send_bounded(http, request, _MAX_RESPONSE_BYTES)
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
-    return _answer(response, pairs, what)
+    return _answer(response, content, pairs, what)
 
 
 async def post_form_async(
@@ -108,11 +122,14 @@ async def post_form_async(
 ) -> dict[str, Any]:
     """``post_form`` for asyncio code (the BFF's token requests)."""
     pairs = _pairs(form)
+    request = http.build_request(
+        "POST", url, content=urlencode(pairs), headers=_form_headers(headers)
+    )
     try:
-        response = await http.post(url, content=urlencode(pairs), headers=_form_headers(headers))
+        response, content = await send_bounded_async(http, request, _MAX_RESPONSE_BYTES)
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
-    return _answer(response, pairs, what)
+    return _answer(response, content, pairs, what)
 
 
 def _pairs(form: Form) -> list[tuple[str, str]]:
@@ -127,29 +144,40 @@ def _form_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     }
 
 
-def _answer(response: httpx.Response, form: list[tuple[str, str]], what: str) -> dict[str, Any]:
+def _answer(
+    response: httpx.Response, content: bytes | None, form: list[tuple[str, str]], what: str
+) -> dict[str, Any]:
     if response.status_code >= 500:
         raise TokenEndpointUnavailable(f"{what} answered {response.status_code}")
-    body = _json_object(response)
+    body = _json_object(content)
     if response.status_code == 200 and body is not None:
         return body
     error = body.get("error") if body else None
-    if not isinstance(error, str):
+    if not isinstance(error, str) or not _ERROR_CODE.fullmatch(error):
         raise ServerRefused(f"{what} answered {response.status_code}")
     description = body.get("error_description") if body else None
     text = f"{what} refused: {error}"
     if isinstance(description, str) and description.isprintable():
-        text += f" ({description[:200]})"
+        text += f" ({_scrubbed(description, form)[:200]})"
     refresh = ("grant_type", "refresh_token") in form
     kind = SessionExpired if error == "invalid_grant" and refresh else ServerRefused
     raise kind(text, error=error)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    if len(response.content) > _MAX_RESPONSE_BYTES:
+def _scrubbed(description: str, form: list[tuple[str, str]]) -> str:
+    """``description`` without any secret the request sent (a server may quote what it got) or
+    anything shaped like a token; cut only afterwards, so no part of one survives the cut."""
+    for name, value in form:
+        if name in _SECRET_FIELDS and value:
+            description = description.replace(value, "[redacted]")
+    return redact_secrets(description)
+
+
+def _json_object(content: bytes | None) -> dict[str, Any] | None:
+    if content is None:  # over _MAX_RESPONSE_BYTES
         return None
     try:
-        body = json.loads(response.content)
+        body = json.loads(content)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
