@@ -120,3 +120,13 @@ def test_endless_metadata_is_read_only_up_to_its_limit() -> None:
     with http, pytest.raises(DiscoveryError, match="too large"):
         discover("https://auth.example.com", http=http)
     assert body.sent <= 512 * 1024
+
+
+def test_an_endless_key_set_is_read_only_up_to_its_limit() -> None:
+    from tokensmith.client.errors import IdTokenError
+    from tokensmith.client.id_tokens import fetch_keys
+
+    http, body = endless(200, b'{"keys": [')
+    with http, pytest.raises(IdTokenError, match="cannot be read"):
+        fetch_keys(http, "https://auth.example.com/jwks")
+    assert body.sent <= 512 * 1024

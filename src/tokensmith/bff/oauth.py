@@ -13,6 +13,7 @@ two the rest of the BFF handles: ``IssuerUnavailable`` (try again later) and ``I
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tokensmith.client.bounded import send_bounded_async
 from tokensmith.client.credentials import client_secret_basic
 from tokensmith.client.discovery import ServerMetadata, check_url, discover_async
 from tokensmith.client.errors import (
@@ -38,6 +40,8 @@ from tokensmith.guard.jwks import JwksCache
 __all__ = ["IssuerClient", "IssuerError", "IssuerUnavailable", "Tokens"]
 
 log = logging.getLogger("tokensmith.bff")
+# An issuer's userinfo answer is a few claims: more is refused unread (client/bounded.py).
+_MAX_USERINFO_BYTES = 64 * 1024
 
 
 class IssuerError(Exception):
@@ -139,8 +143,9 @@ class IssuerClient:
         if endpoint is None:
             return False
         form = {"token": token, "token_type_hint": hint}
-        try:
-            response = await self._http.post(endpoint, data=form, headers=self._basic())
+        request = self._http.build_request("POST", endpoint, data=form, headers=self._basic())
+        try:  # RFC 7009 §2.2: the body says nothing; none of it is read
+            response, _ = await send_bounded_async(self._http, request, 0)
         except httpx.HTTPError:
             log.warning("revocation failed", extra={"token": fingerprint(token)})
             return False
@@ -160,17 +165,18 @@ class IssuerClient:
         endpoint = (await self.metadata()).userinfo_endpoint
         if endpoint is None:
             return {}
+        request = self._http.build_request(
+            "GET", endpoint, headers={"authorization": f"Bearer {access_token}"}
+        )
         try:
-            answer = await self._http.get(
-                endpoint, headers={"authorization": f"Bearer {access_token}"}
-            )
+            answer, content = await send_bounded_async(self._http, request, _MAX_USERINFO_BYTES)
         except httpx.HTTPError as exc:
             problem = type(exc).__name__
             raise IssuerUnavailable(f"the userinfo endpoint is unreachable ({problem})") from None
         if answer.status_code != 200:
             return {}
         try:
-            claims = answer.json()
+            claims = None if content is None else json.loads(content)
         except ValueError:
             claims = None
         if not isinstance(claims, dict):

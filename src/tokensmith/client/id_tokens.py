@@ -14,12 +14,14 @@ the issuer rotated to a key we have not seen.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tokensmith.client.bounded import send_bounded
 from tokensmith.client.errors import IdTokenError
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.secrets import constant_time_equals
@@ -33,13 +35,18 @@ __all__ = ["IdTokenValidator", "fetch_keys", "validate_id_token"]
 
 _REFUSED_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 _ID_TYP = frozenset({"jwt", "application/jwt"})
+# A key set is a few keys: a larger answer is refused unread (client/bounded.py).
+_MAX_JWKS_BYTES = 256 * 1024
 
 
 def fetch_keys(http: httpx.Client, jwks_uri: str) -> Mapping[str, PinnedKey]:
+    request = http.build_request("GET", jwks_uri, headers={"accept": "application/json"})
     try:
-        response = http.get(jwks_uri, headers={"accept": "application/json"})
+        response, content = send_bounded(http, request, _MAX_JWKS_BYTES)
         response.raise_for_status()
-        return parse_jwks(response.json())
+        if content is None:
+            raise ValueError("the key set is too large")
+        return parse_jwks(json.loads(content))
     except (httpx.HTTPError, ValueError) as exc:
         raise IdTokenError(f"the issuer's keys cannot be read ({type(exc).__name__})") from None
 
