@@ -49,6 +49,7 @@ from tokensmith.bff.return_to import safe_return_to
 from tokensmith.bff.sessions import PendingLogin, SessionRecord, Sessions
 from tokensmith.bff.static import StaticFiles
 from tokensmith.bff.stores import LockTimeout
+from tokensmith.core.asgi import serve_lifespan
 from tokensmith.core.clock import Clock
 from tokensmith.core.proxy_paths import path_is_forwardable
 from tokensmith.core.secrets import (
@@ -334,14 +335,7 @@ class Bff:
             return
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send, self.aclose)
 
     async def aclose(self) -> None:
         await self.forwarder.client.aclose()

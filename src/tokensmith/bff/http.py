@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tokensmith.core.asgi import Message, Receive, Scope, Send
 from tokensmith.errors import ERROR_CODES
 
 __all__ = [
@@ -29,10 +29,6 @@ __all__ = [
     "send_json",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "

@@ -14,12 +14,12 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
 
+from tokensmith.core.asgi import Receive, Scope, Send, serve_lifespan
 from tokensmith.core.challenges import render_challenge
 from tokensmith.core.forwarded import apply_source
 from tokensmith.core.proxy_headers import downstream_headers, upstream_headers
@@ -50,10 +50,6 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("tokensmith.gateway")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
@@ -328,14 +324,7 @@ class Gateway:
         await _send_refusal(send, refusal, exchange.request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send, self.aclose)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -7,9 +7,9 @@ The principal lands in ``scope["state"]["principal"]`` (Starlette's ``request.st
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
+from tokensmith.core.asgi import Receive, Scope, Send
 from tokensmith.guard.credentials import Credential
 from tokensmith.guard.errors import GuardError, InvalidRequest, ServiceUnavailable, render
 from tokensmith.guard.guard import Guard
@@ -19,10 +19,6 @@ __all__ = ["GuardMiddleware", "principal_of", "read_scope_credential", "send_ref
 
 log = logging.getLogger("tokensmith.guard")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
