@@ -142,8 +142,12 @@ def test_a_state_mismatch_is_refused_and_stores_nothing(stack: Stack, user: SpaU
     assert "state" in refused.text
     assert SESSION_COOKIE not in set_cookies(refused)
     assert stack.token_calls == []  # the code was never exchanged
-    again = user.callback(location, login)  # the pending login was used up by the refusal
-    assert again.status_code == 400
+    assert "set-cookie" not in refused.headers  # the sign-in in progress keeps its cookie
+    # A forged answer (a link an attacker sends) does not end the sign-in in progress: the real
+    # answer still finishes it, once.
+    real = user.callback(location, login)
+    assert real.status_code in (302, 303) and SESSION_COOKIE in set_cookies(real)
+    assert user.callback(location, login).status_code == 400
 
 
 @pytest.mark.parametrize("iss", ["http://evil.example", None])

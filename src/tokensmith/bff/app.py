@@ -63,6 +63,7 @@ from tokensmith.core.secrets import (
 __all__ = ["Bff"]
 
 log = logging.getLogger("tokensmith.bff")
+_FOREIGN_STATE = "The sign-in response does not belong to this sign-in (state)."
 _SIGNED_OUT = [("set-cookie", clear_cookie(SESSION_COOKIE))]
 
 
@@ -167,6 +168,16 @@ class Bff:
     async def _callback(self, scope: Scope, send: Send) -> None:
         query = _query(scope)
         cookie = read_cookie(_header(scope, b"cookie"), LOGIN_COOKIE)
+        pending = await self.sessions.pending_login(cookie)
+        state = query.get("state")
+        if pending is not None and (
+            state is None or not constant_time_equals(state, pending.state)
+        ):
+            # Not this sign-in's answer (a forged link, say): the sign-in in progress and its
+            # cookie are left alone, so that the real answer still finishes it.
+            log.info("callback refused", extra={"reason": "state"})
+            await error_page(send, 400, _FOREIGN_STATE)
+            return
         pending = await self.sessions.finish_login(cookie)  # taken: a replay finds nothing
         done = [("set-cookie", clear_cookie(LOGIN_COOKIE))]
         problem = await self._callback_problem(query, pending)
@@ -197,8 +208,8 @@ class Bff:
         if pending is None:
             return "This sign-in is not in progress (it expired, or already finished)."
         state = query.get("state")
-        if state is None or not constant_time_equals(state, pending.state):
-            return "The sign-in response does not belong to this sign-in (state)."
+        if state is None or not constant_time_equals(state, pending.state):  # raced: taken since
+            return _FOREIGN_STATE
         iss = query.get("iss")
         if iss is None and (await self.issuer.metadata()).iss_parameter_supported:
             return "The sign-in response does not name its issuer (iss)."

@@ -77,13 +77,21 @@ class Sessions:
         await self.store.put(key, sealed, pending.created_at + self.login_timeout)
         return cookie
 
+    async def pending_login(self, cookie: str | None) -> PendingLogin | None:
+        """The pending login this cookie started, left in the store; None if none is."""
+        return await self._pending(cookie, take=False)
+
     async def finish_login(self, cookie: str | None) -> PendingLogin | None:
         """The pending login this cookie started, removed from the store; None if none is."""
+        return await self._pending(cookie, take=True)
+
+    async def _pending(self, cookie: str | None, *, take: bool) -> PendingLogin | None:
         if not well_formed_id(cookie):
             return None
         assert cookie is not None
         key = self._sealer.record_key(LOGIN, cookie)
-        record = self._open(await self.store.take(key), key)
+        sealed = await (self.store.take(key) if take else self.store.get(key))
+        record = self._open(sealed, key)
         if record is None:
             return None
         try:
