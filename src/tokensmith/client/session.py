@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from tokensmith.client.bearer import BearerAuth
+from tokensmith.client.bounded import send_bounded
 from tokensmith.client.discovery import ServerMetadata
 from tokensmith.client.errors import NotSignedIn
 from tokensmith.client.home import client_home
@@ -156,8 +157,9 @@ class Session:
             "token_type_hint": "refresh_token",
             "client_id": client_id,
         }
-        try:
-            response = self._http.post(endpoint, data=form)
+        request = self._http.build_request("POST", endpoint, data=form)
+        try:  # RFC 7009 §2.2: the body says nothing; none of it is read
+            response, _ = send_bounded(self._http, request, 0)
         except httpx.HTTPError as exc:
             log.warning("revocation endpoint unreachable (%s)", type(exc).__name__)
             return False
