@@ -26,11 +26,11 @@ from tokensmith.bff import Bff, build_bff, parse_config
 from tokensmith.bff.cookies import LOGIN_COOKIE, SESSION_COOKIE
 from tokensmith.bff.sessions import SessionRecord, Sessions
 from tokensmith.bff.stores import RedisStore
-from tokensmith.cli.bff import bff_limits
 from tokensmith.core.clock import FrozenClock
 from tokensmith.guard import Guard
 from tokensmith.guard.asgi import GuardMiddleware, principal_of
 from tokensmith.oauth.clients import NewClient
+from tokensmith.web.connection import proxy_limits
 from tokensmith.web.server import server_options
 
 __all__ = ["alice", "port", "register", "server", "settings"]  # the protocol tests' fixtures
@@ -180,7 +180,7 @@ def running_bff(
     config = parse_config(document, tmp)
     http = httpx.AsyncClient(timeout=5, event_hooks={"request": [count]})
     bff = build_bff(config, clock=clock, issuer_http=http)
-    with asgi_server(bff, sock=sock, **server_options(bff_limits(config))) as base:
+    with asgi_server(bff, sock=sock, **server_options(proxy_limits(config))) as base:
         yield base, bff
 
 

@@ -16,9 +16,9 @@ from tests.guard.conftest import Keys, keys
 from tests.guard.forge import AUDIENCE, ISSUER
 from tests.guard.servers import StubServer, asgi_server
 from tests.support import METRICS_TOKEN, refused_port
-from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import Gateway, build_gateway
 from tokensmith.gateway.config import parse_config
+from tokensmith.web.connection import proxy_limits
 from tokensmith.web.server import server_options
 
 __all__ = ["keys"]
@@ -136,5 +136,5 @@ def running(
 @contextmanager
 def gateway_server(gateway: Gateway) -> Iterator[str]:
     """The gateway on loopback with the connection limits `tokensmith gateway` gives it."""
-    with asgi_server(gateway, **server_options(gateway_limits(gateway.config))) as base:
+    with asgi_server(gateway, **server_options(proxy_limits(gateway.config))) as base:
         yield base

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from tokensmith.adapters.logs import configure_logging
 
-if TYPE_CHECKING:
-    from tokensmith.bff.config import BffConfig
-    from tokensmith.web.connection import ReadLimits
-
-__all__ = ["bff", "bff_limits"]
+__all__ = ["bff"]
 
 
 def bff(
@@ -29,6 +25,7 @@ def bff(
     import uvicorn
 
     from tokensmith.bff import build_bff, load_config
+    from tokensmith.web.connection import proxy_limits
     from tokensmith.web.server import server_options
 
     configure_logging(log_level.upper())
@@ -39,16 +36,4 @@ def bff(
         f"tokensmith bff: listening on http://{listen_host}:{listen_port} for "
         f"{settings.origin}, {len(settings.upstreams)} upstream(s), issuer {settings.issuer}\n"
     )
-    uvicorn.run(app, host=listen_host, port=listen_port, **server_options(bff_limits(settings)))
-
-
-def bff_limits(config: BffConfig) -> ReadLimits:
-    """The connection's read limits from the BFF's file (as the gateway's)."""
-    from tokensmith.web.connection import ReadLimits
-
-    return ReadLimits(
-        max_header_bytes=config.max_header_bytes,
-        header_timeout=config.header_timeout,
-        body_idle_timeout=config.client_timeout,
-        body_timeout=config.body_timeout,
-    )
+    uvicorn.run(app, host=listen_host, port=listen_port, **server_options(proxy_limits(settings)))

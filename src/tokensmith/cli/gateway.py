@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from tokensmith.adapters.logs import configure_logging
 
-if TYPE_CHECKING:
-    from tokensmith.gateway.config import GatewayConfig
-    from tokensmith.web.connection import ReadLimits
-
-__all__ = ["gateway", "gateway_limits"]
+__all__ = ["gateway"]
 
 
 def gateway(
@@ -30,6 +26,7 @@ def gateway(
 
     from tokensmith.gateway import build_gateway, load_config
     from tokensmith.gateway.probe import probe_introspection
+    from tokensmith.web.connection import proxy_limits
     from tokensmith.web.server import server_options
 
     configure_logging(log_level.upper())
@@ -41,17 +38,5 @@ def gateway(
         f"tokensmith gateway: http://{listen_host}:{listen_port}, "
         f"{len(settings.routes)} route(s), internal JWTs from {settings.issuer}\n"
     )
-    options = server_options(gateway_limits(settings))
+    options = server_options(proxy_limits(settings))
     uvicorn.run(app, host=listen_host, port=listen_port, **options)
-
-
-def gateway_limits(config: GatewayConfig) -> ReadLimits:
-    """The connection's read limits from the gateway's file; a stalled body waits client_timeout."""
-    from tokensmith.web.connection import ReadLimits
-
-    return ReadLimits(
-        max_header_bytes=config.max_header_bytes,
-        header_timeout=config.header_timeout,
-        body_idle_timeout=config.client_timeout,
-        body_timeout=config.body_timeout,
-    )

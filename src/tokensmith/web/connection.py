@@ -25,12 +25,19 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = ["CoalescingTransport", "LimitedHttpToolsProtocol", "ReadLimits", "limited_protocol"]
+__all__ = [
+    "CoalescingTransport",
+    "LimitedHttpToolsProtocol",
+    "ProxyLimits",
+    "ReadLimits",
+    "limited_protocol",
+    "proxy_limits",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,29 @@ class ReadLimits:
     header_timeout: float = 10.0
     body_idle_timeout: float = 10.0
     body_timeout: float = 60.0
+
+
+class ProxyLimits(Protocol):
+    """What a proxy's file (the gateway's, the BFF's) says about the connections it reads."""
+
+    @property
+    def max_header_bytes(self) -> int: ...
+    @property
+    def header_timeout(self) -> float: ...
+    @property
+    def client_timeout(self) -> float: ...
+    @property
+    def body_timeout(self) -> float: ...
+
+
+def proxy_limits(config: ProxyLimits) -> ReadLimits:
+    """A proxy's read limits from its file; a stalled body waits ``client_timeout``."""
+    return ReadLimits(
+        max_header_bytes=config.max_header_bytes,
+        header_timeout=config.header_timeout,
+        body_idle_timeout=config.client_timeout,
+        body_timeout=config.body_timeout,
+    )
 
 
 class _Refused(Exception):
