@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -316,4 +319,33 @@ def test_an_oversized_body_is_413_before_the_upstream(stack: Stack, user: SpaUse
     user.sign_in()
     big = b"x" * (stack.bff.config.max_body_bytes + 1)
     assert user.api("POST", "/bff/api/orders", big).status_code == 413
+    assert stack.upstream_seen == []
+
+
+def test_a_content_length_of_other_digits_is_413_not_a_500(stack: Stack) -> None:
+    # "²" is a latin-1 header byte that str.isdigit() takes and int() refuses. Uvicorn's parser
+    # stops it before the app; the BFF must not rely on the server it runs under to.
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/bff/api/orders",
+        "raw_path": b"/bff/api/orders",
+        "query_string": b"",
+        "headers": [
+            (b"origin", stack.base.encode()),
+            *((k.encode(), v.encode()) for k, v in CSRF.items()),
+            (b"content-length", "\u00b2".encode("latin-1")),
+        ],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    asyncio.run(stack.bff(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error_description"] == "the body is too large"
     assert stack.upstream_seen == []

@@ -51,6 +51,7 @@ from tokensmith.bff.static import StaticFiles
 from tokensmith.bff.stores import LockTimeout
 from tokensmith.core.asgi import serve_lifespan
 from tokensmith.core.clock import Clock
+from tokensmith.core.content_length import declared_too_large
 from tokensmith.core.proxy_paths import path_is_forwardable
 from tokensmith.core.secrets import (
     b64url,
@@ -297,10 +298,7 @@ class Bff:
         if upstream is None:
             await send_error(send, "not_found", "no upstream for this path")
             return
-        declared = _header(scope, b"content-length")
-        if declared is not None and (
-            not declared.isdigit() or int(declared) > self.config.max_body_bytes
-        ):
+        if declared_too_large(_header(scope, b"content-length"), self.config.max_body_bytes):
             await send_error(send, "payload_too_large", "the body is too large")
             return
         current = await self._current(scope)

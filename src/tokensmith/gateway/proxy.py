@@ -21,6 +21,7 @@ import httpx
 
 from tokensmith.core.asgi import Receive, Scope, Send, serve_lifespan
 from tokensmith.core.challenges import render_challenge
+from tokensmith.core.content_length import declared_too_large
 from tokensmith.core.forwarded import apply_source
 from tokensmith.core.proxy_headers import downstream_headers, upstream_headers
 from tokensmith.core.proxy_paths import path_is_forwardable
@@ -177,11 +178,7 @@ class Gateway:
         route = self.config.route_for(path)
         if route is None:
             raise Refusal("not_found", "no route for this path", "no_route")
-        declared = _header(scope, b"content-length")
-        if declared is not None and (
-            not (declared.isascii() and declared.isdigit())
-            or int(declared) > self.config.max_body_bytes
-        ):
+        if declared_too_large(_header(scope, b"content-length"), self.config.max_body_bytes):
             raise Refusal("payload_too_large", "the request body is too large", "body_too_large")
         return route
 

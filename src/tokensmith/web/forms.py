@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
 
+from tokensmith.core.content_length import declared_too_large
 from tokensmith.errors import InvalidRequest, PayloadTooLarge
 from tokensmith.oauth.params import MAX_PARAMETERS, Params
 
@@ -37,14 +38,8 @@ async def read_form(request: Request, max_bytes: int) -> Params:
     return Params(pairs)
 
 
-def _digits(text: str) -> bool:
-    # str.isdigit() is also true of "²" (latin-1, so possible in a header), which int() refuses.
-    return text.isascii() and text.isdigit()
-
-
 async def _read_capped(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not _digits(declared) or int(declared) > max_bytes):
+    if declared_too_large(request.headers.get("content-length"), max_bytes):
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
     body = bytearray()
     try:
