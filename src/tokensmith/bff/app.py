@@ -9,7 +9,6 @@ callback; nothing reaches an upstream before the session and the CSRF rules are 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from urllib.parse import parse_qs
@@ -54,9 +53,9 @@ from tokensmith.core.clock import Clock
 from tokensmith.core.content_length import declared_too_large
 from tokensmith.core.proxy_paths import path_is_forwardable
 from tokensmith.core.secrets import (
-    b64url,
     constant_time_equals,
     fingerprint,
+    pkce_s256,
     random_token,
     redact_secrets,
 )
@@ -148,14 +147,13 @@ class Bff:
             await error_page(send, 400, "return_to must be a path of this site.")
             return
         verifier, state, nonce = random_token(32), random_token(32), random_token(32)
-        challenge = b64url(hashlib.sha256(verifier.encode("ascii")).digest())  # RFC 7636 S256
         try:
             url = await self.issuer.authorization_url(
                 redirect_uri=self.config.redirect_uri,
                 scope=" ".join(self.config.scopes),
                 state=state,
                 nonce=nonce,
-                code_challenge=challenge,
+                code_challenge=pkce_s256(verifier),
             )
         except IssuerError as exc:
             log.warning("login cannot start", extra={"error": exc.error})

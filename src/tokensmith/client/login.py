@@ -10,7 +10,6 @@ finds none, or ``open`` says it failed), the device flow takes over (``device.py
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import sys
@@ -30,7 +29,7 @@ from tokensmith.client.signin import finish_sign_in
 from tokensmith.client.storage import SessionStore
 from tokensmith.client.tokens import post_form
 from tokensmith.core.clock import Clock, SystemClock
-from tokensmith.core.secrets import b64url
+from tokensmith.core.secrets import pkce_s256
 
 __all__ = ["Opener", "login", "system_browser"]
 
@@ -110,7 +109,7 @@ def _browser_login(
             "scope": scope,
             "state": state,
             "nonce": nonce,
-            "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()),
+            "code_challenge": pkce_s256(verifier),
             "code_challenge_method": "S256",
         }
         separator = "&" if "?" in metadata.authorization_endpoint else "?"

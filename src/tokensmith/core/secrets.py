@@ -24,6 +24,7 @@ __all__ = [
     "constant_time_equals",
     "fingerprint",
     "keyed_hash",
+    "pkce_s256",
     "random_token",
     "redact_secrets",
 ]
@@ -31,6 +32,11 @@ __all__ = [
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def pkce_s256(verifier: str) -> str:
+    """A PKCE verifier's S256 challenge (RFC 7636 §4.2): what the server checks and clients send."""
+    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 def b64url_decode(text: str) -> bytes:

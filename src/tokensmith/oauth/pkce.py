@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-from tokensmith.core.secrets import b64url, constant_time_equals
+from tokensmith.core.secrets import constant_time_equals
+from tokensmith.core.secrets import pkce_s256 as s256
 from tokensmith.errors import InvalidGrant, InvalidRequest
 
 __all__ = ["check_verifier", "s256", "validate_challenge", "verify"]
@@ -13,10 +13,6 @@ __all__ = ["check_verifier", "s256", "validate_challenge", "verify"]
 # RFC 7636 §4.1: 43-128 unreserved characters; §4.2: a challenge is the 43-character S256 digest.
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
-
-
-def s256(verifier: str) -> str:
-    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 def validate_challenge(challenge: str | None, method: str | None) -> str:
