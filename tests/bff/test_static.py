@@ -35,6 +35,8 @@ def files(tmp_path: Path) -> StaticFiles:
     (root / "out.js").symlink_to(tmp_path / "outside.js")
     (root / "env.json").symlink_to(root / ".env.json")  # a plain name for a hidden file
     (root / "linked").symlink_to(root / ".git")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").symlink_to(tmp_path / "outside.js")  # an index linked out
     return StaticFiles(root)
 
 
@@ -58,6 +60,10 @@ def test_the_apps_files_are_served(files: StaticFiles) -> None:
         "/%2e%2e/outside.js",
         "/assets/app.js;.css",
         "/index.html\x00.js",
+        "/docs/",
+        "/docs",
+        "/" + "a" * 300 + ".js",  # longer than a file name may be (ENAMETOOLONG)
+        "/assets/" + "a" * 300,
     ],
 )
 def test_anything_outside_or_hidden_is_not_found(files: StaticFiles, path: str) -> None:

@@ -34,24 +34,34 @@ class StaticFiles:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
+    def _inside(self, candidate: Path) -> Path | None:
+        target = candidate.resolve()
+        if not target.is_relative_to(self.root) or _hidden(target.relative_to(self.root)):
+            return None
+        return target
+
     def _file(self, path: str) -> Path | None:
         if not path_is_forwardable(path, path.encode("utf-8")):
             return None
-        target = (self.root / path.lstrip("/")).resolve()
-        if not target.is_relative_to(self.root) or _hidden(target.relative_to(self.root)):
-            return None
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_file() or target.suffix not in _TYPES:
+        target = self._inside(self.root / path.lstrip("/"))
+        if target is not None and target.is_dir():
+            target = self._inside(target / "index.html")  # which may be a link out, too
+        if target is None or not target.is_file() or target.suffix not in _TYPES:
             return None
         return target
 
     async def serve(self, path: str, send: Send) -> None:
-        target = self._file(path)
-        if target is None or target.stat().st_size > _MAX_FILE:
+        target, body = None, None
+        try:
+            target = self._file(path)
+            if target is not None and target.stat().st_size <= _MAX_FILE:
+                body = target.read_bytes()
+        except OSError:  # a name longer than the file system takes, a file gone: no such file
+            pass
+        if target is None or body is None:
             await send_error(send, "not_found", "no such file")
             return
-        await respond(send, 200, target.read_bytes(), _TYPES[target.suffix])
+        await respond(send, 200, body, _TYPES[target.suffix])
 
 
 def _hidden(relative: Path) -> bool:
