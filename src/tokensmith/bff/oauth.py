@@ -17,7 +17,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -32,6 +31,7 @@ from tokensmith.client.errors import (
     TokenEndpointUnavailable,
 )
 from tokensmith.client.id_tokens import IdTokenValidator
+from tokensmith.client.login import authorization_url
 from tokensmith.client.tokens import Form, post_form_async, token_from_response
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint
@@ -113,19 +113,16 @@ class IssuerClient:
     async def authorization_url(
         self, *, redirect_uri: str, scope: str, state: str, nonce: str, code_challenge: str
     ) -> str:
-        endpoint = (await self.metadata()).endpoint("authorization_endpoint")
-        params = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-        }
-        query = urlencode([*params.items(), *(("resource", r) for r in self.resources)])
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+        return authorization_url(
+            (await self.metadata()).endpoint("authorization_endpoint"),
+            client_id=self.client_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            resources=self.resources,
+        )
 
     async def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> Tokens:
         form = [("grant_type", "authorization_code"), ("code", code)]

@@ -31,7 +31,7 @@ from tokensmith.client.tokens import post_form
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.secrets import pkce_s256
 
-__all__ = ["Opener", "login", "system_browser"]
+__all__ = ["Opener", "authorization_url", "login", "system_browser"]
 
 Opener = Callable[[str], bool]
 
@@ -86,6 +86,32 @@ def login(
     )
 
 
+def authorization_url(
+    endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    nonce: str,
+    code_challenge: str,
+    resources: tuple[str, ...] = (),
+) -> str:
+    """An authorization request (code, PKCE S256, RFC 7636; RFC 8707 ``resource`` each once)."""
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+    }
+    query = urlencode([*params.items(), *(("resource", r) for r in resources)])
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
 def _browser_login(
     metadata: ServerMetadata,
     client_id: str,
@@ -102,18 +128,16 @@ def _browser_login(
     verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9-_] (RFC 7636 §4.1)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with LoopbackListener(state) as listener:
-        query = {
-            "response_type": "code",
-            "client_id": client_id,
-            "redirect_uri": listener.redirect_uri,
-            "scope": scope,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": pkce_s256(verifier),
-            "code_challenge_method": "S256",
-        }
-        separator = "&" if "?" in metadata.authorization_endpoint else "?"
-        if not opener(metadata.authorization_endpoint + separator + urlencode(query)):
+        url = authorization_url(
+            metadata.authorization_endpoint,
+            client_id=client_id,
+            redirect_uri=listener.redirect_uri,
+            scope=scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=pkce_s256(verifier),
+        )
+        if not opener(url):
             raise NoBrowser("no browser could be opened")
         answer = listener.wait(timeout)
     code = _check_answer(answer, state, metadata)
