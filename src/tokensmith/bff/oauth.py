@@ -4,10 +4,11 @@ client kit (``tokensmith.client``).
 Discovery is the kit's (``client/discovery.py``: the ``issuer`` must be the one we asked, https
 off loopback for the issuer and every endpoint); the BFF needs an authorization endpoint and a
 JWKS besides. The authorization URL (code + PKCE S256, RFC 7636; ``state``, ``nonce``) is the
-BFF's own. The code exchange and the refresh (RFC 6749 §4.1.3, §6) go through the kit's token
-endpoint call as a confidential client with ``client_secret_basic``; revocation is RFC 7009, the
-ID token check the kit's one validator (``client/id_tokens.py``). The kit's errors become the
-two the rest of the BFF handles: ``IssuerUnavailable`` (try again later) and ``IssuerError``.
+kit's ``authorization_url``, as the CLI's login sends it. The code exchange and the refresh
+(RFC 6749 §4.1.3, §6) go through the kit's token endpoint call as a confidential client with
+``client_secret_basic``; revocation is RFC 7009, the ID token check the kit's one validator
+(``client/id_tokens.py``). The kit's errors become the two the rest of the BFF handles:
+``IssuerUnavailable`` (try again later) and ``IssuerError``.
 """
 
 from __future__ import annotations
