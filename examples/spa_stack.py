@@ -18,7 +18,7 @@ from orders_service import create_app
 from two_servers import main, serve_both
 
 from tokensmith.bff import build_bff, load_config
-from tokensmith.cli.bff import bff_limits
+from tokensmith.web.connection import proxy_limits
 from tokensmith.web.server import server_options
 
 
@@ -33,7 +33,7 @@ async def serve(config_path: Path) -> None:
         upstream.url,
         build_bff(config),
         (config.host, config.port),
-        server_options(bff_limits(config)),  # as `tokensmith bff` runs it
+        server_options(proxy_limits(config)),  # as `tokensmith bff` runs it
         f"orders API on {upstream.url}, the SPA and its BFF on {config.origin}",
     )
 

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from orders_service import create_app
 from two_servers import main, serve_both
 
-from tokensmith.cli.gateway import gateway_limits
 from tokensmith.gateway import build_gateway, load_config
+from tokensmith.web.connection import proxy_limits
 from tokensmith.web.server import server_options
 
 
@@ -33,7 +33,7 @@ async def serve(config_path: Path) -> None:
         build_gateway(config),
         (config.host, config.port),
         # as `tokensmith gateway` runs it: header cap, read timeouts, no proxy headers
-        server_options(gateway_limits(config)),
+        server_options(proxy_limits(config)),
         f"orders service on {route.upstream}, gateway on {config.issuer}",
     )
 
