@@ -49,6 +49,7 @@ def token(jti: str) -> dict[str, object]:
         "issued_at": NOW,
         "expires_at": NOW + 60,
         "revoked_at": None,
+        "claims": {"cnf": {"jkt": "x"}} if jti.endswith("b") else None,
     }
 
 
@@ -72,6 +73,13 @@ def client_row(client_id: str) -> dict[str, object]:
         "refresh_grace": 0,
         "rate_limit": None,
         "may_vouch_client_ip": True,
+        "dpop_bound_access_tokens": True,
+        "require_pushed_authorization_requests": False,
+        "token_exchange": {"audiences": ["https://api.example"]},
+        "id_token_encrypted_response_alg": "RSA-OAEP-256",
+        "id_token_encrypted_response_enc": "A256GCM",
+        "userinfo_encrypted_response_alg": None,
+        "userinfo_encrypted_response_enc": None,
         "secret_hash": h("secret"),
         "previous_secret_hash": None,
         "previous_secret_expires_at": None,

@@ -65,6 +65,13 @@ class Client:
     rate_limit: int | None = None  # requests per minute at /token, /introspect, /revoke
     # May name its own callers' addresses (client_ip) at /api-keys/verify: a gateway's right.
     may_vouch_client_ip: bool = False
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request needs a proof
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    token_exchange: dict[str, Any] | None = None  # what its RFC 8693 exchanges may ask for
+    id_token_encrypted_response_alg: str | None = None  # OIDC Registration §2
+    id_token_encrypted_response_enc: str | None = None
+    userinfo_encrypted_response_alg: str | None = None
+    userinfo_encrypted_response_enc: str | None = None
     secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     previous_secret_expires_at: int | None = None

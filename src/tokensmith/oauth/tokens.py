@@ -8,7 +8,7 @@ and the caller revokes the whole family.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from tokensmith.accounts.users import User
 from tokensmith.oauth.transactions import Transaction
@@ -40,6 +40,9 @@ class IssuedToken:
     family_id: str | None = None
     code_hash: bytes | None = None
     revoked_at: int | None = None
+    # Claims beyond the registered ones (``cnf``, ``act``): kept for opaque tokens, which carry
+    # nothing themselves, and reported by introspection.
+    claims: dict[str, Any] | None = None
 
 
 class TokenStore(Protocol):
@@ -88,6 +91,7 @@ class RefreshFamily:
     code_hash: bytes | None = None
     revoked_at: int | None = None
     revoked_reason: str | None = None
+    dpop_jkt: str | None = None  # a public client's family is bound to its DPoP key (RFC 9449 §5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,18 @@ clients = sa.Table(
     sa.Column("refresh_grace", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("rate_limit", sa.Integer, nullable=True),
     sa.Column("may_vouch_client_ip", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column(
+        "require_pushed_authorization_requests",
+        sa.Boolean,
+        nullable=False,
+        server_default=sa.false(),
+    ),
+    sa.Column("token_exchange", sa.JSON, nullable=True),
+    sa.Column("id_token_encrypted_response_alg", sa.String(32), nullable=True),
+    sa.Column("id_token_encrypted_response_enc", sa.String(32), nullable=True),
+    sa.Column("userinfo_encrypted_response_alg", sa.String(32), nullable=True),
+    sa.Column("userinfo_encrypted_response_enc", sa.String(32), nullable=True),
     sa.Column("secret_hash", sa.LargeBinary(32), nullable=True, index=True),
     sa.Column("previous_secret_hash", sa.LargeBinary(32), nullable=True, index=True),
     sa.Column("previous_secret_expires_at", Time, nullable=True),
@@ -178,6 +190,7 @@ refresh_families = sa.Table(
     sa.Column("created_at", Time, nullable=False, index=True),
     sa.Column("revoked_at", Time, nullable=True),
     sa.Column("revoked_reason", sa.String(64), nullable=True),
+    sa.Column("dpop_jkt", sa.String(64), nullable=True),
 )
 
 refresh_tokens = sa.Table(
@@ -208,6 +221,25 @@ issued_tokens = sa.Table(
     sa.Column("issued_at", Time, nullable=False),
     sa.Column("expires_at", Time, nullable=False, index=True),
     sa.Column("revoked_at", Time, nullable=True),
+    sa.Column("claims", sa.JSON, nullable=True),
+)
+
+pushed_requests = sa.Table(
+    "pushed_requests",
+    metadata,
+    sa.Column("request_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("client_id", sa.String(128), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False, index=True),
+    sa.Column("used_at", Time, nullable=True),
+)
+
+dpop_proofs = sa.Table(
+    "dpop_proofs",
+    metadata,
+    sa.Column("proof_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("expires_at", Time, nullable=False, index=True),
 )
 
 api_keys = sa.Table(
