@@ -32,6 +32,7 @@ class AuthorizationCode:
     resource: str | None = None
     consumed_at: int | None = None
     replayed_at: int | None = None
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the code's tokens must be bound to
 
 
 class CodeStore(Protocol):

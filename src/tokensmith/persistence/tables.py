@@ -155,6 +155,7 @@ authorization_codes = sa.Table(
     sa.Column("expires_at", Time, nullable=False, index=True),
     sa.Column("consumed_at", Time, nullable=True),
     sa.Column("replayed_at", Time, nullable=True),
+    sa.Column("dpop_jkt", sa.String(64), nullable=True),
 )
 
 device_grants = sa.Table(

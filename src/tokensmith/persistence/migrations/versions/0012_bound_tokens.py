@@ -6,7 +6,8 @@
   (OIDC Registration §2). All off for existing clients.
 - ``issued_tokens.claims``: what a stored token carries besides the registered claims (``cnf``,
   ``act``), so opaque tokens can be bound and introspection can say so.
-- ``refresh_families.dpop_jkt``: the key a public client's refresh tokens are bound to.
+- ``refresh_families.dpop_jkt``: the key a public client's refresh tokens are bound to;
+  ``authorization_codes.dpop_jkt``: the key named at /authorize or /par (RFC 9449 §10).
 - ``pushed_requests``: a ``request_uri`` (by keyed hash) and the parameters pushed with it.
 - ``dpop_proofs``: proofs seen, by hash of key and ``jti``, until they expire (the replay record
   when Redis is not configured).
@@ -50,6 +51,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claims", sa.JSON(), nullable=True))
     with op.batch_alter_table("refresh_families") as batch:
         batch.add_column(sa.Column("dpop_jkt", sa.String(64), nullable=True))
+    with op.batch_alter_table("authorization_codes") as batch:
+        batch.add_column(sa.Column("dpop_jkt", sa.String(64), nullable=True))
     op.create_table(
         "pushed_requests",
         sa.Column("request_hash", sa.LargeBinary(32), nullable=False),
@@ -75,6 +78,8 @@ def downgrade() -> None:
     op.drop_table("dpop_proofs")
     op.drop_index("ix_pushed_requests_expires_at", table_name="pushed_requests")
     op.drop_table("pushed_requests")
+    with op.batch_alter_table("authorization_codes") as batch:
+        batch.drop_column("dpop_jkt")
     with op.batch_alter_table("refresh_families") as batch:
         batch.drop_column("dpop_jkt")
     with op.batch_alter_table("issued_tokens") as batch:
