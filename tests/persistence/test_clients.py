@@ -189,3 +189,17 @@ async def test_a_token_exchange_policy_round_trips_and_is_replaced(stores: Store
     )
     await stores.clients.add(public)
     assert not await stores.clients.set_token_exchange(public.client_id, {}, NOW)
+
+
+async def test_dpop_bound_access_tokens_is_kept_and_can_be_changed(stores: Stores) -> None:
+    bound = NewClient(
+        "bound", grant_types=("client_credentials",), dpop_bound_access_tokens=True
+    ).validated(generate_client_id(), b"h" * 32, NOW, offered=OFFERED)
+    await stores.clients.add(bound)
+    stored = await stores.clients.get(bound.client_id)
+    assert stored is not None and stored.dpop_bound_access_tokens
+    assert await stores.clients.set_dpop_bound_access_tokens(bound.client_id, False, NOW + 1)
+    changed = await stores.clients.get(bound.client_id)
+    assert changed is not None and not changed.dpop_bound_access_tokens
+    assert changed.updated_at == NOW + 1
+    assert not await stores.clients.set_dpop_bound_access_tokens("nobody", True, NOW)

@@ -41,6 +41,7 @@ def describe(client: Client) -> dict[str, Any]:
         "rate_limit": client.rate_limit,
         "may_vouch_client_ip": client.may_vouch_client_ip,
         "token_exchange": client.token_exchange,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -55,6 +56,7 @@ def _lines(client: Client) -> list[str]:
         f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
         f"scope:         {client.scope or '-'}",
         *_exchange_lines(client),
+        f"DPoP required: {'yes' if client.dpop_bound_access_tokens else 'no'}",
         f"created:       {when(client.created_at)}",
     ]
 
@@ -187,6 +189,13 @@ def create(
     exchange_actor: ExchangeActor = None,
     exchange_delegation_only: ExchangeDelegationOnly = False,
     exchange_txn_tokens: ExchangeTxnTokens = False,
+    dpop_bound_access_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--dpop-bound-access-tokens",
+            help="Every token request must carry a DPoP proof (RFC 9449 §5.2).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -222,6 +231,7 @@ def create(
             exchange_delegation_only,
             exchange_txn_tokens,
         ),
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -332,6 +342,13 @@ def update(
     exchange_actor: ExchangeActor = None,
     exchange_delegation_only: ExchangeDelegationOnly = False,
     exchange_txn_tokens: ExchangeTxnTokens = False,
+    dpop_bound_access_tokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--dpop-bound-access-tokens/--no-dpop-bound-access-tokens",
+            help="Require (or stop requiring) a DPoP proof on every token request.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a client's permissions. Exchange flags replace its whole token exchange policy."""
@@ -343,8 +360,11 @@ def update(
         exchange_delegation_only,
         exchange_txn_tokens,
     )
-    if may_vouch_client_ip is None and policy is None:
-        raise CommandError("name a change, such as --may-vouch-client-ip or --exchange-audience")
+    if may_vouch_client_ip is None and policy is None and dpop_bound_access_tokens is None:
+        raise CommandError(
+            "name a change, such as --may-vouch-client-ip, --exchange-audience or"
+            " --dpop-bound-access-tokens"
+        )
     allowed = may_vouch_client_ip
 
     async def action(services: Services) -> Client:
@@ -352,15 +372,17 @@ def update(
         if client.is_public and (allowed or policy is not None):
             raise CommandError(f"client {client_id} is public: it may not vouch nor exchange")
         now = services.clock.now()
-        if allowed is not None:
-            await services.clients.set_may_vouch_client_ip(client_id, allowed, now)
-        if policy is not None:
-            await services.clients.set_token_exchange(client_id, _checked(client, policy), now)
         detail: dict[str, Any] = {}
         if allowed is not None:
+            await services.clients.set_may_vouch_client_ip(client_id, allowed, now)
             detail["may_vouch_client_ip"] = allowed
         if policy is not None:
+            await services.clients.set_token_exchange(client_id, _checked(client, policy), now)
             detail["token_exchange"] = policy
+        if dpop_bound_access_tokens is not None:
+            required = dpop_bound_access_tokens
+            await services.clients.set_dpop_bound_access_tokens(client_id, required, now)
+            detail["dpop_bound_access_tokens"] = required
         await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 

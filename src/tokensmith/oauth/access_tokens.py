@@ -128,6 +128,7 @@ class AccessTokenIssuer:
                 now + ctx.lifetime,
                 family_id=ctx.family_id,
                 code_hash=ctx.code_hash,
+                claims=dict(ctx.claims) or None,
             )
             if tied
             else None

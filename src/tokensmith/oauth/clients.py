@@ -115,6 +115,7 @@ class NewClient:
     rate_limit: int | None = None
     may_vouch_client_ip: bool = False
     token_exchange: dict[str, Any] | None = None  # oauth/exchange_policy.py
+    dpop_bound_access_tokens: bool = False
 
     def validated(
         self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
@@ -180,6 +181,7 @@ class NewClient:
             rate_limit=self.rate_limit,
             may_vouch_client_ip=self.may_vouch_client_ip,
             token_exchange=exchange,
+            dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
@@ -286,6 +288,9 @@ class ClientStore(Protocol):
         self, client_id: str, policy: dict[str, Any] | None, now: int
     ) -> bool:
         """Replace a confidential client's token exchange policy (None: the narrowest one)."""
+
+    async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
+        """Require (or stop requiring) a DPoP proof on every token request (RFC 9449 §5.2)."""
         ...
 
     async def find_by_secret(self, secret_hash: bytes) -> Client | None:
