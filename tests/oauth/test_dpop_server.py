@@ -410,6 +410,29 @@ class TestNonces:
         assert retried.status_code == 200, retried.text
         assert retried.headers["dpop-nonce"]  # every DPoP answer carries a fresh one
 
+    @pytest.mark.usefixtures("alice")
+    def test_userinfo_asks_for_the_nonce_too(
+        self, server: ServerThread, http: httpx.Client, native_app: Registered
+    ) -> None:
+        key = generate_proof_key()
+        code, verifier = _code(server, native_app)
+        nonce = _exchange(http, native_app, code, verifier, proof(key, server)).headers[
+            "dpop-nonce"
+        ]
+        answer = _exchange(http, native_app, code, verifier, proof(key, server, nonce=nonce))
+        token = answer.json()["access_token"]
+
+        def userinfo(**kw: Any) -> httpx.Response:
+            dpop = proof(key, server, "/userinfo", "GET", access_token=token, **kw)
+            return http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": dpop})
+
+        asked = userinfo()
+        assert asked.status_code == 401
+        assert 'error="use_dpop_nonce"' in asked.headers["www-authenticate"]
+        ok = userinfo(nonce=asked.headers["dpop-nonce"])
+        assert ok.status_code == 200, ok.text
+        assert ok.headers["dpop-nonce"]
+
     def test_every_node_accepts_the_others_nonce(
         self, settings: Settings, server: ServerThread, http: httpx.Client, machine: Registered
     ) -> None:
@@ -519,3 +542,31 @@ class TestSharedThroughRedis:
             assert machine_token(second, machine, DPoP=once).status_code == 200
         refused(machine_token(http, machine, DPoP=once))
         assert redis.Redis.from_url(REDIS_URL).keys(f"{settings.redis_key_prefix}dpop:*")
+
+
+@pytest.mark.usefixtures("alice")
+def test_the_device_grant_binds_a_public_clients_refresh_tokens(
+    server: ServerThread, http: httpx.Client, register: Registrar
+) -> None:
+    from tests.support import approve_device_code
+    from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
+
+    tv = register(
+        NewClient(
+            "TV", is_public=True, grant_types=(DEVICE_CODE_GRANT, "refresh_token"), scope="api:read"
+        )
+    )
+    started = http.post("/device_authorization", data={"client_id": tv.client_id}).json()
+    approve_device_code(server.base_url, started["user_code"], "alice", "correct horse battery")
+    key = generate_proof_key()
+    form = {
+        "grant_type": DEVICE_CODE_GRANT,
+        "device_code": started["device_code"],
+        "client_id": tv.client_id,
+    }
+    tokens = http.post("/token", data=form, headers={"DPoP": proof(key, server)})
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["token_type"] == "DPoP"
+    refresh_token = tokens.json()["refresh_token"]
+    refused(_refresh(http, tv, refresh_token, proof(generate_proof_key(), server)), "invalid_grant")
+    assert _refresh(http, tv, refresh_token, proof(key, server)).status_code == 200

@@ -7,6 +7,11 @@ required, then the replay record of its ``jti``. What passes reaches the grant a
 ``ProtocolRequest.dpop_jkt``; ``DpopBinding`` then only writes that key into the token
 (``cnf.jkt``, RFC 9449 §6) and names the token type ``DPoP`` (§5).
 
+Pushed authorization requests (RFC 9449 §10.1): a ``DPoP`` header at /par binds the code as the
+``dpop_jkt`` parameter does. /par checks it with ``DpopChecker.check(proof, method="POST",
+url=issuer + "/par")`` and keeps the thumbprint as the pushed request's ``dpop_jkt`` (refusing a
+``dpop_jkt`` parameter that names another key); ``oauth/authorization.py`` stores it on the code.
+
 Server nonces are stateless: an HMAC of the current time bucket under a key derived from the
 master key, the previous bucket still accepted, so every node issues and accepts the same ones.
 """
