@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,10 @@ def test_client_credentials_through_gateway_to_guarded_service(
     assert listed.status_code == 200
     assert listed.json()["caller"] == worker.client_id
     assert listed.json()["orders"] == [{"id": 1, "owner": worker.client_id}]
+    # What reached the service was a transaction token, one transaction per request.
+    again = httpx.get(stack + "/orders", headers=auth).json()
+    assert listed.json()["purp"] == again["purp"] == "orders:read"
+    assert str(uuid.UUID(listed.json()["txn"])) == listed.json()["txn"] != again["txn"]
 
     read_only = {"authorization": f"Bearer {_token(server, reader)}"}
     assert httpx.get(stack + "/orders", headers=read_only).status_code == 200
