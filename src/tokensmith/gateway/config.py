@@ -189,11 +189,6 @@ def parse_config(
     parsed = tuple(
         _route(route, i, name, default, txn.trust_domain) for i, route in enumerate(routes)
     )
-    if txn.mode == "exchange" and any(route.trust_incoming_txn for route in parsed):
-        raise ConfigError(
-            f"{name}: routes.trust_incoming_txn needs transaction_tokens.mode = 'mint': "
-            "in exchange mode the authorization server names the transaction"
-        )
     key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
     named |= {"metrics_token", "metrics_token_env"}

@@ -209,14 +209,16 @@ class Gateway:
         self, scope: Scope, route: Route, principal: Principal, credential: Credential
     ) -> str:
         client = scope.get("client")
+        given = _caller_txn(scope, route)
         request = TxnRequest(
             principal=principal,
             credential=credential.value,
             credential_kind=credential.kind,
             trust_domain=route.audience,
             purpose=" ".join(sorted(route.scopes)) or route.path,
-            txn=_txn_id(scope, route),
+            txn=given or str(uuid.uuid4()),
             source_ip=client[0] if client else "",
+            txn_from_caller=given is not None,
         )
         try:
             return await self.tokens.issue(request)
@@ -378,13 +380,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _txn_id(scope: Scope, route: Route) -> str:
-    """A new transaction id, or the caller's ``Txn-Id`` where the route trusts it."""
-    if not route.trust_incoming_txn:
-        return str(uuid.uuid4())
-    given = _header(scope, b"txn-id")
+def _caller_txn(scope: Scope, route: Route) -> str | None:
+    """The caller's ``Txn-Id`` where the route trusts it; elsewhere it is dropped, unread."""
+    given = _header(scope, b"txn-id") if route.trust_incoming_txn else None
     if given is None:
-        return str(uuid.uuid4())
+        return None
     if not _REQUEST_ID.match(given):
         raise Refusal(
             "invalid_request", "Txn-Id must be 8 to 64 of A-Z a-z 0-9 . _ -", "bad_txn_id"

@@ -51,6 +51,7 @@ class TxnRequest:
     purpose: str
     txn: str
     source_ip: str
+    txn_from_caller: bool = False  # the route trusted the caller's Txn-Id
 
 
 class TxnTokenSource(Protocol):

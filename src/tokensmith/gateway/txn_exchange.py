@@ -3,11 +3,15 @@
 confidential client (HTTP Basic, the credentials it already introspects with).
 
 The subject token is the outside credential itself: an access token, or an API key with
-Tokensmith's API-key token type. ``audience`` is the trust domain, ``scope`` the route's
-purpose, ``request_context`` the base64url JSON of ``rctx``. The server names the transaction.
+Tokensmith's API-key token type. ``audience`` is the trust domain, ``request_context`` the
+base64url JSON of ``rctx``, ``request_details`` that of ``azd`` (the outside client and its
+scope) and, where the route trusts the caller's ``Txn-Id``, its ``txn``; otherwise the server
+names the transaction. No ``scope`` is sent: the token keeps the credential's scope, as in mint
+mode, so the upstream's own scope checks see what the caller may do.
 
-An answer serves the same credential, purpose and caller address for at most
-``exchange_cache_seconds`` and half its lifetime, so a burst of calls costs one exchange.
+An answer serves the same credential, trust domain, caller address (and trusted ``Txn-Id``) for
+at most ``exchange_cache_seconds`` and half its lifetime, so a burst of calls costs one exchange;
+those calls then share one ``txn``.
 Fail closed: the server unreachable, slow, answering 5xx or anything but a Txn-Token is 503;
 refusing the subject token (``invalid_grant``) is 401, as for any bad credential; any other
 refusal means our own client is misconfigured, and is 503 with the reason in the log.
@@ -26,7 +30,7 @@ from typing import Any
 import httpx
 
 from tokensmith.core.txn_tokens import TXN_TOKEN_TYPE_URN
-from tokensmith.gateway.tokens import TxnRequest, authn_method
+from tokensmith.gateway.tokens import TxnRequest, authn_method, client_of
 from tokensmith.guard.cache import ExpiringCache
 from tokensmith.guard.errors import InvalidToken, ServiceUnavailable
 
@@ -69,8 +73,8 @@ class ExchangedTxnTokens:
         name = (
             hashlib.sha256(request.credential.encode()).digest(),
             request.trust_domain,
-            request.purpose,
             request.source_ip,
+            request.txn if request.txn_from_caller else "",
         )
         now = self._monotonic()
         cached = self._cache.get(name, now)
@@ -83,11 +87,15 @@ class ExchangedTxnTokens:
         return token
 
     async def _post(self, request: TxnRequest) -> httpx.Response:
+        principal = request.principal
         context = {
             "req_ip": request.source_ip,
-            "authn": authn_method(request.principal),
+            "authn": authn_method(principal),
             "req_wl": self.workload,
         }
+        details: dict[str, Any] = {"client_id": client_of(principal), "scope": principal.scope}
+        if request.txn_from_caller:
+            details["txn"] = request.txn
         form = {
             "grant_type": TOKEN_EXCHANGE,
             "requested_token_type": TXN_TOKEN_TYPE_URN,
@@ -96,8 +104,8 @@ class ExchangedTxnTokens:
                 API_KEY_TOKEN_TYPE if request.credential_kind == "api_key" else ACCESS_TOKEN_TYPE
             ),
             "audience": request.trust_domain,
-            "scope": request.purpose,
             "request_context": _b64json(context),
+            "request_details": _b64json(details),
         }
         try:
             return await self._client.post(
