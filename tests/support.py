@@ -43,6 +43,7 @@ from tokensmith.oauth.grant_types import GrantHandler
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
 from tokensmith.oauth.request import ProtocolRequest
+from tokensmith.oauth.token_exchange import TokenExchangeGrant
 from tokensmith.runtime.services import Services
 from tokensmith.settings import Settings
 from tokensmith.web.app import create_app
@@ -672,6 +673,7 @@ class _Offered:
         RefreshTokenGrant,
         ClientCredentialsGrant,
         DeviceCodeGrant,
+        TokenExchangeGrant,
     )
 
     @property

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # on another node takes effect.
     api_key_env: Literal["live", "test"] | None = None
     api_key_max_staleness: float = Field(default=1.0, ge=0, le=60)
+    # Token exchange (RFC 8693): how long the JWT an API key is exchanged for lives, and the
+    # transaction tokens' trust domain (their aud; unset: none are issued) and lifetime.
+    api_key_exchange_ttl: Duration = Field(default=300, ge=10, le=3600)
+    txn_token_audience: str | None = None
+    txn_token_ttl: Duration = Field(default=60, ge=5, le=600)
     # Webhooks get security notifications (a leaked key, say), signed with HMAC-SHA256.
     webhook_urls: str = ""  # space- or comma-separated
     webhook_secret: SecretStr | None = None
@@ -152,7 +157,9 @@ class Settings(BaseSettings):
     # The grants /token offers (space- or comma-separated; runtime/features.py knows each name,
     # and refuses to start on another). Discovery and client registration follow. A grant
     # switched off is refused as unsupported, even to clients registered for it.
-    grant_types: str = "authorization_code refresh_token client_credentials device_code"
+    grant_types: str = (
+        "authorization_code refresh_token client_credentials device_code token_exchange"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
@@ -167,6 +174,17 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "?" in value or "#" in value:
             raise ValueError("must have no query and no fragment")
         return value.rstrip("/")
+
+    @field_validator("txn_token_audience")
+    @classmethod
+    def _trust_domain_is_a_uri(cls, value: str | None) -> str | None:
+        # The aud of every transaction token: an absolute URI naming the trust domain.
+        parts = urlsplit(value or "")
+        if value is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an absolute URI such as https://trust.example")
+        if value is not None and ("#" in value or any(ord(c) <= 0x20 for c in value)):
+            raise ValueError("must have no fragment, space or control character")
+        return value
 
     @field_validator("webhook_urls")
     @classmethod

@@ -68,6 +68,7 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
         "client_credentials",
         "refresh_token",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     assert "password" not in str(body)
     assert "implicit" not in str(body)

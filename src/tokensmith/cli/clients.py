@@ -40,6 +40,7 @@ def describe(client: Client) -> dict[str, Any]:
         "refresh_grace": client.refresh_grace,
         "rate_limit": client.rate_limit,
         "may_vouch_client_ip": client.may_vouch_client_ip,
+        "token_exchange": client.token_exchange,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -53,8 +54,81 @@ def _lines(client: Client) -> list[str]:
         f"grant types:   {' '.join(client.grant_types)}",
         f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
         f"scope:         {client.scope or '-'}",
+        *_exchange_lines(client),
         f"created:       {when(client.created_at)}",
     ]
+
+
+def _exchange_lines(client: Client) -> list[str]:
+    from tokensmith.oauth.exchange_policy import TOKEN_EXCHANGE_GRANT, ExchangePolicy
+
+    if TOKEN_EXCHANGE_GRANT not in client.grant_types:
+        return []
+    try:
+        policy = ExchangePolicy.of(client.token_exchange)
+    except ValueError:
+        return ["token exchange: (policy not valid: every exchange is refused)"]
+    actors = "any" if policy.actors is None else " ".join(policy.actors) or "-"
+    return [
+        f"exchange to:   {' '.join(policy.audiences) or '(the subject token audience)'}",
+        f"exchanges for: {' '.join(policy.accept_audiences) or '(its own tokens only)'}",
+        f"subjects:      {' '.join(policy.subject_types)}; actors: {actors}",
+        f"impersonation: {policy.allow_impersonation}; txn tokens: {policy.txn_tokens}",
+    ]
+
+
+# The token exchange policy's flags (oauth/exchange_policy.py), on create and update alike.
+ExchangeAudience = Annotated[
+    list[str] | None,
+    typer.Option("--exchange-audience", help="A target its token exchanges may name (repeat)."),
+]
+ExchangeAccept = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exchange-accept-audience",
+        help="Exchange tokens meant for this audience (its own API, say), not only its own.",
+    ),
+]
+ExchangeSubjectType = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exchange-subject-type", help="access_token (default), id_token or api_key (repeat)."
+    ),
+]
+ExchangeActor = Annotated[
+    list[str] | None,
+    typer.Option("--exchange-actor", help="A subject allowed to act (default: any) (repeat)."),
+]
+ExchangeDelegationOnly = Annotated[
+    bool, typer.Option("--exchange-delegation-only", help="Every exchange must name an actor.")
+]
+ExchangeTxnTokens = Annotated[
+    bool,
+    typer.Option("--exchange-txn-tokens", help="May ask for transaction tokens: a gateway."),
+]
+
+
+def _exchange_policy(
+    audiences: list[str] | None,
+    accept: list[str] | None,
+    subject_types: list[str] | None,
+    actors: list[str] | None,
+    delegation_only: bool,
+    txn_tokens: bool,
+) -> dict[str, Any] | None:
+    """The policy the flags describe, or None when no flag was given."""
+    if not (audiences or accept or subject_types or actors or delegation_only or txn_tokens):
+        return None
+    policy: dict[str, Any] = {
+        "audiences": list(audiences or ()),
+        "accept_audiences": list(accept or ()),
+        "subject_types": list(subject_types or ("access_token",)),
+        "allow_impersonation": not delegation_only,
+        "txn_tokens": txn_tokens,
+    }
+    if actors:
+        policy["actors"] = list(actors)
+    return policy
 
 
 @app.command("create")
@@ -107,6 +181,12 @@ def create(
             help="May name its callers' addresses (client_ip) at /api-keys/verify: a gateway.",
         ),
     ] = False,
+    exchange_audience: ExchangeAudience = None,
+    exchange_accept_audience: ExchangeAccept = None,
+    exchange_subject_type: ExchangeSubjectType = None,
+    exchange_actor: ExchangeActor = None,
+    exchange_delegation_only: ExchangeDelegationOnly = False,
+    exchange_txn_tokens: ExchangeTxnTokens = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -134,6 +214,14 @@ def create(
         refresh_grace=grace,
         rate_limit=rate_limit,
         may_vouch_client_ip=may_vouch_client_ip,
+        token_exchange=_exchange_policy(
+            exchange_audience,
+            exchange_accept_audience,
+            exchange_subject_type,
+            exchange_actor,
+            exchange_delegation_only,
+            exchange_txn_tokens,
+        ),
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -238,28 +326,58 @@ def update(
             help="Allow or forbid naming callers' addresses (client_ip) at /api-keys/verify.",
         ),
     ] = None,
+    exchange_audience: ExchangeAudience = None,
+    exchange_accept_audience: ExchangeAccept = None,
+    exchange_subject_type: ExchangeSubjectType = None,
+    exchange_actor: ExchangeActor = None,
+    exchange_delegation_only: ExchangeDelegationOnly = False,
+    exchange_txn_tokens: ExchangeTxnTokens = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a client's permissions."""
-    if may_vouch_client_ip is None:
-        raise CommandError("name a change, such as --may-vouch-client-ip")
+    """Change a client's permissions. Exchange flags replace its whole token exchange policy."""
+    policy = _exchange_policy(
+        exchange_audience,
+        exchange_accept_audience,
+        exchange_subject_type,
+        exchange_actor,
+        exchange_delegation_only,
+        exchange_txn_tokens,
+    )
+    if may_vouch_client_ip is None and policy is None:
+        raise CommandError("name a change, such as --may-vouch-client-ip or --exchange-audience")
     allowed = may_vouch_client_ip
 
     async def action(services: Services) -> Client:
         client = await _get(services, client_id)
-        if client.is_public and allowed:
-            raise CommandError(f"client {client_id} is public and cannot vouch for client_ip")
-        await services.clients.set_may_vouch_client_ip(client_id, allowed, services.clock.now())
-        await record_change(
-            services,
-            "client.updated",
-            client_id=client_id,
-            detail={"may_vouch_client_ip": allowed},
-        )
+        if client.is_public and (allowed or policy is not None):
+            raise CommandError(f"client {client_id} is public: it may not vouch nor exchange")
+        now = services.clock.now()
+        if allowed is not None:
+            await services.clients.set_may_vouch_client_ip(client_id, allowed, now)
+        if policy is not None:
+            await services.clients.set_token_exchange(client_id, _checked(client, policy), now)
+        detail: dict[str, Any] = {}
+        if allowed is not None:
+            detail["may_vouch_client_ip"] = allowed
+        if policy is not None:
+            detail["token_exchange"] = policy
+        await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 
     client = run_with_services(action)
-    emit(describe(client), as_json, [*_lines(client), f"may vouch:     {allowed}"])
+    extra = [f"may vouch:     {client.may_vouch_client_ip}"] if allowed is not None else []
+    emit(describe(client), as_json, [*_lines(client), *extra])
+
+
+def _checked(client: Client, policy: dict[str, Any]) -> dict[str, Any]:
+    from tokensmith.oauth.exchange_policy import TOKEN_EXCHANGE_GRANT, parse_policy
+
+    if TOKEN_EXCHANGE_GRANT not in client.grant_types:
+        raise CommandError(f"client {client.client_id} does not use {TOKEN_EXCHANGE_GRANT}")
+    try:
+        return parse_policy(policy).to_json()
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 @app.command("delete")

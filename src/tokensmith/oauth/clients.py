@@ -20,6 +20,7 @@ from tokensmith.core.checksum import CHECKSUM_LENGTH, crc32_base62, random_base6
 from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.core.scopes import format_scope, parse_scope
 from tokensmith.core.secrets import constant_time_equals, keyed_hash
+from tokensmith.oauth.exchange_policy import TOKEN_EXCHANGE_GRANT, parse_policy
 from tokensmith.oauth.redirects import validate_redirect_uri
 
 __all__ = [
@@ -113,6 +114,7 @@ class NewClient:
     refresh_grace: int = 0
     rate_limit: int | None = None
     may_vouch_client_ip: bool = False
+    token_exchange: dict[str, Any] | None = None  # oauth/exchange_policy.py
 
     def validated(
         self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
@@ -158,6 +160,7 @@ class NewClient:
             raise ValueError("a client rate limit is 1 to 10,000,000 requests per minute")
         if self.may_vouch_client_ip and self.is_public:
             raise ValueError("a public client cannot vouch for client_ip")
+        exchange = self._exchange_policy(grants)
         return Client(
             client_id=client_id,
             name=name,
@@ -176,10 +179,18 @@ class NewClient:
             refresh_grace=self.refresh_grace,
             rate_limit=self.rate_limit,
             may_vouch_client_ip=self.may_vouch_client_ip,
+            token_exchange=exchange,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
         )
+
+    def _exchange_policy(self, grants: tuple[str, ...]) -> dict[str, Any] | None:
+        if self.token_exchange is None:
+            return None
+        if TOKEN_EXCHANGE_GRANT not in grants:
+            raise ValueError(f"a token exchange policy needs the {TOKEN_EXCHANGE_GRANT} grant")
+        return parse_policy(self.token_exchange).to_json()
 
     def _auth_method(self) -> str:
         if self.is_public:
@@ -270,6 +281,12 @@ class ClientStore(Protocol):
     async def delete(self, client_id: str) -> bool: ...
 
     async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool: ...
+
+    async def set_token_exchange(
+        self, client_id: str, policy: dict[str, Any] | None, now: int
+    ) -> bool:
+        """Replace a confidential client's token exchange policy (None: the narrowest one)."""
+        ...
 
     async def find_by_secret(self, secret_hash: bytes) -> Client | None:
         """The client whose current or previous secret has this keyed hash (a leak report)."""

@@ -67,7 +67,7 @@ class TokenInspector:
             return dict(INACTIVE)
         record = known.record
         audience = record.audience.split(" ")
-        return {
+        body: dict[str, Any] = {
             "active": True,
             "iss": self._issuer,
             "sub": record.subject,
@@ -79,6 +79,10 @@ class TokenInspector:
             "jti": record.jti,
             "token_type": "Bearer",
         }
+        # What the record keeps beside the registered claims (an exchange's act), never over them.
+        for name, value in (record.claims or {}).items():
+            body.setdefault(name, value)
+        return body
 
     async def active_token(self, token: str) -> IssuedToken | None:
         """The record of an access token that is valid now, or None (for resource endpoints)."""

@@ -1,8 +1,9 @@
 """Request parameters as the protocol defines them (RFC 6749 §3.1, §3.2).
 
 Parameters sent without a value are treated as omitted; a parameter must not appear more than once
-unless its specification says it may (``resource``, RFC 8707 §2); no value may carry a control
-character (CR, LF and NUL would otherwise reach headers, logs and redirects).
+unless its specification says it may (``resource``, RFC 8707 §2; ``audience``, RFC 8693 §2.1); no
+value may carry a control character (CR, LF and NUL would otherwise reach headers, logs and
+redirects).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = ["MAX_PARAMETERS", "MAX_VALUE_LENGTH", "Params"]
 
 MAX_PARAMETERS = 64
 MAX_VALUE_LENGTH = 8192
-REPEATABLE = frozenset({"resource"})
+REPEATABLE = frozenset({"resource", "audience"})  # RFC 8707 §2, RFC 8693 §2.1
 
 
 class Params:

@@ -19,9 +19,11 @@ from tokensmith.oauth.capabilities import Feature, Route
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
 from tokensmith.oauth.device_code import DeviceCodeGrant
+from tokensmith.oauth.exchange_subjects import TokenReader
 from tokensmith.oauth.grant_types import GrantHandler, GrantRegistry
 from tokensmith.oauth.issuance import GrantDeps, TokenPolicy, TokenResponder
 from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
+from tokensmith.oauth.token_exchange import ExchangeSettings, TokenExchangeGrant
 
 if TYPE_CHECKING:
     from tokensmith.runtime.services import Services
@@ -64,6 +66,36 @@ def _device_code(kit: GrantKit) -> GrantHandler:
     return DeviceCodeGrant(kit.deps, grants, refresh="refresh_token" in kit.grant_features)
 
 
+def _token_exchange(kit: GrantKit) -> GrantHandler:
+    services, settings = kit.services, kit.services.settings
+    keyring = services.keyring
+    reader = TokenReader(
+        issuer=settings.issuer,
+        clients=services.clients,
+        tokens=services.tokens,
+        users=services.users,
+        keys=services.key_verifier,
+        verification_keys=keyring.verification_keys,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        leeway=settings.clock_leeway,
+    )
+    return TokenExchangeGrant(
+        reader=reader,
+        responder=kit.responder,
+        policy=kit.policy,
+        settings=ExchangeSettings(
+            api_key_ttl=settings.api_key_exchange_ttl,
+            txn_audience=settings.txn_token_audience,
+            txn_ttl=settings.txn_token_ttl,
+        ),
+        issuer=settings.issuer,
+        signing_key=lambda: keyring.active,
+        clock=services.clock,
+        audit=services.trail,
+    )
+
+
 FEATURES: tuple[Feature, ...] = (
     # The stylesheet of every page: the code flow's login and consent, and the logout page of
     # OpenID Connect, which stays when the code flow is switched off.
@@ -99,6 +131,8 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("refresh_token", grants=(_refresh,)),
     Feature("client_credentials", grants=(_client_credentials,)),
+    # RFC 8693, with API keys and transaction tokens as well (oauth/token_exchange.py).
+    Feature("token_exchange", grants=(_token_exchange,)),
     # RFC 8628: the device asks at /device_authorization and polls /token; its user decides at
     # /device (sign-in, the code typed, then a confirmation: web/device.py).
     Feature(

@@ -7,6 +7,7 @@ is seen at once, which is what a cached store shows of its own changes.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from tokensmith.oauth.clients import Client
 from tokensmith.persistence.memory._tables import DuplicateKey, Tables, fresh, json_copy, round_trip
@@ -15,7 +16,11 @@ __all__ = ["MemoryClientStore"]
 
 
 def _out(client: Client) -> Client:
-    return replace(client, jwks=fresh(client.jwks)) if client.jwks is not None else client
+    if client.jwks is not None:
+        client = replace(client, jwks=fresh(client.jwks))
+    if client.token_exchange is not None:
+        client = replace(client, token_exchange=fresh(client.token_exchange))
+    return client
 
 
 class MemoryClientStore:
@@ -26,7 +31,9 @@ class MemoryClientStore:
         await round_trip()
         if client.client_id in self._rows:
             raise DuplicateKey(f"client {client.client_id!r} exists")
-        self._rows[client.client_id] = replace(client, jwks=json_copy(client.jwks))
+        self._rows[client.client_id] = replace(
+            client, jwks=json_copy(client.jwks), token_exchange=json_copy(client.token_exchange)
+        )
 
     async def get(self, client_id: str) -> Client | None:
         await round_trip()
@@ -87,6 +94,17 @@ class MemoryClientStore:
         if client is None or client.is_public:
             return False
         self._rows[client_id] = replace(client, may_vouch_client_ip=allowed, updated_at=now)
+        return True
+
+    async def set_token_exchange(
+        self, client_id: str, policy: dict[str, Any] | None, now: int
+    ) -> bool:
+        """Replace the token exchange policy (validated by the caller); never a public client's."""
+        await round_trip()
+        client = self._rows.get(client_id)
+        if client is None or client.is_public:
+            return False
+        self._rows[client_id] = replace(client, token_exchange=json_copy(policy), updated_at=now)
         return True
 
     async def delete(self, client_id: str) -> bool:

@@ -154,6 +154,20 @@ class SqlClientStore(Repository):
         self._cache.pop(client_id, None)
         return result.rowcount == 1
 
+    async def set_token_exchange(
+        self, client_id: str, policy: dict[str, Any] | None, now: int
+    ) -> bool:
+        """Replace the token exchange policy (validated by the caller); never a public client's."""
+        self._cache.pop(client_id, None)
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.client_id == client_id, t.c.is_public.is_(False))
+                .values(token_exchange=policy, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return result.rowcount == 1
+
     async def delete(self, client_id: str) -> bool:
         self._cache.pop(client_id, None)
         async with self.db.begin() as conn:
