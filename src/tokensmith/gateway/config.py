@@ -77,7 +77,7 @@ class TxnTokenSettings:
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
-    issuer: str  # iss of internal JWTs; upstreams read /.well-known/jwks.json here
+    issuer: str  # iss of minted txn tokens; upstreams read /.well-known/jwks.json here
     server: AuthorizationServer
     routes: tuple[Route, ...]
     signing_key_file: Path
