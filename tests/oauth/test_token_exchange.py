@@ -314,3 +314,34 @@ def test_exchanges_are_audited(
     assert ok and ok[0].subject == frontend.client_id and ok[0].client_id == orders.client_id
     assert ok[0].detail["scope"] == "orders:read" and ok[0].detail["audience"] == ORDERS
     assert all(token not in json.dumps(e.detail) for e in found)
+
+
+def test_an_opaque_delegated_token_is_introspected_with_its_actor(
+    http: httpx.Client, register: Registrar, frontend: Registered
+) -> None:
+    orders = register(
+        NewClient(
+            "orders",
+            grant_types=(TOKEN_EXCHANGE_GRANT, "client_credentials"),
+            scope="orders:read",
+            access_token_format="opaque",
+            token_exchange={"accept_audiences": [ORDERS]},
+        )
+    )
+    user_token = own_token(http, frontend, resource=ORDERS, scope="orders:read")
+    delegated = exchange(
+        http,
+        orders,
+        user_token,
+        actor_token=own_token(http, orders),
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    )
+    assert delegated.status_code == 200, delegated.text
+    value = delegated.json()["access_token"]
+    assert value.startswith("tsat_")
+    assert orders.secret is not None
+    seen = http.post("/introspect", data={"token": value}, auth=(orders.client_id, orders.secret))
+    body = seen.json()
+    assert body["active"] is True and body["sub"] == frontend.client_id
+    assert body["act"] == {"sub": orders.client_id, "client_id": orders.client_id}
+    assert body["aud"] == ORDERS and body["client_id"] == orders.client_id

@@ -162,3 +162,30 @@ async def test_a_jwks_comes_back_as_it_was_stored(stores: Stores) -> None:
     stored = await stores.clients.get("c-jwt")
     assert stored is not None and stored.jwks is not None
     assert stored.jwks["keys"][0]["kid"] == "k1"
+
+
+async def test_a_token_exchange_policy_round_trips_and_is_replaced(stores: Stores) -> None:
+    from tokensmith.oauth.exchange_policy import TOKEN_EXCHANGE_GRANT
+
+    policy = {"audiences": ["https://orders.example.com"], "txn_tokens": True}
+    client = NewClient(
+        "gateway", grant_types=(TOKEN_EXCHANGE_GRANT,), token_exchange=policy
+    ).validated(generate_client_id(), b"h" * 32, NOW, offered=OFFERED)
+    await stores.clients.add(client)
+    stored = await stores.clients.get(client.client_id)
+    assert stored == client and stored.token_exchange is not None
+    assert stored.token_exchange["txn_tokens"] is True
+
+    assert await stores.clients.set_token_exchange(client.client_id, {"audiences": []}, NOW + 1)
+    replaced = await stores.clients.get(client.client_id)
+    assert replaced is not None and replaced.token_exchange == {"audiences": []}
+    assert replaced.updated_at == NOW + 1
+    assert await stores.clients.set_token_exchange(client.client_id, None, NOW + 2)
+    cleared = await stores.clients.get(client.client_id)
+    assert cleared is not None and cleared.token_exchange is None
+    assert not await stores.clients.set_token_exchange("nobody", {}, NOW)
+    public = NewClient("spa", is_public=True, redirect_uris=("https://spa.test/cb",)).validated(
+        generate_client_id(), None, NOW, offered=OFFERED
+    )
+    await stores.clients.add(public)
+    assert not await stores.clients.set_token_exchange(public.client_id, {}, NOW)

@@ -113,3 +113,13 @@ async def test_records_expired_before_the_cut_are_purged_in_batches(stores: Stor
     assert await stores.tokens.purge_expired(NOW, limit=2) == 1
     assert await stores.tokens.purge_expired(NOW, limit=2) == 0
     assert await stores.tokens.get_by_jti("at-the-cut") is not None
+
+
+async def test_an_opaque_tokens_claims_are_kept(stores: Stores) -> None:
+    """A token exchange's ``act`` lives in the record of an opaque token (RFC 8693 §4.1)."""
+    act = {"sub": "svc-b", "client_id": "c2", "act": {"sub": "svc-a"}}
+    token = jwt("j-act", format="opaque", token_hash=h("t-act"), claims={"act": act})
+    await stores.tokens.add(token)
+    stored = await stores.tokens.get_by_hash(h("t-act"))
+    assert stored is not None and stored.claims == {"act": act}
+    assert (await stores.tokens.get_by_jti("j-act")) == stored
