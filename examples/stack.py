@@ -23,7 +23,8 @@ from tokensmith.web.server import server_options
 
 async def serve(config_path: Path) -> None:
     config = load_config(config_path)
-    config.signing_key_file.parent.mkdir(parents=True, exist_ok=True)
+    if config.signing_key_file is not None:  # mint mode: created on first start
+        config.signing_key_file.parent.mkdir(parents=True, exist_ok=True)
     route = config.route_for("/orders")
     if route is None:
         raise SystemExit("the example config needs a route for /orders")

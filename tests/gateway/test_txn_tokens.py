@@ -22,6 +22,7 @@ from tests.guard.forge import claims, sign
 from tests.guard.servers import Answer, StubServer, asgi_server
 from tests.support import refused_port
 from tokensmith.apikeys.format import generate_api_key
+from tokensmith.errors import ConfigError
 from tokensmith.gateway import build_gateway
 from tokensmith.gateway.config import parse_config
 
@@ -131,6 +132,7 @@ def exchanging(stub_issuer: StubServer, upstream: str, tmp_path: Path) -> Iterat
     document = gateway_config(stub_issuer, upstream, tmp_path)
     document["authorization_server"]["token_endpoint"] = stub_issuer.base_url + "/token"
     document["transaction_tokens"] = {"mode": "exchange", "workload": "edge"}
+    del document["gateway"]["signing_key_file"]  # Tokensmith signs: the gateway needs no key
     document["routes"].append(
         {"path": "/chained", "upstream": upstream, "trust_incoming_txn": True}
     )
@@ -252,3 +254,12 @@ def test_an_unreachable_server_is_503(
         )
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "temporarily_unavailable"
+
+
+def test_mint_mode_needs_its_key_file(
+    stub_issuer: StubServer, upstream: str, tmp_path: Path
+) -> None:
+    document = gateway_config(stub_issuer, upstream, tmp_path)
+    del document["gateway"]["signing_key_file"]
+    with pytest.raises(ConfigError, match="signing_key_file"):
+        parse_config(document, tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tokensmith.errors import ConfigError
 from tokensmith.gateway.config import GatewayConfig
 from tokensmith.gateway.proxy import Gateway
 from tokensmith.gateway.tokens import MintedTxnTokens, TxnTokenSource, load_or_create_key
@@ -63,6 +64,8 @@ def build_txn_tokens(config: GatewayConfig) -> TxnTokenSource:
             cache_seconds=txn.exchange_cache_seconds,
             timeout=server.timeout,
         )
+    if config.signing_key_file is None:  # parse_config requires it in mint mode
+        raise ConfigError("gateway.signing_key_file is required in mint mode")
     key = load_or_create_key(config.signing_key_file)
     return MintedTxnTokens(
         key, issuer=config.issuer, ttl=config.internal_token_ttl, workload=txn.workload

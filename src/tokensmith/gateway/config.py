@@ -80,7 +80,7 @@ class GatewayConfig:
     issuer: str  # iss of minted txn tokens; upstreams read /.well-known/jwks.json here
     server: AuthorizationServer
     routes: tuple[Route, ...]
-    signing_key_file: Path
+    signing_key_file: Path | None  # mint mode's key; exchange mode needs none
     host: str = "127.0.0.1"
     port: int = 8080
     internal_token_ttl: int = 60
@@ -189,7 +189,7 @@ def parse_config(
     parsed = tuple(
         _route(route, i, name, default, txn.trust_domain) for i, route in enumerate(routes)
     )
-    key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
+    key_file = _key_file(gateway, txn, base, name)
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
     named |= {"metrics_token", "metrics_token_env"}
     config = GatewayConfig(
@@ -197,7 +197,7 @@ def parse_config(
         server=trusted,
         # Longest prefix first, so /orders/admin wins over /orders.
         routes=tuple(sorted(parsed, key=lambda r: len(r.path), reverse=True)),
-        signing_key_file=key_file if key_file.is_absolute() else base / key_file,
+        signing_key_file=key_file,
         trusted_proxies=_proxies(gateway, name),
         metrics_token=_metrics_token(gateway, name),
         txn=txn,
@@ -205,6 +205,13 @@ def parse_config(
     )
     _check_limits(config, name)
     return config
+
+
+def _key_file(gateway: dict[str, Any], txn: TxnTokenSettings, base: Path, name: str) -> Path | None:
+    if txn.mode == "exchange" and "signing_key_file" not in gateway:
+        return None  # Tokensmith signs: the gateway holds no key
+    key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
+    return key_file if key_file.is_absolute() else base / key_file
 
 
 def _txn_settings(document: dict[str, Any], issuer: str, name: str) -> TxnTokenSettings:
