@@ -23,12 +23,18 @@ from tokensmith.web.server import server_options
 
 async def serve(config_path: Path) -> None:
     config = load_config(config_path)
-    config.signing_key_file.parent.mkdir(parents=True, exist_ok=True)
+    if config.signing_key_file is not None:  # mint mode: created on first start
+        config.signing_key_file.parent.mkdir(parents=True, exist_ok=True)
     route = config.route_for("/orders")
     if route is None:
         raise SystemExit("the example config needs a route for /orders")
+    if config.txn_tokens.mode == "exchange":  # Tokensmith signs the transaction tokens
+        issuer = config.server.issuer
+        jwks_uri = config.server.jwks_uri or issuer.rstrip("/") + "/jwks"
+    else:  # the gateway signs them
+        issuer, jwks_uri = config.issuer, config.issuer + "/.well-known/jwks.json"
     await serve_both(
-        create_app(config.issuer, route.audience),
+        create_app(issuer, route.audience, jwks_uri, transaction_tokens=True),
         route.upstream,
         build_gateway(config),
         (config.host, config.port),

@@ -57,13 +57,13 @@ def test_phantom_token_replaces_the_outside_credential(running: Running, keys: K
     assert headers["x-request-id"] == response.headers["x-request-id"] == "caller-chosen-id-1"
     assert "x-powered-by" not in response.headers
     internal = headers["authorization"].removeprefix("Bearer ")
-    upstream_guard = Guard.for_issuer(
+    upstream_guard = Guard.for_transaction_tokens(
         "http://gateway.internal",
-        audience="orders-svc",
+        trust_domain="orders-svc",
         jwks_uri=running.base_url + "/.well-known/jwks.json",
     )
     principal = asyncio.run(upstream_guard.authenticate(Credential("bearer", internal)))
-    assert principal.subject == "alice"
+    assert principal.subject == "alice" and principal.kind == "txn_token"
     assert principal.scopes == {"orders:read", "orders:write"}
     assert (
         principal.expires_at is not None
@@ -196,7 +196,19 @@ def test_rate_limits(stub_issuer: StubServer, upstream: str, tmp_path: Path, key
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (lambda d: d["routes"][0].pop("audience"), "routes[0].audience"),
+        (lambda d: d["routes"][0].update(audience=7), "route.audience"),
+        (lambda d: d.update(transaction_tokens={"mode": "both"}), "transaction_tokens.mode"),
+        (lambda d: d.update(transaction_tokens={"typo": 1}), "transaction_tokens.typo"),
+        (
+            lambda d: d.update(transaction_tokens={"trust_domain": "a b"}),
+            "transaction_tokens.trust_domain",
+        ),
+        (
+            lambda d: d.update(transaction_tokens={"exchange_cache_seconds": 61}),
+            "transaction_tokens.exchange_cache_seconds",
+        ),
+        (lambda d: d["routes"][0].update(trust_incoming_txn="yes"), "trust_incoming_txn"),
+        (lambda d: d["gateway"].update(internal_token_ttl=301), "gateway.internal_token_ttl"),
         (lambda d: d["routes"][0].update(upstream="ftp://x"), "routes[0].upstream"),
         (lambda d: d["routes"][0].update(path="/metrics"), "routes[0].path"),
         (lambda d: d["gateway"].update(max_body_bytes="big"), "gateway.max_body_bytes"),

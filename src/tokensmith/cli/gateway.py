@@ -21,7 +21,7 @@ def gateway(
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
-    """Serve the gateway: outside tokens and API keys in, internal JWTs to the upstreams."""
+    """Serve the gateway: outside tokens and API keys in, transaction tokens to the upstreams."""
     import uvicorn
 
     from tokensmith.gateway import build_gateway, load_config
@@ -34,9 +34,11 @@ def gateway(
     probe_introspection(settings)  # refused credentials stop here too; an absent issuer warns
     app = build_gateway(settings)
     listen_host, listen_port = host or settings.host, port or settings.port
+    txn = settings.txn_tokens
+    signer = settings.issuer if txn.mode == "mint" else settings.server.issuer
     sys.stderr.write(
         f"tokensmith gateway: http://{listen_host}:{listen_port}, "
-        f"{len(settings.routes)} route(s), internal JWTs from {settings.issuer}\n"
+        f"{len(settings.routes)} route(s), transaction tokens ({txn.mode}) from {signer}\n"
     )
     options = server_options(proxy_limits(settings))
     uvicorn.run(app, host=listen_host, port=listen_port, **options)

@@ -44,6 +44,10 @@ _NEVER_UPSTREAM = frozenset(
         b"x-principal",
         b"x-user",
         b"x-client-id",
+        # A transaction token (draft-ietf-oauth-transaction-tokens' Txn-Token header) or id is
+        # the gateway's to assert, in the token it signs or obtains.
+        b"txn-token",
+        b"txn-id",
         # Another path than the one routed and scope-checked here: IIS, Symfony and Laravel
         # serve X-Original-URL / X-Rewrite-URL instead of the request line (SECURITY.md 65).
         b"x-original-url",

@@ -1,4 +1,5 @@
-"""The gateway: a reverse proxy that trades outside credentials for short-lived internal JWTs.
+"""The gateway: a reverse proxy that trades outside credentials for short-lived transaction
+tokens (draft-ietf-oauth-transaction-tokens), minted here or obtained from the server.
 
 See docs/gateway.md. ``build_gateway(load_config(path))`` is the ASGI app ``tokensmith gateway``
 serves.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from tokensmith.errors import ConfigError
 from tokensmith.gateway.config import GatewayConfig
 from tokensmith.gateway.proxy import Gateway
-from tokensmith.gateway.tokens import InternalTokens, load_or_create_key
+from tokensmith.gateway.tokens import MintedTxnTokens, TxnTokenSource, load_or_create_key
+from tokensmith.gateway.txn_exchange import ExchangedTxnTokens
 from tokensmith.guard.apikeys import RemoteApiKeyVerifier
 from tokensmith.guard.guard import Guard
 from tokensmith.guard.introspection import Introspector
 from tokensmith.guard.jwks import JwksCache
 from tokensmith.guard.jwt import JwtValidator
 
-__all__ = ["build_gateway", "build_guard"]
+__all__ = ["build_gateway", "build_guard", "build_txn_tokens"]
 
 
 def build_guard(config: GatewayConfig) -> Guard:
@@ -50,7 +52,25 @@ def build_guard(config: GatewayConfig) -> Guard:
     )
 
 
-def build_gateway(config: GatewayConfig) -> Gateway:
+def build_txn_tokens(config: GatewayConfig) -> TxnTokenSource:
+    """Mint mode signs with the gateway's key; exchange mode asks the server (no key needed)."""
+    txn, server = config.txn_tokens, config.server
+    if txn.mode == "exchange":
+        return ExchangedTxnTokens(
+            server.token_endpoint or server.issuer.rstrip("/") + "/token",
+            client_id=server.client_id,
+            client_secret=server.client_secret,
+            workload=txn.workload,
+            cache_seconds=txn.exchange_cache_seconds,
+            timeout=server.timeout,
+        )
+    if config.signing_key_file is None:  # parse_config requires it in mint mode
+        raise ConfigError("gateway.signing_key_file is required in mint mode")
     key = load_or_create_key(config.signing_key_file)
-    tokens = InternalTokens(key, issuer=config.issuer, ttl=config.internal_token_ttl)
-    return Gateway(config, build_guard(config), tokens)
+    return MintedTxnTokens(
+        key, issuer=config.issuer, ttl=config.internal_token_ttl, workload=txn.workload
+    )
+
+
+def build_gateway(config: GatewayConfig) -> Gateway:
+    return Gateway(config, build_guard(config), build_txn_tokens(config))

@@ -15,9 +15,17 @@ from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
 from tokensmith.toml_config import check_table, from_env, http_url, read_toml, required
 
-__all__ = ["AuthorizationServer", "GatewayConfig", "Route", "load_config", "parse_config"]
+__all__ = [
+    "AuthorizationServer",
+    "GatewayConfig",
+    "Route",
+    "TxnTokenSettings",
+    "load_config",
+    "parse_config",
+]
 
-_ENDPOINTS = ("jwks_uri", "introspection_endpoint", "api_key_endpoint")
+_ENDPOINTS = ("jwks_uri", "introspection_endpoint", "api_key_endpoint", "token_endpoint")
+TXN_MODES = ("mint", "exchange")
 RESERVED_PATHS = ("/metrics", "/healthz", "/.well-known/jwks.json")
 
 
@@ -25,9 +33,13 @@ RESERVED_PATHS = ("/metrics", "/healthz", "/.well-known/jwks.json")
 class Route:
     path: str  # a path prefix, matched on whole segments
     upstream: str
-    audience: str  # the aud of the internal JWT this upstream verifies
+    # The aud of the transaction token this upstream verifies: its trust domain, by default
+    # [transaction_tokens] trust_domain.
+    audience: str
     scopes: frozenset[str] = frozenset()
     strip_path: bool = False
+    # Whether a caller's Txn-Id header names the transaction (else each request gets a new id).
+    trust_incoming_txn: bool = False
     # The aud an outside credential must name to use this route (RFC 8707 resource): the
     # route's token_audiences, else gateway.resource, else authorization_server.jwt_audiences.
     token_audiences: tuple[str, ...] = ()
@@ -47,17 +59,28 @@ class AuthorizationServer:
     jwks_uri: str | None = None
     introspection_endpoint: str | None = None
     api_key_endpoint: str | None = None
+    token_endpoint: str | None = None  # where exchange mode asks for transaction tokens
     introspection_cache_seconds: float = 1.0
     api_key_cache_seconds: float = 1.0
     timeout: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
+class TxnTokenSettings:
+    """[transaction_tokens]: how the gateway gets the token it hands upstreams."""
+
+    trust_domain: str  # the aud of every transaction token; default: gateway.issuer
+    mode: str = "mint"  # mint: signed by the gateway's key; exchange: issued by the server
+    workload: str = "tokensmith-gateway"  # rctx.req_wl: who asked for the token
+    exchange_cache_seconds: float = 10.0  # how long one exchanged token serves one credential
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
-    issuer: str  # iss of internal JWTs; upstreams read /.well-known/jwks.json here
+    issuer: str  # iss of minted txn tokens; upstreams read /.well-known/jwks.json here
     server: AuthorizationServer
     routes: tuple[Route, ...]
-    signing_key_file: Path
+    signing_key_file: Path | None  # mint mode's key; exchange mode needs none
     host: str = "127.0.0.1"
     port: int = 8080
     internal_token_ttl: int = 60
@@ -76,6 +99,11 @@ class GatewayConfig:
     # Forwarding headers are read only from these proxies (none by default: the gateway is the
     # edge), and only the one header they write.
     trusted_proxies: TrustedProxies = NO_PROXIES
+    txn: TxnTokenSettings | None = None  # None only before parse_config fills it in
+
+    @property
+    def txn_tokens(self) -> TxnTokenSettings:
+        return self.txn or TxnTokenSettings(trust_domain=self.issuer)
 
     @property
     def token_audiences(self) -> frozenset[str]:
@@ -120,6 +148,13 @@ _SERVER_KEYS = {
     "introspection_cache_seconds": float,
     "api_key_cache_seconds": float,
     "timeout": float,
+    "token_endpoint": str,
+}
+_TXN_KEYS = {
+    "mode": str,
+    "trust_domain": str,
+    "workload": str,
+    "exchange_cache_seconds": float,
 }
 _ROUTE_KEYS = {
     "path": str,
@@ -128,6 +163,7 @@ _ROUTE_KEYS = {
     "token_audiences": list,
     "scopes": list,
     "strip_path": bool,
+    "trust_incoming_txn": bool,
 }
 
 
@@ -138,7 +174,7 @@ def load_config(path: Path) -> GatewayConfig:
 def parse_config(
     document: dict[str, Any], base: Path, name: str = "gateway config"
 ) -> GatewayConfig:
-    unknown = set(document) - {"gateway", "authorization_server", "routes"}
+    unknown = set(document) - {"gateway", "authorization_server", "routes", "transaction_tokens"}
     if unknown:
         raise ConfigError(f"{name}: unknown section {sorted(unknown)[0]!r}")
     gateway = check_table(document, "gateway", _GATEWAY_KEYS, name)
@@ -148,9 +184,12 @@ def parse_config(
         raise ConfigError(f"{name}: [[routes]] needs at least one route")
     trusted = _server(server, name)
     default = _default_audiences(gateway, trusted, name)
-    parsed = tuple(_route(route, i, name, default) for i, route in enumerate(routes))
     issuer = http_url(gateway, "issuer", f"{name}: gateway.issuer")
-    key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
+    txn = _txn_settings(document, issuer, name)
+    parsed = tuple(
+        _route(route, i, name, default, txn.trust_domain) for i, route in enumerate(routes)
+    )
+    key_file = _key_file(gateway, txn, base, name)
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
     named |= {"metrics_token", "metrics_token_env"}
     config = GatewayConfig(
@@ -158,13 +197,43 @@ def parse_config(
         server=trusted,
         # Longest prefix first, so /orders/admin wins over /orders.
         routes=tuple(sorted(parsed, key=lambda r: len(r.path), reverse=True)),
-        signing_key_file=key_file if key_file.is_absolute() else base / key_file,
+        signing_key_file=key_file,
         trusted_proxies=_proxies(gateway, name),
         metrics_token=_metrics_token(gateway, name),
+        txn=txn,
         **{k: v for k, v in gateway.items() if k not in named},
     )
     _check_limits(config, name)
     return config
+
+
+def _key_file(gateway: dict[str, Any], txn: TxnTokenSettings, base: Path, name: str) -> Path | None:
+    if txn.mode == "exchange" and "signing_key_file" not in gateway:
+        return None  # Tokensmith signs: the gateway holds no key
+    key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
+    return key_file if key_file.is_absolute() else base / key_file
+
+
+def _txn_settings(document: dict[str, Any], issuer: str, name: str) -> TxnTokenSettings:
+    if "transaction_tokens" not in document:
+        return TxnTokenSettings(trust_domain=issuer)
+    table = check_table(document, "transaction_tokens", _TXN_KEYS, name)
+    mode = table.get("mode", "mint")
+    if mode not in TXN_MODES:
+        raise ConfigError(f"{name}: transaction_tokens.mode must be 'mint' or 'exchange'")
+    for key in ("trust_domain", "workload"):
+        value = table.get(key)
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ConfigError(f"{name}: transaction_tokens.{key} must be a name without spaces")
+    seconds = table.get("exchange_cache_seconds", 10.0)
+    if not 0 <= seconds <= 60:
+        raise ConfigError(f"{name}: transaction_tokens.exchange_cache_seconds must be 0 to 60")
+    return TxnTokenSettings(
+        trust_domain=table.get("trust_domain", issuer),
+        mode=mode,
+        workload=table.get("workload", "tokensmith-gateway"),
+        exchange_cache_seconds=seconds,
+    )
 
 
 def _metrics_token(table: dict[str, Any], name: str) -> str | None:
@@ -220,7 +289,9 @@ def _default_audiences(
     return server.jwt_audiences
 
 
-def _route(table: object, index: int, name: str, default: tuple[str, ...]) -> Route:
+def _route(
+    table: object, index: int, name: str, default: tuple[str, ...], trust_domain: str
+) -> Route:
     where = f"{name}: routes[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
@@ -240,9 +311,10 @@ def _route(table: object, index: int, name: str, default: tuple[str, ...]) -> Ro
     return Route(
         path=path,
         upstream=http_url(table, "upstream", f"{where}.upstream").rstrip("/"),
-        audience=required(table, "audience", where),
+        audience=table.get("audience") or trust_domain,
         scopes=frozenset(scopes),
         strip_path=bool(table.get("strip_path", False)),
+        trust_incoming_txn=bool(table.get("trust_incoming_txn", False)),
         token_audiences=_token_audiences(table, where, default),
     )
 
@@ -265,7 +337,8 @@ def _token_audiences(
 
 def _check_limits(config: GatewayConfig, name: str) -> None:
     bounds = {
-        "internal_token_ttl": (config.internal_token_ttl, 5, 3600),
+        # A transaction token is short-lived; the guard refuses one above 300 s by default.
+        "internal_token_ttl": (config.internal_token_ttl, 5, 300),
         "max_body_bytes": (config.max_body_bytes, 0, 1024**3),
         "upstream_timeout": (config.upstream_timeout, 0.1, 600),
         "client_timeout": (config.client_timeout, 0.1, 600),

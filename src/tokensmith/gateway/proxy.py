@@ -1,5 +1,5 @@
 """The reverse proxy: admit (route, credential, scopes, rate), then stream to the upstream with
-an internal JWT in place of the outside credential.
+a transaction token (``tokens.py``, ``txn_exchange.py``) in place of the outside credential.
 
 Pure ASGI with one pooled ``httpx.AsyncClient``; request and response bodies are streamed, never
 buffered. Every refusal is JSON with ``error`` and ``error_description``, and is counted in
@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -31,8 +32,9 @@ from tokensmith.gateway.access import Exchange
 from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.metrics import GatewayMetrics
 from tokensmith.gateway.ratelimit import RateLimiter
-from tokensmith.gateway.tokens import InternalTokens
+from tokensmith.gateway.tokens import TxnRequest, TxnTokenSource
 from tokensmith.guard.asgi import read_scope_credential
+from tokensmith.guard.credentials import Credential
 from tokensmith.guard.errors import (
     ForbiddenSource,
     GuardError,
@@ -80,7 +82,7 @@ class Gateway:
         self,
         config: GatewayConfig,
         guard: Guard,
-        tokens: InternalTokens,
+        tokens: TxnTokenSource,
         *,
         client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -127,7 +129,8 @@ class Gateway:
         try:
             route = self._route(scope)
             exchange.route = route.path
-            principal = await self._admit(scope, route)
+            principal, credential = await self._admit(scope, route)
+            token = await self._txn_token(scope, route, principal, credential)
         except GuardError as error:
             exchange.reason = _reason(error)
             self.metrics.refused(exchange.reason)
@@ -138,7 +141,7 @@ class Gateway:
             await self._refuse(send, refusal, exchange)
             return
         self.metrics.allowed()
-        await self._forward(scope, receive, send, route, principal, exchange)
+        await self._forward(scope, receive, send, route, token, exchange)
 
     def _local(self, path: str) -> tuple[str, bytes] | None:
         if path == "/healthz":
@@ -182,7 +185,7 @@ class Gateway:
             raise Refusal("payload_too_large", "the request body is too large", "body_too_large")
         return route
 
-    async def _admit(self, scope: Scope, route: Route) -> Principal:
+    async def _admit(self, scope: Scope, route: Route) -> tuple[Principal, Credential]:
         credential = read_scope_credential(self.guard, scope)
         client = scope.get("client")
         try:
@@ -200,7 +203,30 @@ class Gateway:
             wait = self.clients.take(f"client:{principal.client_id or principal.subject}")
         if wait:
             raise RateLimited("too many requests; slow down", retry_after=wait)
-        return principal
+        return principal, credential
+
+    async def _txn_token(
+        self, scope: Scope, route: Route, principal: Principal, credential: Credential
+    ) -> str:
+        client = scope.get("client")
+        given = _caller_txn(scope, route)
+        request = TxnRequest(
+            principal=principal,
+            credential=credential.value,
+            credential_kind=credential.kind,
+            trust_domain=route.audience,
+            purpose=" ".join(sorted(route.scopes)) or route.path,
+            txn=given or str(uuid.uuid4()),
+            source_ip=client[0] if client else "",
+            txn_from_caller=given is not None,
+        )
+        try:
+            return await self.tokens.issue(request)
+        except GuardError:
+            raise
+        except Exception as exc:  # fail closed: no token, no forwarding
+            log.error("transaction token failed; refusing", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable("transaction tokens cannot be issued right now") from None
 
     async def _forward(
         self,
@@ -208,7 +234,7 @@ class Gateway:
         receive: Receive,
         send: Send,
         route: Route,
-        principal: Principal,
+        token: str,
         exchange: Exchange,
     ) -> None:
         request_id = exchange.request_id
@@ -222,7 +248,7 @@ class Gateway:
         client = scope.get("client")
         headers = upstream_headers(
             scope["headers"],
-            self.tokens.mint(principal, route.audience),
+            token,
             request_id,
             client[0] if client else "",
             scope.get("scheme", "http"),
@@ -326,6 +352,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.guard.aclose()
+        await self.tokens.aclose()
 
 
 def _reason(error: GuardError) -> str:
@@ -351,6 +378,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _caller_txn(scope: Scope, route: Route) -> str | None:
+    """The caller's ``Txn-Id`` where the route trusts it; elsewhere it is dropped, unread."""
+    given = _header(scope, b"txn-id") if route.trust_incoming_txn else None
+    if given is None:
+        return None
+    if not _REQUEST_ID.match(given):
+        raise Refusal(
+            "invalid_request", "Txn-Id must be 8 to 64 of A-Z a-z 0-9 . _ -", "bad_txn_id"
+        )
+    return given
 
 
 def _request_id(scope: Scope) -> str:

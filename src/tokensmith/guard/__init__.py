@@ -26,6 +26,7 @@ from tokensmith.guard.jwks import JwksCache, parse_jwks
 from tokensmith.guard.jwt import JwtValidator, StaticKeys
 from tokensmith.guard.pinned import PinnedKey, pin
 from tokensmith.guard.principal import Principal
+from tokensmith.guard.txn_tokens import TxnTokenValidator
 
 __all__ = [
     "ApiKeyChecker",
@@ -47,6 +48,7 @@ __all__ = [
     "ServiceUnavailable",
     "StaticKeys",
     "TokenExpired",
+    "TxnTokenValidator",
     "UnknownKeyId",
     "parse_jwks",
     "pin",

@@ -27,6 +27,7 @@ from tokensmith.guard.introspection import Introspector
 from tokensmith.guard.jwks import JwksCache
 from tokensmith.guard.jwt import JwtValidator
 from tokensmith.guard.principal import Principal
+from tokensmith.guard.txn_tokens import DEFAULT_MAX_LIFETIME, TxnTokenValidator
 
 __all__ = ["Guard"]
 
@@ -70,6 +71,29 @@ class Guard:
             jwks_uri or issuer.rstrip("/") + "/jwks", unknown_kid_cooldown=unknown_kid_cooldown
         )
         validator = JwtValidator(jwks, issuer=issuer, audiences=audiences, leeway=leeway)
+        return cls(jwt=validator, jwks=jwks, realm=realm)
+
+    @classmethod
+    def for_transaction_tokens(
+        cls,
+        issuer: str,
+        *,
+        trust_domain: str | Iterable[str],
+        jwks_uri: str | None = None,
+        max_lifetime: int = DEFAULT_MAX_LIFETIME,
+        leeway: int = 5,
+        unknown_kid_cooldown: float = 30.0,
+        realm: str = "tokensmith",
+    ) -> Guard:
+        """A guard for the transaction tokens of one issuer (guard/txn_tokens.py): the
+        gateway's (JWKS at ``/.well-known/jwks.json``) or Tokensmith's (``/jwks``, the default).
+        It accepts nothing else: no access token, no API key."""
+        jwks = JwksCache(
+            jwks_uri or issuer.rstrip("/") + "/jwks", unknown_kid_cooldown=unknown_kid_cooldown
+        )
+        validator = TxnTokenValidator(
+            jwks, issuer=issuer, trust_domain=trust_domain, max_lifetime=max_lifetime, leeway=leeway
+        )
         return cls(jwt=validator, jwks=jwks, realm=realm)
 
     @staticmethod

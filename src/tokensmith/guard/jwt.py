@@ -47,6 +47,11 @@ class StaticKeys:
 
 
 class JwtValidator:
+    # What the header's typ must be (compared lower-case), and the refusal when it is not:
+    # a subclass for another kind of token (guard/txn_tokens.py) names its own.
+    token_types: frozenset[str] = _ACCESS_TYP
+    typ_refusal = "the token is not an access token (typ must be at+jwt)"
+
     def __init__(
         self,
         keys: KeySource,
@@ -114,8 +119,8 @@ class JwtValidator:
         if refused:
             raise InvalidToken(f"the token header carries {sorted(refused)[0]!r}, never accepted")
         typ = header.get("typ")
-        if not isinstance(typ, str) or typ.lower() not in _ACCESS_TYP:
-            raise InvalidToken("the token is not an access token (typ must be at+jwt)")
+        if not isinstance(typ, str) or typ.lower() not in self.token_types:
+            raise InvalidToken(self.typ_refusal)
         keys = self._keys.keys
         kid = header.get("kid")
         if isinstance(kid, str):
@@ -154,6 +159,12 @@ class JwtValidator:
             _check_not_after(nbf, "nbf", latest)
         if type(iat) is not int or iat > latest:
             _check_not_after(iat, "iat", latest)
+        return self._principal(claims, audience, issuer, exp)
+
+    def _principal(
+        self, claims: dict[str, Any], audience: tuple[str, ...], issuer: str, exp: int
+    ) -> Principal:
+        """The principal of claims whose registered claims have passed."""
         scope = claims.get("scope", "")
         subject, client_id, jti = claims.get("sub"), claims.get("client_id"), claims.get("jti")
         if type(scope) is not str or type(subject) is not str or not subject:

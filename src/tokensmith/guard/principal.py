@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 __all__ = ["CredentialKind", "Principal", "new_principal"]
 
-CredentialKind = Literal["jwt", "opaque", "api_key"]
+# txn_token: a transaction token (draft-ietf-oauth-transaction-tokens, guard/txn_tokens.py).
+CredentialKind = Literal["jwt", "opaque", "api_key", "txn_token"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,39 @@ class Principal:
     @property
     def scope(self) -> str:
         return " ".join(sorted(self.scopes))
+
+    # A transaction token's own claims, read from ``claims`` (None for other credentials): no
+    # slots of their own, so the validators' hot path builds the same nine fields.
+    @property
+    def txn(self) -> str | None:
+        """The transaction id every service of one call chain sees."""
+        value = self.claims.get("txn") if self.kind == "txn_token" else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def sub_id(self) -> Mapping[str, Any] | None:
+        """The subject as an RFC 9493 subject identifier (``format`` and its members)."""
+        return self._txn_object("sub_id")
+
+    @property
+    def purp(self) -> str | None:
+        """What the transaction is for, as the token's issuer stated it."""
+        value = self.claims.get("purp") if self.kind == "txn_token" else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def azd(self) -> Mapping[str, Any] | None:
+        """The authorization context: the outside client, its scope."""
+        return self._txn_object("azd")
+
+    @property
+    def rctx(self) -> Mapping[str, Any] | None:
+        """The requester context: ``req_ip``, ``authn``, ``req_wl``."""
+        return self._txn_object("rctx")
+
+    def _txn_object(self, name: str) -> Mapping[str, Any] | None:
+        value = self.claims.get(name) if self.kind == "txn_token" else None
+        return value if isinstance(value, dict) else None
 
 
 # The frozen dataclass's __init__ writes each field through object.__setattr__ (1.2 µs for the
