@@ -11,6 +11,7 @@ from tokensmith.accounts.sessions import Session
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.clock import FrozenClock
 from tokensmith.oauth.device_grants import DeviceGrant
+from tokensmith.oauth.pushed_requests import PushedRequest
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 from tokensmith.persistence import memory
 from tokensmith.persistence.purge import Retention, purge
@@ -69,12 +70,17 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     for i in range(3):
         await stores.device_grants.add(device_grant(f"old-{i}", expires_at=now - margin - 1))
     await stores.device_grants.add(device_grant("recent", expires_at=now - margin + 10))
+    for name, expires_at in (("old-par", now - margin - 1), ("recent-par", now - margin + 10)):
+        await stores.pushed_requests.add(
+            PushedRequest(h(name), "c1", {"scope": "api"}, expires_at - 60, expires_at)
+        )
 
     deleted = await purge(stores, now, KEEP, batch=2)
 
     assert deleted == {
         "codes": 5,
         "device_grants": 3,
+        "pushed_requests": 1,
         "access_tokens": 3,
         "refresh_families": 2,
         "sessions": 1,
@@ -91,6 +97,8 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     assert await stores.sessions.get(h("gone")) is None
     assert await stores.device_grants.get(h("recent")) is not None
     assert await stores.device_grants.get(h("old-0")) is None
+    assert await stores.pushed_requests.consume(h("old-par"), "c1", now - margin - 5) is None
+    assert await stores.pushed_requests.consume(h("recent-par"), "c1", now - margin) is not None
     events = await stores.audit.query(AuditQuery(limit=10))
     assert [e.at for e in events] == [now - DAY]
     assert set((await purge(stores, now, KEEP, batch=2)).values()) == {0}

@@ -40,6 +40,7 @@ def describe(client: Client) -> dict[str, Any]:
         "refresh_grace": client.refresh_grace,
         "rate_limit": client.rate_limit,
         "may_vouch_client_ip": client.may_vouch_client_ip,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -53,6 +54,7 @@ def _lines(client: Client) -> list[str]:
         f"grant types:   {' '.join(client.grant_types)}",
         f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
         f"scope:         {client.scope or '-'}",
+        f"requires PAR:  {'yes' if client.require_pushed_authorization_requests else 'no'}",
         f"created:       {when(client.created_at)}",
     ]
 
@@ -107,6 +109,13 @@ def create(
             help="May name its callers' addresses (client_ip) at /api-keys/verify: a gateway.",
         ),
     ] = False,
+    require_par: Annotated[
+        bool,
+        typer.Option(
+            "--require-par/--no-require-par",
+            help="Accept only pushed authorization requests (RFC 9126) from this client.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -134,6 +143,7 @@ def create(
         refresh_grace=grace,
         rate_limit=rate_limit,
         may_vouch_client_ip=may_vouch_client_ip,
+        require_pushed_authorization_requests=require_par,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -238,28 +248,37 @@ def update(
             help="Allow or forbid naming callers' addresses (client_ip) at /api-keys/verify.",
         ),
     ] = None,
+    require_par: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-par/--no-require-par",
+            help="Accept only pushed authorization requests (RFC 9126) from this client, or not.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a client's permissions."""
-    if may_vouch_client_ip is None:
-        raise CommandError("name a change, such as --may-vouch-client-ip")
-    allowed = may_vouch_client_ip
+    if may_vouch_client_ip is None and require_par is None:
+        raise CommandError("name a change, such as --may-vouch-client-ip or --require-par")
 
     async def action(services: Services) -> Client:
         client = await _get(services, client_id)
-        if client.is_public and allowed:
+        if client.is_public and may_vouch_client_ip:
             raise CommandError(f"client {client_id} is public and cannot vouch for client_ip")
-        await services.clients.set_may_vouch_client_ip(client_id, allowed, services.clock.now())
-        await record_change(
-            services,
-            "client.updated",
-            client_id=client_id,
-            detail={"may_vouch_client_ip": allowed},
-        )
+        now = services.clock.now()
+        detail: dict[str, bool] = {}
+        if may_vouch_client_ip is not None:
+            await services.clients.set_may_vouch_client_ip(client_id, may_vouch_client_ip, now)
+            detail["may_vouch_client_ip"] = may_vouch_client_ip
+        if require_par is not None:
+            await services.clients.set_require_par(client_id, require_par, now)
+            detail["require_pushed_authorization_requests"] = require_par
+        await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 
     client = run_with_services(action)
-    emit(describe(client), as_json, [*_lines(client), f"may vouch:     {allowed}"])
+    vouches = client.may_vouch_client_ip
+    emit(describe(client), as_json, [*_lines(client), f"may vouch:     {vouches}"])
 
 
 @app.command("delete")

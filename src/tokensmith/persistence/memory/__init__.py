@@ -25,6 +25,7 @@ from tokensmith.persistence.memory.clients import MemoryClientStore
 from tokensmith.persistence.memory.device_grants import MemoryDeviceGrantStore
 from tokensmith.persistence.memory.grants import MemoryCodeStore, MemoryConsentStore
 from tokensmith.persistence.memory.meta import MemoryMetaStore
+from tokensmith.persistence.memory.pushed_requests import MemoryPushedRequestStore
 from tokensmith.persistence.memory.sessions import MemorySessionStore
 from tokensmith.persistence.memory.signing_keys import MemorySigningKeyStore
 from tokensmith.persistence.memory.tokens import MemoryRefreshStore, MemoryTokenStore
@@ -41,6 +42,7 @@ __all__ = [
     "MemoryConsentStore",
     "MemoryDeviceGrantStore",
     "MemoryMetaStore",
+    "MemoryPushedRequestStore",
     "MemoryRefreshStore",
     "MemorySessionStore",
     "MemorySigningKeyStore",
@@ -62,6 +64,7 @@ class MemoryStores:
     codes: MemoryCodeStore = field(init=False)
     consents: MemoryConsentStore = field(init=False)
     device_grants: MemoryDeviceGrantStore = field(init=False)
+    pushed_requests: MemoryPushedRequestStore = field(init=False)
     tokens: MemoryTokenStore = field(init=False)
     refresh: MemoryRefreshStore = field(init=False)
     api_keys: MemoryApiKeyStore = field(init=False)
@@ -78,6 +81,7 @@ class MemoryStores:
         self.codes = MemoryCodeStore(t)
         self.consents = MemoryConsentStore(t)
         self.device_grants = MemoryDeviceGrantStore(t)
+        self.pushed_requests = MemoryPushedRequestStore(t)
         self.tokens = MemoryTokenStore(t)
         self.refresh = MemoryRefreshStore(t)
         self.api_keys = MemoryApiKeyStore(t)
@@ -98,6 +102,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
     from tokensmith.oauth.clients import ClientStore
     from tokensmith.oauth.device_grants import DeviceGrantStore
     from tokensmith.oauth.grants import CodeStore, ConsentStore
+    from tokensmith.oauth.pushed_requests import PushedRequestStore
     from tokensmith.oauth.secret_leaks import LeakedSecretStore
     from tokensmith.oauth.tokens import RefreshStore, TokenStore
 
@@ -109,6 +114,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         codes: CodeStore = s.codes
         consents: ConsentStore = s.consents
         device_grants: DeviceGrantStore = s.device_grants
+        pushed_requests: PushedRequestStore = s.pushed_requests
         tokens: TokenStore = s.tokens
         refresh: RefreshStore = s.refresh
         api_keys: ApiKeyStore = s.api_keys
@@ -118,3 +124,4 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         holdings: ClientHoldings = s
         del clients, leaks, users, sessions, codes, consents, tokens, refresh
         del api_keys, audit, assertions, signing_keys, holdings, device_grants
+        del pushed_requests

@@ -7,6 +7,7 @@ from tokensmith.persistence.repositories.clients import SqlClientStore
 from tokensmith.persistence.repositories.device_grants import SqlDeviceGrantStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
 from tokensmith.persistence.repositories.meta import SqlMetaStore
+from tokensmith.persistence.repositories.pushed_requests import SqlPushedRequestStore
 from tokensmith.persistence.repositories.sessions import SqlSessionStore
 from tokensmith.persistence.repositories.signing_keys import SqlSigningKeyStore
 from tokensmith.persistence.repositories.tokens import SqlRefreshStore, SqlTokenStore
@@ -21,6 +22,7 @@ __all__ = [
     "SqlConsentStore",
     "SqlDeviceGrantStore",
     "SqlMetaStore",
+    "SqlPushedRequestStore",
     "SqlRefreshStore",
     "SqlSessionStore",
     "SqlSigningKeyStore",
