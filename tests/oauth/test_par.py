@@ -164,6 +164,27 @@ def test_a_public_client_pushes_with_its_client_id_alone(
     assert outcome.location.startswith("http://127.0.0.1:50123/callback?code=")
 
 
+def test_a_browser_app_reads_its_push_from_its_registered_origin_only(
+    http: httpx.Client, register: Registrar
+) -> None:
+    spa = register(
+        NewClient(
+            "SPA",
+            is_public=True,
+            redirect_uris=(CALLBACK,),
+            scope="openid",
+            cors_origins=("https://spa.example.com",),
+        )
+    )
+    form, _ = pushed_form(scope="openid")
+    for origin, allowed in (("https://spa.example.com", True), ("https://evil.example", False)):
+        response = http.post(
+            "/par", data={**form, "client_id": spa.client_id}, headers={"origin": origin}
+        )
+        assert response.status_code == 201
+        assert (response.headers.get("access-control-allow-origin") == origin) is allowed
+
+
 def test_a_pushed_prompt_none_is_answered_without_a_page(
     server: ServerThread, http: httpx.Client, web_app: Registered
 ) -> None:
