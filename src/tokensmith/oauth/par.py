@@ -49,11 +49,15 @@ PUSHED_PARAMETERS = (
     "dpop_jkt",
 )
 _MAX_REQUEST_URI = len(REQUEST_URI_PREFIX) + 64
-_INVALID_URI = PageError(
-    "Invalid request_uri",
-    "invalid_request_uri: this sign-in request is unknown, expired, already used, or was made by "
-    "another application. Go back to the application and start again.",
-)
+
+
+def _invalid_uri() -> PageError:
+    """RFC 9126 §4's invalid_request_uri, on our page: the request names no redirect we trust."""
+    return PageError(
+        "Invalid request_uri",
+        "invalid_request_uri: this sign-in request is unknown, expired, already used, or was made "
+        "by another application. Go back to the application and start again.",
+    )
 
 
 class PushedAuthorization:
@@ -107,12 +111,12 @@ class PushedAuthorization:
             )
         request_uri = params.get("request_uri") or ""
         if not request_uri.startswith(REQUEST_URI_PREFIX) or len(request_uri) > _MAX_REQUEST_URI:
-            raise _INVALID_URI
+            raise _invalid_uri()
         pushed = await self._store.consume(
             keyed_hash(self._pepper, request_uri), client_id, self._clock.now()
         )
         if pushed is None:
-            raise _INVALID_URI
+            raise _invalid_uri()
         return Params([*_pairs(pushed.params), ("client_id", client_id)])
 
 
