@@ -59,6 +59,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("TOKENSMITH_DEVICE_CODE_TTL", "2h", "TOKENSMITH_DEVICE_CODE_TTL"),
         ("TOKENSMITH_CLI_CLIENT", "perhaps", "TOKENSMITH_CLI_CLIENT"),
         ("TOKENSMITH_LOCKOUT_USER_CODE_FAILURES", "0", "TOKENSMITH_LOCKOUT_USER_CODE_FAILURES"),
+        ("TOKENSMITH_PAR_TTL", "61", "TOKENSMITH_PAR_TTL"),  # RFC 9126 request_uri: 60 s at most
+        ("TOKENSMITH_PAR_TTL", "0", "TOKENSMITH_PAR_TTL"),
+        ("TOKENSMITH_REQUIRE_PAR", "perhaps", "TOKENSMITH_REQUIRE_PAR"),
     ],
 )
 def test_malformed_settings_name_the_variable(

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # interval a device is told (each slow_down adds 5 s to it, for that device code).
     device_code_ttl: Duration = Field(default=600, ge=60, le=3600)
     device_poll_interval: Duration = Field(default=5, ge=1, le=60)
+    # Pushed authorization requests (RFC 9126): how long a request_uri lives (at most 60 s,
+    # as the issue's bound and §2.2's advice say), and whether /authorize takes only pushed ones.
+    par_ttl: Duration = Field(default=60, ge=1, le=60)
+    require_par: bool = False
     # The built-in public client of the `tokensmith` command (client_id tokensmith-cli),
     # created at start-up; off: not created, and removed (with its tokens) if it exists.
     cli_client: bool = True

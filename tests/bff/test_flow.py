@@ -96,13 +96,16 @@ def test_login_refuses_return_to_elsewhere(stack: Stack, user: SpaUser, return_t
     assert "location" not in refused.headers
 
 
-def test_login_starts_code_pkce_with_state_and_nonce(stack: Stack, user: SpaUser) -> None:
+def test_login_pushes_the_request_and_sends_the_browser_by_reference(
+    stack: Stack, user: SpaUser
+) -> None:
+    """The issuer offers /par, so the BFF (confidential) pushes code + PKCE, state and nonce
+    (RFC 9126); the browser carries only client_id and the request_uri."""
     url, cookie = user.start_login(None)
     assert url.startswith(stack.server.base_url + "/authorize?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    assert query["response_type"] == "code" and query["code_challenge_method"] == "S256"
-    assert query["redirect_uri"] == stack.base + "/bff/callback"
-    assert len(query["state"]) >= 43 and len(query["nonce"]) >= 43
+    assert set(query) == {"client_id", "request_uri"}
+    assert query["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
     assert len(cookie) == 43
 
 

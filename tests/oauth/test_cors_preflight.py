@@ -1,4 +1,4 @@
-"""CORS preflights: answered at the token, revocation and userinfo endpoints for an origin a
+"""CORS preflights: answered at the token, revocation, userinfo and PAR endpoints for an origin a
 client registered, and nowhere else (not introspection, never the authorization endpoint)."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def ask(
 
 
 @pytest.mark.parametrize(
-    ("path", "method"), [("/token", "POST"), ("/revoke", "POST"), ("/userinfo", "GET")]
+    ("path", "method"),
+    [("/token", "POST"), ("/revoke", "POST"), ("/userinfo", "GET"), ("/par", "POST")],
 )
 def test_a_registered_origin_gets_a_preflight(
     http: httpx.Client, spa: Registered, path: str, method: str
@@ -74,7 +75,7 @@ def test_a_registered_origin_gets_a_preflight(
 def test_anything_else_gets_no_cors_headers(
     http: httpx.Client, spa: Registered, origin: str | None, method: str, headers: str
 ) -> None:
-    for path in ("/token", "/revoke", "/userinfo"):
+    for path in ("/token", "/revoke", "/userinfo", "/par"):
         response = ask(http, path, origin, method, headers)
         assert response.status_code == 204
         assert not any(h.startswith("access-control-") for h in response.headers), path

@@ -89,8 +89,11 @@ def test_with_the_code_flow_off_its_routes_are_gone_and_the_other_pages_keep_the
         assert http.get("/authorize", params={"client_id": "x"}).status_code == 404
         assert http.post("/login").status_code == 404
         assert http.post("/consent").status_code == 404
+        assert http.post("/par").status_code == 404
         metadata = http.get("/.well-known/openid-configuration").json()
         assert "authorization_endpoint" not in metadata
+        assert "pushed_authorization_request_endpoint" not in metadata
+        assert "require_pushed_authorization_requests" not in metadata
         assert "code_challenge_methods_supported" not in metadata
         assert metadata["response_types_supported"] == []
         page = http.get("/logout")

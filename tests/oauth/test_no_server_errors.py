@@ -86,7 +86,7 @@ def test_random_requests_never_get_a_server_error(http: httpx.Client, web_app: R
         params = random_params(rng, web_app)
         header = rng.choice(HEADERS)
         headers = {"authorization": header} if header else {}
-        choice = rng.randrange(9)
+        choice = rng.randrange(10)
         if choice == 0:
             response = http.get("/authorize?" + urlencode(params), headers=headers)
         elif choice == 1:
@@ -94,7 +94,8 @@ def test_random_requests_never_get_a_server_error(http: httpx.Client, web_app: R
         elif choice == 2:
             response = http.get("/userinfo", headers=headers)
         else:
-            path = ["/token", "/introspect", "/revoke", "/login", "/consent", "/logout"][choice - 3]
+            paths = ["/token", "/introspect", "/revoke", "/login", "/consent", "/logout", "/par"]
+            path = paths[choice - 3]
             response = http.post(
                 path,
                 content=urlencode(params),

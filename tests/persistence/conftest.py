@@ -30,6 +30,7 @@ from tokensmith.persistence.repositories import (
     SqlDeviceGrantStore,
     SqlDpopProofStore,
     SqlMetaStore,
+    SqlPushedRequestStore,
     SqlRefreshStore,
     SqlSessionStore,
     SqlSigningKeyStore,
@@ -60,6 +61,7 @@ class Stores:
     codes: SqlCodeStore | memory.MemoryCodeStore
     consents: SqlConsentStore | memory.MemoryConsentStore
     device_grants: SqlDeviceGrantStore | memory.MemoryDeviceGrantStore
+    pushed_requests: SqlPushedRequestStore | memory.MemoryPushedRequestStore
     tokens: SqlTokenStore | memory.MemoryTokenStore
     refresh: SqlRefreshStore | memory.MemoryRefreshStore
     api_keys: SqlApiKeyStore | memory.MemoryApiKeyStore
@@ -99,6 +101,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             codes=held.codes,
             consents=held.consents,
             device_grants=held.device_grants,
+            pushed_requests=held.pushed_requests,
             tokens=held.tokens,
             refresh=held.refresh,
             api_keys=held.api_keys,
@@ -123,6 +126,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             codes=SqlCodeStore(engine),
             consents=SqlConsentStore(engine),
             device_grants=SqlDeviceGrantStore(engine),
+            pushed_requests=SqlPushedRequestStore(engine),
             tokens=SqlTokenStore(engine),
             refresh=SqlRefreshStore(engine),
             api_keys=SqlApiKeyStore(engine),

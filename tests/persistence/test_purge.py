@@ -11,6 +11,7 @@ from tokensmith.accounts.sessions import Session
 from tokensmith.audit.events import AuditEvent, AuditQuery
 from tokensmith.core.clock import FrozenClock
 from tokensmith.oauth.device_grants import DeviceGrant
+from tokensmith.oauth.pushed_requests import PushedRequest
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 from tokensmith.persistence import memory
 from tokensmith.persistence.purge import Retention, purge
@@ -72,12 +73,17 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     # DPoP proofs go once they expire: past their iat window they are refused anyway.
     await stores.dpop_proofs.remember(h("stale-proof"), now - 1)
     await stores.dpop_proofs.remember(h("live-proof"), now + 60)
+    for name, expires_at in (("old-par", now - margin - 1), ("recent-par", now - margin + 10)):
+        await stores.pushed_requests.add(
+            PushedRequest(h(name), "c1", {"scope": "api"}, expires_at - 60, expires_at)
+        )
 
     deleted = await purge(stores, now, KEEP, batch=2)
 
     assert deleted == {
         "codes": 5,
         "device_grants": 3,
+        "pushed_requests": 1,
         "access_tokens": 3,
         "refresh_families": 2,
         "sessions": 1,
@@ -95,6 +101,8 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     assert await stores.sessions.get(h("gone")) is None
     assert await stores.device_grants.get(h("recent")) is not None
     assert await stores.device_grants.get(h("old-0")) is None
+    assert await stores.pushed_requests.consume(h("old-par"), "c1", now - margin - 5) is None
+    assert await stores.pushed_requests.consume(h("recent-par"), "c1", now - margin) is not None
     events = await stores.audit.query(AuditQuery(limit=10))
     assert [e.at for e in events] == [now - DAY]
     assert not await stores.dpop_proofs.remember(h("live-proof"), now + 60)

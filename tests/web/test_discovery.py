@@ -51,6 +51,7 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
         "introspection_endpoint": 405,
         "revocation_endpoint": 405,
         "device_authorization_endpoint": 405,
+        "pushed_authorization_request_endpoint": 405,
     }
     assert set(urls) == set(expected)
     for name, url in urls.items():
@@ -63,6 +64,7 @@ def test_discovery_advertises_only_what_answers(http: httpx.Client, settings: Se
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["id_token_signing_alg_values_supported"] == ["ES256"]
     assert body["authorization_response_iss_parameter_supported"] is True
+    assert body["require_pushed_authorization_requests"] is False  # TOKENSMITH_REQUIRE_PAR
     assert sorted(body["grant_types_supported"]) == [
         "authorization_code",
         "client_credentials",

@@ -3,12 +3,13 @@ client kit (``tokensmith.client``).
 
 Discovery is the kit's (``client/discovery.py``: the ``issuer`` must be the one we asked, https
 off loopback for the issuer and every endpoint); the BFF needs an authorization endpoint and a
-JWKS besides. The authorization URL (code + PKCE S256, RFC 7636; ``state``, ``nonce``) is the
-kit's ``authorization_url``, as the CLI's login sends it. The code exchange and the refresh
-(RFC 6749 §4.1.3, §6) go through the kit's token endpoint call as a confidential client with
-``client_secret_basic``; revocation is RFC 7009, the ID token check the kit's one validator
-(``client/id_tokens.py``). The kit's errors become the two the rest of the BFF handles:
-``IssuerUnavailable`` (try again later) and ``IssuerError``.
+JWKS besides. The authorization request (code + PKCE S256, RFC 7636; ``state``, ``nonce``) is the
+kit's ``authorization_params``, as the CLI's login sends it, pushed first (RFC 9126,
+``client/par.py``) whenever the issuer offers a pushed authorization request endpoint. The code
+exchange and the refresh (RFC 6749 §4.1.3, §6) go through the kit's token endpoint call as a
+confidential client with ``client_secret_basic``; revocation is RFC 7009, the ID token check the
+kit's one validator (``client/id_tokens.py``). The kit's errors become the two the rest of the
+BFF handles: ``IssuerUnavailable`` (try again later) and ``IssuerError``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -32,7 +34,8 @@ from tokensmith.client.errors import (
     TokenEndpointUnavailable,
 )
 from tokensmith.client.id_tokens import IdTokenValidator
-from tokensmith.client.login import authorization_url
+from tokensmith.client.login import authorization_params
+from tokensmith.client.par import by_reference, par_endpoint, push_async
 from tokensmith.client.tokens import Form, post_form_async, token_from_response
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint
@@ -114,8 +117,10 @@ class IssuerClient:
     async def authorization_url(
         self, *, redirect_uri: str, scope: str, state: str, nonce: str, code_challenge: str
     ) -> str:
-        return authorization_url(
-            (await self.metadata()).endpoint("authorization_endpoint"),
+        """Pushed first whenever the issuer offers /par (RFC 9126): the BFF is confidential."""
+        metadata = await self.metadata()
+        endpoint = metadata.endpoint("authorization_endpoint")
+        params = authorization_params(
             client_id=self.client_id,
             redirect_uri=redirect_uri,
             scope=scope,
@@ -124,6 +129,14 @@ class IssuerClient:
             code_challenge=code_challenge,
             resources=self.resources,
         )
+        par = par_endpoint(metadata, whenever_offered=True)
+        if par is None:
+            return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
+        try:
+            request_uri = await push_async(self._http, par, params, headers=self._basic())
+        except ClientError as exc:
+            raise IssuerError.of(exc) from None
+        return by_reference(endpoint, self.client_id, request_uri)
 
     async def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> Tokens:
         form = [("grant_type", "authorization_code"), ("code", code)]

@@ -42,6 +42,7 @@ def describe(client: Client) -> dict[str, Any]:
         "may_vouch_client_ip": client.may_vouch_client_ip,
         "token_exchange": client.token_exchange,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -57,6 +58,7 @@ def _lines(client: Client) -> list[str]:
         f"scope:         {client.scope or '-'}",
         *_exchange_lines(client),
         f"DPoP required: {'yes' if client.dpop_bound_access_tokens else 'no'}",
+        f"requires PAR:  {'yes' if client.require_pushed_authorization_requests else 'no'}",
         f"created:       {when(client.created_at)}",
     ]
 
@@ -196,6 +198,13 @@ def create(
             help="Every token request must carry a DPoP proof (RFC 9449 §5.2).",
         ),
     ] = False,
+    require_par: Annotated[
+        bool,
+        typer.Option(
+            "--require-par/--no-require-par",
+            help="Accept only pushed authorization requests (RFC 9126) from this client.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -232,6 +241,7 @@ def create(
             exchange_txn_tokens,
         ),
         dpop_bound_access_tokens=dpop_bound_access_tokens,
+        require_pushed_authorization_requests=require_par,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -349,6 +359,13 @@ def update(
             help="Require (or stop requiring) a DPoP proof on every token request.",
         ),
     ] = None,
+    require_par: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-par/--no-require-par",
+            help="Accept only pushed authorization requests (RFC 9126) from this client, or not.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a client's permissions. Exchange flags replace its whole token exchange policy."""
@@ -360,10 +377,11 @@ def update(
         exchange_delegation_only,
         exchange_txn_tokens,
     )
-    if may_vouch_client_ip is None and policy is None and dpop_bound_access_tokens is None:
+    changes = (may_vouch_client_ip, policy, dpop_bound_access_tokens, require_par)
+    if all(change is None for change in changes):
         raise CommandError(
-            "name a change, such as --may-vouch-client-ip, --exchange-audience or"
-            " --dpop-bound-access-tokens"
+            "name a change, such as --may-vouch-client-ip, --exchange-audience,"
+            " --dpop-bound-access-tokens or --require-par"
         )
     allowed = may_vouch_client_ip
 
@@ -383,6 +401,9 @@ def update(
             required = dpop_bound_access_tokens
             await services.clients.set_dpop_bound_access_tokens(client_id, required, now)
             detail["dpop_bound_access_tokens"] = required
+        if require_par is not None:
+            await services.clients.set_require_par(client_id, require_par, now)
+            detail["require_pushed_authorization_requests"] = require_par
         await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 

@@ -24,6 +24,7 @@ from tokensmith.client.device import device_login
 from tokensmith.client.discovery import ServerMetadata
 from tokensmith.client.errors import LoginError
 from tokensmith.client.loopback import LoopbackListener
+from tokensmith.client.par import by_reference, par_endpoint, push
 from tokensmith.client.session import Session
 from tokensmith.client.signin import finish_sign_in
 from tokensmith.client.storage import SessionStore
@@ -31,7 +32,7 @@ from tokensmith.client.tokens import post_form
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.secrets import pkce_s256
 
-__all__ = ["Opener", "authorization_url", "login", "system_browser"]
+__all__ = ["Opener", "authorization_params", "authorization_url", "login", "system_browser"]
 
 Opener = Callable[[str], bool]
 
@@ -98,6 +99,31 @@ def authorization_url(
     resources: tuple[str, ...] = (),
 ) -> str:
     """An authorization request (code, PKCE S256, RFC 7636; RFC 8707 ``resource`` each once)."""
+    query = urlencode(
+        authorization_params(
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            resources=resources,
+        )
+    )
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def authorization_params(
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    nonce: str,
+    code_challenge: str,
+    resources: tuple[str, ...] = (),
+) -> list[tuple[str, str]]:
+    """The authorization request's parameters: in the URL, or pushed (``client/par.py``)."""
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -108,8 +134,7 @@ def authorization_url(
         "code_challenge": code_challenge,
         "code_challenge_method": "S256",
     }
-    query = urlencode([*params.items(), *(("resource", r) for r in resources)])
-    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+    return [*params.items(), *(("resource", r) for r in resources)]
 
 
 def _browser_login(
@@ -128,8 +153,7 @@ def _browser_login(
     verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9-_] (RFC 7636 §4.1)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with LoopbackListener(state) as listener:
-        url = authorization_url(
-            metadata.authorization_endpoint,
+        params = authorization_params(
             client_id=client_id,
             redirect_uri=listener.redirect_uri,
             scope=scope,
@@ -137,6 +161,7 @@ def _browser_login(
             nonce=nonce,
             code_challenge=pkce_s256(verifier),
         )
+        url = _url(metadata, metadata.authorization_endpoint, client_id, params, http)
         if not opener(url):
             raise NoBrowser("no browser could be opened")
         answer = listener.wait(timeout)
@@ -160,6 +185,21 @@ def _browser_login(
         clock=clock,
         home=home,
     )
+
+
+def _url(
+    metadata: ServerMetadata,
+    endpoint: str,
+    client_id: str,
+    params: list[tuple[str, str]],
+    http: httpx.Client,
+) -> str:
+    """Pushed first when the issuer requires it (RFC 9126 §5: a public client pushes with its
+    client_id, as it calls the token endpoint); otherwise the request is the URL's query."""
+    par = par_endpoint(metadata)
+    if par is None:
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
+    return by_reference(endpoint, client_id, push(http, par, params))
 
 
 def _check_answer(answer: dict[str, str], state: str, metadata: ServerMetadata) -> str:

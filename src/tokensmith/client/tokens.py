@@ -97,10 +97,12 @@ def post_form(
     *,
     headers: Mapping[str, str] | None = None,
     what: str = "the token endpoint",
+    expect: int = 200,
 ) -> dict[str, Any]:
-    """POST a form and read a JSON object (RFC 6749 §5.1); an OAuth error answer raises
-    ServerRefused (SessionExpired for a refused refresh token), no answer or a 5xx raises
-    TokenEndpointUnavailable. The form (which holds secrets) is never part of any message."""
+    """POST a form and read a JSON object (RFC 6749 §5.1), answered with status ``expect`` (201
+    at /par, RFC 9126 §2.2); an OAuth error answer raises ServerRefused (SessionExpired for a
+    refused refresh token), no answer or a 5xx raises TokenEndpointUnavailable. The form (which
+    holds secrets) is never part of any message."""
     pairs = _pairs(form)
     request = http.build_request(
         "POST", url, content=urlencode(pairs), headers=_form_headers(headers)
@@ -109,7 +111,7 @@ def post_form(
         response, content = send_bounded(http, request, _MAX_RESPONSE_BYTES)
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
-    return _answer(response, content, pairs, what)
+    return _answer(response, content, pairs, what, expect)
 
 
 async def post_form_async(
@@ -119,6 +121,7 @@ async def post_form_async(
     *,
     headers: Mapping[str, str] | None = None,
     what: str = "the token endpoint",
+    expect: int = 200,
 ) -> dict[str, Any]:
     """``post_form`` for asyncio code (the BFF's token requests)."""
     pairs = _pairs(form)
@@ -129,7 +132,7 @@ async def post_form_async(
         response, content = await send_bounded_async(http, request, _MAX_RESPONSE_BYTES)
     except httpx.HTTPError as exc:
         raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
-    return _answer(response, content, pairs, what)
+    return _answer(response, content, pairs, what, expect)
 
 
 def _pairs(form: Form) -> list[tuple[str, str]]:
@@ -145,12 +148,16 @@ def _form_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _answer(
-    response: httpx.Response, content: bytes | None, form: list[tuple[str, str]], what: str
+    response: httpx.Response,
+    content: bytes | None,
+    form: list[tuple[str, str]],
+    what: str,
+    expect: int = 200,
 ) -> dict[str, Any]:
     if response.status_code >= 500:
         raise TokenEndpointUnavailable(f"{what} answered {response.status_code}")
     body = _json_object(content)
-    if response.status_code == 200 and body is not None:
+    if response.status_code == expect and body is not None:
         return body
     error = body.get("error") if body else None
     if not isinstance(error, str) or not _ERROR_CODE.fullmatch(error):

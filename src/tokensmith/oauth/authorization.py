@@ -38,6 +38,7 @@ __all__ = [
     "issue_code",
     "success_redirect",
     "validate_authorization_request",
+    "validate_for_client",
 ]
 
 PROMPTS = frozenset({"none", "login", "consent"})
@@ -73,14 +74,24 @@ class AuthorizationRequest:
 
 
 async def validate_authorization_request(
-    params: Params, clients: ClientStore
+    params: Params, clients: ClientStore, *, pushed: bool = False, par_required: bool = False
 ) -> tuple[Client, AuthorizationRequest]:
+    """``pushed``: the parameters came from a pushed request (RFC 9126), which
+    ``par_required`` (the server's switch) or the client's own setting then demands."""
     client_id = params.get("client_id")
     if client_id is None:
         raise PageError("Missing client", "The request does not say which application it is for.")
     client = await clients.get(client_id)
     if client is None:
         raise PageError("Unknown application", "No application with that client_id is registered.")
+    return client, validate_for_client(params, client, pushed=pushed, par_required=par_required)
+
+
+def validate_for_client(
+    params: Params, client: Client, *, pushed: bool = False, par_required: bool = False
+) -> AuthorizationRequest:
+    """The request of a known client: the redirect URI first (PageError), then the rest
+    (RedirectError, to that verified URI)."""
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None or not redirect_uri_matches(client, redirect_uri):
         raise PageError(
@@ -88,12 +99,13 @@ async def validate_authorization_request(
             "The address this request asks to return to is not registered for the application.",
         )
     state = params.get("state")
-    partial = AuthorizationRequest(client_id, redirect_uri, "", state, "")
+    partial = AuthorizationRequest(client.client_id, redirect_uri, "", state, "")
     try:
-        request = _validate_rest(params, client, partial)
+        if not pushed and (par_required or client.require_pushed_authorization_requests):
+            raise InvalidRequest("pushed authorization request required")  # RFC 9126 §5, §6
+        return _validate_rest(params, client, partial)
     except OAuthError as error:
         raise RedirectError(error, redirect_uri, state) from None
-    return client, request
 
 
 def _validate_rest(

@@ -116,6 +116,7 @@ class NewClient:
     may_vouch_client_ip: bool = False
     token_exchange: dict[str, Any] | None = None  # oauth/exchange_policy.py
     dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
 
     def validated(
         self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
@@ -182,6 +183,7 @@ class NewClient:
             may_vouch_client_ip=self.may_vouch_client_ip,
             token_exchange=exchange,
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
@@ -291,6 +293,10 @@ class ClientStore(Protocol):
 
     async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
         """Require (or stop requiring) a DPoP proof on every token request (RFC 9449 §5.2)."""
+
+    async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
+        """Require pushed authorization requests of the client (RFC 9126 §6), or stop; False
+        if there is no such client."""
         ...
 
     async def find_by_secret(self, secret_hash: bytes) -> Client | None:

@@ -5,9 +5,9 @@ a long transaction; the loop repeats a step until a batch comes back short, yiel
 loop between batches, and stops for this round when its time budget is spent (the next round
 carries on). What is kept, and for how long:
 
-- codes, device authorizations, access-token records, login sessions: until ``margin`` after
-  they expired or ended, so a late replay of a code is still recognised and a revoked JWT's
-  record outlives the JWT;
+- codes, device authorizations, pushed authorization requests, access-token records, login
+  sessions: until ``margin`` after they expired or ended, so a late replay of a code is still
+  recognised and a revoked JWT's record outlives the JWT;
 - refresh families, with every token in them: until the family is over, i.e. past its absolute
   lifetime or with no token left that has not expired, plus ``margin``. Rotated tokens stay as
   long as their family, so reuse is detected until the family itself has ended;
@@ -30,6 +30,7 @@ from tokensmith.oauth.client_assertion import AssertionReplayStore
 from tokensmith.oauth.device_grants import DeviceGrantStore
 from tokensmith.oauth.dpop import ProofReplayStore
 from tokensmith.oauth.grants import CodeStore
+from tokensmith.oauth.pushed_requests import PushedRequestStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence.repositories._base import PURGE_BATCH
 
@@ -51,6 +52,9 @@ class PurgeStores(Protocol):
 
     @property
     def device_grants(self) -> DeviceGrantStore: ...
+
+    @property
+    def pushed_requests(self) -> PushedRequestStore: ...
 
     @property
     def tokens(self) -> TokenStore: ...
@@ -77,6 +81,7 @@ def _steps(stores: PurgeStores, now: int, keep: Retention) -> dict[str, Step]:
     return {
         "codes": lambda n: stores.codes.purge_expired(before, n),
         "device_grants": lambda n: stores.device_grants.purge_expired(before, n),
+        "pushed_requests": lambda n: stores.pushed_requests.purge_expired(before, n),
         "access_tokens": lambda n: stores.tokens.purge_expired(before, n),
         "refresh_families": lambda n: stores.refresh.purge_ended(before, family_start, n),
         "sessions": lambda n: stores.sessions.purge_ended(before, n),

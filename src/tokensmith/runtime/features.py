@@ -120,6 +120,14 @@ FEATURES: tuple[Feature, ...] = (
             ),
             Route("/login", ("POST",), "authorize:login"),
             Route("/consent", ("POST",), "authorize:consent"),
+            # RFC 9126: the request pushed behind the client pipeline, then /authorize reads it.
+            Route(
+                "/par",
+                ("POST",),
+                "par:pushed",
+                metadata_name="pushed_authorization_request_endpoint",
+                cors_preflight=True,
+            ),
         ),
         metadata={
             "response_modes_supported": ["query"],

@@ -22,6 +22,7 @@ from tokensmith.oauth.grant_types import GrantRegistry
 from tokensmith.oauth.introspection import InspectionEndpoints, TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, ResponseHook, TokenPolicy, TokenResponder
 from tokensmith.oauth.key_verification import KeyVerification
+from tokensmith.oauth.par import PushedAuthorization
 from tokensmith.oauth.pipeline import ClientEndpoint, Handler, Precheck
 from tokensmith.oauth.secret_leaks import ClientSecretLeaks
 from tokensmith.oauth.token_endpoint import TokenEndpoint
@@ -53,6 +54,8 @@ class Protocol:
     device_authorization: ClientEndpoint
     device_approval: DeviceApproval
     dpop: DpopChecker  # RFC 9449 proofs, for /token and for userinfo
+    par: ClientEndpoint  # POST /par (RFC 9126)
+    pushed_authorization: PushedAuthorization  # and what /authorize takes back from it
 
 
 def build_protocol(
@@ -135,6 +138,12 @@ def build_protocol(
         default_audience=policy.default_audience,
         timing=DeviceTiming(settings.device_code_ttl, settings.device_poll_interval),
     )
+    pushed = PushedAuthorization(
+        store=services.pushed_requests,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        ttl=settings.par_ttl,
+    )
     return Protocol(
         capabilities=capabilities,
         grants=grants,
@@ -165,6 +174,8 @@ def build_protocol(
             audit=services.trail,
         ),
         dpop=dpop,
+        par=endpoint("par", pushed.handle),
+        pushed_authorization=pushed,
     )
 
 

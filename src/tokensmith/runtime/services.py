@@ -41,6 +41,7 @@ from tokensmith.oauth.clients import ClientStore
 from tokensmith.oauth.device_grants import DeviceGrantStore
 from tokensmith.oauth.dpop import ProofReplayStore
 from tokensmith.oauth.grants import CodeStore, ConsentStore
+from tokensmith.oauth.pushed_requests import PushedRequestStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence import migrate
 from tokensmith.persistence.connections import close_connections
@@ -60,6 +61,7 @@ from tokensmith.persistence.repositories import (
     SqlDeviceGrantStore,
     SqlDpopProofStore,
     SqlMetaStore,
+    SqlPushedRequestStore,
     SqlRefreshStore,
     SqlSessionStore,
     SqlSigningKeyStore,
@@ -88,6 +90,7 @@ class Services:
     codes: CodeStore
     consents: ConsentStore
     device_grants: DeviceGrantStore
+    pushed_requests: PushedRequestStore
     tokens: TokenStore
     refresh: RefreshStore
     api_keys: ApiKeyStore
@@ -282,6 +285,7 @@ async def open_services(
         codes=SqlCodeStore(engine),
         consents=SqlConsentStore(engine),
         device_grants=SqlDeviceGrantStore(engine),
+        pushed_requests=SqlPushedRequestStore(engine),
         tokens=SqlTokenStore(engine),
         refresh=refresh,
         api_keys=api_keys,

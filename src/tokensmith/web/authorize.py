@@ -5,6 +5,7 @@ page), then asks for what is missing: a login, then consent. POST /login and POS
 sealed request forward, each protected by a CSRF token bound to an HttpOnly cookie. Each form's
 interaction opens only at its own endpoint and in its own browser, and consent checks again that
 the login the request demanded (``prompt=login``, ``max_age``) happened, in the current session.
+A pushed request (``request_uri``, RFC 9126) is consumed at first sight, then sealed like any.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from tokensmith.web.signin import (
     refusal_status,
     start_session,
 )
-from tokensmith.web.state import services_of
+from tokensmith.web.state import protocol_of, services_of
 
 __all__ = ["authorize", "consent", "login"]
 
@@ -78,7 +79,12 @@ async def authorize(request: Request) -> Response:
     services = services_of(request)
     try:
         params = Params(request.query_params.multi_items())
-        client, auth_request = await validate_authorization_request(params, services.clients)
+        pushed = "request_uri" in params
+        if pushed:  # RFC 9126 §4: the pushed parameters and client_id, nothing else
+            params = await protocol_of(request).pushed_authorization.take(params)
+        client, auth_request = await validate_authorization_request(
+            params, services.clients, pushed=pushed, par_required=services.settings.require_par
+        )
     except PageError as error:
         return _error_page(error.title, error.message, error.status)
     except RedirectError as refusal:

@@ -15,6 +15,8 @@ async def metadata(request: Request) -> Response:
     services = services_of(request)
     # Generated from the capability registry (runtime/features.py): only what is registered.
     body = protocol_of(request).capabilities.metadata(services.settings.issuer)
+    if "pushed_authorization_request_endpoint" in body:  # RFC 9126 §5: the server-wide switch
+        body["require_pushed_authorization_requests"] = services.settings.require_par
     # ID tokens are signed with whatever the ring holds; publish those algorithms, not a guess.
     body["id_token_signing_alg_values_supported"] = sorted(
         {record.alg for record in services.keyring.published() if record.state != "next"}

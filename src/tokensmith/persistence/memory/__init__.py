@@ -26,6 +26,7 @@ from tokensmith.persistence.memory.device_grants import MemoryDeviceGrantStore
 from tokensmith.persistence.memory.dpop_proofs import MemoryDpopProofStore
 from tokensmith.persistence.memory.grants import MemoryCodeStore, MemoryConsentStore
 from tokensmith.persistence.memory.meta import MemoryMetaStore
+from tokensmith.persistence.memory.pushed_requests import MemoryPushedRequestStore
 from tokensmith.persistence.memory.sessions import MemorySessionStore
 from tokensmith.persistence.memory.signing_keys import MemorySigningKeyStore
 from tokensmith.persistence.memory.tokens import MemoryRefreshStore, MemoryTokenStore
@@ -43,6 +44,7 @@ __all__ = [
     "MemoryDeviceGrantStore",
     "MemoryDpopProofStore",
     "MemoryMetaStore",
+    "MemoryPushedRequestStore",
     "MemoryRefreshStore",
     "MemorySessionStore",
     "MemorySigningKeyStore",
@@ -64,6 +66,7 @@ class MemoryStores:
     codes: MemoryCodeStore = field(init=False)
     consents: MemoryConsentStore = field(init=False)
     device_grants: MemoryDeviceGrantStore = field(init=False)
+    pushed_requests: MemoryPushedRequestStore = field(init=False)
     tokens: MemoryTokenStore = field(init=False)
     refresh: MemoryRefreshStore = field(init=False)
     api_keys: MemoryApiKeyStore = field(init=False)
@@ -81,6 +84,7 @@ class MemoryStores:
         self.codes = MemoryCodeStore(t)
         self.consents = MemoryConsentStore(t)
         self.device_grants = MemoryDeviceGrantStore(t)
+        self.pushed_requests = MemoryPushedRequestStore(t)
         self.tokens = MemoryTokenStore(t)
         self.refresh = MemoryRefreshStore(t)
         self.api_keys = MemoryApiKeyStore(t)
@@ -103,6 +107,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
     from tokensmith.oauth.device_grants import DeviceGrantStore
     from tokensmith.oauth.dpop import ProofReplayStore
     from tokensmith.oauth.grants import CodeStore, ConsentStore
+    from tokensmith.oauth.pushed_requests import PushedRequestStore
     from tokensmith.oauth.secret_leaks import LeakedSecretStore
     from tokensmith.oauth.tokens import RefreshStore, TokenStore
 
@@ -114,6 +119,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         codes: CodeStore = s.codes
         consents: ConsentStore = s.consents
         device_grants: DeviceGrantStore = s.device_grants
+        pushed_requests: PushedRequestStore = s.pushed_requests
         tokens: TokenStore = s.tokens
         refresh: RefreshStore = s.refresh
         api_keys: ApiKeyStore = s.api_keys
@@ -124,3 +130,4 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         holdings: ClientHoldings = s
         del clients, leaks, users, sessions, codes, consents, tokens, refresh
         del api_keys, audit, assertions, signing_keys, holdings, device_grants, dpop_proofs
+        del pushed_requests

@@ -23,6 +23,7 @@ from tokensmith.jose.keyring import KeyRecord
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.device_grants import DeviceGrant
 from tokensmith.oauth.grants import AuthorizationCode, Consent
+from tokensmith.oauth.pushed_requests import PushedRequest
 from tokensmith.oauth.tokens import IssuedToken, RefreshFamily, RefreshToken
 
 __all__ = [
@@ -59,6 +60,7 @@ class Tables:
     consents: dict[tuple[str, str], Consent] = field(default_factory=dict)
     authorization_codes: dict[bytes, AuthorizationCode] = field(default_factory=dict)
     device_grants: dict[bytes, DeviceGrant] = field(default_factory=dict)
+    pushed_requests: dict[bytes, PushedRequest] = field(default_factory=dict)
     refresh_families: dict[str, RefreshFamily] = field(default_factory=dict)
     refresh_tokens: dict[bytes, RefreshToken] = field(default_factory=dict)
     issued_tokens: dict[str, IssuedToken] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from tokensmith.persistence.repositories.device_grants import SqlDeviceGrantStor
 from tokensmith.persistence.repositories.dpop_proofs import SqlDpopProofStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
 from tokensmith.persistence.repositories.meta import SqlMetaStore
+from tokensmith.persistence.repositories.pushed_requests import SqlPushedRequestStore
 from tokensmith.persistence.repositories.sessions import SqlSessionStore
 from tokensmith.persistence.repositories.signing_keys import SqlSigningKeyStore
 from tokensmith.persistence.repositories.tokens import SqlRefreshStore, SqlTokenStore
@@ -23,6 +24,7 @@ __all__ = [
     "SqlDeviceGrantStore",
     "SqlDpopProofStore",
     "SqlMetaStore",
+    "SqlPushedRequestStore",
     "SqlRefreshStore",
     "SqlSessionStore",
     "SqlSigningKeyStore",
