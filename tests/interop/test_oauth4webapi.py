@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import httpx
 import jwt
-import pytest
 
 from tests.interop.node_client import NodeScript
 from tests.oauth.browser import Browser
@@ -47,7 +46,6 @@ def test_a_pushed_request_signs_in_and_the_code_is_exchanged(
     assert userinfo.status_code == 200 and userinfo.json()["sub"] == alice
 
 
-@pytest.mark.xfail(strict=True, reason="needs DPoP server (merge)")
 def test_client_credentials_with_a_dpop_proof_are_bound_to_its_key(
     server: ServerThread, machine: Registered
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from tests.oauth.browser import Browser
 from tests.oauth.conftest import Registered, Registrar
 from tests.support import ServerThread
+from tokensmith.jose.dpop import generate_proof_key, jwk_thumbprint, make_proof
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.pkce import s256
 from tokensmith.persistence.tables import pushed_requests
@@ -447,3 +449,70 @@ def test_the_lifetime_is_the_setting(settings: Settings, web_app: Registered) ->
         assert response.json()["expires_in"] == 20
         (row,) = stored_rows(settings)
         assert row["expires_at"] - row["created_at"] == 20
+
+
+# -- DPoP at /par (RFC 9449 §10.1) -----------------------------------------------------------
+
+
+def _dpop_push(
+    server: ServerThread, http: httpx.Client, client: Registered, key: dict[str, Any], **extra: str
+) -> tuple[httpx.Response, str]:
+    form, verifier = pushed_form(**extra)
+    proof = make_proof(key, method="POST", url=server.base_url + "/par", now=int(time.time()))
+    response = http.post(
+        "/par", data=form, auth=(client.client_id, client.secret or ""), headers={"DPoP": proof}
+    )
+    return response, verifier
+
+
+def _redeem(
+    server: ServerThread, http: httpx.Client, client: Registered, uri: str, verifier: str, key: Any
+) -> httpx.Response:
+    outcome = Browser(server.base_url).authorize(authorize_url(server, client.client_id, uri))
+    headers = {}
+    if key is not None:
+        headers["DPoP"] = make_proof(
+            key, method="POST", url=server.base_url + "/token", now=int(time.time())
+        )
+    return http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": outcome.query["code"],
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(client.client_id, client.secret or ""),
+        headers=headers,
+    )
+
+
+def test_a_proof_at_par_binds_the_code_to_its_key(
+    server: ServerThread, http: httpx.Client, web_app: Registered
+) -> None:
+    key, other = generate_proof_key(), generate_proof_key()
+    response, verifier = _dpop_push(server, http, web_app, key)
+    assert response.status_code == 201, response.text
+    uri = response.json()["request_uri"]
+    refused = _redeem(server, http, web_app, uri, verifier, other)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+    response, verifier = _dpop_push(server, http, web_app, key)
+    token = _redeem(server, http, web_app, response.json()["request_uri"], verifier, key)
+    assert token.status_code == 200, token.text
+    assert token.json()["token_type"] == "DPoP"
+
+
+def test_a_dpop_jkt_that_is_not_the_proofs_key_is_refused_at_par(
+    server: ServerThread, http: httpx.Client, web_app: Registered, settings: Settings
+) -> None:
+    key, other = generate_proof_key(), generate_proof_key()
+    response, _ = _dpop_push(server, http, web_app, key, dpop_jkt=jwk_thumbprint(other))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_dpop_proof"
+    stale = make_proof(key, method="POST", url=server.base_url + "/par", now=1_000_000)
+    form, _ = pushed_form()
+    response = http.post(
+        "/par", data=form, auth=(web_app.client_id, web_app.secret or ""), headers={"DPoP": stale}
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_dpop_proof"
+    assert stored_rows(settings) == []  # refused pushes store nothing

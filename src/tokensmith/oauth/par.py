@@ -20,9 +20,16 @@ from typing import Any
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import constant_time_equals, fingerprint, keyed_hash, random_token
-from tokensmith.errors import InvalidRequest, PageError, RedirectError, RequestNotSupported
+from tokensmith.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    PageError,
+    RedirectError,
+    RequestNotSupported,
+)
 from tokensmith.oauth.authorization import validate_for_client
 from tokensmith.oauth.clients import Client
+from tokensmith.oauth.dpop import DpopChecker
 from tokensmith.oauth.params import REPEATABLE, Params
 from tokensmith.oauth.pipeline import Answer
 from tokensmith.oauth.pushed_requests import PushedRequest, PushedRequestStore
@@ -62,12 +69,21 @@ def _invalid_uri() -> PageError:
 
 class PushedAuthorization:
     def __init__(
-        self, *, store: PushedRequestStore, pepper: bytes, clock: Clock, ttl: int = MAX_PAR_TTL
+        self,
+        *,
+        store: PushedRequestStore,
+        pepper: bytes,
+        clock: Clock,
+        ttl: int = MAX_PAR_TTL,
+        dpop: DpopChecker | None = None,
+        par_url: str = "",
     ) -> None:
         self._store = store
         self._pepper = pepper
         self._clock = clock
         self._ttl = min(ttl, MAX_PAR_TTL)
+        self._dpop = dpop
+        self._par_url = par_url  # htu: from the issuer, never from the Host header
 
     async def handle(self, request: ProtocolRequest, client: Client | None) -> Answer:
         """POST /par (§2.1, §2.2): 201 with the request_uri, or the OAuth JSON error."""
@@ -82,6 +98,7 @@ class PushedAuthorization:
             raise InvalidRequest("client_id is not the authenticated client")
         kept = _authorization_params(params)
         scope = _validate(kept, client)
+        await self._bind_dpop_key(request, kept)
         request_uri = REQUEST_URI_PREFIX + random_token(32)
         now = self._clock.now()
         await self._store.add(
@@ -100,6 +117,18 @@ class PushedAuthorization:
             fingerprint=fingerprint(request_uri),
             detail={"scope": scope},
         )
+
+    async def _bind_dpop_key(self, request: ProtocolRequest, kept: dict[str, Any]) -> None:
+        """RFC 9449 §10.1: a proof at /par binds the code to its key, as ``dpop_jkt`` would; both
+        given, they must agree. Checked last, so a refused push records no proof."""
+        proof = request.header("dpop")
+        if proof is None or self._dpop is None:
+            return
+        verified = await self._dpop.check(proof, method=request.method, url=self._par_url)
+        named = kept.get("dpop_jkt")
+        if named is not None and not constant_time_equals(str(named), verified.jkt):
+            raise InvalidDpopProof("dpop_jkt is not the thumbprint of the DPoP proof's key")
+        kept["dpop_jkt"] = verified.jkt
 
     async def take(self, params: Params) -> Params:
         """The parameters /authorize reads for a ``request_uri`` (§4), consumed now; a

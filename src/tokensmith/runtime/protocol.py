@@ -143,6 +143,8 @@ def build_protocol(
         pepper=services.master.pepper,
         clock=services.clock,
         ttl=settings.par_ttl,
+        dpop=dpop,
+        par_url=settings.issuer + "/par",
     )
     return Protocol(
         capabilities=capabilities,
