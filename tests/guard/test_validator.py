@@ -17,7 +17,7 @@ def test_public_api_is_pinned() -> None:
         "InsufficientScope", "Introspector", "InvalidRequest", "InvalidToken", "JwksCache",
         "JwtValidator", "MissingCredential", "PinnedKey", "Principal", "RateLimited",
         "RemoteApiKeyVerifier", "ServiceUnavailable", "StaticKeys", "TokenExpired",
-        "UnknownKeyId", "parse_jwks", "pin", "read_credential", "render",
+        "UnknownKeyId", "load_decryption_keys", "parse_jwks", "pin", "read_credential", "render",
     ]  # fmt: skip
 
 
