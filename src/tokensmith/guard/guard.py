@@ -31,7 +31,7 @@ from tokensmith.guard.principal import Principal
 
 __all__ = ["Guard"]
 
-_JWT_DOTS = (2, 4)  # a compact JWS, or a JWE holding one (RFC 7516 §7.1)
+_JWS_DOTS, _JWE_DOTS = 2, 4  # compact serialisations: RFC 7515 §7.1, RFC 7516 §7.1
 
 
 class Guard:
@@ -112,7 +112,7 @@ class Guard:
                 raise InvalidToken("API keys are not accepted here")
             return await self.api_keys.check(credential.value, source_ip)
         token = credential.value
-        if self.jwt is not None and token.count(".") in _JWT_DOTS:
+        if self.jwt is not None and self._locally(token):
             return await self._validate_jwt(self.jwt, token)
         if self.introspector is not None:
             return await self.introspector.introspect(token)
@@ -124,11 +124,24 @@ class Guard:
                 raise InvalidToken("API keys are not accepted here")
             return self.api_keys.check_blocking(credential.value, source_ip)
         token = credential.value
-        if self.jwt is not None and token.count(".") in _JWT_DOTS:
+        if self.jwt is not None and self._locally(token):
             return self._validate_jwt_blocking(self.jwt, token)
         if self.introspector is not None:
             return self.introspector.introspect_sync(token)
         raise InvalidToken("the access token is not a signed JWT")
+
+    def _locally(self, token: str) -> bool:
+        """A JWS is checked here; a JWE too when we hold its keys. One we cannot open goes to
+        introspection, which knows it by its record, if there is one (else it is refused)."""
+        dots = token.count(".")
+        if dots == _JWS_DOTS:
+            return True
+        jwt = self.jwt
+        return (
+            dots == _JWE_DOTS
+            and jwt is not None
+            and (bool(jwt.decryption_keys) or self.introspector is None)
+        )
 
     @staticmethod
     def require(principal: Principal, scopes: Iterable[str]) -> Principal:

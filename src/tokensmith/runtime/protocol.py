@@ -22,6 +22,7 @@ from tokensmith.oauth.introspection import InspectionEndpoints, TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, ResponseHook, TokenPolicy, TokenResponder
 from tokensmith.oauth.key_verification import KeyVerification
 from tokensmith.oauth.pipeline import ClientEndpoint, Handler, Precheck
+from tokensmith.oauth.resource_encryption import ResourceEncryption
 from tokensmith.oauth.secret_leaks import ClientSecretLeaks
 from tokensmith.oauth.token_endpoint import TokenEndpoint
 from tokensmith.oidc.id_tokens import IdTokenIssuer
@@ -193,6 +194,7 @@ def _issuance(
             signing_key=lambda: keyring.active,
             pepper=services.master.pepper,
             clock=services.clock,
+            encryption=ResourceEncryption(settings.resource_encryption),
         ),
         id_tokens=IdTokenIssuer(
             issuer=settings.issuer,
