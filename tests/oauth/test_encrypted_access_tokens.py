@@ -23,7 +23,7 @@ from tests.oauth.test_authorization import CALLBACK, exchange, login_and_get_cod
 from tests.oauth.test_client_credentials import verify_with_published_jwks
 from tests.support import ServerThread
 from tokensmith.errors import ConfigError
-from tokensmith.guard import Credential, Guard
+from tokensmith.guard import Credential, Guard, Introspector
 from tokensmith.guard.asgi import GuardMiddleware, principal_of
 from tokensmith.oauth.clients import NewClient
 from tokensmith.settings import Settings, load_settings
@@ -126,6 +126,29 @@ def test_a_guard_without_the_key_refuses_them(
     guard = Guard.for_issuer(server.base_url, audience=SEALED)
     with pytest.raises(Exception, match="not accepted here"):
         asyncio.run(guard.authenticate(Credential("bearer", token)))
+
+
+def test_a_guard_without_the_key_asks_introspection(
+    server: ServerThread, http: httpx.Client, worker: Registered, machine: Registered
+) -> None:
+    token = grant(http, worker, SEALED, scope="api:read").json()["access_token"]
+    local = Guard.for_issuer(server.base_url, audience=SEALED)
+    assert machine.secret is not None
+    introspector = Introspector(
+        server.base_url + "/introspect",
+        client_id=machine.client_id,
+        client_secret=machine.secret,
+        issuer=server.base_url,
+    )
+    guard = Guard(jwt=local.jwt, jwks=local.jwks, introspector=introspector, audiences=[SEALED])
+    assert guard.authenticate_blocking(Credential("bearer", token)).subject == worker.client_id
+
+    async def scenario() -> None:
+        principal = await guard.authenticate(Credential("bearer", token))
+        assert principal.kind == "opaque" and principal.client_id == worker.client_id
+        await guard.aclose()
+
+    asyncio.run(scenario())
 
 
 def test_mixed_audiences_are_invalid_target(http: httpx.Client, worker: Registered) -> None:

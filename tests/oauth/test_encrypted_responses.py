@@ -6,6 +6,7 @@ must (SECURITY.md case 121)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -166,3 +167,23 @@ def test_registered_jwks_refuse_weak_encryption_keys() -> None:
     ):
         with pytest.raises(ValueError):
             parse_client_jwks(json.dumps({"keys": [key]}))
+
+
+def test_the_client_kit_opens_the_encrypted_id_token(
+    server: ServerThread, http: httpx.Client, rp: Registered, alice: str
+) -> None:
+    from tokensmith.client.id_tokens import fetch_keys, validate_id_token
+    from tokensmith.jose.jwe import decryption_key
+
+    _, tokens = sign_in(server, http, rp, "openid")
+    claims = validate_id_token(
+        tokens["id_token"],
+        fetch_keys(http, server.base_url + "/jwks"),
+        issuer=server.base_url,
+        client_id=rp.client_id,
+        algorithms=["ES256"],
+        nonce=None,
+        now=int(time.time()),
+        decryption_keys=[decryption_key(RSA.as_dict(private=True))],
+    )
+    assert claims["sub"] == alice
