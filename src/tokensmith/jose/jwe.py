@@ -70,9 +70,8 @@ MAX_JWE_CHARS = 16384
 _REFUSED_HEADERS: Final = frozenset(
     {"zip", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit", "p2s", "p2c", "b64"}
 )
-_ALLOWED_HEADERS: Final = frozenset(
-    {"alg", "enc", "cty", "typ", "kid", "epk", "apu", "apv", "iv", "tag"}
-)
+# What RSA-OAEP-256 and ECDH-ES(+A256KW) headers hold (RFC 7516 §4.1, RFC 7518 §4.6.1).
+_ALLOWED_HEADERS: Final = frozenset({"alg", "enc", "cty", "typ", "kid", "epk", "apu", "apv"})
 _REGISTRY = jwe.JWERegistry(algorithms=[*KEY_MANAGEMENT, *CONTENT_ENCRYPTION])
 
 
