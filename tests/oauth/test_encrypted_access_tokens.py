@@ -26,6 +26,7 @@ from tokensmith.errors import ConfigError
 from tokensmith.guard import Credential, Guard, Introspector
 from tokensmith.guard.asgi import GuardMiddleware, principal_of
 from tokensmith.oauth.clients import NewClient
+from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
 from tokensmith.settings import Settings, load_settings
 
 SEALED = "https://vault.example.com"  # encrypted to an RSA key given inline
@@ -198,6 +199,25 @@ def test_refusals_spend_neither_code_nor_refresh_token(
     sealed = refresh(http, app, refresh_token, resource=SEALED)  # not rotated by the refusals
     assert sealed.status_code == 200, sealed.text
     assert sealed.json()["access_token"].count(".") == 4
+
+
+def test_a_device_authorization_for_mixed_audiences_is_refused(
+    http: httpx.Client, register: Registrar
+) -> None:
+    tv = register(
+        NewClient(
+            "tv",
+            is_public=True,
+            grant_types=(DEVICE_CODE_GRANT,),
+            scope="api:read",
+            allowed_resources=(SEALED, PLAIN),
+        )
+    )
+    form = {"client_id": tv.client_id, "resource": [SEALED, PLAIN]}
+    refused = http.post("/device_authorization", data=form)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_target"
+    sealed = http.post("/device_authorization", data={**form, "resource": [SEALED]})
+    assert sealed.status_code == 200, sealed.text
 
 
 def test_opaque_tokens_are_unaffected(http: httpx.Client, register: Registrar) -> None:

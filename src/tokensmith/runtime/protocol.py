@@ -125,6 +125,7 @@ def build_protocol(
         issuer=settings.issuer,
         default_audience=policy.default_audience,
         timing=DeviceTiming(settings.device_code_ttl, settings.device_poll_interval),
+        encryption=ResourceEncryption(settings.resource_encryption),
     )
     return Protocol(
         capabilities=capabilities,
