@@ -25,6 +25,8 @@ from tokensmith.core.durations import parse_duration
 from tokensmith.core.forwarded import Network, ProxyHeader, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import DEFAULT_ALGORITHM, SigningAlgorithm
+from tokensmith.jose.jwe import EncryptionKey
+from tokensmith.oauth.resource_encryption import parse_resource_keys
 
 __all__ = [
     "ENV_PREFIX",
@@ -89,6 +91,9 @@ class Settings(BaseSettings):
     cli_client: bool = True
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
+    # JSON: resource -> its public JWK, or a JWK/JWKS file path. Access tokens for that resource
+    # are signed, then encrypted to it (oauth/resource_encryption.py, docs/configuration.md).
+    resource_encryption_keys: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     # DPoP (RFC 9449): require server nonces in proofs, and how old a proof's iat may be.
     dpop_nonce: bool = False
@@ -208,6 +213,12 @@ class Settings(BaseSettings):
         parse_networks(value.replace(",", " ").split())
         return value
 
+    @field_validator("resource_encryption_keys")
+    @classmethod
+    def _resource_keys_are_usable(cls, value: str) -> str:
+        parse_resource_keys(value)  # ValueError saying which resource and why
+        return value
+
     @field_validator("metrics_token")
     @classmethod
     def _metrics_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
@@ -247,6 +258,10 @@ class Settings(BaseSettings):
     @property
     def proxies(self) -> TrustedProxies:
         return TrustedProxies(self.proxy_networks, self.proxy_header)
+
+    @property
+    def resource_encryption(self) -> dict[str, EncryptionKey]:
+        return parse_resource_keys(self.resource_encryption_keys)
 
     @property
     def audience(self) -> str:

@@ -115,3 +115,28 @@ def test_the_checks_of_the_former_guard_validator_hold_here_too() -> None:
         check(sign_jwt(KEY, claims(padding="x" * 9000)))
     with pytest.raises(IdTokenError, match="malformed"):
         check("e30." + good.split(".", 1)[1].replace(".", ".!!", 1))  # {} header, bad base64
+
+
+def test_encrypted_id_tokens_open_with_the_clients_key() -> None:
+    from joserfc.jwk import ECKey
+
+    from tokensmith.jose.jwe import decryption_key, encrypt_jwt, encryption_key
+
+    mine, other = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
+    sealed = encrypt_jwt(sign_jwt(KEY, claims()), encryption_key(mine.as_dict(private=False)))
+    keys = [decryption_key(mine.as_dict(private=True))]
+
+    def opened(token: str, decryption: list[Any]) -> dict[str, Any]:
+        return validate_id_token(token, KEYS, issuer=ISSUER, client_id="cli", algorithms=["ES256"],
+                                 nonce="n-0123456789", now=NOW, decryption_keys=decryption)  # fmt: skip
+
+    assert opened(sealed, keys)["sub"] == "user-1"
+    with pytest.raises(IdTokenError, match="no decryption key"):
+        opened(sealed, [])
+    with pytest.raises(IdTokenError, match="cannot be decrypted"):
+        opened(sealed, [decryption_key(other.as_dict(private=True))])
+    forged = encrypt_jwt(
+        unsigned({"alg": "none"}, claims()), encryption_key(mine.as_dict(private=False))
+    )
+    with pytest.raises(IdTokenError, match="cannot be decrypted"):
+        opened(forged, keys)

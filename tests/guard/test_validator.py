@@ -17,7 +17,8 @@ def test_public_api_is_pinned() -> None:
         "InsufficientScope", "Introspector", "InvalidRequest", "InvalidToken", "JwksCache",
         "JwtValidator", "MissingCredential", "PinnedKey", "Principal", "RateLimited",
         "RemoteApiKeyVerifier", "ServiceUnavailable", "StaticKeys", "TokenExpired",
-        "TxnTokenValidator", "UnknownKeyId", "parse_jwks", "pin", "read_credential", "render",
+        "TxnTokenValidator", "UnknownKeyId", "load_decryption_keys", "parse_jwks", "pin",
+        "read_credential", "render",
     ]  # fmt: skip
 
 

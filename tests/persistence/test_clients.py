@@ -203,3 +203,30 @@ async def test_dpop_bound_access_tokens_is_kept_and_can_be_changed(stores: Store
     assert changed is not None and not changed.dpop_bound_access_tokens
     assert changed.updated_at == NOW + 1
     assert not await stores.clients.set_dpop_bound_access_tokens("nobody", True, NOW)
+
+
+async def test_encryption_choices_round_trip_and_change(stores: Stores) -> None:
+    from joserfc.jwk import RSAKey
+
+    from tokensmith.oauth.clients import ClientEncryption
+
+    jwks = {"keys": [RSAKey.generate_key(2048, parameters={"use": "enc"}).as_dict(private=False)]}
+    client = NewClient(
+        "rp",
+        grant_types=("client_credentials",),
+        jwks=jwks,
+        auth_method="client_secret_basic",
+        encryption=ClientEncryption(("RSA-OAEP-256", None)),
+    ).validated(generate_client_id(), b"h" * 32, NOW, offered=OFFERED)
+    await stores.clients.add(client)
+    assert await stores.clients.get(client.client_id) == client
+    assert client.id_token_encrypted_response_enc == "A256GCM"
+    both = ClientEncryption(("RSA-OAEP-256", "A256GCM"), ("RSA-OAEP-256", "A256GCM"))
+    assert await stores.clients.set_encryption(client.client_id, both, NOW + 1)
+    changed = await stores.clients.get(client.client_id)
+    assert changed is not None and ClientEncryption.of(changed) == both
+    assert changed.updated_at == NOW + 1 and changed.jwks == jwks
+    assert await stores.clients.set_encryption(client.client_id, ClientEncryption(), NOW + 2)
+    off = await stores.clients.get(client.client_id)
+    assert off is not None and off.userinfo_encrypted_response_alg is None
+    assert not await stores.clients.set_encryption("nobody", both, NOW)

@@ -43,6 +43,10 @@ def describe(client: Client) -> dict[str, Any]:
         "token_exchange": client.token_exchange,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "id_token_encrypted_response_alg": client.id_token_encrypted_response_alg,
+        "id_token_encrypted_response_enc": client.id_token_encrypted_response_enc,
+        "userinfo_encrypted_response_alg": client.userinfo_encrypted_response_alg,
+        "userinfo_encrypted_response_enc": client.userinfo_encrypted_response_enc,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -59,6 +63,7 @@ def _lines(client: Client) -> list[str]:
         *_exchange_lines(client),
         f"DPoP required: {'yes' if client.dpop_bound_access_tokens else 'no'}",
         f"requires PAR:  {'yes' if client.require_pushed_authorization_requests else 'no'}",
+        *_encryption_lines(client),
         f"created:       {when(client.created_at)}",
     ]
 
@@ -135,6 +140,45 @@ def _exchange_policy(
     return policy
 
 
+def _encryption_lines(client: Client) -> list[str]:
+    lines = []
+    for label, alg, enc in (
+        (
+            "ID tokens",
+            client.id_token_encrypted_response_alg,
+            client.id_token_encrypted_response_enc,
+        ),
+        (
+            "userinfo",
+            client.userinfo_encrypted_response_alg,
+            client.userinfo_encrypted_response_enc,
+        ),
+    ):
+        if alg is not None:
+            lines.append(f"{label + ':':<15}encrypted with {alg} / {enc}")
+    return lines
+
+
+_ENCRYPTION_HELP = "ALG[:ENC], e.g. RSA-OAEP-256 or ECDH-ES:A256GCM, to a key of --jwks-file."
+IdTokenEncryption = Annotated[
+    str | None, typer.Option("--id-token-encryption", help="Encrypt ID tokens: " + _ENCRYPTION_HELP)
+]
+UserinfoEncryption = Annotated[
+    str | None,
+    typer.Option("--userinfo-encryption", help="Encrypt userinfo answers: " + _ENCRYPTION_HELP),
+]
+
+
+def _encryption_option(flag: str, value: str | None) -> tuple[str | None, str | None]:
+    """ALG[:ENC] as typed; ``none`` (for update) turns encryption off. Checked by the client."""
+    if value is None or value.lower() == "none":
+        return None, None
+    alg, _, enc = value.partition(":")
+    if not alg:
+        raise CommandError(f"{flag}: name the key management algorithm, e.g. RSA-OAEP-256")
+    return alg, enc or None
+
+
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="A name people recognise.")],
@@ -205,11 +249,18 @@ def create(
             help="Accept only pushed authorization requests (RFC 9126) from this client.",
         ),
     ] = False,
+    id_token_encryption: IdTokenEncryption = None,
+    userinfo_encryption: UserinfoEncryption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
     from tokensmith.core.secrets import keyed_hash
-    from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
+    from tokensmith.oauth.clients import (
+        ClientEncryption,
+        NewClient,
+        generate_client_id,
+        generate_client_secret,
+    )
 
     ttl = duration_option("--access-token-ttl", access_token_ttl)
     refresh_ttl = duration_option("--refresh-token-ttl", refresh_token_ttl)
@@ -242,10 +293,15 @@ def create(
         ),
         dpop_bound_access_tokens=dpop_bound_access_tokens,
         require_pushed_authorization_requests=require_par,
+        encryption=ClientEncryption(
+            _encryption_option("--id-token-encryption", id_token_encryption),
+            _encryption_option("--userinfo-encryption", userinfo_encryption),
+        ),
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
-        secret = None if public or jwks is not None else generate_client_secret()
+        # A JWKS of encryption keys alone leaves the client on a secret: validated decides.
+        secret = None if public else generate_client_secret()
         secret_hash = keyed_hash(services.master.pepper, secret) if secret else None
         try:
             client = request.validated(
@@ -256,6 +312,8 @@ def create(
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if client.secret_hash is None:
+            secret = None  # private_key_jwt: no secret to show
         await services.clients.add(client)
         await record_change(
             services, "client.created", client_id=client.client_id, detail={"name": client.name}
@@ -366,9 +424,12 @@ def update(
             help="Accept only pushed authorization requests (RFC 9126) from this client, or not.",
         ),
     ] = None,
+    id_token_encryption: IdTokenEncryption = None,
+    userinfo_encryption: UserinfoEncryption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a client's permissions. Exchange flags replace its whole token exchange policy."""
+    """Change a client's permissions or what it gets encrypted (none: no longer). Exchange flags
+    replace its whole token exchange policy."""
     policy = _exchange_policy(
         exchange_audience,
         exchange_accept_audience,
@@ -378,10 +439,17 @@ def update(
         exchange_txn_tokens,
     )
     changes = (may_vouch_client_ip, policy, dpop_bound_access_tokens, require_par)
+    if id_token_encryption is not None or userinfo_encryption is not None:
+        wanted = {"--id-token-encryption": id_token_encryption}
+        wanted["--userinfo-encryption"] = userinfo_encryption
+        client = run_with_services(lambda services: _set_encryption(services, client_id, wanted))
+        if all(change is None for change in changes):
+            emit(describe(client), as_json, _lines(client))
+            return
     if all(change is None for change in changes):
         raise CommandError(
             "name a change, such as --may-vouch-client-ip, --exchange-audience,"
-            " --dpop-bound-access-tokens or --require-par"
+            " --dpop-bound-access-tokens, --require-par or --id-token-encryption"
         )
     allowed = may_vouch_client_ip
 
@@ -447,6 +515,34 @@ def delete(client_id: str, as_json: JsonFlag = False) -> None:
             f"revoked {removal.families} refresh grants and {removal.tokens} stored access tokens",
         ],
     )
+
+
+async def _set_encryption(
+    services: Services, client_id: str, changes: dict[str, str | None]
+) -> Client:
+    """Replace the named choices (the other kept), checked against the client's JWKS."""
+    from tokensmith.oauth.clients import ClientEncryption
+
+    client = await _get(services, client_id)
+    current = ClientEncryption.of(client)
+    id_token, userinfo = changes["--id-token-encryption"], changes["--userinfo-encryption"]
+    wanted = ClientEncryption(
+        _encryption_option("--id-token-encryption", id_token)
+        if id_token is not None
+        else current.id_token,
+        _encryption_option("--userinfo-encryption", userinfo)
+        if userinfo is not None
+        else current.userinfo,
+    )
+    try:
+        checked = wanted.for_client(client.jwks)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    await services.clients.set_encryption(client_id, checked, services.clock.now())
+    await record_change(
+        services, "client.updated", client_id=client_id, detail={"encryption": checked.columns()}
+    )
+    return await _get(services, client_id)
 
 
 def _read_jwks(path: Path) -> dict[str, Any]:

@@ -10,12 +10,17 @@ token. Then ``iss`` (exact), ``aud`` (holds our client id; ``azp`` when there ar
 ``validate_id_token`` checks against keys at hand (a sign-in fetches them, ``fetch_keys``);
 ``IdTokenValidator`` does the same for asyncio code on a ``JwksCache``, fetched again once when
 the issuer rotated to a key we have not seen.
+
+A client that registered ID token encryption passes its private keys (``decryption_keys``,
+``tokensmith.guard.load_decryption_keys`` reads them): an encrypted ID token (a JWE holding the
+signed one, ``jose/jwe.py``) is opened first, then checked as above. An encrypted token without
+a key, or one that does not open, is an IdTokenError.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +35,7 @@ from tokensmith.guard.jwks import JwksCache, parse_jwks
 from tokensmith.guard.jwt import MAX_TOKEN_CHARS
 from tokensmith.guard.pinned import PinnedKey
 from tokensmith.guard.segments import json_object, segment_bytes, segment_object, split_jws
+from tokensmith.jose.jwe import DecryptionKey, InvalidEncryption, decrypt_jwt, is_jwe
 
 __all__ = ["IdTokenValidator", "fetch_keys", "validate_id_token"]
 
@@ -61,11 +67,12 @@ def validate_id_token(
     nonce: str | None,
     now: int,
     leeway: int = 60,
+    decryption_keys: Sequence[DecryptionKey] = (),
 ) -> dict[str, Any]:
     """The ID token's claims, or IdTokenError saying which check failed. ``nonce`` None: the
     flow sent none (the device flow); the token's own is then not looked at."""
     expected = _Expected(issuer, client_id, frozenset(algorithms), nonce, now, leeway)
-    return _verify(_parse(token), keys, expected)
+    return _verify(_parse(_opened(token, decryption_keys)), keys, expected)
 
 
 class IdTokenValidator:
@@ -80,8 +87,10 @@ class IdTokenValidator:
         algorithms: Iterable[str] = (),
         leeway: int = 30,
         clock: Clock | None = None,
+        decryption_keys: Sequence[DecryptionKey] = (),
     ) -> None:
         self.issuer = issuer
+        self.decryption_keys = tuple(decryption_keys)
         self.client_id = client_id
         self.algorithms = frozenset(algorithms)
         self.leeway = leeway
@@ -90,7 +99,7 @@ class IdTokenValidator:
 
     async def validate(self, token: str, nonce: str | None) -> dict[str, Any]:
         """The claims of a valid ID token issued to us for this ``nonce``; IdTokenError else."""
-        parsed = _parse(token)
+        parsed = _parse(_opened(token, self.decryption_keys))
         try:
             await self._jwks.ensure_loaded()
             if parsed.kid not in self._jwks.keys and self._jwks.may_refetch_for_unknown_kid():
@@ -126,6 +135,18 @@ class _Parsed:
         if not isinstance(kid, str):
             raise IdTokenError("the ID token header has no kid")
         return kid
+
+
+def _opened(token: str, keys: Sequence[DecryptionKey]) -> str:
+    """The signed ID token: the token itself, or what its encryption holds (OIDC Core §10.2)."""
+    if not is_jwe(token):
+        return token
+    if not keys:
+        raise IdTokenError("the ID token is encrypted and no decryption key is configured")
+    try:
+        return decrypt_jwt(token, keys)
+    except InvalidEncryption as exc:
+        raise IdTokenError(f"the ID token cannot be decrypted: {exc}") from None
 
 
 def _parse(token: str) -> _Parsed:

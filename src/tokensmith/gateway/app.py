@@ -41,7 +41,12 @@ def build_guard(config: GatewayConfig) -> Guard:
     jwks = jwt = None
     if server.jwt_audiences:
         jwks = JwksCache(server.jwks_uri or base + "/jwks")
-        jwt = JwtValidator(jwks, issuer=server.issuer, audiences=audiences)
+        jwt = JwtValidator(
+            jwks,
+            issuer=server.issuer,
+            audiences=audiences,
+            decryption_keys=server.decryption_keys,
+        )
     return Guard(
         jwt=jwt,
         jwks=jwks,

@@ -13,6 +13,8 @@ from typing import Any
 
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
+from tokensmith.guard.decryption import load_decryption_keys
+from tokensmith.jose.jwe import DecryptionKey
 from tokensmith.toml_config import check_table, from_env, http_url, read_toml, required
 
 __all__ = [
@@ -63,6 +65,8 @@ class AuthorizationServer:
     introspection_cache_seconds: float = 1.0
     api_key_cache_seconds: float = 1.0
     timeout: float = 3.0
+    # The private keys of JWTs encrypted to the gateway's audiences (guard/decryption.py).
+    decryption_keys: tuple[DecryptionKey, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,7 @@ _SERVER_KEYS = {
     "api_key_cache_seconds": float,
     "timeout": float,
     "token_endpoint": str,
+    "decryption_keys": list,
 }
 _TXN_KEYS = {
     "mode": str,
@@ -268,15 +273,25 @@ def _server(table: dict[str, Any], name: str) -> AuthorizationServer:
     if not all(isinstance(a, str) and a for a in audiences):
         raise ConfigError(f"{where}.jwt_audiences must be a list of audience strings")
     named = {"issuer", "client_id", "client_id_env", "client_secret", "client_secret_env"}
-    named |= {"jwt_audiences", *urls}
+    named |= {"jwt_audiences", "decryption_keys", *urls}
     return AuthorizationServer(
         issuer=http_url(table, "issuer", f"{where}.issuer"),
         client_id=client_id,
         client_secret=secret,
         jwt_audiences=tuple(audiences),
+        decryption_keys=_decryption_keys(table.get("decryption_keys", []), where),
         **urls,
         **{k: v for k, v in table.items() if k not in named},
     )
+
+
+def _decryption_keys(paths: list[Any], where: str) -> tuple[DecryptionKey, ...]:
+    if not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(f"{where}.decryption_keys must be a list of key file paths")
+    try:
+        return load_decryption_keys(paths)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.decryption_keys: {exc}") from None
 
 
 def _default_audiences(

@@ -7,6 +7,7 @@ RFC 6750 answer. See docs/guard.md.
 
 from tokensmith.guard.apikeys import ApiKeyChecker, RemoteApiKeyVerifier
 from tokensmith.guard.credentials import Credential, read_credential
+from tokensmith.guard.decryption import load_decryption_keys
 from tokensmith.guard.errors import (
     ForbiddenSource,
     GuardError,
@@ -50,6 +51,7 @@ __all__ = [
     "TokenExpired",
     "TxnTokenValidator",
     "UnknownKeyId",
+    "load_decryption_keys",
     "parse_jwks",
     "pin",
     "read_credential",

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from tokensmith.guard.apikeys import ApiKeyChecker
 from tokensmith.guard.audience import check_audience
 from tokensmith.guard.credentials import Credential, read_credential
+from tokensmith.guard.decryption import DecryptionSource, load_decryption_keys
 from tokensmith.guard.errors import (
     InsufficientScope,
     InvalidToken,
@@ -30,6 +31,8 @@ from tokensmith.guard.principal import Principal
 from tokensmith.guard.txn_tokens import DEFAULT_MAX_LIFETIME, TxnTokenValidator
 
 __all__ = ["Guard"]
+
+_JWS_DOTS, _JWE_DOTS = 2, 4  # compact serialisations: RFC 7515 §7.1, RFC 7516 §7.1
 
 
 class Guard:
@@ -64,13 +67,25 @@ class Guard:
         leeway: int = 30,
         unknown_kid_cooldown: float = 30.0,
         realm: str = "tokensmith",
+        decryption_keys: Iterable[DecryptionSource] = (),
+        require_encryption: bool = False,
     ) -> Guard:
-        """A guard for JWT access tokens of one Tokensmith issuer (JWKS at ``{issuer}/jwks``)."""
+        """A guard for JWT access tokens of one Tokensmith issuer (JWKS at ``{issuer}/jwks``).
+
+        ``decryption_keys``: the resource's private keys (JWK, JWKS, PEM, or a file of one) for
+        access tokens the issuer encrypts to it; ``require_encryption`` refuses plain JWTs."""
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         jwks = JwksCache(
             jwks_uri or issuer.rstrip("/") + "/jwks", unknown_kid_cooldown=unknown_kid_cooldown
         )
-        validator = JwtValidator(jwks, issuer=issuer, audiences=audiences, leeway=leeway)
+        validator = JwtValidator(
+            jwks,
+            issuer=issuer,
+            audiences=audiences,
+            leeway=leeway,
+            decryption_keys=load_decryption_keys(decryption_keys),
+            require_encryption=require_encryption,
+        )
         return cls(jwt=validator, jwks=jwks, realm=realm)
 
     @classmethod
@@ -121,7 +136,7 @@ class Guard:
                 raise InvalidToken("API keys are not accepted here")
             return await self.api_keys.check(credential.value, source_ip)
         token = credential.value
-        if self.jwt is not None and token.count(".") == 2:
+        if self.jwt is not None and self._locally(token):
             return await self._validate_jwt(self.jwt, token)
         if self.introspector is not None:
             return await self.introspector.introspect(token)
@@ -133,11 +148,24 @@ class Guard:
                 raise InvalidToken("API keys are not accepted here")
             return self.api_keys.check_blocking(credential.value, source_ip)
         token = credential.value
-        if self.jwt is not None and token.count(".") == 2:
+        if self.jwt is not None and self._locally(token):
             return self._validate_jwt_blocking(self.jwt, token)
         if self.introspector is not None:
             return self.introspector.introspect_sync(token)
         raise InvalidToken("the access token is not a signed JWT")
+
+    def _locally(self, token: str) -> bool:
+        """A JWS is checked here; a JWE too when we hold its keys. One we cannot open goes to
+        introspection, which knows it by its record, if there is one (else it is refused)."""
+        dots = token.count(".")
+        if dots == _JWS_DOTS:
+            return True
+        jwt = self.jwt
+        return (
+            dots == _JWE_DOTS
+            and jwt is not None
+            and (bool(jwt.decryption_keys) or self.introspector is None)
+        )
 
     @staticmethod
     def require(principal: Principal, scopes: Iterable[str]) -> Principal:

@@ -7,12 +7,17 @@ claims). No header can bring its own key: ``jwk``, ``jku``, ``x5u`` and ``x5c`` 
 fetched. ``crit`` names extensions we would have to understand (RFC 7515 §4.1.11); we understand
 none, so it is refused. Validated tokens are remembered until min(exp, ``cache_seconds``) so a
 repeat costs a dict lookup.
+
+An encrypted token (a compact JWE holding the signed JWT, RFC 7519 §5.2) is opened first with
+the resource's own private keys (``decryption_keys``, ``jose/jwe.py``: its allowlist, no
+``zip``); the JWS inside is then checked exactly as an unencrypted one. A JWE arriving where no
+key is configured, and with ``require_encryption`` a plain JWS, is refused.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from tokensmith.core.clock import Clock, SystemClock
@@ -22,6 +27,7 @@ from tokensmith.guard.errors import InvalidToken, TokenExpired, UnknownKeyId
 from tokensmith.guard.pinned import PinnedKey
 from tokensmith.guard.principal import Principal, new_principal
 from tokensmith.guard.segments import json_object, segment_bytes, segment_object, split_jws
+from tokensmith.jose.jwe import DecryptionKey, InvalidEncryption, decrypt_jwt, is_jwe
 
 __all__ = ["MAX_TOKEN_CHARS", "REQUIRED_CLAIMS", "JwtValidator", "KeySource", "StaticKeys"]
 
@@ -63,8 +69,14 @@ class JwtValidator:
         cache_entries: int = 10_000,
         cache_seconds: int = 300,
         clock: Clock | None = None,
+        decryption_keys: Sequence[DecryptionKey] = (),
+        require_encryption: bool = False,
     ) -> None:
         self.issuer = issuer
+        if require_encryption and not decryption_keys:
+            raise ValueError("require_encryption needs the decryption_keys to open tokens with")
+        self.decryption_keys = tuple(decryption_keys)
+        self.require_encryption = require_encryption
         self.audiences = frozenset(audiences)
         if not issuer or not self.audiences:
             raise ValueError("a JWT validator needs an issuer and at least one audience")
@@ -88,18 +100,32 @@ class JwtValidator:
             return cached
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("the access token is too large")
-        segments = split_jws(token)
+        signed = self._open(token)
+        segments = split_jws(signed)
         if segments is None:
             raise InvalidToken("the access token is not a signed JWT")
         head, body, sig = segments
         key = self._header_keys.get(head) or self._judge_header(head)
         signature, payload = segment_bytes(sig, "signature"), segment_bytes(body, "claims")
-        if not key.verify(token[: len(head) + len(body) + 1].encode("ascii"), signature):
+        if not key.verify(signed[: len(head) + len(body) + 1].encode("ascii"), signature):
             raise InvalidToken("the access token's signature is invalid")
         principal = self._check_claims(json_object(payload, "claims"), now)
         expires_at, until = principal.expires_at or now, now + self.cache_seconds
         self._cache.put(token, principal, expires_at if expires_at <= until else until)
         return principal
+
+    def _open(self, token: str) -> str:
+        """The signed JWT: the token itself, or what its encryption holds."""
+        if not is_jwe(token):
+            if self.require_encryption:
+                raise InvalidToken("the access token must be encrypted")
+            return token
+        if not self.decryption_keys:
+            raise InvalidToken("encrypted access tokens are not accepted here")
+        try:
+            return decrypt_jwt(token, self.decryption_keys)
+        except InvalidEncryption as exc:
+            raise InvalidToken(str(exc)) from None
 
     def forget(self) -> None:
         """Drop remembered tokens and headers, e.g. when the key set changed."""

@@ -3,6 +3,8 @@
 A JWT is verifiable by any resource server from the JWKS and is not written to the database when
 nothing else needs it; revoking one records its ``jti``. An opaque token means nothing outside this
 server: it is a 256-bit random value behind the ``tsat_`` prefix, kept only as a keyed hash.
+A JWT for a resource that takes encrypted tokens is then encrypted to it and always stored by
+the keyed hash of its value (``oauth/resource_encryption.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 from tokensmith.core.clock import Clock
 from tokensmith.core.scopes import format_scope
 from tokensmith.core.secrets import keyed_hash, random_token
+from tokensmith.jose.jwe import encrypt_jwt
 from tokensmith.jose.jws import sign_jwt
 from tokensmith.jose.keys import SigningKey
 from tokensmith.oauth.clients import Client
+from tokensmith.oauth.resource_encryption import ResourceEncryption
 from tokensmith.oauth.tokens import IssuedToken
 
 __all__ = [
@@ -72,12 +76,25 @@ class AccessToken:
 
 class AccessTokenIssuer:
     def __init__(
-        self, *, issuer: str, signing_key: Callable[[], SigningKey], pepper: bytes, clock: Clock
+        self,
+        *,
+        issuer: str,
+        signing_key: Callable[[], SigningKey],
+        pepper: bytes,
+        clock: Clock,
+        encryption: ResourceEncryption | None = None,
     ) -> None:
         self.issuer = issuer
         self._signing_key = signing_key
         self._pepper = pepper
         self._clock = clock
+        self._encryption = encryption or ResourceEncryption()
+
+    def check_audience(self, client: Client, audience: tuple[str, ...]) -> None:
+        """InvalidTarget now for an audience ``issue`` would refuse: for a grant to call before
+        it spends anything (SECURITY.md case 64)."""
+        if client.access_token_format == "jwt":
+            self._encryption.key_for(audience)
 
     def issue(self, ctx: TokenContext) -> AccessToken:
         now = self._clock.now()
@@ -113,7 +130,26 @@ class AccessTokenIssuer:
             "scope": scope,
             **ctx.claims,
         }
+        recipient = self._encryption.key_for(ctx.audience)  # InvalidTarget before signing
         value = sign_jwt(self._signing_key(), claims, typ=ACCESS_TOKEN_TYP)
+        if recipient is not None:
+            value = encrypt_jwt(value, recipient)
+            # We cannot open it again: introspection and revocation find it by its hash.
+            record = IssuedToken(
+                jti,
+                ctx.client.client_id,
+                ctx.subject,
+                scope,
+                audience,
+                "jwt",
+                now,
+                now + ctx.lifetime,
+                token_hash=keyed_hash(self._pepper, value),
+                family_id=ctx.family_id,
+                code_hash=ctx.code_hash,
+                claims=dict(ctx.claims) or None,
+            )
+            return AccessToken(value, ctx.lifetime, scope, record, jti)
         # Tokens tied to a code or a refresh family are recorded so they can be revoked with it.
         tied = ctx.family_id is not None or ctx.code_hash is not None
         stored = (

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from tokensmith.errors import InvalidClient
+from tokensmith.jose.jwe import KEY_MANAGEMENT, encryption_key
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey, verification_key_from_jwk
 
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_CLIENT_KEYS",
     "AssertionReplayStore",
     "client_keys",
+    "is_encryption_jwk",
     "parse_client_jwks",
     "verify_client_assertion",
 ]
@@ -55,16 +57,25 @@ def parse_client_jwks(text: str) -> dict[str, Any]:
     for jwk in keys:
         if not isinstance(jwk, dict) or any(m in jwk for m in ("d", "p", "q", "k")):
             raise ValueError("the JWKS must hold public keys only")
-        verification_key_from_jwk(jwk)  # alg, kid, key type and RSA size
-    kids = [jwk["kid"] for jwk in keys]
+        if is_encryption_jwk(jwk):
+            encryption_key(jwk)  # key type, alg allowlist, RSA size, curve (jose/jwe.py)
+        else:
+            verification_key_from_jwk(jwk)  # alg, kid, key type and RSA size
+    kids = [jwk["kid"] for jwk in keys if "kid" in jwk]
     if len(set(kids)) != len(kids):
         raise ValueError("key ids in the JWKS must be unique")
     return {"keys": keys}
 
 
 def client_keys(jwks: Mapping[str, Any] | None) -> dict[str, VerificationKey]:
-    keys = (jwks or {}).get("keys", [])
+    """The client's signing keys; its encryption keys never verify an assertion."""
+    keys = [jwk for jwk in (jwks or {}).get("keys", []) if not is_encryption_jwk(jwk)]
     return {k.kid: k for k in (verification_key_from_jwk(jwk) for jwk in keys)}
+
+
+def is_encryption_jwk(jwk: Mapping[str, Any]) -> bool:
+    """A registered key meant for encrypting to the client (OIDC Registration §2: ``use``)."""
+    return jwk.get("use") == "enc" or jwk.get("alg") in KEY_MANAGEMENT
 
 
 async def verify_client_assertion(

@@ -20,12 +20,15 @@ from tokensmith.core.checksum import CHECKSUM_LENGTH, crc32_base62, random_base6
 from tokensmith.core.redirect_uris import parse_redirect_uri
 from tokensmith.core.scopes import format_scope, parse_scope
 from tokensmith.core.secrets import constant_time_equals, keyed_hash
+from tokensmith.oauth.client_assertion import is_encryption_jwk
 from tokensmith.oauth.exchange_policy import TOKEN_EXCHANGE_GRANT, parse_policy
 from tokensmith.oauth.redirects import validate_redirect_uri
+from tokensmith.oidc.encryption import check_client_encryption
 
 __all__ = [
     "CLIENT_SECRET_PATTERN",
     "Client",
+    "ClientEncryption",
     "ClientStore",
     "GrantCatalogue",
     "NewClient",
@@ -85,6 +88,37 @@ class Client:
         object.__setattr__(self, "scopes", frozenset(self.scope.split()))
 
 
+@dataclass(frozen=True, slots=True)
+class ClientEncryption:
+    """A client's ID token and userinfo encryption (OIDC Registration §2), each (alg, enc) or
+    (None, None) for none."""
+
+    id_token: tuple[str | None, str | None] = (None, None)
+    userinfo: tuple[str | None, str | None] = (None, None)
+
+    @classmethod
+    def of(cls, client: Client) -> ClientEncryption:
+        return cls(
+            (client.id_token_encrypted_response_alg, client.id_token_encrypted_response_enc),
+            (client.userinfo_encrypted_response_alg, client.userinfo_encrypted_response_enc),
+        )
+
+    def for_client(self, jwks: dict[str, Any] | None) -> ClientEncryption:
+        """Checked against the JWKS, enc defaulted; ValueError saying what is wrong."""
+        return ClientEncryption(
+            check_client_encryption(jwks, *self.id_token, "ID token"),
+            check_client_encryption(jwks, *self.userinfo, "userinfo"),
+        )
+
+    def columns(self) -> dict[str, str | None]:
+        return {
+            "id_token_encrypted_response_alg": self.id_token[0],
+            "id_token_encrypted_response_enc": self.id_token[1],
+            "userinfo_encrypted_response_alg": self.userinfo[0],
+            "userinfo_encrypted_response_enc": self.userinfo[1],
+        }
+
+
 class GrantCatalogue(Protocol):
     """The grant types a server offers (``oauth/grant_types.GrantRegistry`` is one)."""
 
@@ -117,6 +151,8 @@ class NewClient:
     token_exchange: dict[str, Any] | None = None  # oauth/exchange_policy.py
     dpop_bound_access_tokens: bool = False
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    # OIDC Registration §2: alg alone means enc A256GCM; the JWKS must hold a key for the alg.
+    encryption: ClientEncryption = field(default_factory=lambda: ClientEncryption())
 
     def validated(
         self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
@@ -163,6 +199,7 @@ class NewClient:
         if self.may_vouch_client_ip and self.is_public:
             raise ValueError("a public client cannot vouch for client_ip")
         exchange = self._exchange_policy(grants)
+        encryption = self.encryption.for_client(self.jwks)
         return Client(
             client_id=client_id,
             name=name,
@@ -184,6 +221,10 @@ class NewClient:
             token_exchange=exchange,
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
+            id_token_encrypted_response_alg=encryption.id_token[0],
+            id_token_encrypted_response_enc=encryption.id_token[1],
+            userinfo_encrypted_response_alg=encryption.userinfo[0],
+            userinfo_encrypted_response_enc=encryption.userinfo[1],
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
@@ -201,11 +242,15 @@ class NewClient:
             if self.auth_method not in (None, "none"):
                 raise ValueError("a public client authenticates with none")
             return "none"
-        method = self.auth_method or ("private_key_jwt" if self.jwks else "client_secret_basic")
+        # A JWKS of encryption keys only (for encrypted ID tokens) is no means of authentication.
+        signs = self.jwks is not None and any(
+            not is_encryption_jwk(jwk) for jwk in self.jwks.get("keys", ())
+        )
+        method = self.auth_method or ("private_key_jwt" if signs else "client_secret_basic")
         if method not in (*SECRET_AUTH_METHODS, "private_key_jwt"):
             raise ValueError(f"unsupported auth method {method!r}")
-        if (method == "private_key_jwt") != (self.jwks is not None):
-            raise ValueError("private_key_jwt and a JWKS (--jwks-file) go together")
+        if (method == "private_key_jwt") != signs:
+            raise ValueError("private_key_jwt and a JWKS of signing keys (--jwks-file) go together")
         return method
 
 
@@ -283,6 +328,10 @@ class ClientStore(Protocol):
     ) -> bool: ...
 
     async def delete(self, client_id: str) -> bool: ...
+
+    async def set_encryption(self, client_id: str, choices: ClientEncryption, now: int) -> bool:
+        """Replace the ID token and userinfo encryption choices (checked by ``for_client``)."""
+        ...
 
     async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool: ...
 

@@ -70,6 +70,8 @@ async def exchange_code(
     audience = (
         resolve_audience(requested, client, deps.policy.default_audience) if requested else None
     )
+    if audience is not None:
+        deps.responder.access.check_audience(client, audience)
     code_hash = keyed_hash(deps.pepper, value)
     now = deps.clock.now()
     code = await deps.codes.consume(code_hash, client.client_id, now)

@@ -20,6 +20,7 @@ from tokensmith.oauth.clients import Client
 from tokensmith.oauth.device_grants import DeviceGrant, DeviceGrantStore
 from tokensmith.oauth.pipeline import Answer
 from tokensmith.oauth.request import ProtocolRequest
+from tokensmith.oauth.resource_encryption import ResourceEncryption
 from tokensmith.oauth.resources import resolve_audience
 from tokensmith.oauth.scopes import narrow_scope
 from tokensmith.oauth.user_codes import format_user_code, new_user_code, user_code_fingerprint
@@ -48,7 +49,9 @@ class DeviceAuthorization:
         issuer: str,
         default_audience: str,
         timing: DeviceTiming,
+        encryption: ResourceEncryption | None = None,
     ) -> None:
+        self._encryption = encryption or ResourceEncryption()
         self._grants = grants
         self._pepper = pepper
         self._clock = clock
@@ -63,7 +66,9 @@ class DeviceAuthorization:
         scope = format_scope(set(narrow_scope(request.params.get("scope"), client.scopes)))
         requested = request.params.all("resource")
         if requested:
-            resolve_audience(requested, client, self._default_audience)  # InvalidTarget if not
+            audience = resolve_audience(requested, client, self._default_audience)
+            if client.access_token_format == "jwt":
+                self._encryption.key_for(audience)  # mixed with an encrypting resource: refused
         resource = " ".join(dict.fromkeys(requested)) or None
         device_code, user_code = await self._store(client, scope, resource)
         shown = format_user_code(user_code)

@@ -6,6 +6,7 @@ success for tokens it does not know (RFC 7009 §2.2) and revokes only the caller
 
 A token whose client has been deleted is inactive, stored or not (SECURITY.md case 62): a JWT
 from the client_credentials grant has no record to revoke, so the client's existence is checked.
+A JWT encrypted to its resource is recorded at issue and found by the keyed hash of its value.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import fingerprint, keyed_hash
 from tokensmith.errors import InvalidRequest
+from tokensmith.jose.jwe import is_jwe
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
 from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP, RESERVED_CLAIMS
@@ -138,7 +140,8 @@ class TokenInspector:
 
     async def _lookup(self, token: str) -> _Known | None:
         now = self._clock.now()
-        if token.startswith(ACCESS_TOKEN_PREFIX):
+        # An opaque token, or a JWT encrypted to its resource (which we cannot open): by hash.
+        if token.startswith(ACCESS_TOKEN_PREFIX) or is_jwe(token):
             record = await self._tokens.get_by_hash(keyed_hash(self._pepper, token))
             if record is None:
                 return None

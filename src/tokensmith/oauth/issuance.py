@@ -16,12 +16,14 @@ from tokensmith.accounts.users import UserStore
 from tokensmith.audit.events import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.sealing import MasterKey
+from tokensmith.errors import ServerError
 from tokensmith.oauth.access_tokens import AccessToken, AccessTokenIssuer, TokenContext
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.grants import CodeStore
 from tokensmith.oauth.request import ProtocolRequest
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.oauth.transactions import Transaction
+from tokensmith.oidc.encryption import Recipient, recipient
 from tokensmith.oidc.id_tokens import IdTokenIssuer
 
 __all__ = ["GrantDeps", "Prepared", "ResponseHook", "TokenPolicy", "TokenResponder"]
@@ -162,6 +164,7 @@ class TokenResponder:
                 auth_time=auth_time,
                 nonce=nonce,
                 access_token=token.value,
+                recipient=id_token_recipient(ctx.client),
             )
         for hook in self.hooks:
             before = dict(body)
@@ -172,6 +175,19 @@ class TokenResponder:
 
 
 _ABSENT = object()
+
+
+def id_token_recipient(client: Client) -> Recipient | None:
+    """Whom the client's ID tokens are encrypted to; fails closed, never sends them readable."""
+    try:
+        return recipient(
+            client.jwks,
+            client.id_token_encrypted_response_alg,
+            client.id_token_encrypted_response_enc,
+        )
+    except ValueError:
+        # Registration checked the key; a stored client without one is refused, not served.
+        raise ServerError("the client's ID token encryption key is unusable") from None
 
 
 def _only_additions(before: TokenContext, after: TokenContext) -> TokenContext:

@@ -1,4 +1,8 @@
-"""ID tokens (OIDC Core §2, §3.1.3.6): who logged in, when, how, for which client."""
+"""ID tokens (OIDC Core §2, §3.1.3.6): who logged in, when, how, for which client.
+
+For a client that registered ID token encryption the signed token is then encrypted to its key
+(OIDC Core §10.2: signed first, then encrypted; ``oidc/encryption.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from tokensmith.core.clock import Clock
 from tokensmith.core.secrets import b64url
 from tokensmith.jose.jws import sign_jwt
 from tokensmith.jose.keys import SigningKey
+from tokensmith.oidc.encryption import Recipient
 
 __all__ = ["IdTokenIssuer", "token_hash"]
 
@@ -47,6 +52,7 @@ class IdTokenIssuer:
         access_token: str,
         amr: tuple[str, ...] = ("pwd",),
         extra: dict[str, Any] | None = None,
+        recipient: Recipient | None = None,
     ) -> str:
         key = self._signing_key()
         now = self._clock.now()
@@ -65,4 +71,5 @@ class IdTokenIssuer:
         if nonce is not None:
             claims["nonce"] = nonce
         claims.update(extra or {})
-        return sign_jwt(key, claims, typ="JWT")
+        signed = sign_jwt(key, claims, typ="JWT")
+        return recipient.seal(signed) if recipient is not None else signed

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import ALGORITHMS
 from tokensmith.jose.dpop import DPOP_ALGORITHMS
+from tokensmith.jose.jwe import CONTENT_ENCRYPTION, KEY_MANAGEMENT
 from tokensmith.oauth.capabilities import Feature, Route
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
@@ -216,6 +217,11 @@ FEATURES: tuple[Feature, ...] = (
             "subject_types_supported": ["public"],
             "claims_supported": ["sub", "preferred_username", "email"],
             "scopes_supported": ["openid", "profile", "email"],
+            # OIDC Discovery §3: what a client may register for encrypted ID tokens and userinfo.
+            "id_token_encryption_alg_values_supported": list(KEY_MANAGEMENT),
+            "id_token_encryption_enc_values_supported": list(CONTENT_ENCRYPTION),
+            "userinfo_encryption_alg_values_supported": list(KEY_MANAGEMENT),
+            "userinfo_encryption_enc_values_supported": list(CONTENT_ENCRYPTION),
         },
     ),
     Feature(

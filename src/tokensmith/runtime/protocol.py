@@ -24,6 +24,7 @@ from tokensmith.oauth.issuance import GrantDeps, ResponseHook, TokenPolicy, Toke
 from tokensmith.oauth.key_verification import KeyVerification
 from tokensmith.oauth.par import PushedAuthorization
 from tokensmith.oauth.pipeline import ClientEndpoint, Handler, Precheck
+from tokensmith.oauth.resource_encryption import ResourceEncryption
 from tokensmith.oauth.secret_leaks import ClientSecretLeaks
 from tokensmith.oauth.token_endpoint import TokenEndpoint
 from tokensmith.oidc.id_tokens import IdTokenIssuer
@@ -137,6 +138,7 @@ def build_protocol(
         issuer=settings.issuer,
         default_audience=policy.default_audience,
         timing=DeviceTiming(settings.device_code_ttl, settings.device_poll_interval),
+        encryption=ResourceEncryption(settings.resource_encryption),
     )
     pushed = PushedAuthorization(
         store=services.pushed_requests,
@@ -217,6 +219,7 @@ def _issuance(
             signing_key=lambda: keyring.active,
             pepper=services.master.pepper,
             clock=services.clock,
+            encryption=ResourceEncryption(settings.resource_encryption),
         ),
         id_tokens=IdTokenIssuer(
             issuer=settings.issuer,

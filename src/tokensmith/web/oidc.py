@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.accounts.sessions import Session
 from tokensmith.core.secrets import random_token
 from tokensmith.errors import OAuthError
+from tokensmith.oauth.clients import Client
 from tokensmith.oauth.params import Params
+from tokensmith.oidc.encryption import recipient
 from tokensmith.oidc.logout import logout_redirect, read_id_token_hint
-from tokensmith.oidc.userinfo import userinfo_claims
+from tokensmith.oidc.userinfo import USERINFO_JWT_TYPE, userinfo_claims, userinfo_jwt
 from tokensmith.runtime.services import Services
 from tokensmith.web.bearer import BearerRefused, bearer_error, bearer_token, bound_key
 from tokensmith.web.cookies import (
@@ -42,12 +46,46 @@ async def userinfo(request: Request) -> Response:
     user = await services_of(request).users.get(record.subject)
     if user is None or user.disabled:
         return bearer_error("invalid_token", "the access token is invalid, expired or revoked")
+    claims = userinfo_claims(user, scopes)
+    client = await services_of(request).clients.get(record.client_id)
+    try:
+        answer = _userinfo_answer(services_of(request), client, claims)
+    except ValueError:
+        # Registration checked the key; without one the claims are not sent readable.
+        return json_response(
+            {
+                "error": "server_error",
+                "error_description": "the client's encryption key is unusable",
+            },
+            500,
+        )
     # OIDC Core §5.3: a browser app may call userinfo itself, from an origin its client registered.
-    bound = bound_key(record) is not None
-    headers = dict(services_of(request).protocol.dpop.response_headers()) if bound else None
-    return await allow_client_origin(
-        request, record.client_id, json_response(userinfo_claims(user, scopes), headers=headers)
+    if bound_key(record) is not None:
+        answer.headers.update(services_of(request).protocol.dpop.response_headers())
+    return await allow_client_origin(request, record.client_id, answer)
+
+
+def _userinfo_answer(services: Services, client: Client | None, claims: dict[str, Any]) -> Response:
+    """JSON, or for a client that asked for encryption a signed, then encrypted JWT."""
+    found = (
+        recipient(
+            client.jwks,
+            client.userinfo_encrypted_response_alg,
+            client.userinfo_encrypted_response_enc,
+        )
+        if client is not None
+        else None
     )
+    if client is None or found is None:
+        return json_response(claims)
+    token = userinfo_jwt(
+        claims,
+        issuer=services.settings.issuer,
+        client_id=client.client_id,
+        key=services.keyring.active,
+        recipient=found,
+    )
+    return Response(token, media_type=USERINFO_JWT_TYPE, headers={"cache-control": "no-store"})
 
 
 async def logout(request: Request) -> Response:

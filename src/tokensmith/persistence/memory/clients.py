@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from tokensmith.oauth.clients import Client
+from tokensmith.oauth.clients import Client, ClientEncryption
 from tokensmith.persistence.memory._tables import DuplicateKey, Tables, fresh, json_copy, round_trip
 
 __all__ = ["MemoryClientStore"]
@@ -122,6 +122,22 @@ class MemoryClientStore:
             return False
         self._rows[client_id] = replace(
             client, require_pushed_authorization_requests=required, updated_at=now
+        )
+        return True
+
+    async def set_encryption(self, client_id: str, choices: ClientEncryption, now: int) -> bool:
+        """Replace what the client's ID tokens and userinfo are encrypted with."""
+        await round_trip()
+        client = self._rows.get(client_id)
+        if client is None:
+            return False
+        self._rows[client_id] = replace(
+            client,
+            id_token_encrypted_response_alg=choices.id_token[0],
+            id_token_encrypted_response_enc=choices.id_token[1],
+            userinfo_encrypted_response_alg=choices.userinfo[0],
+            userinfo_encrypted_response_enc=choices.userinfo[1],
+            updated_at=now,
         )
         return True
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokensmith.oauth.clients import Client
+from tokensmith.oauth.clients import Client, ClientEncryption
 from tokensmith.persistence.repositories._base import Repository, as_dict, select_by, values_of
 from tokensmith.persistence.tables import clients as t
 
@@ -186,6 +186,18 @@ class SqlClientStore(Repository):
                 sa.update(t)
                 .where(t.c.client_id == client_id)
                 .values(require_pushed_authorization_requests=required, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return result.rowcount == 1
+
+    async def set_encryption(self, client_id: str, choices: ClientEncryption, now: int) -> bool:
+        """Replace what the client's ID tokens and userinfo are encrypted with."""
+        self._cache.pop(client_id, None)
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.client_id == client_id)
+                .values(**choices.columns(), updated_at=now)
             )
         self._cache.pop(client_id, None)
         return result.rowcount == 1
