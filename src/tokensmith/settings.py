@@ -26,7 +26,7 @@ from tokensmith.core.forwarded import Network, ProxyHeader, TrustedProxies, pars
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import DEFAULT_ALGORITHM, SigningAlgorithm
 from tokensmith.jose.jwe import EncryptionKey
-from tokensmith.oauth.resource_encryption import parse_resource_keys
+from tokensmith.jose.resource_keys import parse_resource_keys
 
 __all__ = [
     "ENV_PREFIX",
