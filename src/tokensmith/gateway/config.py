@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
@@ -76,6 +77,10 @@ class GatewayConfig:
     # Forwarding headers are read only from these proxies (none by default: the gateway is the
     # edge), and only the one header they write.
     trusted_proxies: TrustedProxies = NO_PROXIES
+    # The origin clients call the gateway at: DPoP proofs must name it (RFC 9449 §4.3 htu).
+    # Unset: DPoP is not accepted, and DPoP-bound tokens are refused.
+    public_url: str | None = None
+    dpop_nonces: bool = False  # ask DPoP clients for a nonce of ours (RFC 9449 §9)
 
     @property
     def token_audiences(self) -> frozenset[str]:
@@ -106,6 +111,8 @@ _GATEWAY_KEYS = {
     "resource": str,
     "trusted_proxies": list,
     "proxy_header": str,
+    "public_url": str,
+    "dpop_nonces": bool,
 }
 _SERVER_KEYS = {
     "issuer": str,
@@ -152,7 +159,7 @@ def parse_config(
     issuer = http_url(gateway, "issuer", f"{name}: gateway.issuer")
     key_file = Path(required(gateway, "signing_key_file", f"{name}: gateway"))
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
-    named |= {"metrics_token", "metrics_token_env"}
+    named |= {"metrics_token", "metrics_token_env", "public_url"}
     config = GatewayConfig(
         issuer=issuer,
         server=trusted,
@@ -161,10 +168,20 @@ def parse_config(
         signing_key_file=key_file if key_file.is_absolute() else base / key_file,
         trusted_proxies=_proxies(gateway, name),
         metrics_token=_metrics_token(gateway, name),
+        public_url=_public_url(gateway, name),
         **{k: v for k, v in gateway.items() if k not in named},
     )
     _check_limits(config, name)
     return config
+
+
+def _public_url(table: dict[str, Any], name: str) -> str | None:
+    if "public_url" not in table:
+        return None
+    url = http_url(table, "public_url", f"{name}: gateway.public_url")
+    if urlsplit(url).path not in ("", "/") or "?" in url or "#" in url:
+        raise ConfigError(f"{name}: gateway.public_url is an origin only (no path or query)")
+    return url.rstrip("/")
 
 
 def _metrics_token(table: dict[str, Any], name: str) -> str | None:

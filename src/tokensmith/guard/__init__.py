@@ -7,7 +7,12 @@ RFC 6750 answer. See docs/guard.md.
 
 from tokensmith.guard.apikeys import ApiKeyChecker, RemoteApiKeyVerifier
 from tokensmith.guard.credentials import Credential, read_credential
+from tokensmith.guard.dpop import DpopPolicy, ProofContext
+from tokensmith.guard.dpop_nonces import DpopNonces
+from tokensmith.guard.dpop_replay import MemoryProofCache, ProofReplayCache
 from tokensmith.guard.errors import (
+    DpopNonceRequired,
+    DpopProofRefused,
     ForbiddenSource,
     GuardError,
     InsufficientScope,
@@ -30,6 +35,10 @@ from tokensmith.guard.principal import Principal
 __all__ = [
     "ApiKeyChecker",
     "Credential",
+    "DpopNonceRequired",
+    "DpopNonces",
+    "DpopPolicy",
+    "DpopProofRefused",
     "ForbiddenSource",
     "Guard",
     "GuardError",
@@ -39,9 +48,12 @@ __all__ = [
     "InvalidToken",
     "JwksCache",
     "JwtValidator",
+    "MemoryProofCache",
     "MissingCredential",
     "PinnedKey",
     "Principal",
+    "ProofContext",
+    "ProofReplayCache",
     "RateLimited",
     "RemoteApiKeyVerifier",
     "ServiceUnavailable",
