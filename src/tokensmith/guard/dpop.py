@@ -85,9 +85,11 @@ class DpopPolicy:
         """The one proof of a request; refused when there is none or more than one."""
         if not proofs:
             raise DpopProofRefused("a DPoP token needs a DPoP proof header")
-        if len(proofs) > _MAX_PROOFS:
+        proof = next(iter(proofs))
+        # WSGI and some proxies join repeated headers with commas, which no JWS contains.
+        if len(proofs) > _MAX_PROOFS or "," in proof:
             raise DpopProofRefused("send exactly one DPoP proof header")
-        return next(iter(proofs))
+        return proof
 
     def check(self, token: str, jkt: str, request: ProofContext) -> DpopProof:
         """The proof of ``request`` for ``token``, bound to ``jkt``; a GuardError otherwise."""
