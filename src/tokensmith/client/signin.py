@@ -68,6 +68,8 @@ def finish_sign_in(
         metadata, stored, store, home=home, http=http, clock=clock, close_http=close_http
     )
     session.adopt(stored, token)
+    if dpop is not None:
+        session.dpop = dpop  # the same object: the nonces it learned signing in stay with it
     return session
 
 
