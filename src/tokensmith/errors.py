@@ -322,7 +322,16 @@ class InvalidDpopProof(OAuthError):
 
 
 class UseDpopNonce(OAuthError):
+    """Carries the nonce the client must put in its next proof (sent as ``DPoP-Nonce``)."""
+
     code = "use_dpop_nonce"
+    audited = False  # the protocol's routine: a client's first proof has no nonce yet
+
+    def __init__(
+        self, description: str = "", *, nonce: str | None = None, detail: str = ""
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self.nonce = nonce
 
 
 # -- OIDC Core §3.1.2.6 ----------------------------------------------------------------------

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     clock_leeway: Duration = Field(default=60, ge=0, le=600)
     default_audience: str | None = None  # the aud of tokens that name no resource; the issuer
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # DPoP (RFC 9449): require server nonces in proofs, and how old a proof's iat may be.
+    dpop_nonce: bool = False
+    dpop_proof_max_age: Duration = Field(default=60, ge=5, le=600)
 
     # API keys: "live" or "test" in the key's prefix (default: live in production, test otherwise),
     # and how long a node may serve a key from its cache, which bounds how late a revocation made

@@ -45,11 +45,11 @@ def ask(
 def test_a_registered_origin_gets_a_preflight(
     http: httpx.Client, spa: Registered, path: str, method: str
 ) -> None:
-    response = ask(http, path, SPA, method, "Authorization, Content-Type")
+    response = ask(http, path, SPA, method, "Authorization, Content-Type, DPoP")
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == SPA
     assert method in response.headers["access-control-allow-methods"]
-    assert response.headers["access-control-allow-headers"] == "authorization, content-type"
+    assert response.headers["access-control-allow-headers"] == "authorization, content-type, dpop"
     assert response.headers["access-control-max-age"] == "600"
     assert response.headers["vary"] == "Origin"
     assert "access-control-allow-credentials" not in response.headers  # no cookies here
@@ -105,6 +105,7 @@ def test_userinfo_answers_its_client_origin_only(
     bearer = {"authorization": f"Bearer {tokens['access_token']}"}
     mine = http.get("/userinfo", headers={**bearer, "origin": SPA})
     assert mine.status_code == 200 and mine.headers["access-control-allow-origin"] == SPA
+    assert mine.headers["access-control-expose-headers"] == "DPoP-Nonce"  # RFC 9449 §8
     # Another client's origin passes a preflight, but cannot read this client's answers.
     assert ask(http, "/userinfo", "https://other.example.com", "GET").status_code == 204
     theirs = http.get("/userinfo", headers={**bearer, "origin": "https://other.example.com"})

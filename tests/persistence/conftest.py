@@ -28,6 +28,7 @@ from tokensmith.persistence.repositories import (
     SqlCodeStore,
     SqlConsentStore,
     SqlDeviceGrantStore,
+    SqlDpopProofStore,
     SqlMetaStore,
     SqlRefreshStore,
     SqlSessionStore,
@@ -64,6 +65,7 @@ class Stores:
     api_keys: SqlApiKeyStore | memory.MemoryApiKeyStore
     audit: SqlAuditStore | memory.MemoryAuditStore
     assertions: SqlAssertionStore | memory.MemoryAssertionStore
+    dpop_proofs: SqlDpopProofStore | memory.MemoryDpopProofStore
     signing_keys: SqlSigningKeyStore | memory.MemorySigningKeyStore
     meta: SqlMetaStore | memory.MemoryMetaStore
     engine: AsyncEngine | None = None  # the SQL backends'
@@ -102,6 +104,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             api_keys=held.api_keys,
             audit=held.audit,
             assertions=held.assertions,
+            dpop_proofs=held.dpop_proofs,
             signing_keys=held.signing_keys,
             meta=held.meta,
         )
@@ -125,6 +128,7 @@ async def stores(backend: str, sql_settings: Settings | None) -> AsyncIterator[S
             api_keys=SqlApiKeyStore(engine),
             audit=SqlAuditStore(engine),
             assertions=SqlAssertionStore(engine),
+            dpop_proofs=SqlDpopProofStore(engine),
             signing_keys=SqlSigningKeyStore(engine),
             meta=SqlMetaStore(engine),
             engine=engine,

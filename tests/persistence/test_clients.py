@@ -162,3 +162,17 @@ async def test_a_jwks_comes_back_as_it_was_stored(stores: Stores) -> None:
     stored = await stores.clients.get("c-jwt")
     assert stored is not None and stored.jwks is not None
     assert stored.jwks["keys"][0]["kid"] == "k1"
+
+
+async def test_dpop_bound_access_tokens_is_kept_and_can_be_changed(stores: Stores) -> None:
+    bound = NewClient(
+        "bound", grant_types=("client_credentials",), dpop_bound_access_tokens=True
+    ).validated(generate_client_id(), b"h" * 32, NOW, offered=OFFERED)
+    await stores.clients.add(bound)
+    stored = await stores.clients.get(bound.client_id)
+    assert stored is not None and stored.dpop_bound_access_tokens
+    assert await stores.clients.set_dpop_bound_access_tokens(bound.client_id, False, NOW + 1)
+    changed = await stores.clients.get(bound.client_id)
+    assert changed is not None and not changed.dpop_bound_access_tokens
+    assert changed.updated_at == NOW + 1
+    assert not await stores.clients.set_dpop_bound_access_tokens("nobody", True, NOW)

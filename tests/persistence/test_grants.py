@@ -124,3 +124,9 @@ async def test_a_consent_is_one_users_for_one_client(stores: Stores) -> None:
     assert not await stores.consents.revoke("u1", "c1")
     assert await stores.consents.get("u1", "c2") == Consent("u1", "c2", "api", NOW)
     assert await stores.consents.get("u2", "c1") == Consent("u2", "c1", "profile", NOW)
+
+
+async def test_a_codes_dpop_key_is_kept(stores: Stores) -> None:
+    await stores.codes.add(code(h("bound"), dpop_jkt="thumb"))
+    spent = await stores.codes.consume(h("bound"), "c1", NOW)
+    assert spent is not None and spent.dpop_jkt == "thumb"

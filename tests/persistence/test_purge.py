@@ -69,6 +69,9 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     for i in range(3):
         await stores.device_grants.add(device_grant(f"old-{i}", expires_at=now - margin - 1))
     await stores.device_grants.add(device_grant("recent", expires_at=now - margin + 10))
+    # DPoP proofs go once they expire: past their iat window they are refused anyway.
+    await stores.dpop_proofs.remember(h("stale-proof"), now - 1)
+    await stores.dpop_proofs.remember(h("live-proof"), now + 60)
 
     deleted = await purge(stores, now, KEEP, batch=2)
 
@@ -79,6 +82,7 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
         "refresh_families": 2,
         "sessions": 1,
         "assertions": 0,
+        "dpop_proofs": 1,
         "audit_events": 2,
     }
     assert await stores.codes.get(h("late-replay")) is not None
@@ -93,6 +97,7 @@ async def test_purge_deletes_what_is_over_and_keeps_the_rest(
     assert await stores.device_grants.get(h("old-0")) is None
     events = await stores.audit.query(AuditQuery(limit=10))
     assert [e.at for e in events] == [now - DAY]
+    assert not await stores.dpop_proofs.remember(h("live-proof"), now + 60)
     assert set((await purge(stores, now, KEEP, batch=2)).values()) == {0}
 
 

@@ -113,3 +113,23 @@ async def test_records_expired_before_the_cut_are_purged_in_batches(stores: Stor
     assert await stores.tokens.purge_expired(NOW, limit=2) == 1
     assert await stores.tokens.purge_expired(NOW, limit=2) == 0
     assert await stores.tokens.get_by_jti("at-the-cut") is not None
+
+
+async def test_claims_and_a_familys_dpop_key_are_kept(stores: Stores) -> None:
+    """RFC 9449: an opaque token's cnf lives in its record; a public client's family keeps its key."""
+    claims = {"cnf": {"jkt": "thumb"}, "act": {"sub": "svc"}}
+    await stores.tokens.add(jwt("bound", format="opaque", token_hash=h("bound"), claims=claims))
+    found = await stores.tokens.get_by_hash(h("bound"))
+    assert found is not None and found.claims == claims
+    plain = jwt("plain")
+    await stores.tokens.add(plain)
+    stored = await stores.tokens.get_by_jti("plain")
+    assert stored is not None and stored.claims is None
+    family = RefreshFamily("f-bound", "c1", "u1", "api", NOW, dpop_jkt="thumb")
+    await stores.refresh.create_family(
+        family, RefreshToken(h("rt"), "f-bound", "api", NOW, NOW + 60)
+    )
+    got = await stores.refresh.get(h("rt"))
+    assert got is not None and got[1].dpop_jkt == "thumb"
+    with_user = await stores.refresh.get_with_subject(h("rt"))
+    assert with_user is not None and with_user[1].dpop_jkt == "thumb"

@@ -40,6 +40,7 @@ def describe(client: Client) -> dict[str, Any]:
         "refresh_grace": client.refresh_grace,
         "rate_limit": client.rate_limit,
         "may_vouch_client_ip": client.may_vouch_client_ip,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "created_at": client.created_at,
         "previous_secret_expires_at": client.previous_secret_expires_at,
     }
@@ -53,6 +54,7 @@ def _lines(client: Client) -> list[str]:
         f"grant types:   {' '.join(client.grant_types)}",
         f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
         f"scope:         {client.scope or '-'}",
+        f"DPoP required: {'yes' if client.dpop_bound_access_tokens else 'no'}",
         f"created:       {when(client.created_at)}",
     ]
 
@@ -107,6 +109,13 @@ def create(
             help="May name its callers' addresses (client_ip) at /api-keys/verify: a gateway.",
         ),
     ] = False,
+    dpop_bound_access_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--dpop-bound-access-tokens",
+            help="Every token request must carry a DPoP proof (RFC 9449 §5.2).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a client; prints its client_id and, once only, its secret."""
@@ -134,6 +143,7 @@ def create(
         refresh_grace=grace,
         rate_limit=rate_limit,
         may_vouch_client_ip=may_vouch_client_ip,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
 
     async def action(services: Services) -> tuple[Client, str | None]:
@@ -238,10 +248,17 @@ def update(
             help="Allow or forbid naming callers' addresses (client_ip) at /api-keys/verify.",
         ),
     ] = None,
+    dpop_bound_access_tokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--dpop-bound-access-tokens/--no-dpop-bound-access-tokens",
+            help="Require (or stop requiring) a DPoP proof on every token request.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a client's permissions."""
-    if may_vouch_client_ip is None:
+    if may_vouch_client_ip is None and dpop_bound_access_tokens is None:
         raise CommandError("name a change, such as --may-vouch-client-ip")
     allowed = may_vouch_client_ip
 
@@ -249,17 +266,23 @@ def update(
         client = await _get(services, client_id)
         if client.is_public and allowed:
             raise CommandError(f"client {client_id} is public and cannot vouch for client_ip")
-        await services.clients.set_may_vouch_client_ip(client_id, allowed, services.clock.now())
-        await record_change(
-            services,
-            "client.updated",
-            client_id=client_id,
-            detail={"may_vouch_client_ip": allowed},
-        )
+        now = services.clock.now()
+        detail: dict[str, bool] = {}
+        if allowed is not None:
+            await services.clients.set_may_vouch_client_ip(client_id, allowed, now)
+            detail["may_vouch_client_ip"] = allowed
+        if dpop_bound_access_tokens is not None:
+            required = dpop_bound_access_tokens
+            await services.clients.set_dpop_bound_access_tokens(client_id, required, now)
+            detail["dpop_bound_access_tokens"] = required
+        await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 
     client = run_with_services(action)
-    emit(describe(client), as_json, [*_lines(client), f"may vouch:     {allowed}"])
+    lines = _lines(client)
+    if allowed is not None:
+        lines.append(f"may vouch:     {allowed}")
+    emit(describe(client), as_json, lines)
 
 
 @app.command("delete")

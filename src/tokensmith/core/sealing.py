@@ -41,6 +41,8 @@ class MasterKey:
         self._aead = AESGCM(_derive(raw, b"tokensmith/seal/v1"))
         self.pepper = _derive(raw, b"tokensmith/pepper/v1")
         self.api_key_pepper = _derive(raw, b"tokensmith/api-keys/v1")
+        # Server DPoP nonces (RFC 9449 §8): every node derives the same key, so all agree.
+        self.dpop_nonce_key = _derive(raw, b"tokensmith/dpop-nonce/v1")
 
     @classmethod
     def from_text(cls, text: str) -> MasterKey:

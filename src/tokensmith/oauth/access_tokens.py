@@ -85,9 +85,6 @@ class AccessTokenIssuer:
         scope = format_scope(ctx.scope)
         audience = " ".join(ctx.audience)
         if ctx.client.access_token_format == "opaque":
-            if ctx.claims:
-                # Fail closed: a binding the record cannot keep must not be silently dropped.
-                raise ValueError("opaque access tokens do not store extra claims yet")
             value = random_token(32, ACCESS_TOKEN_PREFIX)
             record = IssuedToken(
                 jti,
@@ -101,6 +98,8 @@ class AccessTokenIssuer:
                 token_hash=keyed_hash(self._pepper, value),
                 family_id=ctx.family_id,
                 code_hash=ctx.code_hash,
+                # An opaque token carries nothing: its binding (cnf) lives in its record.
+                claims=dict(ctx.claims) or None,
             )
             return AccessToken(value, ctx.lifetime, scope, record, jti)
         claims = {
@@ -129,6 +128,7 @@ class AccessTokenIssuer:
                 now + ctx.lifetime,
                 family_id=ctx.family_id,
                 code_hash=ctx.code_hash,
+                claims=dict(ctx.claims) or None,
             )
             if tied
             else None

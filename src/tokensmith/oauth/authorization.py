@@ -7,6 +7,7 @@ that, errors go back to the client's registered URI with ``state`` and ``iss`` (
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -41,6 +42,7 @@ __all__ = [
 
 PROMPTS = frozenset({"none", "login", "consent"})
 CODE_PREFIX = "tsac_"
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class AuthorizationRequest:
     prompt: str | None = None
     max_age: int | None = None
     resource: tuple[str, ...] = ()
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the code's tokens must be bound to
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -127,7 +130,15 @@ def _validate_rest(
         prompt=prompt,
         max_age=int(max_age) if max_age is not None else None,
         resource=params.all("resource"),
+        dpop_jkt=_dpop_jkt(params.get("dpop_jkt")),
     )
+
+
+def _dpop_jkt(value: str | None) -> str | None:
+    """RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters)."""
+    if value is not None and not _THUMBPRINT.fullmatch(value):
+        raise InvalidRequest("dpop_jkt is a base64url SHA-256 JWK thumbprint")
+    return value
 
 
 def redirect_uri_matches(client: Client, presented: str) -> bool:
@@ -159,6 +170,7 @@ async def issue_code(
             auth_time=session.auth_time,
             session_id=session.session_ref,
             resource=" ".join(request.resource) or None,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return value

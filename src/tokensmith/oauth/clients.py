@@ -113,6 +113,7 @@ class NewClient:
     refresh_grace: int = 0
     rate_limit: int | None = None
     may_vouch_client_ip: bool = False
+    dpop_bound_access_tokens: bool = False
 
     def validated(
         self, client_id: str, secret_hash: bytes | None, now: int, *, offered: GrantCatalogue
@@ -176,6 +177,7 @@ class NewClient:
             refresh_grace=self.refresh_grace,
             rate_limit=self.rate_limit,
             may_vouch_client_ip=self.may_vouch_client_ip,
+            dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             secret_hash=secret_hash if auth_method != "private_key_jwt" else None,
             created_at=now,
             updated_at=now,
@@ -270,6 +272,10 @@ class ClientStore(Protocol):
     async def delete(self, client_id: str) -> bool: ...
 
     async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool: ...
+
+    async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
+        """Require (or stop requiring) a DPoP proof on every token request (RFC 9449 §5.2)."""
+        ...
 
     async def find_by_secret(self, secret_hash: bytes) -> Client | None:
         """The client whose current or previous secret has this keyed hash (a leak report)."""

@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from tokensmith.audit.events import AuditEvent
-from tokensmith.core.secrets import keyed_hash
-from tokensmith.errors import InvalidGrant, InvalidRequest
+from tokensmith.core.secrets import constant_time_equals, keyed_hash
+from tokensmith.errors import InvalidDpopProof, InvalidGrant, InvalidRequest
 from tokensmith.oauth import pkce
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.grants import AuthorizationCode
@@ -81,6 +81,7 @@ async def exchange_code(
     if params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
     pkce.verify(verifier, code.code_challenge)
+    _check_dpop_jkt(code, request)
     refresh = refresh and "refresh_token" in client.grant_types
     if audience is None:
         # None asked for here: the resources of the authorization request.
@@ -119,6 +120,17 @@ async def _issue(
         guard=deps.codes,
         refused=_INVALID,
     )
+
+
+def _check_dpop_jkt(code: AuthorizationCode, request: ProtocolRequest) -> None:
+    """RFC 9449 §10: a code requested with ``dpop_jkt`` is redeemed only with a proof by that
+    key. Checked with the code's own checks (step 3): a code shown without its key is spent."""
+    if code.dpop_jkt is None:
+        return
+    if request.dpop_jkt is None:
+        raise InvalidDpopProof("this code is bound to a DPoP key: send a proof")
+    if not constant_time_equals(request.dpop_jkt, code.dpop_jkt):
+        raise InvalidGrant("the DPoP proof is not by the key the code is bound to")
 
 
 async def _revoke_replayed(deps: GrantDeps, code_hash: bytes, client: Client, now: int) -> None:

@@ -19,7 +19,7 @@ from tokensmith.core.secrets import fingerprint, keyed_hash
 from tokensmith.errors import InvalidRequest
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
-from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
+from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP, RESERVED_CLAIMS
 from tokensmith.oauth.clients import Client, ClientStore
 from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX
 from tokensmith.oauth.pipeline import Answer
@@ -67,7 +67,7 @@ class TokenInspector:
             return dict(INACTIVE)
         record = known.record
         audience = record.audience.split(" ")
-        return {
+        body = {
             "active": True,
             "iss": self._issuer,
             "sub": record.subject,
@@ -79,6 +79,7 @@ class TokenInspector:
             "jti": record.jti,
             "token_type": "Bearer",
         }
+        return _with_claims(body, record.claims)
 
     async def active_token(self, token: str) -> IssuedToken | None:
         """The record of an access token that is valid now, or None (for resource endpoints)."""
@@ -169,12 +170,26 @@ class TokenInspector:
                 format="jwt",
                 issued_at=iat,
                 expires_at=exp,
+                claims={k: v for k, v in claims.items() if k not in RESERVED_CLAIMS} or None,
             )
         except (KeyError, TypeError, ValueError):
             return None
         if iat > now + self._leeway:
             return None
         return record
+
+
+def _with_claims(body: dict[str, Any], claims: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The token's other claims (``cnf``, ``act``), JWT or opaque alike; a DPoP-bound token is
+    of type DPoP (RFC 9449 §6.2)."""
+    if not claims:
+        return body
+    for name, value in claims.items():
+        body.setdefault(name, value)
+    cnf = claims.get("cnf")
+    if isinstance(cnf, Mapping) and "jkt" in cnf:
+        body["token_type"] = "DPoP"
+    return body
 
 
 class InspectionEndpoints:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from tokensmith.audit.events import AuditEvent, AuditSink, Outcome
 from tokensmith.core.challenges import render_challenge
 from tokensmith.core.clock import Clock
-from tokensmith.errors import InvalidClient, OAuthError, TooManyRequests
+from tokensmith.errors import InvalidClient, OAuthError, TooManyRequests, UseDpopNonce
 from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.request import ProtocolRequest
@@ -82,6 +82,8 @@ def error_answer(error: OAuthError) -> Answer:
         headers["www-authenticate"] = BASIC_CHALLENGE
     if isinstance(error, TooManyRequests):
         headers["retry-after"] = str(error.retry_after)
+    if isinstance(error, UseDpopNonce) and error.nonce is not None:
+        headers["dpop-nonce"] = error.nonce  # RFC 9449 §8.1
     return Answer(error.status, body, headers)
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from tokensmith.audit.events import AuditEvent
 from tokensmith.core.sealing import SealError
-from tokensmith.core.secrets import fingerprint, keyed_hash, random_token
-from tokensmith.errors import InvalidGrant, InvalidRequest
+from tokensmith.core.secrets import constant_time_equals, fingerprint, keyed_hash, random_token
+from tokensmith.errors import InvalidDpopProof, InvalidGrant, InvalidRequest
 from tokensmith.oauth.access_tokens import TokenContext
 from tokensmith.oauth.clients import Client
 from tokensmith.oauth.issuance import REFRESH_TOKEN_PREFIX, GrantDeps
@@ -55,6 +55,7 @@ async def rotate_refresh_token(
     if found is None or found[1].client_id != client.client_id:
         raise InvalidGrant(_INVALID)
     token, family, user = found
+    _check_binding(family, request)
     # Every check of the request comes before the rotation (SECURITY.md case 64): a refusal
     # that rotated first would make the client's corrected retry look like reuse and end the
     # family.
@@ -97,6 +98,17 @@ async def rotate_refresh_token(
         refresh_token=successor_value,
         oidc=(family.subject, family.auth_time, None),
     )
+
+
+def _check_binding(family: RefreshFamily, request: ProtocolRequest) -> None:
+    """RFC 9449 §5: a public client's family is bound to the key of its first proof; each
+    refresh must prove that key. Checked before anything rotates, so a refusal changes nothing."""
+    if family.dpop_jkt is None:
+        return
+    if request.dpop_jkt is None:
+        raise InvalidDpopProof("this refresh token is bound to a DPoP key: send a proof")
+    if not constant_time_equals(request.dpop_jkt, family.dpop_jkt):
+        raise InvalidGrant("the refresh token is bound to another DPoP key")
 
 
 async def _rotate(

@@ -9,6 +9,7 @@ lockout names, the audit trail and CORS all read the same parse.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,6 +40,9 @@ class ProtocolRequest:
     credentials: ClientCredentials | None = field(init=False, default=None)
     credentials_error: OAuthError | None = field(init=False, default=None)
     claimed_client: str | None = field(init=False, default=None)
+    # The RFC 7638 thumbprint of the key of this request's DPoP proof, once ``oauth/dpop.py``
+    # has verified it (``with_dpop_key``); None without a proof. Never set by web/.
+    dpop_jkt: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         credentials, error = None, None
@@ -62,6 +66,13 @@ class ProtocolRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
+
+    def with_dpop_key(self, jkt: str) -> ProtocolRequest:
+        """This request, its DPoP proof verified: the grant and the response hooks bind to
+        ``jkt``. A copy, so the credentials are not parsed again."""
+        bound = copy.copy(self)
+        object.__setattr__(bound, "dpop_jkt", jkt)
+        return bound
 
     def _claimed(self, credentials: ClientCredentials | None) -> str | None:
         """The client id the request claims before anything proves it (the Basic user, the

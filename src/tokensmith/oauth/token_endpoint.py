@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from tokensmith.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from tokensmith.oauth.clients import Client
+from tokensmith.oauth.dpop import TokenEndpointDpop
 from tokensmith.oauth.grant_types import GrantHandler, GrantRegistry
-from tokensmith.oauth.pipeline import Answer
+from tokensmith.oauth.pipeline import NO_STORE, Answer
 from tokensmith.oauth.request import ProtocolRequest
 
 __all__ = ["TokenEndpoint"]
 
 
 class TokenEndpoint:
-    def __init__(self, grants: GrantRegistry) -> None:
+    def __init__(self, grants: GrantRegistry, dpop: TokenEndpointDpop | None = None) -> None:
         self.grants = grants
+        self.dpop = dpop  # RFC 9449: the proof is checked in full before the grant runs
 
     def precheck(self, request: ProtocolRequest) -> None:
         self._grant(request)
@@ -32,7 +34,13 @@ class TokenEndpoint:
             raise UnauthorizedClient(f"this client may not use {grant.grant_type}")
         if grant.confidential_only and client.is_public:
             raise UnauthorizedClient(f"a public client may not use {grant.grant_type}")
-        return Answer(body=await grant.handle(request, client))
+        if self.dpop is None:
+            return Answer(body=await grant.handle(request, client))
+        request = await self.dpop.bind(request, client)
+        body = await grant.handle(request, client)
+        if request.header("dpop") is None:
+            return Answer(body=body)
+        return Answer(body=body, headers={**NO_STORE, **self.dpop.checker.response_headers()})
 
     def _grant(self, request: ProtocolRequest) -> GrantHandler:
         grant_type = request.params.get("grant_type")

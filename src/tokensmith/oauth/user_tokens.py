@@ -63,7 +63,9 @@ async def issue_for_user(
     tx = deps.tokens.transaction()
     family_id, refresh_value = None, None
     if refresh:
-        family_id, refresh_value = await _start_family(deps, client, grant, now, tx)
+        # RFC 9449 §5: a public client's refresh tokens are bound to its proof's key.
+        jkt = request.dpop_jkt if client.is_public else None
+        family_id, refresh_value = await _start_family(deps, client, grant, now, tx, jkt)
     ctx = TokenContext(
         client=client,
         subject=grant.user_id,
@@ -98,7 +100,12 @@ async def revoke_issued(deps: GrantDeps, code_hash: bytes, now: int, reason: str
 
 
 async def _start_family(
-    deps: GrantDeps, client: Client, grant: UserGrant, now: int, tx: Transaction
+    deps: GrantDeps,
+    client: Client,
+    grant: UserGrant,
+    now: int,
+    tx: Transaction,
+    dpop_jkt: str | None,
 ) -> tuple[str, str]:
     family_id = secrets.token_urlsafe(16)
     refresh_value = random_token(32, REFRESH_TOKEN_PREFIX)
@@ -111,6 +118,7 @@ async def _start_family(
         session_id=grant.session_id,
         auth_time=grant.auth_time,
         code_hash=grant.code_hash,
+        dpop_jkt=dpop_jkt,
     )
     first = RefreshToken(
         keyed_hash(deps.pepper, refresh_value),

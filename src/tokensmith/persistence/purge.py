@@ -12,6 +12,7 @@ carries on). What is kept, and for how long:
   lifetime or with no token left that has not expired, plus ``margin``. Rotated tokens stay as
   long as their family, so reuse is detected until the family itself has ended;
 - client-assertion ids: until ``margin`` after they expired;
+- DPoP proofs seen: until they expired (a proof past its ``iat`` window is refused anyway);
 - audit events: for the audit retention.
 """
 
@@ -27,6 +28,7 @@ from tokensmith.accounts.sessions import SessionStore
 from tokensmith.audit.events import AuditStore
 from tokensmith.oauth.client_assertion import AssertionReplayStore
 from tokensmith.oauth.device_grants import DeviceGrantStore
+from tokensmith.oauth.dpop import ProofReplayStore
 from tokensmith.oauth.grants import CodeStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence.repositories._base import PURGE_BATCH
@@ -63,6 +65,9 @@ class PurgeStores(Protocol):
     def assertions(self) -> AssertionReplayStore: ...
 
     @property
+    def dpop_proofs(self) -> ProofReplayStore: ...
+
+    @property
     def audit(self) -> AuditStore: ...
 
 
@@ -76,6 +81,7 @@ def _steps(stores: PurgeStores, now: int, keep: Retention) -> dict[str, Step]:
         "refresh_families": lambda n: stores.refresh.purge_ended(before, family_start, n),
         "sessions": lambda n: stores.sessions.purge_ended(before, n),
         "assertions": lambda n: stores.assertions.purge_expired(before, n),
+        "dpop_proofs": lambda n: stores.dpop_proofs.purge_expired(now, n),
         "audit_events": lambda n: stores.audit.purge(now - keep.audit_retention, n),
     }
 

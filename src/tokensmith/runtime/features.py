@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.errors import ConfigError
 from tokensmith.jose.algorithms import ALGORITHMS
+from tokensmith.jose.dpop import DPOP_ALGORITHMS
 from tokensmith.oauth.capabilities import Feature, Route
 from tokensmith.oauth.client_credentials import ClientCredentialsGrant
 from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
@@ -128,6 +129,8 @@ FEATURES: tuple[Feature, ...] = (
         ),
         auth_methods=_CLIENT_AUTH,
         assertion_algs=_ASSERTION_ALGS,
+        # RFC 9449 §5.1: /token (and userinfo) take proofs signed with these.
+        metadata={"dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS)},
     ),
     Feature(
         "introspection",

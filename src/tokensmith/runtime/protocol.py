@@ -17,6 +17,7 @@ from tokensmith.oauth.capabilities import Capabilities, Feature
 from tokensmith.oauth.client_auth import ClientAuthenticator
 from tokensmith.oauth.device_approval import DeviceApproval
 from tokensmith.oauth.device_authorization import DeviceAuthorization, DeviceTiming
+from tokensmith.oauth.dpop import DpopBinding, DpopChecker, DpopNonces, TokenEndpointDpop
 from tokensmith.oauth.grant_types import GrantRegistry
 from tokensmith.oauth.introspection import InspectionEndpoints, TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, ResponseHook, TokenPolicy, TokenResponder
@@ -51,6 +52,7 @@ class Protocol:
     secret_leaks: ClientSecretLeaks
     device_authorization: ClientEndpoint
     device_approval: DeviceApproval
+    dpop: DpopChecker  # RFC 9449 proofs, for /token and for userinfo
 
 
 def build_protocol(
@@ -61,7 +63,14 @@ def build_protocol(
 ) -> Protocol:
     settings = services.settings
     throttle = _throttle(services)
-    responder, policy, deps = _issuance(services, hooks)
+    responder, policy, deps = _issuance(services, (DpopBinding(), *hooks))
+    dpop = DpopChecker(
+        replay=services.dpop_proofs,
+        nonces=DpopNonces(services.master.dpop_nonce_key),
+        clock=services.clock,
+        max_age=settings.dpop_proof_max_age,
+        require_nonce=settings.dpop_nonce,
+    )
     kit = GrantKit(services=services, responder=responder, policy=policy, deps=deps)
     enabled = enabled_features(settings.enabled_grant_types, features)
     grants = build_grants(enabled, kit)
@@ -106,7 +115,8 @@ def build_protocol(
             on_unaudited=_count_unaudited,
         )
 
-    token = TokenEndpoint(grants)
+    # htu is this server's own URL, from the issuer: the Host header is the client's to choose.
+    token = TokenEndpoint(grants, TokenEndpointDpop(dpop, settings.issuer + "/token"))
     inspection = InspectionEndpoints(inspector)
     verification = KeyVerification(
         verifier=services.key_verifier,
@@ -154,6 +164,7 @@ def build_protocol(
             clock=services.clock,
             audit=services.trail,
         ),
+        dpop=dpop,
     )
 
 

@@ -22,6 +22,7 @@ from tokensmith.accounts.sessions import SessionStore
 from tokensmith.accounts.users import UserStore
 from tokensmith.adapters.logs import audit_line_writer
 from tokensmith.adapters.redis_limits import Limits
+from tokensmith.adapters.redis_replay import RedisProofStore
 from tokensmith.adapters.webhooks import WebhookSender
 from tokensmith.apikeys.lifecycle import ApiKeyManager
 from tokensmith.apikeys.records import ApiKeyStore
@@ -38,6 +39,7 @@ from tokensmith.jose.keyring import KeyRing, KeyRingError
 from tokensmith.oauth.client_assertion import AssertionReplayStore
 from tokensmith.oauth.clients import ClientStore
 from tokensmith.oauth.device_grants import DeviceGrantStore
+from tokensmith.oauth.dpop import ProofReplayStore
 from tokensmith.oauth.grants import CodeStore, ConsentStore
 from tokensmith.oauth.tokens import RefreshStore, TokenStore
 from tokensmith.persistence import migrate
@@ -56,6 +58,7 @@ from tokensmith.persistence.repositories import (
     SqlCodeStore,
     SqlConsentStore,
     SqlDeviceGrantStore,
+    SqlDpopProofStore,
     SqlMetaStore,
     SqlRefreshStore,
     SqlSessionStore,
@@ -91,6 +94,7 @@ class Services:
     audit: AuditStore
     sessions: SessionStore
     assertions: AssertionReplayStore
+    dpop_proofs: ProofReplayStore  # Redis when configured, else the database (RFC 9449 §11.1)
     trail: AuditTrail
     webhooks: WebhookSender
     key_verifier: ApiKeyVerifier
@@ -116,6 +120,8 @@ class Services:
         await self.stop_tasks()
         await self.flush()
         await self.limits.close()
+        if isinstance(self.dpop_proofs, RedisProofStore):
+            await self.dpop_proofs.close()
         close_connections(self.engine)
         await self.engine.dispose()
 
@@ -282,6 +288,13 @@ async def open_services(
         audit=audit,
         sessions=sessions,
         assertions=SqlAssertionStore(engine),
+        dpop_proofs=(
+            RedisProofStore(
+                settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout
+            )
+            if settings.redis_url
+            else SqlDpopProofStore(engine)
+        ),
         trail=trail,
         webhooks=webhooks,
         key_verifier=verifier,

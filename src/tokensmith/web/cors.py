@@ -23,7 +23,9 @@ from tokensmith.web.state import services_of
 
 __all__ = ["RegisteredOrigins", "allow_client_origin", "preflight"]
 
-_ALLOWED_HEADERS = frozenset({"authorization", "content-type"})
+# DPoP (RFC 9449): a browser app sends its proof, and reads the server's nonce from the answer.
+_ALLOWED_HEADERS = frozenset({"authorization", "content-type", "dpop"})
+_EXPOSED_HEADERS = "DPoP-Nonce"
 _MAX_AGE = "600"  # browsers cap it anyway (Chromium at 2 h); 10 min bounds a removed origin
 _CACHE_SECONDS = 5.0
 
@@ -100,5 +102,6 @@ async def allow_client_origin(request: Request, client_id: str, response: Respon
     client = await services_of(request).clients.get(client_id)
     if client is not None and origin in client.cors_origins:
         response.headers["access-control-allow-origin"] = origin
+        response.headers["access-control-expose-headers"] = _EXPOSED_HEADERS
         response.headers["vary"] = "Origin"
     return response

@@ -12,7 +12,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.errors import InvalidRequest, OAuthError
+from tokensmith.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.pipeline import Answer, ClientEndpoint
 from tokensmith.oauth.request import PROTOCOL_HEADERS, ProtocolRequest
@@ -119,6 +119,8 @@ def client_endpoint(
         limit = services_of(request).settings.max_body_bytes
         headers, repeated = _protocol_headers(request.scope)
         try:
+            if repeated == "dpop":  # RFC 9449 §4.3 step 1: exactly one proof
+                raise InvalidDpopProof("send exactly one DPoP header")
             if repeated is not None:
                 raise InvalidRequest(f"the {repeated} header may be sent only once")
             read = form or has_body(request)

@@ -12,7 +12,7 @@ from tokensmith.oauth.params import Params
 from tokensmith.oidc.logout import logout_redirect, read_id_token_hint
 from tokensmith.oidc.userinfo import userinfo_claims
 from tokensmith.runtime.services import Services
-from tokensmith.web.bearer import BearerRefused, bearer_error, bearer_token
+from tokensmith.web.bearer import BearerRefused, bearer_error, bearer_token, bound_key
 from tokensmith.web.cookies import (
     clear_cookie,
     csrf_cookie,
@@ -43,8 +43,10 @@ async def userinfo(request: Request) -> Response:
     if user is None or user.disabled:
         return bearer_error("invalid_token", "the access token is invalid, expired or revoked")
     # OIDC Core §5.3: a browser app may call userinfo itself, from an origin its client registered.
+    bound = bound_key(record) is not None
+    headers = dict(services_of(request).protocol.dpop.response_headers()) if bound else None
     return await allow_client_origin(
-        request, record.client_id, json_response(userinfo_claims(user, scopes))
+        request, record.client_id, json_response(userinfo_claims(user, scopes), headers=headers)
     )
 
 

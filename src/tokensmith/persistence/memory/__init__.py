@@ -23,6 +23,7 @@ from tokensmith.persistence.memory.assertions import MemoryAssertionStore
 from tokensmith.persistence.memory.audit import MemoryAuditStore
 from tokensmith.persistence.memory.clients import MemoryClientStore
 from tokensmith.persistence.memory.device_grants import MemoryDeviceGrantStore
+from tokensmith.persistence.memory.dpop_proofs import MemoryDpopProofStore
 from tokensmith.persistence.memory.grants import MemoryCodeStore, MemoryConsentStore
 from tokensmith.persistence.memory.meta import MemoryMetaStore
 from tokensmith.persistence.memory.sessions import MemorySessionStore
@@ -40,6 +41,7 @@ __all__ = [
     "MemoryCodeStore",
     "MemoryConsentStore",
     "MemoryDeviceGrantStore",
+    "MemoryDpopProofStore",
     "MemoryMetaStore",
     "MemoryRefreshStore",
     "MemorySessionStore",
@@ -67,6 +69,7 @@ class MemoryStores:
     api_keys: MemoryApiKeyStore = field(init=False)
     audit: MemoryAuditStore = field(init=False)
     assertions: MemoryAssertionStore = field(init=False)
+    dpop_proofs: MemoryDpopProofStore = field(init=False)
     signing_keys: MemorySigningKeyStore = field(init=False)
     meta: MemoryMetaStore = field(init=False)
 
@@ -83,6 +86,7 @@ class MemoryStores:
         self.api_keys = MemoryApiKeyStore(t)
         self.audit = MemoryAuditStore(t)
         self.assertions = MemoryAssertionStore(t)
+        self.dpop_proofs = MemoryDpopProofStore(t)
         self.signing_keys = MemorySigningKeyStore(t)
         self.meta = MemoryMetaStore(t)
 
@@ -97,6 +101,7 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
     from tokensmith.oauth.client_removal import ClientHoldings
     from tokensmith.oauth.clients import ClientStore
     from tokensmith.oauth.device_grants import DeviceGrantStore
+    from tokensmith.oauth.dpop import ProofReplayStore
     from tokensmith.oauth.grants import CodeStore, ConsentStore
     from tokensmith.oauth.secret_leaks import LeakedSecretStore
     from tokensmith.oauth.tokens import RefreshStore, TokenStore
@@ -114,7 +119,8 @@ if TYPE_CHECKING:  # mypy holds every store to the Protocol its consumer declare
         api_keys: ApiKeyStore = s.api_keys
         audit: AuditStore = s.audit
         assertions: AssertionReplayStore = s.assertions
+        dpop_proofs: ProofReplayStore = s.dpop_proofs
         signing_keys: SigningKeyStore = s.signing_keys
         holdings: ClientHoldings = s
         del clients, leaks, users, sessions, codes, consents, tokens, refresh
-        del api_keys, audit, assertions, signing_keys, holdings, device_grants
+        del api_keys, audit, assertions, signing_keys, holdings, device_grants, dpop_proofs

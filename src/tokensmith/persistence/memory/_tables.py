@@ -53,6 +53,7 @@ class Tables:
     signing_keys: dict[str, KeyRecord] = field(default_factory=dict)
     clients: dict[str, Client] = field(default_factory=dict)
     client_assertions: dict[tuple[str, str], int] = field(default_factory=dict)
+    dpop_proofs: dict[bytes, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     sessions: dict[bytes, Session] = field(default_factory=dict)
     consents: dict[tuple[str, str], Consent] = field(default_factory=dict)

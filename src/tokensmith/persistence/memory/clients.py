@@ -89,6 +89,14 @@ class MemoryClientStore:
         self._rows[client_id] = replace(client, may_vouch_client_ip=allowed, updated_at=now)
         return True
 
+    async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
+        await round_trip()
+        client = self._rows.get(client_id)
+        if client is None:
+            return False
+        self._rows[client_id] = replace(client, dpop_bound_access_tokens=required, updated_at=now)
+        return True
+
     async def delete(self, client_id: str) -> bool:
         await round_trip()
         return self._rows.pop(client_id, None) is not None

@@ -5,6 +5,7 @@ from tokensmith.persistence.repositories.assertions import SqlAssertionStore
 from tokensmith.persistence.repositories.audit import SqlAuditStore
 from tokensmith.persistence.repositories.clients import SqlClientStore
 from tokensmith.persistence.repositories.device_grants import SqlDeviceGrantStore
+from tokensmith.persistence.repositories.dpop_proofs import SqlDpopProofStore
 from tokensmith.persistence.repositories.grants import SqlCodeStore, SqlConsentStore
 from tokensmith.persistence.repositories.meta import SqlMetaStore
 from tokensmith.persistence.repositories.sessions import SqlSessionStore
@@ -20,6 +21,7 @@ __all__ = [
     "SqlCodeStore",
     "SqlConsentStore",
     "SqlDeviceGrantStore",
+    "SqlDpopProofStore",
     "SqlMetaStore",
     "SqlRefreshStore",
     "SqlSessionStore",

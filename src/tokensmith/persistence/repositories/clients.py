@@ -154,6 +154,17 @@ class SqlClientStore(Repository):
         self._cache.pop(client_id, None)
         return result.rowcount == 1
 
+    async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
+        self._cache.pop(client_id, None)
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.client_id == client_id)
+                .values(dpop_bound_access_tokens=required, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return result.rowcount == 1
+
     async def delete(self, client_id: str) -> bool:
         self._cache.pop(client_id, None)
         async with self.db.begin() as conn:

@@ -1,0 +1,44 @@
+"""DPoP proofs seen, in Redis (implements ``ProofReplayStore``) when ``TOKENSMITH_REDIS_URL`` is
+set: one ``SET NX EXAT`` per proof, so every node shares the record and Redis forgets it when the
+proof could no longer be accepted anyway (RFC 9449 §11.1).
+
+Unlike rate limits, a replay record has no per-node fallback: a node that cannot reach Redis
+cannot know whether another node saw the proof, so it refuses (503, fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+
+from tokensmith.adapters.redis_limits import REDIS_ERRORS
+from tokensmith.errors import TemporarilyUnavailable
+
+__all__ = ["RedisProofStore"]
+
+log = logging.getLogger(__name__)
+
+
+class RedisProofStore:
+    def __init__(self, redis_url: str, *, prefix: str = "tokensmith:", timeout: float = 0.25):
+        self._redis = aioredis.Redis.from_url(
+            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._prefix = prefix
+
+    async def remember(self, proof_hash: bytes, expires_at: int) -> bool:
+        key = f"{self._prefix}dpop:{proof_hash.hex()}"
+        try:
+            stored = await self._redis.set(key, b"1", nx=True, exat=expires_at)
+        except REDIS_ERRORS as exc:
+            error = type(exc).__name__
+            log.warning("Redis unreachable: DPoP proofs refused", extra={"error": error})
+            raise TemporarilyUnavailable("the DPoP replay record is unavailable") from None
+        return bool(stored)
+
+    async def purge_expired(self, before: int, limit: int = 0) -> int:
+        return 0  # Redis expires each record itself
+
+    async def close(self) -> None:
+        await self._redis.aclose()
