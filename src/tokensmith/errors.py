@@ -117,6 +117,9 @@ ERROR_CODES: Mapping[str, ErrorCode] = MappingProxyType(
         # RFC 9449 (DPoP): at the token endpoint; a resource server answers these with 401.
         "invalid_dpop_proof": ErrorCode(400, "RFC 9449 §5, §7.1"),
         "use_dpop_nonce": ErrorCode(400, "RFC 9449 §8, §9"),
+        # RFC 9449 §7.1, §9: the same two codes from a protected resource (the guard), with 401.
+        "resource_invalid_dpop_proof": ErrorCode(401, "RFC 9449 §7.1", "invalid_dpop_proof"),
+        "resource_use_dpop_nonce": ErrorCode(401, "RFC 9449 §9", "use_dpop_nonce"),
         # OIDC Core §3.1.2.6: prompt=none could not be honoured.
         "login_required": ErrorCode(400, "OIDC Core §3.1.2.6"),
         "consent_required": ErrorCode(400, "OIDC Core §3.1.2.6"),

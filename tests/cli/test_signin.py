@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,9 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
-def sign_in(server: ServerThread, cli_client: Registered, env: dict[str, str]) -> None:
+def sign_in(server: ServerThread, cli_client: Registered, env: dict[str, str], *flags: str) -> None:
     result = run_cli(["login", "--issuer", server.base_url, "--client-id", cli_client.client_id,
-                      "--scope", "openid profile email api:read"], env)  # fmt: skip
+                      "--scope", "openid profile email api:read", *flags], env)  # fmt: skip
     assert result.code == 0, result
     assert f"Signed in to {server.base_url} as alice <alice@example.com>" in result.stdout
     assert "no system keyring" in result.stderr  # this machine has none: the file, and where
@@ -114,11 +115,12 @@ def sign_in(server: ServerThread, cli_client: Registered, env: dict[str, str]) -
 def test_login_whoami_token_logout(
     server: ServerThread, cli_client: Registered, env: dict[str, str], tmp_path: Path, alice: str
 ) -> None:
-    sign_in(server, cli_client, env)
+    sign_in(server, cli_client, env, "--no-dpop")  # bearer tokens: DPoP is the next test's
     home = tmp_path / "client-home"
     (session_file,) = (home / "sessions").iterdir()
     assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
     refresh_token = json.loads(session_file.read_text())["refresh_token"]
+    assert "dpop_key" not in json.loads(session_file.read_text())
 
     # The issuer and client are remembered: no options from here on.
     who = run_cli(["whoami"], env)
@@ -164,6 +166,34 @@ def test_login_whoami_token_logout(
     assert_one_line_error(run_cli(["whoami"], env), "not signed in")
     assert_one_line_error(run_cli(["token"], env), "not signed in")
     assert_one_line_error(run_cli(["logout"], env), "not signed in")
+
+
+def test_login_binds_the_session_with_dpop(
+    server: ServerThread, cli_client: Registered, env: dict[str, str], tmp_path: Path, alice: str
+) -> None:
+    """The server offers DPoP: `tokensmith login` binds the session to a key stored with it, and
+    every later `tokensmith token` (a new process each time) refreshes with that same key."""
+    from tokensmith.jose.dpop import jwk_thumbprint, make_proof, public_jwk
+
+    sign_in(server, cli_client, env)
+    (session_file,) = (tmp_path / "client-home" / "sessions").iterdir()
+    key = json.loads(session_file.read_text())["dpop_key"]
+    jkt = jwk_thumbprint(public_jwk(key["jwk"]))
+    plain = run_cli(["token"], env)
+    assert plain.code == 0 and "DPoP token" in plain.stderr
+    assert key["jwk"]["d"] not in plain.stdout + plain.stderr
+    printed = run_cli(["token", "--json"], env).json()
+    assert printed["token_type"] == "DPoP"
+    token = printed["access_token"]
+    assert claims_of(token)["cnf"] == {"jkt": jkt}
+    userinfo = server.base_url + "/userinfo"
+    as_bearer = httpx.get(userinfo, headers={"authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401  # stolen from the terminal, it is useless alone
+    proof = make_proof(key["jwk"], method="GET", url=userinfo, now=int(time.time()),
+                       access_token=token, alg=key["alg"])  # fmt: skip
+    proved = httpx.get(userinfo, headers={"authorization": f"DPoP {token}", "dpop": proof})
+    assert proved.status_code == 200, proved.text
+    assert proved.json()["sub"] == alice
 
 
 def test_login_json_and_logout_with_the_server_gone(

@@ -30,6 +30,7 @@ _made: list[ClientCredentialsAuth] = []
 
 
 def make(issuer: str, client_id: str, **options: Any) -> ClientCredentialsAuth:
+    options.setdefault("dpop", False)  # bearer tokens here; DPoP: test_dpop_end_to_end.py
     auth = ClientCredentialsAuth.for_issuer(issuer, client_id, **options)
     _made.append(auth)
     return auth
@@ -125,7 +126,7 @@ def test_eight_threads_and_eight_tasks_share_one_token_request(
 
     http = httpx.Client(timeout=10, event_hooks={"request": [count]})
     auth = ClientCredentialsAuth.for_issuer(
-        server.base_url, client.client_id, client_secret=client.secret, http=http
+        server.base_url, client.client_id, client_secret=client.secret, http=http, dpop=False
     )
     requests.clear()  # discovery
     barrier = threading.Barrier(8)

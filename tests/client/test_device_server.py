@@ -48,7 +48,7 @@ def test_device_login_against_the_real_server(
         approvals[-1].start()
 
     session = device_login(metadata, "tokensmith-cli", store, scope="openid profile email",
-                           home=home, notify=notify)  # fmt: skip
+                           home=home, notify=notify, dpop=False)  # fmt: skip
     for thread in approvals:
         thread.join()
     with session:

@@ -39,6 +39,7 @@ def sign_in(
         opener=opener,
         home=home,
         timeout=timeout,
+        dpop=False,  # bearer tokens here; DPoP: test_dpop_end_to_end.py
     )
 
 

@@ -25,8 +25,9 @@ from tokensmith.settings import Settings
 def signed_in(
     metadata: ServerMetadata, cli_client: Registered, store: FileStore, home: Path, browser: Browser
 ) -> None:
+    # Bearer tokens here (DPoP-bound sessions: test_dpop_end_to_end.py).
     login(metadata, cli_client.client_id, store, scope="openid api:read", opener=browser,
-          home=home, timeout=10).close()  # fmt: skip
+          home=home, timeout=10, dpop=False).close()  # fmt: skip
 
 
 def counting_client(paths: list[str]) -> httpx.Client:

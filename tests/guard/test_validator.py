@@ -13,9 +13,11 @@ from tokensmith.jose.keys import verification_key_from_jwk
 
 def test_public_api_is_pinned() -> None:
     assert sorted(guard_package.__all__) == [
-        "ApiKeyChecker", "Credential", "ForbiddenSource", "Guard", "GuardError",
+        "ApiKeyChecker", "Credential", "DpopNonceRequired", "DpopNonces", "DpopPolicy",
+        "DpopProofRefused", "ForbiddenSource", "Guard", "GuardError",
         "InsufficientScope", "Introspector", "InvalidRequest", "InvalidToken", "JwksCache",
-        "JwtValidator", "MissingCredential", "PinnedKey", "Principal", "RateLimited",
+        "JwtValidator", "MemoryProofCache", "MissingCredential", "PinnedKey", "Principal",
+        "ProofContext", "ProofReplayCache", "RateLimited",
         "RemoteApiKeyVerifier", "ServiceUnavailable", "StaticKeys", "TokenExpired",
         "TxnTokenValidator", "UnknownKeyId", "load_decryption_keys", "parse_jwks", "pin",
         "read_credential", "render",

@@ -86,6 +86,10 @@ def login_command(
     device: Annotated[
         bool, typer.Option("--device", help="Sign in with a code on another device.")
     ] = False,
+    no_dpop: Annotated[
+        bool,
+        typer.Option("--no-dpop", help="Plain bearer tokens, even where the issuer offers DPoP."),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Sign in with the system browser (or with a code: --device, or where no browser opens)."""
@@ -96,12 +100,13 @@ def login_command(
         home, chosen, chosen_client = _target(issuer, client_id)
         metadata = discover(chosen)
         store = open_store(home, warn=_stderr)
+        dpop = False if no_dpop else None  # None: bound when the issuer offers DPoP
         if device:
             session = device_login(metadata, chosen_client, store, scope=scope, home=home,
-                                   notify=_stderr)  # fmt: skip
+                                   notify=_stderr, dpop=dpop)  # fmt: skip
         else:
             session = login(metadata, chosen_client, store, scope=scope, home=home,
-                            notify=_stderr)  # fmt: skip
+                            notify=_stderr, dpop=dpop)  # fmt: skip
         with session:
             write_preferences(home, {"issuer": metadata.issuer, "client_id": chosen_client})
             stored = session.stored
@@ -142,6 +147,9 @@ def token(
         "expires_at": access.expires_at,
         "scope": access.scope,
     }
+    if access.token_type == "DPoP" and not as_json:
+        # A bound token is useless as Bearer; say so where it cannot end up in $(...).
+        _stderr("tokensmith: a DPoP token: send it as 'Authorization: DPoP' with a proof")
     emit(payload, as_json, [access.value])
 
 

@@ -6,6 +6,10 @@ The client assertion's ``aud`` is the issuer identifier: RFC 7523 allows the tok
 but the audience-injection findings of 2025 (draft-ietf-oauth-rfc7523bis) made the issuer the
 one value a server should accept, and Tokensmith accepts only it. Each assertion lives 60 s and
 carries a fresh ``jti`` (the server refuses replays).
+
+With ``dpop`` the client's tokens are bound to a key of this object (RFC 9449): made at start,
+held in memory only, like the tokens it binds. ``for_issuer`` turns it on when the issuer's
+metadata lists DPoP algorithms, unless ``dpop=False``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from tokensmith.client.bearer import BearerAuth
 from tokensmith.client.discovery import ServerMetadata, check_url, discover
+from tokensmith.client.dpop import DpopKey, choose_dpop
 from tokensmith.client.tokens import AccessToken, SingleFlight, post_form, token_from_response
 from tokensmith.core.clock import Clock, SystemClock
 
@@ -83,6 +88,7 @@ class ClientCredentialsAuth(BearerAuth):
         issuer: str | None = None,
         http: httpx.Client | None = None,
         clock: Clock | None = None,
+        dpop: bool | DpopKey | None = None,
     ) -> None:
         self.token_endpoint = check_url(token_endpoint, "the token endpoint")
         self.client_id = client_id
@@ -100,7 +106,8 @@ class ClientCredentialsAuth(BearerAuth):
         self._own_http = http is None
         self._http = http or httpx.Client(timeout=10)
         self._clock = clock or SystemClock()
-        super().__init__(SingleFlight(self._fetch, self._clock))
+        key = DpopKey.generate(clock=self._clock) if dpop is True else dpop or None
+        super().__init__(SingleFlight(self._fetch, self._clock), key)
 
     @classmethod
     def for_issuer(
@@ -108,7 +115,17 @@ class ClientCredentialsAuth(BearerAuth):
     ) -> ClientCredentialsAuth:
         """Discover the issuer's token endpoint first (``discovery.py``)."""
         metadata: ServerMetadata = discover(issuer, http=http)
-        return cls(metadata.token_endpoint, client_id, issuer=metadata.issuer, http=http, **options)
+        dpop = options.pop("dpop", None)
+        if dpop is None or dpop is True:
+            dpop = choose_dpop(metadata, dpop, clock=options.get("clock")) or False
+        return cls(
+            metadata.token_endpoint,
+            client_id,
+            issuer=metadata.issuer,
+            http=http,
+            dpop=dpop,
+            **options,
+        )
 
     def _fetch(self) -> AccessToken:
         now = self._clock.now()
@@ -131,8 +148,8 @@ class ClientCredentialsAuth(BearerAuth):
                 "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": client_assertion(self._key, self.client_id, self.audience, now),
             }
-        body = post_form(self._http, self.token_endpoint, form, headers=headers)
-        return token_from_response(body, now)
+        body = post_form(self._http, self.token_endpoint, form, headers=headers, dpop=self.dpop)
+        return token_from_response(body, now, dpop=self.dpop is not None)
 
     def close(self) -> None:
         if self._own_http:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from tokensmith.client.discovery import ServerMetadata, check_url
+from tokensmith.client.dpop import DpopKey, choose_dpop
 from tokensmith.client.errors import LoginError, ServerRefused, TokenEndpointUnavailable
 from tokensmith.client.session import Session
 from tokensmith.client.signin import finish_sign_in
@@ -97,8 +98,10 @@ def poll_device_token(
     *,
     clock: Clock,
     sleep: Callable[[float], object] = time.sleep,
+    dpop: DpopKey | None = None,
 ) -> dict[str, Any]:
-    """Poll until the person decided (§3.4, §3.5); the token response, or LoginError."""
+    """Poll until the person decided (§3.4, §3.5); the token response, or LoginError. With
+    ``dpop`` each poll carries a proof (RFC 9449 §5): the tokens are bound to that key."""
     interval = grant.interval
     form = {"grant_type": DEVICE_CODE_GRANT, "device_code": grant.device_code}
     form["client_id"] = client_id
@@ -107,7 +110,7 @@ def poll_device_token(
             raise LoginError("the sign-in code expired before it was used", error="expired_token")
         sleep(interval)
         try:
-            return post_form(http, metadata.token_endpoint, form)
+            return post_form(http, metadata.token_endpoint, form, dpop=dpop)
         except TokenEndpointUnavailable:
             interval = min(interval * 2, _MAX_BACKOFF)  # §3.5: back off on a timeout
         except ServerRefused as refused:
@@ -134,20 +137,23 @@ def device_login(
     home: Path | None = None,
     notify: Callable[[str], object] | None = None,
     sleep: Callable[[float], object] = time.sleep,
+    dpop: bool | None = None,
 ) -> Session:
-    """Sign a person in with the device flow; the session is stored and returned."""
+    """Sign a person in with the device flow; the session is stored and returned. ``dpop`` as
+    for ``login``: None binds the tokens when the issuer offers DPoP."""
     if http is None:
         with httpx.Client(timeout=10) as own:
             session = device_login(
                 metadata, client_id, store, scope=scope, http=own, clock=clock, home=home,
-                notify=notify, sleep=sleep,
+                notify=notify, sleep=sleep, dpop=dpop,
             )  # fmt: skip
         session.replace_http(httpx.Client(timeout=10))
         return session
     clock = clock or SystemClock()
+    key = choose_dpop(metadata, dpop, clock=clock)
     grant = start_device_authorization(metadata, client_id, scope, http, clock.now())
     (notify or _stderr)(grant.instructions())
-    body = poll_device_token(metadata, client_id, grant, http, clock=clock, sleep=sleep)
+    body = poll_device_token(metadata, client_id, grant, http, clock=clock, sleep=sleep, dpop=key)
     return finish_sign_in(
         metadata,
         client_id,
@@ -158,6 +164,7 @@ def device_login(
         http=http,
         clock=clock,
         home=home,
+        dpop=key,
     )
 
 

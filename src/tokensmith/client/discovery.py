@@ -62,6 +62,7 @@ class ServerMetadata:
     device_authorization_endpoint: str | None = None
     iss_parameter_supported: bool = False
     id_token_algs: tuple[str, ...] = ()
+    dpop_algs: tuple[str, ...] = ()  # RFC 9449 §5.1: dpop_signing_alg_values_supported
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -81,6 +82,9 @@ class ServerMetadata:
         if not isinstance(token_endpoint, str):
             raise DiscoveryError(f"the metadata of {asked} names no token_endpoint")
         algs = document.get("id_token_signing_alg_values_supported") or []
+        dpop_algs = document.get("dpop_signing_alg_values_supported") or []
+        if not isinstance(dpop_algs, list):
+            raise DiscoveryError("the metadata's dpop_signing_alg_values_supported is not a list")
         return cls(
             issuer=issuer,
             token_endpoint=token_endpoint,
@@ -93,6 +97,7 @@ class ServerMetadata:
                 document.get("authorization_response_iss_parameter_supported") is True
             ),
             id_token_algs=tuple(a for a in algs if isinstance(a, str) and a != "none"),
+            dpop_algs=tuple(a for a in dpop_algs if isinstance(a, str)),
             document=dict(document),
         )
 

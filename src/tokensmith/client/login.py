@@ -22,6 +22,7 @@ import httpx
 
 from tokensmith.client.device import device_login
 from tokensmith.client.discovery import ServerMetadata
+from tokensmith.client.dpop import DpopKey, choose_dpop
 from tokensmith.client.errors import LoginError
 from tokensmith.client.loopback import LoopbackListener
 from tokensmith.client.par import by_reference, par_endpoint, push
@@ -63,28 +64,36 @@ def login(
     clock: Clock | None = None,
     home: Path | None = None,
     notify: Callable[[str], object] | None = None,
+    dpop: bool | None = None,
 ) -> Session:
-    """Sign a person in; the session is stored, and returned with its first access token."""
+    """Sign a person in; the session is stored, and returned with its first access token.
+
+    ``dpop``: bind the session's tokens to a new key (RFC 9449); None (the default) does when
+    the issuer's metadata lists ``dpop_signing_alg_values_supported``, False never does."""
     if http is None:
         with httpx.Client(timeout=10) as own:
             session = login(
                 metadata, client_id, store, scope=scope, opener=opener,
                 device_fallback=device_fallback, timeout=timeout, http=own, clock=clock,
-                home=home, notify=notify,
+                home=home, notify=notify, dpop=dpop,
             )  # fmt: skip
         session.replace_http(httpx.Client(timeout=10))
         return session
     clock = clock or SystemClock()
+    key = choose_dpop(metadata, dpop, clock=clock)
     try:
-        return _browser_login(metadata, client_id, store, scope, opener, timeout, http, clock, home)
+        return _browser_login(
+            metadata, client_id, store, scope, opener, timeout, http, clock, home, key
+        )
     except NoBrowser:
         if not device_fallback or metadata.device_authorization_endpoint is None:
             raise
     tell = notify or _stderr
     tell("tokensmith: no browser could be opened; signing in with a code instead")
     return device_login(
-        metadata, client_id, store, scope=scope, http=http, clock=clock, home=home, notify=tell
-    )
+        metadata, client_id, store, scope=scope, http=http, clock=clock, home=home, notify=tell,
+        dpop=key is not None,
+    )  # fmt: skip
 
 
 def authorization_url(
@@ -147,6 +156,7 @@ def _browser_login(
     http: httpx.Client,
     clock: Clock,
     home: Path | None,
+    dpop: DpopKey | None,
 ) -> Session:
     if metadata.authorization_endpoint is None:
         raise LoginError(f"{metadata.issuer} has no authorization endpoint")
@@ -173,7 +183,7 @@ def _browser_login(
         "client_id": client_id,
         "code_verifier": verifier,
     }
-    body = post_form(http, metadata.token_endpoint, form)
+    body = post_form(http, metadata.token_endpoint, form, dpop=dpop)
     return finish_sign_in(
         metadata,
         client_id,
@@ -184,6 +194,7 @@ def _browser_login(
         http=http,
         clock=clock,
         home=home,
+        dpop=dpop,
     )
 
 

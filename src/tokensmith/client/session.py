@@ -8,6 +8,10 @@ session again: when its refresh token is no longer the one this process last rea
 process has rotated it, and the old one is never presented (Tokensmith would take that as reuse
 and revoke the whole family, SECURITY.md case 27). The rotated refresh token is stored before the
 new access token is handed to anyone: a crash in between leaves a session that still works.
+
+A session signed in with DPoP keeps its key in the store with it (``StoredSession.dpop_key``):
+every refresh carries a proof by that key (a public client's refresh token is bound to it,
+RFC 9449 §5), and ``SessionAuth`` sends the bound access tokens with proofs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import httpx
 from tokensmith.client.bearer import BearerAuth
 from tokensmith.client.bounded import send_bounded
 from tokensmith.client.discovery import ServerMetadata
-from tokensmith.client.errors import NotSignedIn
+from tokensmith.client.dpop import DpopKey
+from tokensmith.client.errors import NotSignedIn, StorageError
 from tokensmith.client.home import client_home
 from tokensmith.client.locking import file_lock
 from tokensmith.client.storage import SessionStore, StoredSession, session_key
@@ -69,6 +74,7 @@ class Session:
         self.scope, self.resource = scope, resource
         self.tokens = SingleFlight(self._refresh, self._clock)
         self.refreshes = 0  # refresh requests this object sent; for tests
+        self.dpop = _stored_key(stored, self._clock)
 
     @classmethod
     def load(
@@ -129,8 +135,8 @@ class Session:
             if self.resource:
                 form["resource"] = self.resource
             self.refreshes += 1
-            body = post_form(self._http, self.metadata.token_endpoint, form)
-            token = token_from_response(body, now)
+            body = post_form(self._http, self.metadata.token_endpoint, form, dpop=self.dpop)
+            token = token_from_response(body, now, dpop=self.dpop is not None)
             rotated = body.get("refresh_token")
             if isinstance(rotated, str) and rotated:
                 current = current.replaced(rotated, expiry_of(body, now))
@@ -183,9 +189,18 @@ class Session:
         return f"<Session {self._stored.issuer} {self._stored.client_id}>"
 
 
+def _stored_key(stored: StoredSession, clock: Clock) -> DpopKey | None:
+    if stored.dpop_key is None:
+        return None
+    try:
+        return DpopKey.from_stored(stored.dpop_key, clock=clock)
+    except (ValueError, TypeError, KeyError):
+        raise StorageError("the stored session's DPoP key is unreadable; sign in again") from None
+
+
 class SessionAuth(BearerAuth):
     """``httpx.Auth`` for a signed-in user: the session's access token, refreshed when due."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        super().__init__(session.tokens)
+        super().__init__(session.tokens, session.dpop)

@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 
 from tokensmith.client.discovery import ServerMetadata
+from tokensmith.client.dpop import DpopKey
 from tokensmith.client.errors import IdTokenError, LoginError
 from tokensmith.client.id_tokens import fetch_keys, validate_id_token
 from tokensmith.client.session import Session, expiry_of
 from tokensmith.client.storage import SHOWN_CLAIMS, SessionStore, StoredSession
-from tokensmith.client.tokens import token_from_response
+from tokensmith.client.tokens import AccessToken, token_from_response
 from tokensmith.core.clock import Clock
 
 __all__ = ["finish_sign_in"]
@@ -36,15 +37,20 @@ def finish_sign_in(
     clock: Clock,
     home: Path | None,
     close_http: bool = False,
+    dpop: DpopKey | None = None,
 ) -> Session:
-    """``close_http``: the session owns ``http`` from now on (closes it with itself)."""
+    """``close_http``: the session owns ``http`` from now on (closes it with itself). ``dpop``:
+    the key the token request was proved with, stored with the session when the server bound
+    the tokens to it."""
     now = clock.now()
-    token = token_from_response(body, now)
+    token = token_from_response(body, now, dpop=dpop is not None)
+    if token.token_type != "DPoP":
+        dpop = None  # the server did not bind: nothing to keep
     refresh_token = body.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise LoginError("the server issued no refresh token; a session cannot be kept")
     claims = _id_token_claims(metadata, client_id, body, scope, nonce, http, now)
-    claims = {**_userinfo(metadata, http, token.value, claims.get("sub")), **claims}
+    claims = {**_userinfo(metadata, http, token, dpop, claims.get("sub")), **claims}
     granted = body.get("scope")
     stored = StoredSession(
         issuer=metadata.issuer,
@@ -55,12 +61,15 @@ def finish_sign_in(
         claims={k: claims[k] for k in SHOWN_CLAIMS if k in claims},
         expires_at=expiry_of(dict(body), now),
         signed_in_at=now,
+        dpop_key=dpop.to_stored() if dpop is not None else None,
     )
     store.save(stored)
     session = Session(
         metadata, stored, store, home=home, http=http, clock=clock, close_http=close_http
     )
     session.adopt(stored, token)
+    if dpop is not None:
+        session.dpop = dpop  # the same object: the nonces it learned signing in stay with it
     return session
 
 
@@ -93,16 +102,25 @@ def _id_token_claims(
 
 
 def _userinfo(
-    metadata: ServerMetadata, http: httpx.Client, access_token: str, subject: object
+    metadata: ServerMetadata,
+    http: httpx.Client,
+    token: AccessToken,
+    dpop: DpopKey | None,
+    subject: object,
 ) -> dict[str, Any]:
     """The name and email ``whoami`` shows, which OIDC Core §5.4 returns from userinfo rather
     than in the ID token; only for the ID token's own subject, and only what is shown."""
-    if metadata.userinfo_endpoint is None or not isinstance(subject, str):
+    endpoint = metadata.userinfo_endpoint
+    if endpoint is None or not isinstance(subject, str):
         return {}
+    headers = {"authorization": f"Bearer {token.value}"}
+    if dpop is not None:
+        headers = {
+            "authorization": f"DPoP {token.value}",
+            "dpop": dpop.proof("GET", endpoint, access_token=token.value),
+        }
     try:
-        response = http.get(
-            metadata.userinfo_endpoint, headers={"authorization": f"Bearer {access_token}"}
-        )
+        response = http.get(endpoint, headers=headers)
         body = response.json() if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return {}

@@ -1,8 +1,10 @@
 """Where a signed-in user's session is kept: the OS keyring, or a private file.
 
 What is stored (``StoredSession``): the refresh token, the issuer, the client id, the granted
-scope, the subject and the few ID token claims ``whoami`` shows, and until when the session
-lasts. Access tokens are never stored: they live in the memory of the process that asked.
+scope, the subject and the few ID token claims ``whoami`` shows, until when the session lasts,
+and the session's DPoP private key when its tokens are bound (RFC 9449): kept beside the
+refresh token it is bound to, so a restarted process proves the same key. Access tokens are
+never stored: they live in the memory of the process that asked.
 
 ``open_store`` picks the ``keyring`` package's backend (macOS Keychain, Windows Credential
 Locker, Secret Service), one entry per issuer and client under the service "tokensmith". Where
@@ -47,9 +49,15 @@ class StoredSession:
     claims: Mapping[str, Any] = field(default_factory=dict)
     expires_at: int | None = None  # the refresh token's end, when the server said
     signed_in_at: int = 0
+    dpop_key: Mapping[str, Any] | None = field(default=None, repr=False)  # DpopKey.to_stored
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, **asdict(self), "claims": dict(self.claims)})
+        data = {**asdict(self), "claims": dict(self.claims)}
+        if self.dpop_key is None:
+            del data["dpop_key"]  # as sessions were before DPoP
+        else:
+            data["dpop_key"] = dict(self.dpop_key)
+        return json.dumps({"version": 1, **data})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StoredSession:
@@ -61,6 +69,8 @@ class StoredSession:
         except (ValueError, TypeError):
             raise StorageError("a stored session is unreadable; sign in again") from None
         if not isinstance(session.refresh_token, str) or not session.refresh_token:
+            raise StorageError("a stored session is unreadable; sign in again")
+        if session.dpop_key is not None and not isinstance(session.dpop_key, dict):
             raise StorageError("a stored session is unreadable; sign in again")
         return session
 
@@ -74,6 +84,7 @@ class StoredSession:
             self.claims,
             expires_at if expires_at is not None else self.expires_at,
             self.signed_in_at,
+            self.dpop_key,
         )
 
 

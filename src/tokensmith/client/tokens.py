@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -32,6 +32,9 @@ from tokensmith.client.errors import (
 )
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.secrets import redact_secrets
+
+if TYPE_CHECKING:
+    from tokensmith.client.dpop import DpopKey
 
 __all__ = [
     "AccessToken",
@@ -56,7 +59,8 @@ _SECRET_FIELDS = ("code", "code_verifier", "refresh_token", "device_code", "clie
 
 @dataclass(frozen=True)
 class AccessToken:
-    """A bearer access token, held in memory only; its value never shows in a repr."""
+    """An access token, held in memory only; its value never shows in a repr. ``token_type``
+    is ``Bearer``, or ``DPoP`` for one bound to the session's key (RFC 9449 §5)."""
 
     value: str = field(repr=False)
     expires_at: int
@@ -72,19 +76,22 @@ class AccessToken:
         return now >= self.expires_at
 
 
-def token_from_response(body: Mapping[str, Any], now: int) -> AccessToken:
+def token_from_response(body: Mapping[str, Any], now: int, *, dpop: bool = False) -> AccessToken:
+    """``dpop``: the request carried a proof, so a ``DPoP`` token is expected (and usable)."""
     value = body.get("access_token")
     token_type = body.get("token_type")
     if not isinstance(value, str) or not value or not isinstance(token_type, str):
         raise ClientError("the token endpoint answered without an access token")
-    if token_type.lower() != "bearer":
+    kind = "DPoP" if dpop and token_type.lower() == "dpop" else "Bearer"
+    if token_type.lower() != kind.lower():
         raise ClientError(f"the token endpoint issued an unsupported token type {token_type!r}")
     expires_in = body.get("expires_in")
     lifetime = _DEFAULT_LIFETIME
     if type(expires_in) is int and expires_in > 0:
         lifetime = min(expires_in, _MAX_LIFETIME)
     scope = body.get("scope")
-    return AccessToken(value, now + lifetime, now, scope if isinstance(scope, str) else None)
+    scope = scope if isinstance(scope, str) else None
+    return AccessToken(value, now + lifetime, now, scope, kind)
 
 
 Form = Mapping[str, str] | Sequence[tuple[str, str]]  # pairs when a name repeats (resource)
@@ -98,19 +105,28 @@ def post_form(
     headers: Mapping[str, str] | None = None,
     what: str = "the token endpoint",
     expect: int = 200,
+    dpop: DpopKey | None = None,
 ) -> dict[str, Any]:
     """POST a form and read a JSON object (RFC 6749 §5.1), answered with status ``expect`` (201
     at /par, RFC 9126 §2.2); an OAuth error answer raises ServerRefused (SessionExpired for a
     refused refresh token), no answer or a 5xx raises TokenEndpointUnavailable. The form (which
-    holds secrets) is never part of any message."""
+    holds secrets) is never part of any message.
+
+    With ``dpop``, each attempt carries a fresh proof, and a ``use_dpop_nonce`` answer is
+    retried once with the server's nonce (RFC 9449 §8); a second one is the answer."""
     pairs = _pairs(form)
-    request = http.build_request(
-        "POST", url, content=urlencode(pairs), headers=_form_headers(headers)
-    )
-    try:
-        response, content = send_bounded(http, request, _MAX_RESPONSE_BYTES)
-    except httpx.HTTPError as exc:
-        raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
+    for retry in (False, True):
+        request = http.build_request(
+            "POST", url, content=urlencode(pairs), headers=_form_headers(headers, dpop, url)
+        )
+        try:
+            response, content = send_bounded(http, request, _MAX_RESPONSE_BYTES)
+        except httpx.HTTPError as exc:
+            raise TokenEndpointUnavailable(
+                f"{what} is unreachable ({type(exc).__name__})"
+            ) from None
+        if retry or not _asks_nonce(dpop, url, response, content):
+            break
     return _answer(response, content, pairs, what, expect)
 
 
@@ -122,29 +138,53 @@ async def post_form_async(
     headers: Mapping[str, str] | None = None,
     what: str = "the token endpoint",
     expect: int = 200,
+    dpop: DpopKey | None = None,
 ) -> dict[str, Any]:
     """``post_form`` for asyncio code (the BFF's token requests)."""
     pairs = _pairs(form)
-    request = http.build_request(
-        "POST", url, content=urlencode(pairs), headers=_form_headers(headers)
-    )
-    try:
-        response, content = await send_bounded_async(http, request, _MAX_RESPONSE_BYTES)
-    except httpx.HTTPError as exc:
-        raise TokenEndpointUnavailable(f"{what} is unreachable ({type(exc).__name__})") from None
+    for retry in (False, True):
+        request = http.build_request(
+            "POST", url, content=urlencode(pairs), headers=_form_headers(headers, dpop, url)
+        )
+        try:
+            response, content = await send_bounded_async(http, request, _MAX_RESPONSE_BYTES)
+        except httpx.HTTPError as exc:
+            raise TokenEndpointUnavailable(
+                f"{what} is unreachable ({type(exc).__name__})"
+            ) from None
+        if retry or not _asks_nonce(dpop, url, response, content):
+            break
     return _answer(response, content, pairs, what, expect)
+
+
+def _asks_nonce(
+    dpop: DpopKey | None, url: str, response: httpx.Response, content: bytes | None
+) -> bool:
+    """Whether the answer is ``use_dpop_nonce`` with a nonce to retry with (RFC 9449 §8)."""
+    if dpop is None:
+        return False
+    fresh = dpop.remember_nonce(url, response)
+    if response.status_code != 400 or dpop.nonce_for(url) is None:
+        return False
+    body = _json_object(content)
+    return fresh and body is not None and body.get("error") == "use_dpop_nonce"
 
 
 def _pairs(form: Form) -> list[tuple[str, str]]:
     return list(form.items()) if isinstance(form, Mapping) else list(form)
 
 
-def _form_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {
+def _form_headers(
+    headers: Mapping[str, str] | None, dpop: DpopKey | None = None, url: str = ""
+) -> dict[str, str]:
+    sent = {
         "accept": "application/json",
         "content-type": "application/x-www-form-urlencoded",
         **(headers or {}),
     }
+    if dpop is not None:
+        sent["dpop"] = dpop.proof("POST", url)  # RFC 9449 §5: no ath at the token endpoint
+    return sent
 
 
 def _answer(

@@ -36,6 +36,7 @@ _NEVER_UPSTREAM = frozenset(
     {
         b"authorization",
         b"x-api-key",
+        b"dpop",  # the proof is for this hop's URL and token (RFC 9449), meaningless beyond it
         b"host",
         b"content-length",
         b"forwarded",

@@ -8,6 +8,8 @@ from tokensmith.gateway.proxy import Gateway
 from tokensmith.gateway.tokens import MintedTxnTokens, TxnTokenSource, load_or_create_key
 from tokensmith.gateway.txn_exchange import ExchangedTxnTokens
 from tokensmith.guard.apikeys import RemoteApiKeyVerifier
+from tokensmith.guard.dpop import DpopPolicy
+from tokensmith.guard.dpop_nonces import DpopNonces
 from tokensmith.guard.guard import Guard
 from tokensmith.guard.introspection import Introspector
 from tokensmith.guard.jwks import JwksCache
@@ -54,7 +56,16 @@ def build_guard(config: GatewayConfig) -> Guard:
         api_keys=api_keys,
         audiences=audiences,
         realm="gateway",
+        dpop=_dpop(config),
     )
+
+
+def _dpop(config: GatewayConfig) -> DpopPolicy | None:
+    """DPoP against the gateway's public URL; proofs are remembered per gateway process."""
+    if config.public_url is None:
+        return None
+    nonces = DpopNonces() if config.dpop_nonces else None
+    return DpopPolicy(public_url=config.public_url, nonces=nonces)
 
 
 def build_txn_tokens(config: GatewayConfig) -> TxnTokenSource:

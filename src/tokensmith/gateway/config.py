@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tokensmith.core.forwarded import NO_PROXIES, TrustedProxies, parse_networks
 from tokensmith.errors import ConfigError
@@ -109,6 +110,11 @@ class GatewayConfig:
     def txn_tokens(self) -> TxnTokenSettings:
         return self.txn or TxnTokenSettings(trust_domain=self.issuer)
 
+    # The origin clients call the gateway at: DPoP proofs must name it (RFC 9449 §4.3 htu).
+    # Unset: DPoP is not accepted, and DPoP-bound tokens are refused.
+    public_url: str | None = None
+    dpop_nonces: bool = False  # ask DPoP clients for a nonce of ours (RFC 9449 §9)
+
     @property
     def token_audiences(self) -> frozenset[str]:
         """Every audience some route accepts: what the shared guard lets through at all."""
@@ -138,6 +144,8 @@ _GATEWAY_KEYS = {
     "resource": str,
     "trusted_proxies": list,
     "proxy_header": str,
+    "public_url": str,
+    "dpop_nonces": bool,
 }
 _SERVER_KEYS = {
     "issuer": str,
@@ -196,7 +204,7 @@ def parse_config(
     )
     key_file = _key_file(gateway, txn, base, name)
     named = {"issuer", "signing_key_file", "trusted_proxies", "proxy_header"}
-    named |= {"metrics_token", "metrics_token_env"}
+    named |= {"metrics_token", "metrics_token_env", "public_url"}
     config = GatewayConfig(
         issuer=issuer,
         server=trusted,
@@ -206,6 +214,7 @@ def parse_config(
         trusted_proxies=_proxies(gateway, name),
         metrics_token=_metrics_token(gateway, name),
         txn=txn,
+        public_url=_public_url(gateway, name),
         **{k: v for k, v in gateway.items() if k not in named},
     )
     _check_limits(config, name)
@@ -239,6 +248,15 @@ def _txn_settings(document: dict[str, Any], issuer: str, name: str) -> TxnTokenS
         workload=table.get("workload", "tokensmith-gateway"),
         exchange_cache_seconds=seconds,
     )
+
+
+def _public_url(table: dict[str, Any], name: str) -> str | None:
+    if "public_url" not in table:
+        return None
+    url = http_url(table, "public_url", f"{name}: gateway.public_url")
+    if urlsplit(url).path not in ("", "/") or "?" in url or "#" in url:
+        raise ConfigError(f"{name}: gateway.public_url is an origin only (no path or query)")
+    return url.rstrip("/")
 
 
 def _metrics_token(table: dict[str, Any], name: str) -> str | None:

@@ -33,7 +33,7 @@ from tokensmith.gateway.config import GatewayConfig, Route
 from tokensmith.gateway.metrics import GatewayMetrics
 from tokensmith.gateway.ratelimit import RateLimiter
 from tokensmith.gateway.tokens import TxnRequest, TxnTokenSource
-from tokensmith.guard.asgi import read_scope_credential
+from tokensmith.guard.asgi import proof_context, read_scope_credential
 from tokensmith.guard.credentials import Credential
 from tokensmith.guard.errors import (
     ForbiddenSource,
@@ -189,13 +189,18 @@ class Gateway:
         credential = read_scope_credential(self.guard, scope)
         client = scope.get("client")
         try:
-            principal = await self.guard.authenticate(credential, client[0] if client else None)
+            principal = await self.guard.authenticate(
+                credential, client[0] if client else None, proof_context(scope)
+            )
         except GuardError:
             raise
         except Exception as exc:  # fail closed, never open, never a traceback
             log.error("credential check crashed; refusing", extra={"error": type(exc).__name__})
             raise ServiceUnavailable("the credential cannot be checked right now") from None
-        self.guard.require_audience(principal, route.token_audiences)  # this route's, not any
+        try:
+            self.guard.require_audience(principal, route.token_audiences)  # this route's
+        except GuardError as error:
+            raise self.guard.marked(error, credential) from None
         self.guard.require(principal, route.scopes)
         if principal.kind == "api_key":
             wait = self.keys.take(f"key:{principal.token_id}")

@@ -8,7 +8,12 @@ RFC 6750 answer. See docs/guard.md.
 from tokensmith.guard.apikeys import ApiKeyChecker, RemoteApiKeyVerifier
 from tokensmith.guard.credentials import Credential, read_credential
 from tokensmith.guard.decryption import load_decryption_keys
+from tokensmith.guard.dpop import DpopPolicy, ProofContext
+from tokensmith.guard.dpop_nonces import DpopNonces
+from tokensmith.guard.dpop_replay import MemoryProofCache, ProofReplayCache
 from tokensmith.guard.errors import (
+    DpopNonceRequired,
+    DpopProofRefused,
     ForbiddenSource,
     GuardError,
     InsufficientScope,
@@ -32,6 +37,10 @@ from tokensmith.guard.txn_tokens import TxnTokenValidator
 __all__ = [
     "ApiKeyChecker",
     "Credential",
+    "DpopNonceRequired",
+    "DpopNonces",
+    "DpopPolicy",
+    "DpopProofRefused",
     "ForbiddenSource",
     "Guard",
     "GuardError",
@@ -41,9 +50,12 @@ __all__ = [
     "InvalidToken",
     "JwksCache",
     "JwtValidator",
+    "MemoryProofCache",
     "MissingCredential",
     "PinnedKey",
     "Principal",
+    "ProofContext",
+    "ProofReplayCache",
     "RateLimited",
     "RemoteApiKeyVerifier",
     "ServiceUnavailable",

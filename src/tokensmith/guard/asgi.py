@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import quote
 
 from tokensmith.core.asgi import Receive, Scope, Send
 from tokensmith.guard.credentials import Credential
+from tokensmith.guard.dpop import ProofContext
 from tokensmith.guard.errors import GuardError, InvalidRequest, ServiceUnavailable, render
 from tokensmith.guard.guard import Guard
 from tokensmith.guard.principal import Principal
 
-__all__ = ["GuardMiddleware", "principal_of", "read_scope_credential", "send_refusal"]
+__all__ = [
+    "GuardMiddleware",
+    "principal_of",
+    "proof_context",
+    "read_scope_credential",
+    "send_refusal",
+]
 
 log = logging.getLogger("tokensmith.guard")
 
@@ -54,7 +62,9 @@ async def authenticate_scope(guard: Guard, scope: Scope, scopes: Iterable[str]) 
     try:
         credential = read_scope_credential(guard, scope)
         client = scope.get("client")
-        principal = await guard.authenticate(credential, client[0] if client else None)
+        principal = await guard.authenticate(
+            credential, client[0] if client else None, proof_context(scope)
+        )
         return guard.require(principal, scopes)
     except GuardError:
         raise
@@ -70,13 +80,26 @@ def read_scope_credential(guard: Guard, scope: Scope) -> Credential:
         if name == b"authorization" or name == b"x-api-key":
             text = value.decode("latin-1")
             if (authorization if name == b"authorization" else api_key) is not None:
-                raise InvalidRequest("send one credential, not two")
+                raise guard.marked(InvalidRequest("send one credential, not two"))
             if name == b"authorization":
                 authorization = text
             else:
                 api_key = text
     query = scope.get("query_string", b"").decode("latin-1")
     return guard.read(authorization, api_key, query)
+
+
+def proof_context(scope: Scope) -> ProofContext:
+    """The method, path, ``DPoP`` headers and (for ``trust_request_host`` only) origin."""
+    proofs = tuple(v.decode("latin-1") for k, v in scope["headers"] if k == b"dpop")
+    raw: bytes | None = scope.get("raw_path")
+    path = raw.decode("latin-1").partition("?")[0] if raw else quote(scope["path"], safe=_PATH)
+    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+    origin = f"{scope.get('scheme', 'http')}://{host}" if host else None
+    return ProofContext(scope["method"], path, proofs, origin)
+
+
+_PATH = "/:@!$&'()*+,;=-._~"
 
 
 async def send_refusal(send: Send, error: GuardError, realm: str) -> None:

@@ -1,6 +1,7 @@
 """Finding the one credential of a request (RFC 6750 §2), before anything is checked.
 
-Accepted: ``Authorization: Bearer <token>``, ``Authorization: ApiKey <key>`` and ``X-API-Key``.
+Accepted: ``Authorization: Bearer <token>``, ``Authorization: DPoP <token>`` (RFC 9449 §7.1;
+the guard then needs a proof), ``Authorization: ApiKey <key>`` and ``X-API-Key``.
 Refused: any credential in the URL query (RFC 6750 §2.3 is not offered: URLs end up in logs,
 SECURITY.md case 15), two credentials at once (RFC 6750 §2), and an oversized header, which is
 refused before any parsing or cryptography (case 11).
@@ -22,7 +23,7 @@ QUERY_CREDENTIALS = frozenset({"access_token", "api_key", "apikey", "x-api-key"}
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    kind: Literal["bearer", "api_key"]
+    kind: Literal["bearer", "dpop", "api_key"]
     value: str
 
 
@@ -42,6 +43,8 @@ def read_credential(authorization: str | None, api_key: str | None, query: str) 
     value = _nonblank(rest.strip(), "the Authorization header has no credential")
     if scheme.lower() == "bearer":
         return Credential("bearer", value)
+    if scheme.lower() == "dpop":
+        return Credential("dpop", value)
     if scheme.lower() == "apikey":
         return Credential("api_key", value)
     raise MissingCredential("use the Bearer scheme, or send an API key")

@@ -5,16 +5,22 @@ says *why* (expired, wrong audience, missing scope) but never echoes the credent
 an ``OAuthError`` of the one hierarchy (``tokensmith.errors``): its ``code`` names the row of
 ``ERROR_CODES`` that gives its status, and its challenge comes from the one renderer
 (``tokensmith.core.challenges``).
+
+Where the guard accepts DPoP (RFC 9449 §7.1), the guard marks each refusal with the algorithms
+it takes (``dpop_algs``) and the scheme the credential came in (``scheme``): the challenge then
+names both schemes, the error in the one that was used, and ``algs`` in the DPoP one.
 """
 
 from __future__ import annotations
 
 import json
 
-from tokensmith.core.challenges import render_challenge
+from tokensmith.core.challenges import join_challenges, render_challenge
 from tokensmith.errors import OAuthError
 
 __all__ = [
+    "DpopNonceRequired",
+    "DpopProofRefused",
     "ForbiddenSource",
     "GuardError",
     "InsufficientScope",
@@ -33,15 +39,28 @@ class GuardError(OAuthError):
     """A refusal; ``description`` is public, ``detail`` is for the log only."""
 
     code = "invalid_token"
+    # The scheme whose challenge carries the error, and the DPoP algorithms the guard takes
+    # (none: DPoP is not offered, and only Bearer is challenged). Set by the guard.
+    scheme = "Bearer"
+    dpop_algs: tuple[str, ...] = ()
 
     def __init__(self, description: str, *, detail: str = "") -> None:
         super().__init__(description, detail=detail)
 
     def challenge(self, realm: str) -> str | None:
         """The ``WWW-Authenticate`` value, or None when the status needs none."""
-        return render_challenge(
-            "Bearer", realm=realm, error=self.error, error_description=self.description
-        )
+        return self.challenges(realm, error=self.error, error_description=self.description)
+
+    def challenges(self, realm: str, **params: str | None) -> str:
+        """``params`` in the challenge of ``scheme``; a bare one for the other scheme offered."""
+        algs = " ".join(self.dpop_algs) or None
+        if self.scheme == "DPoP":
+            first = render_challenge("DPoP", realm=realm, **params, algs=algs)
+            return join_challenges(first, render_challenge("Bearer", realm=realm))
+        first = render_challenge("Bearer", realm=realm, **params)
+        if algs is None:
+            return first
+        return join_challenges(first, render_challenge("DPoP", realm=realm, algs=algs))
 
     def extra_headers(self) -> list[tuple[str, str]]:
         return []
@@ -51,7 +70,7 @@ class MissingCredential(GuardError):
     """RFC 6750 §3.1: a request with no credential gets a bare challenge and no error code."""
 
     def challenge(self, realm: str) -> str | None:
-        return render_challenge("Bearer", realm=realm)
+        return self.challenges(realm)
 
 
 class InvalidToken(GuardError):
@@ -74,13 +93,30 @@ class InsufficientScope(GuardError):
         super().__init__(f"this request needs the scope: {self.scope}")
 
     def challenge(self, realm: str) -> str | None:
-        return render_challenge(
-            "Bearer",
-            realm=realm,
-            error=self.error,
-            error_description=self.description,
-            scope=self.scope,
+        return self.challenges(
+            realm, error=self.error, error_description=self.description, scope=self.scope
         )
+
+
+class DpopProofRefused(GuardError):
+    """RFC 9449 §7.1: the ``DPoP`` proof is missing, malformed, or not for this request."""
+
+    code = "resource_invalid_dpop_proof"
+    scheme = "DPoP"
+
+
+class DpopNonceRequired(GuardError):
+    """RFC 9449 §9: the proof must carry the nonce sent in ``DPoP-Nonce``; retry with it."""
+
+    code = "resource_use_dpop_nonce"
+    scheme = "DPoP"
+
+    def __init__(self, description: str, *, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def extra_headers(self) -> list[tuple[str, str]]:
+        return [("dpop-nonce", self.nonce)]
 
 
 class InvalidRequest(GuardError):

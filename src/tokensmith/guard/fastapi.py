@@ -19,11 +19,13 @@ from tokensmith.guard.principal import Principal
 
 __all__ = ["GuardRefusal", "install_guard", "require_scopes"]
 
+_PASSED = ("www-authenticate", "retry-after", "dpop-nonce")
+
 
 class GuardRefusal(HTTPException):
     def __init__(self, error: GuardError, realm: str) -> None:
         status, headers, _ = render(error, realm)
-        challenge = {k: v for k, v in headers if k in ("www-authenticate", "retry-after")}
+        challenge = {k: v for k, v in headers if k in _PASSED}
         super().__init__(status_code=status, detail=error.description, headers=challenge)
         self.error = error
         self.realm = realm

@@ -5,6 +5,11 @@ call ``authenticate`` (async) or ``authenticate_blocking`` (WSGI threads), then 
 JWTs are validated locally against the JWKS; other bearer tokens go to introspection; API keys
 to the key verifier. A credential kind without a configured checker is refused, never passed.
 
+A token bound to a DPoP key (``cnf.jkt``, RFC 9449 §6) counts only as ``Authorization: DPoP``
+with a proof for this request (``guard/dpop.py``), and never as Bearer (§7.2); a token that is
+not bound is refused in the DPoP scheme, which would claim a binding it does not have. Without a
+``dpop`` policy the guard takes no DPoP at all, and still refuses bound tokens.
+
 Every path ends in the same audience rule (``guard/audience.py``, SECURITY.md case 60): the
 principal must name one of ``audiences``, which default to the JWT validator's. A guard that
 introspects must know its audience: without one it refuses to start, never accepts any.
@@ -18,7 +23,9 @@ from tokensmith.guard.apikeys import ApiKeyChecker
 from tokensmith.guard.audience import check_audience
 from tokensmith.guard.credentials import Credential, read_credential
 from tokensmith.guard.decryption import DecryptionSource, load_decryption_keys
+from tokensmith.guard.dpop import DpopPolicy, ProofContext
 from tokensmith.guard.errors import (
+    GuardError,
     InsufficientScope,
     InvalidToken,
     ServiceUnavailable,
@@ -45,10 +52,13 @@ class Guard:
         api_keys: ApiKeyChecker | None = None,
         audiences: Iterable[str] | None = None,
         realm: str = "tokensmith",
+        dpop: DpopPolicy | None = None,
     ) -> None:
         if jwt is None and introspector is None and api_keys is None:
             raise ValueError("a guard needs at least one way to check a credential")
         self.audiences = _audiences(audiences, jwt, introspector)
+        self.dpop = dpop
+        self.dpop_algs = dpop.algorithms if dpop is not None else ()
         self.jwt = jwt
         self.jwks = jwks
         self.introspector = introspector
@@ -69,6 +79,7 @@ class Guard:
         realm: str = "tokensmith",
         decryption_keys: Iterable[DecryptionSource] = (),
         require_encryption: bool = False,
+        dpop: DpopPolicy | None = None,
     ) -> Guard:
         """A guard for JWT access tokens of one Tokensmith issuer (JWKS at ``{issuer}/jwks``).
 
@@ -86,7 +97,7 @@ class Guard:
             decryption_keys=load_decryption_keys(decryption_keys),
             require_encryption=require_encryption,
         )
-        return cls(jwt=validator, jwks=jwks, realm=realm)
+        return cls(jwt=validator, jwks=jwks, realm=realm, dpop=dpop)
 
     @classmethod
     def for_transaction_tokens(
@@ -111,18 +122,74 @@ class Guard:
         )
         return cls(jwt=validator, jwks=jwks, realm=realm)
 
-    @staticmethod
-    def read(authorization: str | None, api_key: str | None, query: str) -> Credential:
-        return read_credential(authorization, api_key, query)
+    def read(self, authorization: str | None, api_key: str | None, query: str) -> Credential:
+        try:
+            return read_credential(authorization, api_key, query)
+        except GuardError as error:
+            raise self.marked(error) from None
 
-    async def authenticate(self, credential: Credential, source_ip: str | None = None) -> Principal:
-        return self.require_audience(await self._authenticate(credential, source_ip))
+    async def authenticate(
+        self,
+        credential: Credential,
+        source_ip: str | None = None,
+        request: ProofContext | None = None,
+    ) -> Principal:
+        """``request`` carries what a DPoP check needs; without it a DPoP token is refused."""
+        try:
+            self._precheck(credential, request)
+            principal = await self._authenticate(credential, source_ip)
+            return self._bound(self.require_audience(principal), credential, request)
+        except GuardError as error:
+            raise self.marked(error, credential) from None
 
     def authenticate_blocking(
-        self, credential: Credential, source_ip: str | None = None
+        self,
+        credential: Credential,
+        source_ip: str | None = None,
+        request: ProofContext | None = None,
     ) -> Principal:
         """The same decision for threaded WSGI servers; I/O blocks only the calling thread."""
-        return self.require_audience(self._authenticate_blocking(credential, source_ip))
+        try:
+            self._precheck(credential, request)
+            principal = self._authenticate_blocking(credential, source_ip)
+            return self._bound(self.require_audience(principal), credential, request)
+        except GuardError as error:
+            raise self.marked(error, credential) from None
+
+    def marked(self, error: GuardError, credential: Credential | None = None) -> GuardError:
+        """``error`` with this guard's DPoP algorithms, in the scheme the credential came in."""
+        error.dpop_algs = self.dpop_algs
+        if credential is not None and credential.kind == "dpop" and self.dpop is not None:
+            error.scheme = "DPoP"
+        return error
+
+    def _precheck(self, credential: Credential, request: ProofContext | None) -> None:
+        """What needs no token check: DPoP offered at all, and one proof with the request."""
+        if credential.kind != "dpop":
+            return
+        if self.dpop is None:
+            raise InvalidToken("DPoP is not accepted here; use the Bearer scheme")
+        if request is None:
+            raise ServiceUnavailable("this adapter passes no request; DPoP cannot be checked")
+        self.dpop.require_one(request.proofs)
+
+    def _bound(
+        self, principal: Principal, credential: Credential, request: ProofContext | None
+    ) -> Principal:
+        """RFC 9449 §7: the binding of the token and the scheme it came in must agree."""
+        jkt = principal.dpop_jkt
+        if credential.kind == "api_key":
+            return principal
+        if credential.kind == "bearer":
+            if jkt is not None:
+                raise InvalidToken("this token is bound to a DPoP key; send it as DPoP")
+            return principal
+        if jkt is None:
+            raise InvalidToken("this token is not DPoP-bound; send it as Bearer")
+        if self.dpop is None or request is None:  # _precheck refused these already
+            raise ServiceUnavailable("DPoP cannot be checked here")
+        self.dpop.check(credential.value, jkt, request)
+        return principal
 
     def require_audience(
         self, principal: Principal, audiences: Iterable[str] | None = None
@@ -167,11 +234,13 @@ class Guard:
             and (bool(jwt.decryption_keys) or self.introspector is None)
         )
 
-    @staticmethod
-    def require(principal: Principal, scopes: Iterable[str]) -> Principal:
+    def require(self, principal: Principal, scopes: Iterable[str]) -> Principal:
         needed = frozenset(scopes)
         if not principal.scopes.issuperset(needed):
-            raise InsufficientScope(needed)
+            error = self.marked(InsufficientScope(needed))
+            if principal.dpop_jkt is not None and self.dpop is not None:
+                error.scheme = "DPoP"  # it came in as DPoP, or it would not have passed
+            raise error
         return principal
 
     async def aclose(self) -> None:

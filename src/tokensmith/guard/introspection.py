@@ -66,8 +66,11 @@ class Introspector(RemoteCheck):
         return self._judge_active(body)
 
     def _judge_active(self, body: dict[str, Any]) -> Verdict:
-        if body.get("token_type") not in (None, "Bearer", "access_token"):
+        token_type = body.get("token_type")
+        if token_type not in (None, "Bearer", "access_token", "DPoP"):
             return Verdict(None, InvalidToken, "the token is not an access token")
+        if token_type == "DPoP" and not isinstance(body.get("cnf"), dict):
+            return Verdict(None, InvalidToken, "the DPoP token has no key binding")
         if self.issuer is not None and body.get("iss") != self.issuer:
             return Verdict(None, InvalidToken, "the access token is from another issuer")
         audience = audience_of(body.get("aud"))  # a list with a non-string names no audience

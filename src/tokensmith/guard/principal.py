@@ -66,6 +66,18 @@ class Principal:
         value = self.claims.get(name) if self.kind == "txn_token" else None
         return value if isinstance(value, dict) else None
 
+    @property
+    def dpop_jkt(self) -> str | None:
+        """The key thumbprint the token is bound to (RFC 9449 §6: ``cnf.jkt``), if any."""
+        cnf = self.claims.get("cnf")
+        if cnf is None:
+            return None
+        jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        if not isinstance(jkt, str) or not jkt:
+            # A confirmation we cannot honour must not read as "unbound".
+            return ""
+        return jkt
+
 
 # The frozen dataclass's __init__ writes each field through object.__setattr__ (1.2 µs for the
 # nine); the validators' first-sight path writes the slots directly (0.6 µs): the same frozen
