@@ -5,6 +5,7 @@ must (SECURITY.md case 121)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import jwt as pyjwt
 import pytest
+import sqlalchemy as sa
 from joserfc import jwe
 from joserfc.jwk import ECKey, RSAKey
 
@@ -22,6 +24,9 @@ from tests.oauth.test_oidc import sign_in
 from tests.support import OFFERED, ServerThread
 from tokensmith.oauth.client_assertion import client_keys, parse_client_jwks
 from tokensmith.oauth.clients import ClientEncryption, NewClient
+from tokensmith.persistence.tables import clients as clients_table
+from tokensmith.runtime.services import open_engine
+from tokensmith.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("alice")
 
@@ -91,6 +96,32 @@ def test_userinfo_is_a_signed_then_encrypted_jwt(
     assert claims["sub"] == alice
     assert claims["preferred_username"] == "alice"
     assert claims["email"] == "alice@example.com"
+
+
+@pytest.mark.backends("sqlite")
+def test_a_key_removed_after_registration_withholds_userinfo_without_a_500(
+    server: ServerThread, http: httpx.Client, rp: Registered, settings: Settings
+) -> None:
+    _, tokens = sign_in(server, http, rp, "openid profile")
+
+    async def drop_keys() -> None:
+        engine = await open_engine(settings)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.update(clients_table)
+                    .where(clients_table.c.client_id == rp.client_id)
+                    .values(jwks={"keys": []})
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(drop_keys())
+    time.sleep(1.1)  # the client cache keeps a record for a second
+    info = http.get("/userinfo", headers={"authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 400, info.text
+    assert info.json()["error"] == "invalid_request"
+    assert "alice" not in info.text  # the claims are never sent readable instead
 
 
 def test_clients_without_encryption_are_unchanged(

@@ -51,13 +51,10 @@ async def userinfo(request: Request) -> Response:
     try:
         answer = _userinfo_answer(services_of(request), client, claims)
     except ValueError:
-        # Registration checked the key; without one the claims are not sent readable.
-        return json_response(
-            {
-                "error": "server_error",
-                "error_description": "the client's encryption key is unusable",
-            },
-            500,
+        # Registration checked the key, so only a JWKS edited since can get here: the claims
+        # are not sent readable, and the client is told its registration must be fixed.
+        return bearer_error(
+            "invalid_request", "the client's registered encryption key cannot be used"
         )
     # OIDC Core §5.3: a browser app may call userinfo itself, from an origin its client registered.
     if bound_key(record) is not None:
