@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.scopes import format_scope
@@ -101,24 +101,28 @@ class AccessTokenIssuer:
         jti = secrets.token_urlsafe(16)
         scope = format_scope(ctx.scope)
         audience = " ".join(ctx.audience)
-        if ctx.client.access_token_format == "opaque":
-            value = random_token(32, ACCESS_TOKEN_PREFIX)
+
+        def by_hash(value: str, kind: Literal["jwt", "opaque"]) -> AccessToken:
+            """A token found by the keyed hash of its value: opaque, or a JWE we cannot open
+            again. Its record keeps cnf, act and the like, which the value does not show."""
             record = IssuedToken(
                 jti,
                 ctx.client.client_id,
                 ctx.subject,
                 scope,
                 audience,
-                "opaque",
+                kind,
                 now,
                 now + ctx.lifetime,
                 token_hash=keyed_hash(self._pepper, value),
                 family_id=ctx.family_id,
                 code_hash=ctx.code_hash,
-                # An opaque token carries nothing itself: its record keeps cnf, act and the like.
                 claims=dict(ctx.claims) or None,
             )
             return AccessToken(value, ctx.lifetime, scope, record, jti)
+
+        if ctx.client.access_token_format == "opaque":
+            return by_hash(random_token(32, ACCESS_TOKEN_PREFIX), "opaque")
         claims = {
             "iss": self.issuer,
             "sub": ctx.subject,
@@ -133,23 +137,8 @@ class AccessTokenIssuer:
         recipient = self._encryption.key_for(ctx.audience)  # InvalidTarget before signing
         value = sign_jwt(self._signing_key(), claims, typ=ACCESS_TOKEN_TYP)
         if recipient is not None:
-            value = encrypt_jwt(value, recipient)
             # We cannot open it again: introspection and revocation find it by its hash.
-            record = IssuedToken(
-                jti,
-                ctx.client.client_id,
-                ctx.subject,
-                scope,
-                audience,
-                "jwt",
-                now,
-                now + ctx.lifetime,
-                token_hash=keyed_hash(self._pepper, value),
-                family_id=ctx.family_id,
-                code_hash=ctx.code_hash,
-                claims=dict(ctx.claims) or None,
-            )
-            return AccessToken(value, ctx.lifetime, scope, record, jti)
+            return by_hash(encrypt_jwt(value, recipient), "jwt")
         # Tokens tied to a code or a refresh family are recorded so they can be revoked with it.
         tied = ctx.family_id is not None or ctx.code_hash is not None
         stored = (
