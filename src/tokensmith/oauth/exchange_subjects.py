@@ -145,6 +145,10 @@ class TokenReader:
         user = await self._users.get(subject)
         if user is None or user.disabled:
             raise _refused("the ID token's user is gone or disabled")
+        # A password change ends every refresh family (refresh_rotation.py); the sign-ins before
+        # it must not live on as ID tokens traded for fresh access tokens. (``_jwt`` checked iat.)
+        if user.password_changed_at > int(claims["iat"]):
+            raise _refused("the ID token predates the user's password change")
         return Party(
             kind=ID_TOKEN_TYPE,
             subject=subject,
