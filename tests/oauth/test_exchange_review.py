@@ -27,6 +27,7 @@ from tests.oauth.test_token_exchange import (
 from tokensmith.accounts.users import User
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.exchange_policy import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, TXN_TOKEN_TYPE_URN
+from tokensmith.oauth.grants import Consent
 from tokensmith.oidc.id_tokens import IdTokenIssuer
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
@@ -76,9 +77,16 @@ def test_impersonating_a_delegated_token_keeps_its_actor_chain(
     assert verified(http, txn.json()["access_token"], TRUST)[1]["act"] == chain
 
 
-def _id_token(settings: Settings, client_id: str, user_id: str, *, change_password: bool) -> str:
-    """An ID token of ours for a new user, made with the server's own key; then, if asked, the
-    user's password changes (a second later, as it would after the sign-in)."""
+def _id_token(
+    settings: Settings,
+    client_id: str,
+    user_id: str,
+    *,
+    change_password: bool = False,
+    consent: str | None = "orders:read",
+) -> str:
+    """An ID token of ours for a new user, made with the server's own key, with the consent the
+    user gave the client; then, if asked, the password changes (a second after the sign-in)."""
 
     async def make() -> str:
         services = await open_services(settings)
@@ -98,6 +106,8 @@ def _id_token(settings: Settings, client_id: str, user_id: str, *, change_passwo
                 nonce=None,
                 access_token="a",
             )
+            if consent is not None:  # what the consent page would have stored
+                await services.consents.put(Consent(user_id, client_id, consent, now))
             if change_password:
                 await services.users.set_password(user_id, "y", now + 1)
             return token
@@ -183,3 +193,21 @@ def test_hostile_parameters_get_an_oauth_error(
         "invalid_target",
         "unauthorized_client",
     }
+
+
+def test_an_id_token_grants_only_what_its_user_consented_to(
+    http: httpx.Client, register: Registrar, settings: Settings
+) -> None:
+    """Case 135: the client is registered for orders:read and orders:write, the user consented
+    to orders:read; the exchange must not hand the client orders:write as that user."""
+    service = exchanger(register, "service", subject_types=["id_token"])
+    as_id = {"subject_token_type": ID_TOKEN_TYPE}
+    token = _id_token(settings, service.client_id, "reader")
+    refused(exchange(http, service, token, scope="orders:write", **as_id), "invalid_scope")
+    default = exchange(http, service, token, **as_id)
+    assert default.status_code == 200, default.text
+    assert verified(http, default.json()["access_token"], settings.issuer)[1]["scope"] == (
+        "orders:read"
+    )
+    unconsented = _id_token(settings, service.client_id, "stranger", consent=None)
+    refused(exchange(http, service, unconsented, scope="orders:read", **as_id), "invalid_scope")

@@ -158,6 +158,8 @@ class TokenExchangeGrant:
         elif not policy.allow_impersonation:
             raise InvalidRequest("this client may only delegate: send an actor_token")
         allowed = subject.scope if subject.scope is not None else client.scopes
+        if subject.kind == ID_TOKEN_TYPE:  # the user's consent, within what the client has now
+            allowed &= client.scopes
         scope = narrow_scope(params.get("scope"), allowed)
         trace.detail["scope"] = format_scope(scope)
         lifetime = self._lifetime(client, subject, actor, requested)
