@@ -211,3 +211,30 @@ def test_an_id_token_grants_only_what_its_user_consented_to(
     )
     unconsented = _id_token(settings, service.client_id, "stranger", consent=None)
     refused(exchange(http, service, unconsented, scope="orders:read", **as_id), "invalid_scope")
+
+
+def test_a_delegated_token_cannot_be_the_actor(
+    http: httpx.Client, register: Registrar, frontend: Registered
+) -> None:
+    """Case 136: a delegated token (sub: the user, act: the service) as actor_token would name
+    the user as the one acting, and pass an actor allowlist naming the user."""
+    orders = exchanger(register, "orders", accept_audiences=[ORDERS], actors=[frontend.client_id])
+    user_token = own_token(http, frontend, resource=ORDERS)
+    helper = exchanger(register, "helper", accept_audiences=[ORDERS])
+    delegated = exchange(
+        http,
+        helper,
+        user_token,
+        actor_token=own_token(http, helper),
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    )
+    assert delegated.status_code == 200, delegated.text
+    # The delegated token is meant for ORDERS, which the orders client accepts.
+    as_actor = {
+        "actor_token": delegated.json()["access_token"],
+        "actor_token_type": ACCESS_TOKEN_TYPE,
+    }
+    refused(exchange(http, orders, own_token(http, orders), **as_actor), "invalid_request")
+    # the user's own token still acts, as the allowlist says
+    plain = {"actor_token": user_token, "actor_token_type": ACCESS_TOKEN_TYPE}
+    assert exchange(http, orders, own_token(http, orders), **plain).status_code == 200

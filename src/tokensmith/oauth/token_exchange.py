@@ -153,6 +153,10 @@ class TokenExchangeGrant:
             )
             trace.detail.update(actor=actor.subject, actor_token_type=actor_kind)
             _must_accept(actor, client, policy)
+            if actor.act is not None:
+                # Its sub is whom it was delegated for, not who acts: naming that one as the
+                # actor (or matching it to the allowlist) would credit the wrong party.
+                raise InvalidRequest("an actor_token must not itself be a delegated token")
             if policy.actors is not None and actor.subject not in policy.actors:
                 raise InvalidRequest("this actor may not act through this client")
         elif not policy.allow_impersonation:
