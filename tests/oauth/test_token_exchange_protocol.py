@@ -34,6 +34,7 @@ from tokensmith.oauth.exchange_policy import (
     parse_policy,
 )
 from tokensmith.oauth.exchange_subjects import TokenReader
+from tokensmith.oauth.grants import Consent
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.token_exchange import ExchangeSettings, TokenExchangeGrant
 from tokensmith.oauth.tokens import IssuedToken
@@ -118,6 +119,7 @@ def bench(clock: FrozenClock, **settings: Any) -> Bench:
         clients=memory.stores.clients,
         tokens=memory.stores.tokens,
         users=memory.stores.users,
+        consents=memory.stores.consents,
         keys=ApiKeyVerifier(memory.stores.api_keys, b"p" * 32, clock, max_staleness=0),
         verification_keys=lambda: {key.kid: VerificationKey(key.kid, key.alg, key.key)},
         pepper=memory.deps.pepper,
@@ -257,6 +259,9 @@ async def test_an_id_token_is_a_subject(b: Bench) -> None:
     id_token = b.memory.deps.responder.id_tokens.issue(
         client_id=service.client_id, subject="user-9", auth_time=None, nonce=None, access_token="a"
     )
+    # An ID token grants only what its user consented to for the client (SECURITY.md case 135).
+    await b.refused(service, "invalid_scope", **subject(id_token, ID_TOKEN_TYPE), scope="api:read")
+    await b.memory.stores.consents.put(Consent("user-9", service.client_id, "api:read", 1))
     body = await b.exchange(service, **subject(id_token, ID_TOKEN_TYPE), scope="api:read")
     _, claims = b.claims(body["access_token"])
     assert claims["sub"] == "user-9" and claims["scope"] == "api:read"

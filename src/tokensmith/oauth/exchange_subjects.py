@@ -2,10 +2,11 @@
 
 Only what this server issued is accepted: access tokens (JWTs verified against our own key ring,
 their ``jti`` checked against revocation; opaque ones looked up by keyed hash), ID tokens
-(signature, ``iss``, ``exp``, and their user still enabled), and Tokensmith API keys (through the
-API-key verifier: revoked, expired and address-restricted keys are refused there). Anything
-else, and anything expired, revoked or not ours, is ``invalid_grant``, with the reason kept in
-the private detail only.
+(signature, ``iss``, ``exp``, their user still enabled; the scope is what that user consented
+to for the token's client, since an ID token proves a sign-in and grants nothing), and
+Tokensmith API keys (through the API-key verifier: revoked, expired and address-restricted keys
+are refused there). Anything else, and anything expired, revoked or not ours, is
+``invalid_grant``, with the reason kept in the private detail only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tokensmith.oauth.exchange_policy import (
     API_KEY_TOKEN_TYPE,
     ID_TOKEN_TYPE,
 )
+from tokensmith.oauth.grants import ConsentStore
 from tokensmith.oauth.tokens import TokenStore
 
 __all__ = ["KeyChecker", "Party", "TokenReader"]
@@ -46,7 +48,7 @@ class Party:
     kind: str  # the token type URI it was presented as
     subject: str
     client_id: str | None  # the client it was issued to (an API key: none)
-    scope: frozenset[str] | None  # None: the token carries no scope (an ID token)
+    scope: frozenset[str] | None  # None: the token carries no scope
     audience: tuple[str, ...]
     expires_at: int | None
     act: Mapping[str, Any] | None = None  # its own delegation chain (RFC 8693 §4.1)
@@ -62,6 +64,7 @@ class TokenReader:
         clients: ClientStore,
         tokens: TokenStore,
         users: UserStore,
+        consents: ConsentStore,
         keys: KeyChecker,
         verification_keys: Callable[[], Mapping[str, VerificationKey]],
         pepper: bytes,
@@ -72,6 +75,7 @@ class TokenReader:
         self._clients = clients
         self._tokens = tokens
         self._users = users
+        self._consents = consents
         self._keys = keys
         self._verification_keys = verification_keys
         self._pepper = pepper
@@ -145,11 +149,20 @@ class TokenReader:
         user = await self._users.get(subject)
         if user is None or user.disabled:
             raise _refused("the ID token's user is gone or disabled")
+        # A password change ends every refresh family (refresh_rotation.py); the sign-ins before
+        # it must not live on as ID tokens traded for fresh access tokens. (``_jwt`` checked iat.)
+        if user.password_changed_at > int(claims["iat"]):
+            raise _refused("the ID token predates the user's password change")
+        client_id = str(azp) if isinstance(azp, str) else audience[0]
+        # Only what the user granted this client: the client's registered scope would hand it,
+        # as the user, scopes the user never saw on a consent page.
+        consent = await self._consents.get(subject, client_id)
+        granted = frozenset(consent.scope.split()) if consent is not None else frozenset()
         return Party(
             kind=ID_TOKEN_TYPE,
             subject=subject,
-            client_id=str(azp) if isinstance(azp, str) else audience[0],
-            scope=None,
+            client_id=client_id,
+            scope=granted,
             audience=audience,
             expires_at=expires_at,
             fingerprint=fingerprint(value),

@@ -153,11 +153,17 @@ class TokenExchangeGrant:
             )
             trace.detail.update(actor=actor.subject, actor_token_type=actor_kind)
             _must_accept(actor, client, policy)
+            if actor.act is not None:
+                # Its sub is whom it was delegated for, not who acts: naming that one as the
+                # actor (or matching it to the allowlist) would credit the wrong party.
+                raise InvalidRequest("an actor_token must not itself be a delegated token")
             if policy.actors is not None and actor.subject not in policy.actors:
                 raise InvalidRequest("this actor may not act through this client")
         elif not policy.allow_impersonation:
             raise InvalidRequest("this client may only delegate: send an actor_token")
         allowed = subject.scope if subject.scope is not None else client.scopes
+        if subject.kind == ID_TOKEN_TYPE:  # the user's consent, within what the client has now
+            allowed &= client.scopes
         scope = narrow_scope(params.get("scope"), allowed)
         trace.detail["scope"] = format_scope(scope)
         lifetime = self._lifetime(client, subject, actor, requested)
@@ -166,8 +172,9 @@ class TokenExchangeGrant:
         audience = self._audience(request, subject, policy)
         trace.detail["audience"] = " ".join(audience)
         claims: dict[str, Any] = {}
-        if actor is not None:
-            claims["act"] = _act(actor, subject)
+        act = _act(actor, subject)
+        if act is not None:
+            claims["act"] = act
         if subject.key_id is not None:
             claims["api_key_id"] = subject.key_id
         # A JWT when asked for one (§3), and always for an API key (a token APIs verify alone).
@@ -260,8 +267,9 @@ class TokenExchangeGrant:
             ttl=lifetime,
             scope=purpose or None,
         )
-        if actor is not None:
-            claims["act"] = _act(actor, subject)
+        act = _act(actor, subject)
+        if act is not None:
+            claims["act"] = act
         trace.detail.update(audience=domain, txn=txn)
         token = sign_jwt(self._signing_key(), claims, typ=TXN_TOKEN_JWT_TYP)
         return {
@@ -334,8 +342,12 @@ def _must_accept(party: Party, client: Client, policy: ExchangePolicy) -> None:
     )
 
 
-def _act(actor: Party, subject: Party) -> dict[str, Any]:
-    """RFC 8693 §4.1: the current actor outermost, earlier actors nested below it."""
+def _act(actor: Party | None, subject: Party) -> dict[str, Any] | None:
+    """RFC 8693 §4.1: the current actor outermost, earlier actors nested below it. Without a new
+    actor the subject's own chain is kept: an impersonation must not launder a delegated token
+    into one that looks like the subject's own."""
+    if actor is None:
+        return dict(subject.act) if subject.act is not None else None
     act: dict[str, Any] = {"sub": actor.subject}
     if actor.client_id is not None:
         act["client_id"] = actor.client_id
@@ -373,6 +385,10 @@ def _json_object(text: str | None, name: str) -> dict[str, Any]:
         raise InvalidRequest(f"{name} is not a JSON object") from None
     if not isinstance(value, dict) or _nesting(value) > 4:
         raise InvalidRequest(f"{name} is a JSON object nested at most 4 levels")
+    try:  # it goes into a signed token: NaN, Infinity or a lone surrogate would break it
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise InvalidRequest(f"{name} holds a number or string JSON cannot carry") from None
     return value
 
 

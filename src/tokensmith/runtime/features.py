@@ -76,6 +76,7 @@ def _token_exchange(kit: GrantKit) -> GrantHandler:
         clients=services.clients,
         tokens=services.tokens,
         users=services.users,
+        consents=services.consents,
         keys=services.key_verifier,
         verification_keys=keyring.verification_keys,
         pepper=services.master.pepper,
