@@ -53,6 +53,8 @@ class Party:
     expires_at: int | None
     act: Mapping[str, Any] | None = None  # its own delegation chain (RFC 8693 §4.1)
     key_id: str | None = None  # an API key's public id
+    # The DPoP key it is bound to (RFC 9449 ``cnf.jkt``); "" for a binding we cannot read.
+    dpop_jkt: str | None = None
     fingerprint: str = ""  # names the token in the audit trail, never its value
 
 
@@ -129,6 +131,7 @@ class TokenReader:
             audience=audience,
             expires_at=expires_at,
             act=act if isinstance(act, dict) else None,
+            dpop_jkt=_bound_key(claims),
             fingerprint=jti,
         )
 
@@ -211,3 +214,12 @@ def _audience(aud: object) -> tuple[str, ...]:
 def _refused(detail: str) -> InvalidGrant:
     # One public description for every reason: which check failed is no business of the caller.
     return InvalidGrant("the subject or actor token is not valid", detail=detail)
+
+
+def _bound_key(claims: Mapping[str, Any]) -> str | None:
+    """``cnf.jkt``, or "" when there is a ``cnf`` we cannot honour (never read as unbound)."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+    return jkt if isinstance(jkt, str) and jkt else ""

@@ -29,6 +29,7 @@ from typing import Any
 from tokensmith.audit.events import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.scopes import format_scope
+from tokensmith.core.secrets import constant_time_equals
 from tokensmith.core.txn_tokens import TXN_ISSUED_TOKEN_TYPE, TXN_TOKEN_JWT_TYP, txn_claims
 from tokensmith.errors import (
     InvalidGrant,
@@ -146,6 +147,8 @@ class TokenExchangeGrant:
         if subject.key_id is not None:
             trace.detail["api_key_id"] = subject.key_id
         _must_accept(subject, client, policy)
+        if subject.dpop_jkt is not None and requested != TXN_TOKEN_TYPE_URN:
+            _must_prove(subject.dpop_jkt, request)
         actor = None
         if actor_kind is not None:
             actor = await self._reader.read(
@@ -153,6 +156,8 @@ class TokenExchangeGrant:
             )
             trace.detail.update(actor=actor.subject, actor_token_type=actor_kind)
             _must_accept(actor, client, policy)
+            if actor.dpop_jkt is not None:
+                _must_prove(actor.dpop_jkt, request)
             if actor.act is not None:
                 # Its sub is whom it was delegated for, not who acts: naming that one as the
                 # actor (or matching it to the allowlist) would credit the wrong party.
@@ -400,3 +405,15 @@ def _nesting(value: object, level: int = 0) -> int:
     if isinstance(value, list):
         return max((_nesting(v, level + 1) for v in value), default=level + 1)
     return level
+
+
+def _must_prove(jkt: str, request: ProtocolRequest) -> None:
+    """A DPoP-bound token is traded only with a proof of its key in this request (RFC 9449 §5),
+    so a stolen one cannot be laundered into a bearer token; the new token is then bound to the
+    same key by the token endpoint's binding hook. A transaction token is the exception: the
+    gateway asking for one has checked the caller's proof at its edge."""
+    if not jkt or request.dpop_jkt is None or not constant_time_equals(request.dpop_jkt, jkt):
+        raise InvalidGrant(
+            "the token is bound to a DPoP key: send a DPoP proof by that key",
+            detail="DPoP-bound token without its key's proof",
+        )
