@@ -159,3 +159,105 @@ def test_hostile_request_uris_are_refused_on_our_page(
     assert page.status_code == 400, page.text
     assert "invalid_request_uri" in page.text
     assert "location" not in page.headers
+
+
+HOSTILE_CLAIMS = {
+    "jti": ["123", '""', '"' + "j" * 257 + '"', "null", "[]", "{}"],
+    "htm": ["null", "1", '"post"', '"POST "', "[]"],
+    "htu": [
+        "1",
+        "null",
+        '"http://[::1"',
+        '"http://127.0.0.1:99999/token"',
+        '"javascript:alert(1)"',
+        '"http://u@127.0.0.1/token"',
+        '"/token"',
+        '""',
+    ],
+    "iat": ['"1"', "1.5", "true", "1e400", "1" + "0" * 30, "-1", "null"],
+    "nonce": ["5", "[]", "{}"],
+}
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [(member, value) for member, values in HOSTILE_CLAIMS.items() for value in values],
+)
+def test_signed_proofs_with_hostile_claims_are_refused_at_token(
+    server: ServerThread, http: httpx.Client, machine: Registered, member: str, value: str
+) -> None:
+    """Each proof is signed by its own key, so every claim check is reached."""
+    bad = raw_proof(generate_proof_key(), claims_text(server, "/token", "POST", **{member: value}))
+    refused(machine_token(http, machine, DPoP=bad))
+
+
+def _hostile_jwks() -> list[Any]:
+    ec = public_jwk(generate_proof_key())
+    return [
+        [],
+        "jwk",
+        None,
+        {},
+        {"kty": "oct", "k": "c2VjcmV0"},
+        {**ec, "x": 1},
+        {**ec, "x": "not base64!"},
+        {**ec, "x": "AA"},
+        {**ec, "y": ec["x"]},  # not on the curve
+        {**ec, "crv": "P-384"},
+        {**ec, "alg": "ES384"},
+        {**ec, "kty": "RSA"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+        {"kty": "RSA", "n": "A" * 2000, "e": "AA"},
+        {"kty": "OKP", "crv": "Ed25519", "x": "AA"},
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_hostile_jwks())))
+def test_hostile_jwk_headers_are_refused_at_token(
+    server: ServerThread, http: httpx.Client, machine: Registered, index: int
+) -> None:
+    import base64
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    jwk = _hostile_jwks()[index]
+    alg = "RS256" if isinstance(jwk, dict) and jwk.get("kty") == "RSA" else "ES256"
+    header = {"typ": "dpop+jwt", "alg": alg, "jwk": jwk}
+    claims = claims_text(server, "/token", "POST")
+    bad = f"{b64(json.dumps(header).encode())}.{b64(claims.encode())}.{b64(bytes(64))}"
+    refused(machine_token(http, machine, DPoP=bad))
+
+
+def test_a_bound_token_is_exchanged_by_its_own_client_only_with_its_key(
+    server: ServerThread, http: httpx.Client, register: Any
+) -> None:
+    """A stolen bound token and its client's secret cannot trade the binding for a bearer token."""
+    from tests.oauth.test_token_exchange import ORDERS, exchange, exchanger
+
+    client = exchanger(register, "svc")
+    assert client.secret is not None
+    key = generate_proof_key()
+    issued = http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "resource": ORDERS},
+        auth=(client.client_id, client.secret),
+        headers={"DPoP": proof(key, server)},
+    )
+    assert issued.status_code == 200, issued.text
+    bound = issued.json()["access_token"]
+
+    def trade(signer: dict[str, Any] | None) -> httpx.Response:
+        headers = {"DPoP": proof(signer, server)} if signer is not None else {}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as peer:
+            return exchange(peer, client, bound)
+
+    for signer in (None, generate_proof_key()):
+        answer = trade(signer)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "invalid_grant"
+        assert "access_token" not in answer.json()
+    ok = trade(key)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["token_type"] == "DPoP"

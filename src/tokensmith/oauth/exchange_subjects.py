@@ -52,6 +52,7 @@ class Party:
     act: Mapping[str, Any] | None = None  # its own delegation chain (RFC 8693 §4.1)
     key_id: str | None = None  # an API key's public id
     fingerprint: str = ""  # names the token in the audit trail, never its value
+    jkt: str | None = None  # the DPoP key an access token is bound to (``cnf.jkt``, RFC 9449 §6)
 
 
 class TokenReader:
@@ -126,6 +127,7 @@ class TokenReader:
             expires_at=expires_at,
             act=act if isinstance(act, dict) else None,
             fingerprint=jti,
+            jkt=_bound_key(claims),
         )
 
     async def _id_token(self, value: str) -> Party:
@@ -193,6 +195,12 @@ def _audience(aud: object) -> tuple[str, ...]:
     if isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
         return tuple(aud)
     raise ValueError("aud")
+
+
+def _bound_key(claims: Mapping[str, Any]) -> str | None:
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) else None
 
 
 def _refused(detail: str) -> InvalidGrant:

@@ -29,6 +29,7 @@ from typing import Any
 from tokensmith.audit.events import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.scopes import format_scope
+from tokensmith.core.secrets import constant_time_equals
 from tokensmith.core.txn_tokens import TXN_ISSUED_TOKEN_TYPE, TXN_TOKEN_JWT_TYP, txn_claims
 from tokensmith.errors import (
     InvalidGrant,
@@ -145,14 +146,14 @@ class TokenExchangeGrant:
         trace.subject, trace.fingerprint = subject.subject, subject.fingerprint
         if subject.key_id is not None:
             trace.detail["api_key_id"] = subject.key_id
-        _must_accept(subject, client, policy)
+        _must_accept(subject, client, policy, request)
         actor = None
         if actor_kind is not None:
             actor = await self._reader.read(
                 params.get("actor_token") or "", actor_kind, request.source
             )
             trace.detail.update(actor=actor.subject, actor_token_type=actor_kind)
-            _must_accept(actor, client, policy)
+            _must_accept(actor, client, policy, request)
             if policy.actors is not None and actor.subject not in policy.actors:
                 raise InvalidRequest("this actor may not act through this client")
         elif not policy.allow_impersonation:
@@ -319,12 +320,17 @@ def _token_types(request: ProtocolRequest, policy: ExchangePolicy) -> tuple[str,
     return kind, actor_kind, requested
 
 
-def _must_accept(party: Party, client: Client, policy: ExchangePolicy) -> None:
+def _must_accept(
+    party: Party, client: Client, policy: ExchangePolicy, request: ProtocolRequest
+) -> None:
     """A token the client may trade: issued to it, meant for it, or for an audience it serves.
     (An API key is its own credential: whoever holds it may use it anyway.)"""
     if party.kind == API_KEY_TOKEN_TYPE:
         return
-    if party.client_id == client.client_id or client.client_id in party.audience:
+    if party.client_id == client.client_id:
+        _must_prove_key(party, request)
+        return
+    if client.client_id in party.audience:
         return
     if set(party.audience) & set(policy.accept_audiences):
         return
@@ -332,6 +338,18 @@ def _must_accept(party: Party, client: Client, policy: ExchangePolicy) -> None:
         "the token was not issued to this client nor for an audience it serves",
         detail=f"token of client {party.client_id}",
     )
+
+
+def _must_prove_key(party: Party, request: ProtocolRequest) -> None:
+    """RFC 9449 §6: a DPoP-bound token's own client holds its key, so its exchange proves it.
+    Otherwise the token and the client's secret, stolen together, would trade the binding away
+    for a bearer token. (A resource server trading a token sent to it has checked the proof.)"""
+    if party.jkt is None:
+        return
+    if request.dpop_jkt is None or not constant_time_equals(request.dpop_jkt, party.jkt):
+        raise InvalidGrant(
+            "the token is DPoP-bound: send a proof by its key", detail="no proof by cnf.jkt"
+        )
 
 
 def _act(actor: Party, subject: Party) -> dict[str, Any]:
