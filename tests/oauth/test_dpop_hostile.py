@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey
 from tests.oauth.conftest import Registered
 from tests.oauth.test_dpop_server import _code, _exchange, machine_token, proof, refused
 from tests.support import ServerThread
-from tokensmith.jose.dpop import generate_proof_key, public_jwk
+from tokensmith.jose.dpop import generate_proof_key, make_proof, public_jwk
 from tokensmith.settings import Settings
 
 
@@ -261,3 +261,104 @@ def test_a_bound_token_is_exchanged_by_its_own_client_only_with_its_key(
     ok = trade(key)
     assert ok.status_code == 200, ok.text
     assert ok.json()["token_type"] == "DPoP"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"max_age": "1e9"},
+        {"max_age": "-1"},
+        {"max_age": "9" * 400},
+        {"prompt": "none login"},
+        {"prompt": "ÿ"},
+        {"scope": "x" * 8000},
+        {"resource": "not a url"},
+        {"resource": "https://api.example/#frag"},
+        {"redirect_uri": "https://app.example.com/callbäck"},
+        {"code_challenge": "a" * 1000},
+        {"code_challenge_method": "S512"},
+        {"response_type": "token"},
+        {"nonce": "n" * 8000},
+    ],
+)
+def test_hostile_pushed_parameters_are_json_errors(
+    http: httpx.Client, web_app: Registered, settings: Settings, overrides: dict[str, str]
+) -> None:
+    from tests.oauth.test_par import pushed_form, stored_rows
+
+    form, _ = pushed_form(**overrides)
+    response = http.post("/par", data=form, auth=(web_app.client_id, web_app.secret or ""))
+    # A resource is judged at the exchange, as for a plain /authorize (case 122); the rest here.
+    assert response.status_code in (201, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]
+        assert stored_rows(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"%FF%FE=%ED%A0%80", "application/x-www-form-urlencoded"),
+        (b'{"response_type": "code"}', "application/json"),
+        (b"\xff\xfe\x00", "application/x-www-form-urlencoded"),
+        (b"a=" + b"&a=".join([b"1"] * 2000), "application/x-www-form-urlencoded"),
+    ],
+)
+def test_hostile_push_bodies_are_json_errors(
+    http: httpx.Client, web_app: Registered, content: bytes, content_type: str
+) -> None:
+    response = http.post(
+        "/par",
+        content=content,
+        headers={"Content-Type": content_type},
+        auth=(web_app.client_id, web_app.secret or ""),
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]
+
+
+@pytest.mark.usefixtures("alice")
+def test_userinfo_with_the_replay_record_unreachable_is_503_not_500(
+    settings: Settings, server: ServerThread, http: httpx.Client, native_app: Registered
+) -> None:
+    from tests.oauth.test_dpop_server import second_node
+    from tests.support import free_port
+
+    key = generate_proof_key()
+    code, verifier = _code(server, native_app)
+    token = _exchange(http, native_app, code, verifier, proof(key, server)).json()["access_token"]
+    unreachable = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with second_node(unreachable) as other:
+        dpop = proof(key, server, "/userinfo", "GET", access_token=token)
+        answer = other.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": dpop})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "temporarily_unavailable"
+
+
+def test_a_proof_is_remembered_past_its_window_on_a_slower_clock(
+    settings: Settings, server: ServerThread, http: httpx.Client, machine: Registered
+) -> None:
+    """A node whose clock runs 5 s behind still accepts a proof that long: the record outlives it."""
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from tokensmith.persistence.tables import dpop_proofs
+    from tokensmith.runtime.services import open_engine
+
+    issued_at = int(time.time())
+    once = make_proof(
+        generate_proof_key(), method="POST", url=server.base_url + "/token", now=issued_at
+    )
+    assert machine_token(http, machine, DPoP=once).status_code == 200
+
+    async def expiries() -> list[int]:
+        engine = await open_engine(settings)
+        try:
+            async with engine.connect() as conn:
+                return [row.expires_at for row in await conn.execute(sa.select(dpop_proofs))]
+        finally:
+            await engine.dispose()
+
+    (expires_at,) = asyncio.run(expiries())
+    assert expires_at > issued_at + settings.dpop_proof_max_age + 5
