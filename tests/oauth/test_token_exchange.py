@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from typing import Any
 
 import httpx
@@ -17,9 +16,7 @@ import pytest
 
 from tests.oauth.conftest import Registered, Registrar
 from tests.oauth.test_audit_events import events, named
-from tests.support import ServerThread
 from tokensmith.apikeys.lifecycle import NewApiKey
-from tokensmith.jose.dpop import generate_proof_key, jwk_thumbprint, make_proof
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.exchange_policy import (
     ACCESS_TOKEN_TYPE,
@@ -348,43 +345,3 @@ def test_an_opaque_delegated_token_is_introspected_with_its_actor(
     assert body["active"] is True and body["sub"] == frontend.client_id
     assert body["act"] == {"sub": orders.client_id, "client_id": orders.client_id}
     assert body["aud"] == ORDERS and body["client_id"] == orders.client_id
-
-
-def test_a_dpop_bound_token_is_exchanged_only_with_its_keys_proof(
-    server: ServerThread, http: httpx.Client, register: Registrar, frontend: Registered
-) -> None:
-    """A stolen bound token plus some client's credentials must not come out as a bearer token."""
-    key, other = generate_proof_key(), generate_proof_key()
-
-    def proof(signer: dict[str, Any]) -> str:
-        return make_proof(
-            signer, method="POST", url=server.base_url + "/token", now=int(time.time())
-        )
-
-    orders = exchanger(register, "orders", accept_audiences=[ORDERS], audiences=[BILLING])
-    assert frontend.secret is not None
-    bound = http.post(
-        "/token",
-        data={"grant_type": "client_credentials", "resource": ORDERS},
-        auth=(frontend.client_id, frontend.secret),
-        headers={"DPoP": proof(key)},
-    )
-    assert bound.status_code == 200 and bound.json()["token_type"] == "DPoP", bound.text
-    token = bound.json()["access_token"]
-
-    refused(exchange(http, orders, token, audience=BILLING), "invalid_grant")
-    form = {
-        "grant_type": TOKEN_EXCHANGE_GRANT,
-        "subject_token": token,
-        "subject_token_type": ACCESS_TOKEN_TYPE,
-        "audience": BILLING,
-    }
-    auth = (orders.client_id, orders.secret or "")
-    stranger = http.post("/token", data=form, auth=auth, headers={"DPoP": proof(other)})
-    refused(stranger, "invalid_grant")
-
-    proved = http.post("/token", data=form, auth=auth, headers={"DPoP": proof(key)})
-    assert proved.status_code == 200, proved.text
-    assert proved.json()["token_type"] == "DPoP"
-    _, claims = verified(http, proved.json()["access_token"], BILLING)
-    assert claims["cnf"] == {"jkt": jwk_thumbprint(key)}  # still bound to the same key

@@ -50,11 +50,15 @@ def b64url_decode(text: str) -> bytes:
 def b64url_json(segment: str) -> Any:
     """The JSON value a strict base64url segment (a JWT's header or claims) spells; ValueError
     for anything else. Nesting past the parser's recursion limit raises RecursionError, which is
-    no ValueError: every caller that refuses ValueError would answer it with a 500."""
+    no ValueError: every caller that refuses ValueError would answer it with a 500. A lone
+    surrogate (``"\\ud800"``, or its raw bytes) is no Unicode text (RFC 8259 §8.2): refused here,
+    or the first ``encode()`` of such a string (a hash, a comparison) would raise far from here."""
     try:
-        return json.loads(b64url_decode(segment))
+        value = json.loads(b64url_decode(segment).decode("utf-8"))
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: a ValueError
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    return value
 
 
 def b64url_is_canonical(text: str) -> bool:

@@ -126,8 +126,9 @@ class DpopChecker:
         ):
             # §8: a missing or stale nonce is answered with a fresh one; nothing is recorded.
             raise UseDpopNonce("the DPoP proof must carry the server's nonce", nonce=self.nonce())
-        # Kept until the proof is too old to be accepted anyway (step 11).
-        expires_at = max(verified.iat, now) + self._max_age + 1
+        # Kept until the proof is too old to be accepted anyway (step 11), on a node whose clock
+        # runs up to _MAX_FUTURE seconds behind ours as well: else it would take the replay there.
+        expires_at = max(verified.iat, now) + self._max_age + _MAX_FUTURE + 1
         if not await self._replay.remember(proof_hash(verified.jkt, verified.jti), expires_at):
             raise InvalidDpopProof("the DPoP proof was already used")
         return verified

@@ -146,18 +146,14 @@ class TokenExchangeGrant:
         trace.subject, trace.fingerprint = subject.subject, subject.fingerprint
         if subject.key_id is not None:
             trace.detail["api_key_id"] = subject.key_id
-        _must_accept(subject, client, policy)
-        if subject.dpop_jkt is not None and requested != TXN_TOKEN_TYPE_URN:
-            _must_prove(subject.dpop_jkt, request)
+        _must_accept(subject, client, policy, request)
         actor = None
         if actor_kind is not None:
             actor = await self._reader.read(
                 params.get("actor_token") or "", actor_kind, request.source
             )
             trace.detail.update(actor=actor.subject, actor_token_type=actor_kind)
-            _must_accept(actor, client, policy)
-            if actor.dpop_jkt is not None:
-                _must_prove(actor.dpop_jkt, request)
+            _must_accept(actor, client, policy, request)
             if actor.act is not None:
                 # Its sub is whom it was delegated for, not who acts: naming that one as the
                 # actor (or matching it to the allowlist) would credit the wrong party.
@@ -332,12 +328,17 @@ def _token_types(request: ProtocolRequest, policy: ExchangePolicy) -> tuple[str,
     return kind, actor_kind, requested
 
 
-def _must_accept(party: Party, client: Client, policy: ExchangePolicy) -> None:
+def _must_accept(
+    party: Party, client: Client, policy: ExchangePolicy, request: ProtocolRequest
+) -> None:
     """A token the client may trade: issued to it, meant for it, or for an audience it serves.
     (An API key is its own credential: whoever holds it may use it anyway.)"""
     if party.kind == API_KEY_TOKEN_TYPE:
         return
-    if party.client_id == client.client_id or client.client_id in party.audience:
+    if party.client_id == client.client_id:
+        _must_prove_key(party, request)
+        return
+    if client.client_id in party.audience:
         return
     if set(party.audience) & set(policy.accept_audiences):
         return
@@ -345,6 +346,23 @@ def _must_accept(party: Party, client: Client, policy: ExchangePolicy) -> None:
         "the token was not issued to this client nor for an audience it serves",
         detail=f"token of client {party.client_id}",
     )
+
+
+def _must_prove_key(party: Party, request: ProtocolRequest) -> None:
+    """RFC 9449 §6: a DPoP-bound token's own client holds its key, so its exchange proves it.
+    Otherwise the token and the client's secret, stolen together, would trade the binding away
+    for a bearer token. (A resource server trading a token sent to it has checked the proof.)"""
+    if party.dpop_jkt is None:
+        return
+    # "" is a cnf we cannot read: no proof can match it, so the token cannot be traded here.
+    if (
+        not party.dpop_jkt
+        or request.dpop_jkt is None
+        or not constant_time_equals(request.dpop_jkt, party.dpop_jkt)
+    ):
+        raise InvalidGrant(
+            "the token is DPoP-bound: send a proof by its key", detail="no proof by cnf.jkt"
+        )
 
 
 def _act(actor: Party | None, subject: Party) -> dict[str, Any] | None:
@@ -405,15 +423,3 @@ def _nesting(value: object, level: int = 0) -> int:
     if isinstance(value, list):
         return max((_nesting(v, level + 1) for v in value), default=level + 1)
     return level
-
-
-def _must_prove(jkt: str, request: ProtocolRequest) -> None:
-    """A DPoP-bound token is traded only with a proof of its key in this request (RFC 9449 §5),
-    so a stolen one cannot be laundered into a bearer token; the new token is then bound to the
-    same key by the token endpoint's binding hook. A transaction token is the exception: the
-    gateway asking for one has checked the caller's proof at its edge."""
-    if not jkt or request.dpop_jkt is None or not constant_time_equals(request.dpop_jkt, jkt):
-        raise InvalidGrant(
-            "the token is bound to a DPoP key: send a DPoP proof by that key",
-            detail="DPoP-bound token without its key's proof",
-        )

@@ -34,8 +34,8 @@ _REALM = "tokensmith"
 
 
 class BearerRefused(OAuthError):
-    """An RFC 6750 refusal; ``code`` is missing_credential, invalid_token or insufficient_scope
-    (its status comes from ``ERROR_CODES``), and ``scope`` the scope the request lacks."""
+    """An RFC 6750 refusal; ``code`` is missing_credential, invalid_request, invalid_token or
+    insufficient_scope (its status comes from ``ERROR_CODES``), ``scope`` the scope it lacks."""
 
     def __init__(self, code: str, description: str, scope: str | None = None) -> None:
         super().__init__(description, code=code)
@@ -91,7 +91,11 @@ def bearer_error(code: str, description: str, scope: str | None = None) -> Respo
 
 async def bearer_token(request: Request) -> IssuedToken:
     """The record of the request's valid access token, whatever its audience or scope."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    sent = request.headers.getlist("authorization")
+    if len(sent) > 1:
+        # RFC 6750 §3.1: one token per request; a proxy in front may have judged the other one.
+        raise BearerRefused("invalid_request", "send the Authorization header only once")
+    scheme, _, token = (sent[0] if sent else "").partition(" ")
     token, dpop = token.strip(), scheme.lower() == "dpop"
     if scheme.lower() not in ("bearer", "dpop") or not token:
         raise BearerRefused("missing_credential", "send the access token as Authorization: Bearer")
