@@ -27,6 +27,7 @@ from tokensmith.guard import Credential, Guard, Introspector
 from tokensmith.guard.asgi import GuardMiddleware, principal_of
 from tokensmith.oauth.clients import NewClient
 from tokensmith.oauth.device_authorization import DEVICE_CODE_GRANT
+from tokensmith.oauth.exchange_policy import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT
 from tokensmith.settings import Settings, load_settings
 
 SEALED = "https://vault.example.com"  # encrypted to an RSA key given inline
@@ -86,6 +87,36 @@ def test_introspection_and_revocation_find_them_by_record(
     )
     assert revoked.status_code == 200
     assert http.post("/introspect", data={"token": token}, auth=auth).json() == {"active": False}
+
+
+def test_a_resource_trades_an_encrypted_token_it_was_sent(
+    http: httpx.Client, worker: Registered, register: Registrar
+) -> None:
+    """Token exchange finds an encrypted subject token by its record, as introspection does."""
+    vault = register(
+        NewClient(
+            "vault",
+            grant_types=(TOKEN_EXCHANGE_GRANT,),
+            scope="api:read",
+            allowed_resources=(PLAIN,),
+            token_exchange={"accept_audiences": [SEALED], "audiences": [PLAIN]},
+        )
+    )
+    token = grant(http, worker, SEALED, scope="api:read").json()["access_token"]
+    form = {
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "audience": PLAIN,
+    }
+    auth = (vault.client_id, vault.secret or "")
+    traded = http.post("/token", data=form, auth=auth)
+    assert traded.status_code == 200, traded.text
+    claims = verify_with_published_jwks(http, traded.json()["access_token"], PLAIN)
+    assert claims["sub"] == worker.client_id and claims["client_id"] == vault.client_id
+    tampered = {**form, "subject_token": token[:-2] + ("AA" if token[-2:] != "AA" else "BA")}
+    refused = http.post("/token", data=tampered, auth=auth)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ pytestmark = pytest.mark.anyio
 def registry(grant: MemoryGrant, *names: str) -> GrantRegistry:
     deps = grant.deps
     kit = GrantKit(
-        services=cast(Any, None), responder=deps.responder, policy=deps.policy, deps=deps
+        services=cast(Any, None),
+        responder=deps.responder,
+        policy=deps.policy,
+        deps=deps,
+        inspector=cast(Any, None),
     )
     return build_grants(enabled_features(names), kit)
 

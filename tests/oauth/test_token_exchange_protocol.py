@@ -35,6 +35,7 @@ from tokensmith.oauth.exchange_policy import (
 )
 from tokensmith.oauth.exchange_subjects import TokenReader
 from tokensmith.oauth.grants import Consent
+from tokensmith.oauth.introspection import TokenInspector
 from tokensmith.oauth.params import Params
 from tokensmith.oauth.token_exchange import ExchangeSettings, TokenExchangeGrant
 from tokensmith.oauth.tokens import IssuedToken
@@ -114,15 +115,24 @@ class Bench:
 def bench(clock: FrozenClock, **settings: Any) -> Bench:
     memory = memory_grant_deps(clock)
     key = memory.signing_key
-    reader = TokenReader(
+    keys = lambda: {key.kid: VerificationKey(key.kid, key.alg, key.key)}  # noqa: E731
+    inspector = TokenInspector(
         issuer=ISSUER,
         clients=memory.stores.clients,
         tokens=memory.stores.tokens,
+        refresh=memory.stores.refresh,
+        verification_keys=keys,
+        pepper=memory.deps.pepper,
+        clock=clock,
+        leeway=60,
+    )
+    reader = TokenReader(
+        issuer=ISSUER,
+        inspector=inspector,
         users=memory.stores.users,
         consents=memory.stores.consents,
         keys=ApiKeyVerifier(memory.stores.api_keys, b"p" * 32, clock, max_staleness=0),
-        verification_keys=lambda: {key.kid: VerificationKey(key.kid, key.alg, key.key)},
-        pepper=memory.deps.pepper,
+        verification_keys=keys,
         clock=clock,
         leeway=60,
     )

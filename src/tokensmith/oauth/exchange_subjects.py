@@ -1,7 +1,8 @@
 """The tokens a token exchange accepts (RFC 8693 §2.1), read into one shape: a ``Party``.
 
-Only what this server issued is accepted: access tokens (JWTs verified against our own key ring,
-their ``jti`` checked against revocation; opaque ones looked up by keyed hash), ID tokens
+Only what this server issued is accepted: access tokens (found as introspection finds them:
+JWTs verified against our own key ring and their ``jti`` checked against revocation; opaque
+ones, and JWTs encrypted to their resource, by keyed hash), ID tokens
 (signature, ``iss``, ``exp``, their user still enabled; the scope is what that user consented
 to for the token's client, since an ID token proves a sign-in and grants nothing), and
 Tokensmith API keys (through the API-key verifier: revoked, expired and address-restricted keys
@@ -18,19 +19,17 @@ from typing import Any, Protocol
 from tokensmith.accounts.users import UserStore
 from tokensmith.apikeys.verifier import ApiKeyIdentity, ApiKeyRefused
 from tokensmith.core.clock import Clock
-from tokensmith.core.secrets import fingerprint, keyed_hash
+from tokensmith.core.secrets import fingerprint
 from tokensmith.errors import InvalidGrant
 from tokensmith.jose.jws import InvalidSignature, verify_jwt
 from tokensmith.jose.keys import VerificationKey
-from tokensmith.oauth.access_tokens import ACCESS_TOKEN_PREFIX, ACCESS_TOKEN_TYP
-from tokensmith.oauth.clients import ClientStore
 from tokensmith.oauth.exchange_policy import (
     ACCESS_TOKEN_TYPE,
     API_KEY_TOKEN_TYPE,
     ID_TOKEN_TYPE,
 )
 from tokensmith.oauth.grants import ConsentStore
-from tokensmith.oauth.tokens import TokenStore
+from tokensmith.oauth.introspection import TokenInspector
 
 __all__ = ["KeyChecker", "Party", "TokenReader"]
 
@@ -63,24 +62,20 @@ class TokenReader:
         self,
         *,
         issuer: str,
-        clients: ClientStore,
-        tokens: TokenStore,
+        inspector: TokenInspector,
         users: UserStore,
         consents: ConsentStore,
         keys: KeyChecker,
         verification_keys: Callable[[], Mapping[str, VerificationKey]],
-        pepper: bytes,
         clock: Clock,
         leeway: int,
     ) -> None:
         self._issuer = issuer
-        self._clients = clients
-        self._tokens = tokens
+        self._inspector = inspector
         self._users = users
         self._consents = consents
         self._keys = keys
         self._verification_keys = verification_keys
-        self._pepper = pepper
         self._clock = clock
         self._leeway = leeway
 
@@ -96,43 +91,23 @@ class TokenReader:
         return party
 
     async def _access_token(self, value: str) -> Party:
-        now = self._clock.now()
-        if value.startswith(ACCESS_TOKEN_PREFIX):
-            record = await self._tokens.get_by_hash(keyed_hash(self._pepper, value))
-            if record is None or record.format != "opaque":
-                raise _refused("unknown opaque access token")
-            claims: dict[str, Any] = dict(record.claims or {})
-            jti, client_id, subject = record.jti, record.client_id, record.subject
-            scope, audience = record.scope, tuple(record.audience.split())
-            expires_at, revoked = record.expires_at, record.revoked_at is not None
-        else:
-            claims = self._jwt(value, ACCESS_TOKEN_TYP, now)
-            try:
-                jti, client_id = str(claims["jti"]), str(claims["client_id"])
-                subject, scope = str(claims["sub"]), str(claims.get("scope", ""))
-                audience, expires_at = _audience(claims["aud"]), int(claims["exp"])
-            except (KeyError, TypeError, ValueError):
-                raise _refused("access token claims are malformed") from None
-            stored = await self._tokens.get_by_jti(jti)
-            revoked = stored is not None and stored.revoked_at is not None
-        if revoked:
-            raise _refused("the subject or actor token is revoked")
-        if expires_at <= now:
-            raise _refused("the subject or actor token has expired")
-        # A deleted client's tokens are dead, stored or not (SECURITY.md case 62).
-        if await self._clients.get(client_id) is None:
-            raise _refused("the token's client no longer exists")
+        # The lookup introspection and the server's own resources make: JWT, opaque or JWE,
+        # revoked, expired, or its client deleted (SECURITY.md case 62) all come back as None.
+        record = await self._inspector.active_token(value)
+        if record is None:
+            raise _refused("not an active access token of ours")
+        claims: Mapping[str, Any] = record.claims or {}
         act = claims.get("act")
         return Party(
             kind=ACCESS_TOKEN_TYPE,
-            subject=subject,
-            client_id=client_id,
-            scope=frozenset(scope.split()),
-            audience=audience,
-            expires_at=expires_at,
+            subject=record.subject,
+            client_id=record.client_id,
+            scope=frozenset(record.scope.split()),
+            audience=tuple(record.audience.split()),
+            expires_at=record.expires_at,
             act=act if isinstance(act, dict) else None,
             dpop_jkt=_bound_key(claims),
-            fingerprint=jti,
+            fingerprint=record.jti,
         )
 
     async def _id_token(self, value: str) -> Party:

@@ -160,10 +160,17 @@ class TokenInspector:
             return None
         if header.get("typ") != ACCESS_TOKEN_TYP or claims.get("iss") != self._issuer:
             return None
+        aud, iat = claims.get("aud"), claims.get("iat")
+        # Our own tokens always have these shapes; anything else is no token of ours.
+        if isinstance(aud, str):
+            aud = [aud]
+        if not isinstance(aud, list) or not aud or not all(isinstance(a, str) for a in aud):
+            return None
+        if not isinstance(iat, int) or isinstance(iat, bool):
+            return None
         try:
-            exp, iat = int(claims["exp"]), int(claims["iat"])
-            aud = claims["aud"]
-            audience = " ".join(aud) if isinstance(aud, list) else str(aud)
+            exp = int(claims["exp"])
+            audience = " ".join(aud)
             record = IssuedToken(
                 jti=str(claims["jti"]),
                 client_id=str(claims["client_id"]),

@@ -23,6 +23,7 @@ from tokensmith.oauth.code_exchange import AuthorizationCodeGrant
 from tokensmith.oauth.device_code import DeviceCodeGrant
 from tokensmith.oauth.exchange_subjects import TokenReader
 from tokensmith.oauth.grant_types import GrantHandler, GrantRegistry
+from tokensmith.oauth.introspection import TokenInspector
 from tokensmith.oauth.issuance import GrantDeps, TokenPolicy, TokenResponder
 from tokensmith.oauth.refresh_rotation import RefreshTokenGrant
 from tokensmith.oauth.token_exchange import ExchangeSettings, TokenExchangeGrant
@@ -46,6 +47,7 @@ class GrantKit:
     responder: TokenResponder
     policy: TokenPolicy
     deps: GrantDeps
+    inspector: TokenInspector  # finds access tokens as introspection does (token exchange)
     # The grant features switched on (set by ``build_grants``): a grant may depend on another,
     # as the code grant hands out refresh tokens only when the refresh grant takes them.
     grant_features: frozenset[str] = frozenset()
@@ -73,13 +75,11 @@ def _token_exchange(kit: GrantKit) -> GrantHandler:
     keyring = services.keyring
     reader = TokenReader(
         issuer=settings.issuer,
-        clients=services.clients,
-        tokens=services.tokens,
+        inspector=kit.inspector,
         users=services.users,
         consents=services.consents,
         keys=services.key_verifier,
         verification_keys=keyring.verification_keys,
-        pepper=services.master.pepper,
         clock=services.clock,
         leeway=settings.clock_leeway,
     )

@@ -75,7 +75,19 @@ def build_protocol(
         max_age=settings.dpop_proof_max_age,
         require_nonce=settings.dpop_nonce,
     )
-    kit = GrantKit(services=services, responder=responder, policy=policy, deps=deps)
+    inspector = TokenInspector(
+        issuer=settings.issuer,
+        clients=services.clients,
+        tokens=services.tokens,
+        refresh=services.refresh,
+        verification_keys=services.keyring.verification_keys,
+        pepper=services.master.pepper,
+        clock=services.clock,
+        leeway=settings.clock_leeway,
+    )
+    kit = GrantKit(
+        services=services, responder=responder, policy=policy, deps=deps, inspector=inspector
+    )
     enabled = enabled_features(settings.enabled_grant_types, features)
     grants = build_grants(enabled, kit)
     capabilities = Capabilities(enabled, grants.grant_types)
@@ -86,16 +98,6 @@ def build_protocol(
         issuer=settings.issuer,
         leeway=settings.clock_leeway,
         replay=services.assertions,
-    )
-    inspector = TokenInspector(
-        issuer=settings.issuer,
-        clients=services.clients,
-        tokens=services.tokens,
-        refresh=services.refresh,
-        verification_keys=services.keyring.verification_keys,
-        pepper=services.master.pepper,
-        clock=services.clock,
-        leeway=settings.clock_leeway,
     )
 
     def endpoint(
