@@ -62,6 +62,7 @@ PHASES = {
     "ceiling": "the framework ceiling on uvloop and on asyncio",
     "apikeys": "API-key verification over HTTP against the framework ceiling",
     "audit": "cc_jwt with the audit trail's request events on and off",
+    "grace": "refresh rotation with the refresh grace window on (the default) and off",
     "inprocess": "the guard, API keys and raw primitives in process",
     "profile": "py-spy on a loaded worker: where cc_jwt's and code's CPU goes",
 }
@@ -347,6 +348,31 @@ def audit_phase(bench: Bench) -> dict[str, Any]:
     return {"servers": found, "lost": round(lost, 3), "target": 0.1}
 
 
+_GRACE_ON = f"{TOKENSMITH} (grace 5s)"
+_GRACE_OFF = f"{TOKENSMITH} (grace off)"
+
+
+def grace_phase(bench: Bench) -> dict[str, Any]:
+    """Refresh rotation with the grace window on (5 s, the default: every rotation seals its
+    successor and its credential's fingerprint) and off (0), in the same alternating rounds,
+    each round on a fresh pool of refresh tokens."""
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for name, seconds in ((_GRACE_ON, "5"), (_GRACE_OFF, "0")):
+            server = bench.tokensmith(name, "sqlite")
+            server.extra_env = {"TOKENSMITH_REFRESH_GRACE": seconds}
+            servers.append(_start(stack, server, pools=True, stored_tokens=0))
+        bench.compare(SCENARIOS["refresh"], servers, database="sqlite", grace="5s vs 0")
+    found = bench.comparisons[-1].as_dict()["servers"]
+    on, off = found[_GRACE_ON], found[_GRACE_OFF]
+    lost = 1 - on["rps"] / off["rps"]
+    print(
+        f"refresh grace window: {lost:+.1%} requests per second,"
+        f" {on['cpu_us_per_request']} against {off['cpu_us_per_request']} CPU µs per request"
+    )
+    return {"lost": round(lost, 3)}
+
+
 def profile_phase(bench: Bench) -> dict[str, Any]:
     """Where the CPU of cc_jwt and of code goes on a loaded worker (bench/spy.py)."""
     found: dict[str, Any] = {}
@@ -445,6 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "audit" in opts.phases:
             with bench.phase("audit"):
                 extra["audit_overhead"] = audit_phase(bench)
+        if "grace" in opts.phases:
+            with bench.phase("grace"):
+                extra["refresh_grace_cost"] = grace_phase(bench)
         if "inprocess" in opts.phases:
             with bench.phase("inprocess"):
                 importlib.import_module("bench.inprocess_tokensmith")  # guard and API-key runs

@@ -24,7 +24,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Self
 
 from tests.support import listening_socket
@@ -41,6 +41,9 @@ class FaultProxy:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.port = int(self._sock.getsockname()[1])
         self.connections = 0  # accepted so far, for tests that check reconnection
+        # Chunks relayed towards the service: with a request-reply protocol, one per round
+        # trip (asyncpg and redis-py write each message, or pipelined batch, at once).
+        self.sent = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -154,9 +157,12 @@ class FaultProxy:
             return
         self._open.add(up_writer)
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pipe(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, upstream: bool
+        ) -> None:
             try:
                 while data := await source.read(65536):
+                    self.sent += upstream
                     assert self._flowing is not None
                     await self._flowing.wait()
                     if self._delay:
@@ -172,17 +178,17 @@ class FaultProxy:
                     sink.transport.abort()
                     self._open.discard(sink)
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(
+            pipe(reader, up_writer, upstream=True), pipe(up_reader, writer, upstream=False)
+        )
 
 
 def _abort_with_reset(writer: asyncio.StreamWriter) -> None:
     """Close with RST rather than FIN, as a peer that crashed or a firewall would."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        try:
+        with suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     writer.transport.abort()
 
 

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # and earlier if no refresh happens for REFRESH_IDLE_TIMEOUT (RFC 9700 §4.14.2).
     refresh_family_max_lifetime: Duration = Field(default=90 * 86400, ge=3600)
     refresh_idle_timeout: Duration = Field(default=30 * 86400, ge=60)
+    # Concurrent refreshes are not theft: a duplicate presentation of a refresh token within
+    # this long of its rotation, by the same client authenticated the same way, gets the same
+    # successor (docs/oauth.md). Per client with --refresh-grace; 0 turns it off.
+    refresh_grace: Duration = Field(default=5, ge=0, le=120)
     session_ttl: Duration = Field(default=8 * 3600, ge=60)
     # The device grant (RFC 8628): how long a device and user code live, and the polling
     # interval a device is told (each slow_down adds 5 s to it, for that device code).

@@ -92,11 +92,20 @@ def test_login_consent_and_refresh_reuse_events(
     assert page.status_code == 401
     tokens = tokens_for(server, http, web_app)
     first = tokens["refresh_token"]
-    assert refresh(http, web_app, first).status_code == 200
-    assert refresh(http, web_app, first).status_code == 400  # reuse
+    second = refresh(http, web_app, first)
+    assert second.status_code == 200
+    assert refresh(http, web_app, first).status_code == 200  # a duplicate: the same successor
+    assert refresh(http, web_app, second.json()["refresh_token"]).status_code == 200
+    assert refresh(http, web_app, first).status_code == 400  # an older generation: reuse
     found = events(
         settings,
-        {"login.failure", "login.success", "consent.granted", "token.reuse_detected"},
+        {
+            "login.failure",
+            "login.success",
+            "consent.granted",
+            "token.refresh_duplicate",
+            "token.reuse_detected",
+        },
     )
     (failure,) = named(found, "login.failure")
     assert failure.detail == {"username": "alice"} and failure.outcome == "denied"
@@ -104,7 +113,11 @@ def test_login_consent_and_refresh_reuse_events(
     success = named(found, "login.success")[0]
     assert success.subject == alice and success.client_id == web_app.client_id
     issued = named(found, "token.issued")
-    assert [e.detail["grant_type"] for e in issued] == ["authorization_code", "refresh_token"]
+    assert [e.detail["grant_type"] for e in issued] == ["authorization_code"] + 3 * [
+        "refresh_token"
+    ]
+    (duplicate,) = named(found, "token.refresh_duplicate")
+    assert duplicate.subject == alice and duplicate.detail["duplicate"] == 1
     (reuse,) = named(found, "token.reuse_detected")
     assert reuse.subject == alice and reuse.detail["action"] == "family revoked"
     assert first not in repr(found)

@@ -328,7 +328,9 @@ def test_parallel_refreshes_never_fork(
 
     responses = asyncio.run(race())
     winners = [r for r in responses if r.status_code == 200]
-    assert len(winners) <= 1  # exactly one rotates; reuse may then revoke even the winner's chain
+    # One rotation and a handful of duplicates answered with its successor: one chain. Twenty
+    # at once are more than a handful, so the family ends (test_refresh_duplicates.py).
+    assert len({r.json()["refresh_token"] for r in winners}) <= 1
     live = [
         r for r in winners if refresh(http, web_app, r.json()["refresh_token"]).status_code == 200
     ]

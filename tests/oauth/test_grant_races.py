@@ -32,7 +32,9 @@ CALLBACK = "https://app.example.com/cb"
 VERIFIER = "v" * 50
 
 
-async def setup(services: Services) -> tuple[GrantDeps, Client, str]:
+async def setup(
+    services: Services, refresh_grace: int | None = None
+) -> tuple[GrantDeps, Client, str]:
     now = services.clock.now()
     user = User("u1", "alice", None, hash_password("correct horse"), now - 10, now - 10)
     await services.users.add(user)
@@ -41,6 +43,7 @@ async def setup(services: Services) -> tuple[GrantDeps, Client, str]:
         grant_types=("authorization_code", "refresh_token"),
         redirect_uris=(CALLBACK,),
         scope="openid api",
+        refresh_grace=refresh_grace,
     ).validated("c1", b"x" * 32, now, offered=OFFERED)
     await services.clients.add(client)
     request = AuthorizationRequest("c1", CALLBACK, "openid api", None, s256(VERIFIER))
@@ -60,11 +63,16 @@ def code_params(code: str) -> Params:
     )
 
 
-async def test_refresh_reuse_inside_the_rotation(services: Services) -> None:
-    deps, client, code = await setup(services)
+@pytest.mark.parametrize("grace", [0, None])
+async def test_refresh_reuse_inside_the_rotation(services: Services, grace: int | None) -> None:
+    """The rival presents the token right after the winner's rotation committed. With the
+    window off it is reuse: the family ends, with the access token the winner stored. With the
+    server's window it is a duplicate: both end up on the one successor, and nothing is revoked.
+    """
+    deps, client, code = await setup(services, refresh_grace=grace)
     first = await exchange_code(deps, client, token_request(code_params(code)))
     params = Params([("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"])])
-    rival: list[BaseException] = []
+    rival: list[BaseException | dict[str, Any]] = []
 
     class ReuseAfterRotate:
         def __getattr__(self, name: str) -> Any:
@@ -72,22 +80,29 @@ async def test_refresh_reuse_inside_the_rotation(services: Services) -> None:
 
         async def rotate(self, *args: Any, **kwargs: Any) -> Any:
             result = await deps.refresh.rotate(*args, **kwargs)
-            try:  # a stolen copy is presented now, before our access token is stored
-                await rotate_refresh_token(deps, client, token_request(params))
+            try:  # a copy is presented now, before the winner has answered
+                rival.append(await rotate_refresh_token(deps, client, token_request(params)))
             except InvalidGrant as exc:
                 rival.append(exc)
             return result
 
     racing = dataclasses.replace(deps, refresh=ReuseAfterRotate())  # type: ignore[arg-type]
-    with pytest.raises(InvalidGrant):
-        await rotate_refresh_token(racing, client, token_request(params))
+    winner = await rotate_refresh_token(racing, client, token_request(params))
     assert len(rival) == 1
     found = await services.refresh.get(keyed_hash(services.master.pepper, first["refresh_token"]))
     assert found is not None
     family_id = found[1].family_id
-    assert found[1].revoked_at is not None
-    # No access token of the family is left alive, including the one the winner stored last.
-    assert await services.tokens.revoke_by_family(family_id, services.clock.now()) == 0
+    successor = await services.refresh.get(keyed_hash(deps.pepper, winner["refresh_token"]))
+    assert successor is not None
+    if grace == 0:
+        assert isinstance(rival[0], InvalidGrant)
+        assert found[1].revoked_at is not None
+        # No access token of the family is left alive, including the one the winner stored.
+        assert await services.tokens.revoke_by_family(family_id, services.clock.now()) == 0
+    else:
+        assert isinstance(rival[0], dict)
+        assert rival[0]["refresh_token"] == winner["refresh_token"]
+        assert found[1].revoked_at is None and successor[0].rotated_at is None
 
 
 @pytest.mark.parametrize("store", ["refresh", "tokens"])

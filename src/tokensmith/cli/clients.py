@@ -61,11 +61,18 @@ def _lines(client: Client) -> list[str]:
         f"redirect URIs: {' '.join(client.redirect_uris) or '-'}",
         f"scope:         {client.scope or '-'}",
         *_exchange_lines(client),
+        f"refresh grace: {_grace_line(client)}",
         f"DPoP required: {'yes' if client.dpop_bound_access_tokens else 'no'}",
         f"requires PAR:  {'yes' if client.require_pushed_authorization_requests else 'no'}",
         *_encryption_lines(client),
         f"created:       {when(client.created_at)}",
     ]
+
+
+def _grace_line(client: Client) -> str:
+    if client.refresh_grace is None:
+        return "the server's (TOKENSMITH_REFRESH_GRACE)"
+    return format_duration(client.refresh_grace) if client.refresh_grace else "off"
 
 
 def _exchange_lines(client: Client) -> list[str]:
@@ -87,6 +94,14 @@ def _exchange_lines(client: Client) -> list[str]:
 
 
 # The token exchange policy's flags (oauth/exchange_policy.py), on create and update alike.
+RefreshGrace = Annotated[
+    str | None,
+    typer.Option(
+        "--refresh-grace",
+        help="How long a duplicate refresh gets the same successor, e.g. 10s; 0 turns it off;"
+        " default: the server's TOKENSMITH_REFRESH_GRACE.",
+    ),
+]
 ExchangeAudience = Annotated[
     list[str] | None,
     typer.Option("--exchange-audience", help="A target its token exchanges may name (repeat)."),
@@ -210,10 +225,7 @@ def create(
         Path | None,
         typer.Option("--jwks-file", help="Public JWKS for private_key_jwt authentication."),
     ] = None,
-    refresh_grace: Annotated[
-        str,
-        typer.Option("--refresh-grace", help="Retry window for a lost refresh response, e.g. 10s."),
-    ] = "0s",
+    refresh_grace: RefreshGrace = None,
     rate_limit: Annotated[
         int | None,
         typer.Option("--rate-limit", help="Requests per minute at /token, /introspect, /revoke."),
@@ -265,7 +277,7 @@ def create(
     ttl = duration_option("--access-token-ttl", access_token_ttl)
     refresh_ttl = duration_option("--refresh-token-ttl", refresh_token_ttl)
     jwks = _read_jwks(jwks_file) if jwks_file is not None else None
-    grace = duration_option("--refresh-grace", refresh_grace) or 0
+    grace = _refresh_grace(refresh_grace)
     request = NewClient(
         name,
         public,
@@ -426,6 +438,7 @@ def update(
     ] = None,
     id_token_encryption: IdTokenEncryption = None,
     userinfo_encryption: UserinfoEncryption = None,
+    refresh_grace: RefreshGrace = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a client's permissions or what it gets encrypted (none: no longer). Exchange flags
@@ -438,7 +451,8 @@ def update(
         exchange_delegation_only,
         exchange_txn_tokens,
     )
-    changes = (may_vouch_client_ip, policy, dpop_bound_access_tokens, require_par)
+    grace = _refresh_grace(refresh_grace)  # checked before anything changes
+    changes = (may_vouch_client_ip, policy, dpop_bound_access_tokens, require_par, refresh_grace)
     if id_token_encryption is not None or userinfo_encryption is not None:
         wanted = {"--id-token-encryption": id_token_encryption}
         wanted["--userinfo-encryption"] = userinfo_encryption
@@ -449,7 +463,8 @@ def update(
     if all(change is None for change in changes):
         raise CommandError(
             "name a change, such as --may-vouch-client-ip, --exchange-audience,"
-            " --dpop-bound-access-tokens, --require-par or --id-token-encryption"
+            " --dpop-bound-access-tokens, --require-par, --refresh-grace or"
+            " --id-token-encryption"
         )
     allowed = may_vouch_client_ip
 
@@ -472,12 +487,27 @@ def update(
         if require_par is not None:
             await services.clients.set_require_par(client_id, require_par, now)
             detail["require_pushed_authorization_requests"] = require_par
+        if refresh_grace is not None:
+            await services.clients.set_refresh_grace(client_id, grace, now)
+            detail["refresh_grace"] = grace
         await record_change(services, "client.updated", client_id=client_id, detail=detail)
         return await _get(services, client_id)
 
     client = run_with_services(action)
     extra = [f"may vouch:     {client.may_vouch_client_ip}"] if allowed is not None else []
     emit(describe(client), as_json, [*_lines(client), *extra])
+
+
+def _refresh_grace(option: str | None) -> int | None:
+    """``--refresh-grace``: seconds (0 is off), or None for the server's window."""
+    from tokensmith.oauth.clients import MAX_REFRESH_GRACE
+
+    if option is None or option.strip().lower() == "default":
+        return None
+    seconds = duration_option("--refresh-grace", option) or 0
+    if not 0 <= seconds <= MAX_REFRESH_GRACE:
+        raise CommandError(f"the refresh grace window is 0 to {MAX_REFRESH_GRACE} seconds")
+    return seconds
 
 
 def _checked(client: Client, policy: dict[str, Any]) -> dict[str, Any]:

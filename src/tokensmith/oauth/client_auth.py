@@ -19,7 +19,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.secrets import b64url_json
+from tokensmith.core.secrets import b64url_json, keyed_hash
 from tokensmith.errors import InvalidClient, InvalidRequest
 from tokensmith.oauth.client_assertion import (
     ASSERTION_TYPE,
@@ -34,6 +34,7 @@ __all__ = [
     "ClientAuthenticator",
     "ClientCredentials",
     "authenticate_client",
+    "credential_mark",
     "read_credentials",
 ]
 
@@ -124,6 +125,26 @@ async def authenticate_client(
     if client.auth_method != credentials.method:
         raise InvalidClient(f"this client authenticates with {client.auth_method}")
     return client
+
+
+def credential_mark(credentials: ClientCredentials | None, pepper: bytes) -> bytes:
+    """A keyed fingerprint of how a request authenticated its client: the method and, for a
+    secret, the secret presented; for an assertion, the key its header names. Two requests that
+    authenticated the same way have the same mark; the mark reveals neither secret nor key.
+    Only ever computed after the credentials were verified."""
+    if credentials is None:
+        return keyed_hash(pepper, "credential:")
+    which = ""
+    if credentials.secret is not None:
+        which = credentials.secret
+    elif credentials.assertion is not None:
+        try:
+            header = b64url_json(credentials.assertion.split(".", 1)[0])
+        except ValueError:
+            header = None
+        kid = header.get("kid") if isinstance(header, dict) else None
+        which = kid if isinstance(kid, str) else ""
+    return keyed_hash(pepper, f"credential:{credentials.method}:{credentials.client_id}:{which}")
 
 
 class ClientAuthenticator:

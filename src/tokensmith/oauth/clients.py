@@ -65,7 +65,7 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     allowed_resources: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
-    refresh_grace: int = 0
+    refresh_grace: int | None = None  # None: the server's REFRESH_GRACE; 0: off
     rate_limit: int | None = None  # requests per minute at /token, /introspect, /revoke
     # May name its own callers' addresses (client_ip) at /api-keys/verify: a gateway's right.
     may_vouch_client_ip: bool = False
@@ -145,7 +145,7 @@ class NewClient:
     post_logout_redirect_uris: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
-    refresh_grace: int = 0
+    refresh_grace: int | None = None
     rate_limit: int | None = None
     may_vouch_client_ip: bool = False
     token_exchange: dict[str, Any] | None = None  # oauth/exchange_policy.py
@@ -192,7 +192,7 @@ class NewClient:
         resources = tuple(_validate_resource(r) for r in self.allowed_resources)
         logout_uris = tuple(validate_redirect_uri(u) for u in self.post_logout_redirect_uris)
         origins = tuple(validate_origin(o) for o in self.cors_origins)
-        if not 0 <= self.refresh_grace <= MAX_REFRESH_GRACE:
+        if self.refresh_grace is not None and not 0 <= self.refresh_grace <= MAX_REFRESH_GRACE:
             raise ValueError(f"the refresh grace window is 0 to {MAX_REFRESH_GRACE} seconds")
         if self.rate_limit is not None and not 1 <= self.rate_limit <= 10_000_000:
             raise ValueError("a client rate limit is 1 to 10,000,000 requests per minute")
@@ -342,6 +342,11 @@ class ClientStore(Protocol):
 
     async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
         """Require (or stop requiring) a DPoP proof on every token request (RFC 9449 §5.2)."""
+
+    async def set_refresh_grace(self, client_id: str, seconds: int | None, now: int) -> bool:
+        """The client's duplicate-refresh window (None: the server's; 0: off); False if there
+        is no such client."""
+        ...
 
     async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
         """Require pushed authorization requests of the client (RFC 9126 §6), or stop; False

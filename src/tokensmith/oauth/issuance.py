@@ -39,6 +39,11 @@ class TokenPolicy:
     refresh_token_ttl: int
     family_max_lifetime: int = 90 * 86400
     idle_timeout: int = 30 * 86400
+    refresh_grace: int = 5  # seconds a duplicate refresh gets the same successor (#20)
+
+    def refresh_grace_for(self, client: Client) -> int:
+        """The client's own duplicate window, else the server's; 0 is off."""
+        return self.refresh_grace if client.refresh_grace is None else client.refresh_grace
 
     def lifetime_for(self, client: Client) -> int:
         return min(client.access_token_ttl or self.access_token_ttl, self.max_lifetime)

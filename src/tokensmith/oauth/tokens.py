@@ -104,6 +104,9 @@ class RefreshToken:
     rotated_at: int | None = None
     successor_hash: bytes | None = None
     successor_sealed: bytes | None = field(default=None, repr=False)
+    # A keyed fingerprint of the credential that rotated it, which a duplicate must match.
+    rotated_by: bytes | None = field(default=None, repr=False)
+    duplicates: int = 0  # duplicate presentations answered with the same successor
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +145,27 @@ class RefreshStore(Protocol):
         *,
         family: RefreshFamily | None = None,
         tx: Transaction | None = None,
+        rotated_by: bytes | None = None,
     ) -> RotationResult:
         """Replace ``token_hash`` by ``successor`` once; later calls report ``reused``.
 
-        ``successor_sealed`` is kept on the rotated row for a client's grace window only.
+        ``successor_sealed`` is kept on the rotated row for a client's grace window only, with
+        ``rotated_by``, the fingerprint of the credential that rotated it. The claim holds the
+        family's row (where the database locks rows) until it commits, so a concurrent
+        revocation of the family either comes first and the claim fails, or waits and then
+        finds every access token the rotation stored.
         ``family``, the token's family as the caller read it, spares the store reading it again.
         ``tx``'s writes are stored in the rotation's own transaction, and only if it rotates.
         """
+        ...
+
+    async def guard_duplicate(
+        self, used: RefreshToken, rotated_since: int, most: int, tx: Transaction
+    ) -> None:
+        """A guard on ``tx``: count one more duplicate presentation of the rotated token
+        ``used``, if it was rotated at or after ``rotated_since``, fewer than ``most``
+        duplicates were answered, its family is not revoked (held as ``rotate`` holds it) and
+        its successor has not been used. If any of that fails, ``tx`` stores nothing."""
         ...
 
     async def get(self, token_hash: bytes) -> tuple[RefreshToken, RefreshFamily] | None: ...

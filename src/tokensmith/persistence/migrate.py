@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD_REVISION", "current_revision", "head_revision", "scripts_head", "upgrade"]
 
 # The newest migration in migrations/versions/; a new migration changes it.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 

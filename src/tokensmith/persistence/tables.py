@@ -75,7 +75,7 @@ clients = sa.Table(
     sa.Column("post_logout_redirect_uris", sa.JSON, nullable=False),
     sa.Column("allowed_resources", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("jwks", sa.JSON, nullable=True),
-    sa.Column("refresh_grace", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("refresh_grace", sa.Integer, nullable=True),  # NULL: the server's REFRESH_GRACE
     sa.Column("rate_limit", sa.Integer, nullable=True),
     sa.Column("may_vouch_client_ip", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -205,6 +205,8 @@ refresh_tokens = sa.Table(
     sa.Column("rotated_at", Time, nullable=True),
     sa.Column("successor_hash", sa.LargeBinary(32), nullable=True),
     sa.Column("successor_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("rotated_by", sa.LargeBinary(32), nullable=True),
+    sa.Column("duplicates", sa.Integer, nullable=False, server_default=sa.text("0")),
 )
 
 issued_tokens = sa.Table(

@@ -214,6 +214,7 @@ def _issuance(
         refresh_token_ttl=settings.refresh_token_ttl,
         family_max_lifetime=settings.refresh_family_max_lifetime,
         idle_timeout=settings.refresh_idle_timeout,
+        refresh_grace=settings.refresh_grace,
     )
     responder = TokenResponder(
         access=AccessTokenIssuer(

@@ -115,6 +115,14 @@ class MemoryClientStore:
         self._rows[client_id] = replace(client, dpop_bound_access_tokens=required, updated_at=now)
         return True
 
+    async def set_refresh_grace(self, client_id: str, seconds: int | None, now: int) -> bool:
+        await round_trip()
+        client = self._rows.get(client_id)
+        if client is None:
+            return False
+        self._rows[client_id] = replace(client, refresh_grace=seconds, updated_at=now)
+        return True
+
     async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
         await round_trip()
         client = self._rows.get(client_id)

@@ -157,6 +157,7 @@ class MemoryRefreshStore:
         *,
         family: RefreshFamily | None = None,
         tx: Transaction | None = None,
+        rotated_by: bytes | None = None,
     ) -> RotationResult:
         """``family`` changes nothing here: the rows are at hand."""
         await round_trip()
@@ -176,6 +177,7 @@ class MemoryRefreshStore:
                 rotated_at=now,
                 successor_hash=successor.token_hash,
                 successor_sealed=successor_sealed,
+                rotated_by=rotated_by,
             )
             self._tokens[successor.token_hash] = successor
 
@@ -184,6 +186,26 @@ class MemoryRefreshStore:
         elif not joined(self._tables, tx).apply(claim):
             return RotationResult("refused")
         return RotationResult("rotated", successor, family)
+
+    async def guard_duplicate(
+        self, used: RefreshToken, rotated_since: int, most: int, tx: Transaction
+    ) -> None:
+        token_hash = used.token_hash
+
+        def holds() -> bool:
+            token = self._tokens.get(token_hash)
+            if token is None or token.rotated_at is None or token.rotated_at < rotated_since:
+                return False
+            family = self._families.get(token.family_id)
+            successor = self._tokens.get(token.successor_hash or b"")
+            if family is None or family.revoked_at is not None or token.duplicates >= most:
+                return False
+            if successor is None or successor.rotated_at is not None:
+                return False
+            self._tokens[token_hash] = replace(token, duplicates=token.duplicates + 1)
+            return True
+
+        joined(self._tables, tx).guard(holds)
 
     async def revoke_family(self, family_id: str, now: int, reason: str) -> bool:
         await round_trip()

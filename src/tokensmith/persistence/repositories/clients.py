@@ -179,6 +179,17 @@ class SqlClientStore(Repository):
         self._cache.pop(client_id, None)
         return result.rowcount == 1
 
+    async def set_refresh_grace(self, client_id: str, seconds: int | None, now: int) -> bool:
+        self._cache.pop(client_id, None)
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                sa.update(t)
+                .where(t.c.client_id == client_id)
+                .values(refresh_grace=seconds, updated_at=now)
+            )
+        self._cache.pop(client_id, None)
+        return result.rowcount == 1
+
     async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
         self._cache.pop(client_id, None)
         async with self.db.begin() as conn:

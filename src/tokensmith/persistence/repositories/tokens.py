@@ -61,6 +61,24 @@ _REFRESH_WITH_USER = (
     .where(rt.c.token_hash == sa.bindparam("token_hash"))
 )
 _FAMILY_BY_ID = select_by(rf, "family_id")
+# The family, while it is not revoked, held until the statement's transaction commits
+# (FOR NO KEY UPDATE on PostgreSQL; SQLite has one writer at a time anyway). A sub-select, not a
+# CTE: Python's sqlite3 begins its implicit transaction only before a statement that starts
+# with UPDATE, INSERT or DELETE, so a WITH ... UPDATE would commit on its own.: a revocation of the
+# family waits for the commit, so its revocation of the family's access tokens finds the one
+# stored with a rotation, and a rotation that waited for a revocation finds the family revoked.
+_token_family = rt.alias("presented")
+_LIVE_FAMILY = (
+    sa.select(rf.c.family_id)
+    .where(
+        rf.c.family_id
+        == sa.select(_token_family.c.family_id)
+        .where(_token_family.c.token_hash == sa.bindparam("match_hash"))
+        .scalar_subquery(),
+        rf.c.revoked_at.is_(None),
+    )
+    .with_for_update(key_share=True)
+)
 # Every condition of a rotation in the one statement that claims the token; when it claims
 # nothing, a read inside the same transaction says why (unknown, revoked, expired, reused).
 _CLAIM_REFRESH = (
@@ -69,15 +87,33 @@ _CLAIM_REFRESH = (
         rt.c.token_hash == sa.bindparam("match_hash"),
         rt.c.rotated_at.is_(None),
         rt.c.expires_at > sa.bindparam("now"),
-        sa.exists().where(rf.c.family_id == rt.c.family_id, rf.c.revoked_at.is_(None)),
+        rt.c.family_id.in_(_LIVE_FAMILY),
     )
     # An UPDATE's parameters may not be named like its columns.
     .values(
         rotated_at=sa.bindparam("now"),
         successor_hash=sa.bindparam("next_hash"),
         successor_sealed=sa.bindparam("next_sealed"),
+        rotated_by=sa.bindparam("by"),
     )
     .returning(rt.c.family_id)
+)
+_successor = rt.alias("successor")
+# One more duplicate answered, if the rotation is recent, the count allows it, the family is
+# live (held as by the claim) and the successor is still unused.
+_COUNT_DUPLICATE = (
+    sa.update(rt)
+    .where(
+        rt.c.token_hash == sa.bindparam("match_hash"),
+        rt.c.rotated_at >= sa.bindparam("since"),
+        rt.c.duplicates < sa.bindparam("most"),
+        rt.c.family_id.in_(_LIVE_FAMILY),
+        sa.exists().where(
+            _successor.c.token_hash == rt.c.successor_hash, _successor.c.rotated_at.is_(None)
+        ),
+    )
+    .values(duplicates=rt.c.duplicates + sa.literal_column("1", sa.Integer))
+    .returning(rt.c.token_hash)
 )
 
 
@@ -97,7 +133,8 @@ def _family(data: dict[str, Any]) -> RefreshFamily:
 
 
 def _refresh(data: dict[str, Any]) -> RefreshToken:
-    return RefreshToken(**_bytes_fields(columns_of(rt, data), "token_hash", "successor_hash"))
+    fields = _bytes_fields(columns_of(rt, data), "token_hash", "successor_hash", "rotated_by")
+    return RefreshToken(**fields)
 
 
 class _Refused(Exception):
@@ -211,6 +248,7 @@ class SqlRefreshStore(Repository):
         *,
         family: RefreshFamily | None = None,
         tx: Transaction | None = None,
+        rotated_by: bytes | None = None,
     ) -> RotationResult:
         then = self.joined(tx) if tx is not None else None
         try:
@@ -224,6 +262,7 @@ class SqlRefreshStore(Repository):
                             "now": now,
                             "next_hash": successor.token_hash,
                             "next_sealed": successor_sealed,
+                            "by": rotated_by,
                         },
                     )
                 ).first()
@@ -241,6 +280,16 @@ class SqlRefreshStore(Repository):
         except _Refused:
             return RotationResult("refused")
         return RotationResult("rotated", successor, family)
+
+    async def guard_duplicate(
+        self, used: RefreshToken, rotated_since: int, most: int, tx: Transaction
+    ) -> None:
+        values = {
+            "match_hash": used.token_hash,
+            "since": rotated_since,
+            "most": most,
+        }
+        self.joined(tx).guard(_COUNT_DUPLICATE, values)
 
     async def _not_rotated(self, conn: Conn, token_hash: bytes, now: int) -> RotationResult:
         """Why the claim found no row, in the order the outcomes rank; a token rotated by
