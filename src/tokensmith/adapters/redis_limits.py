@@ -9,6 +9,12 @@ about the time. Without Redis, or while it is unreachable, the same state is kep
 process, in bounded tables: limits then hold per node, never not at all. Losing Redis is logged
 once per outage, reported through ``on_degraded`` (a metric), and retried after a pause, so an
 outage adds no latency to requests.
+
+So that an outage never lifts a lock early, each node's tables also keep what Redis said of a
+lockout name: every reply carries the name's shared failure count and lock, and every lock,
+refund and unlock is published on ``<prefix>lockouts`` as it is made, which ``listen`` mirrors.
+A node cut off from Redis refuses a name locked anywhere for the rest of its lock, and counts on
+from the shared count.
 """
 
 from __future__ import annotations
@@ -444,10 +450,10 @@ class Limits:
     async def listen(self) -> None:
         """Mirror every other node's lock events into this node's table, until cancelled (a
         serving process's background task), so that a Redis outage finds here every lock set
-        anywhere before it. A Redis failure here is
-        an outage like any other: logged once, and subscribed again after a pause that doubles,
-        from 0.1 s to 5 s. Events sent while this node was not subscribed are not heard; the
-        replies to its own calls still bring it each name's lock and count."""
+        anywhere before it. A Redis failure here is an outage like any other: logged once, and
+        subscribed again after a pause that doubles, from 0.1 s to 5 s. Events sent while this
+        node was not subscribed are not heard; the replies to its own calls still bring it each
+        name's lock and count."""
         redis = self._redis
         if redis is None:
             return
