@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import redis
+import redis.asyncio as aioredis
 
 from tests.faults import FaultProxy
 from tests.support import REDIS_URL, SLOW_MACHINE, ServerThread, add_machine_client
@@ -49,13 +50,25 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 def unlock(prefix: str, client_id: str) -> None:
-    """What ``tokensmith lockouts clear --client`` does, from a third process's Limits."""
+    """What ``tokensmith lockouts clear --client`` does, from a third process's Limits; back
+    once the event that tells the nodes has been delivered (a listener of its own hears it)."""
 
     async def run() -> None:
         operator = Limits(REDIS_URL, prefix=prefix, timeout=SLOW_MACHINE)
+        listener = aioredis.Redis.from_url(REDIS_URL)
         try:
-            assert await operator.unlock({"client": client_id}) == {"client": client_id}
+            async with listener.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(f"{prefix}lockouts")
+                assert await operator.unlock({"client": client_id}) == {"client": client_id}
+                # "clear client:<id>", then "below client:<id>@": its lock at every address.
+                heard: list[bytes] = []
+                while not heard or not heard[-1].startswith(b"below "):
+                    message = await pubsub.get_message(timeout=SLOW_MACHINE)
+                    if message is not None:
+                        heard.append(message["data"])
+                    assert len(heard) <= 2, heard
         finally:
+            await listener.aclose()
             await operator.close()
 
     asyncio.run(run())
@@ -86,7 +99,7 @@ def test_a_lock_outlives_a_redis_outage_on_every_node(
                     assert httpx.post(at_a, data=FORM, auth=(client_id, "x")).status_code == 401
                 assert httpx.post(at_a, data=FORM, auth=(client_id, "x")).status_code == 429
             unlock(redis_prefix, cleared)  # before the outage: every node must forget it
-            time.sleep(0.3)  # the event's way to b, on loopback
+            time.sleep(0.1)  # delivered to b too: the moment b's idle loop takes to apply it
             started = time.monotonic()
             proxy.cut()
 
