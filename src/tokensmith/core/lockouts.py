@@ -8,8 +8,11 @@ name for a given time, and no refund lifts it.
 ``LockoutTable`` is that arithmetic on this process's memory, with no I/O: the whole state when no
 Redis is configured, and the fallback while it is unreachable (``adapters/redis_limits.py``). It
 keeps at most ``max_entries`` names and forgets the least recently used, so a flood of distinct
-names costs bounded memory. Every method is one step under a lock and never awaits, so no caller,
-on this event loop or another thread, sees a check apart from its count.
+names costs bounded memory. With Redis, it also mirrors what Redis reported of a name (``mirror``,
+``mirror_lock``): the shared failure count and a lock other nodes set, so that an outage neither
+lifts that lock early nor starts the count afresh. Every method is one step under a lock and
+never awaits, so no caller, on this event loop or another thread, sees a check apart from its
+count.
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ class _Failures:
     expires: float
     locked_until: float = 0.0
     held_until: float = 0.0  # an automatic response's hold, which no refund lifts
+    # A lock Redis reported that this node's counting did not set (other nodes' failures, a
+    # hold): mirrored as Redis gave it, and lifted only by Redis's word, never by a refund here.
+    shared_until: float = 0.0
 
     def lock_left(self, now: float) -> float:
-        return max(self.locked_until, self.held_until) - now
+        return max(self.locked_until, self.held_until, self.shared_until) - now
 
 
 class LockoutTable:
@@ -127,6 +133,69 @@ class LockoutTable:
             entry.expires = max(entry.expires, until)
             self._keep(name, entry)
 
+    def mirror(
+        self,
+        name: str,
+        failures: int,
+        failures_left: float,
+        lock_left: float,
+        *,
+        set_here: bool = False,
+    ) -> None:
+        """Take what Redis reported of ``name``: its shared count of ``failures`` (which lives
+        ``failures_left`` more seconds) and the seconds its lock has left (0: none).
+
+        The count only ever rises to Redis's (a reply to a parallel attempt may arrive after a
+        later one's). ``set_here``: this node's counted attempt set the lock, which is then this
+        node's own, lifted by a refund as Redis lifts it; any other lock is mirrored as Redis
+        said, never longer, and a name Redis reports unlocked loses its mirrored lock.
+        """
+        with self._lock:
+            now = self._monotonic()
+            entry = self._failures.get(name)
+            if entry is None:
+                if failures <= 0 and lock_left <= 0:
+                    return  # nothing to remember: a check costs no entry
+                entry = _Failures(0, 0.0)
+            if entry.expires <= now:
+                entry.count = 0  # as _count would: the window has passed
+            if failures > entry.count:
+                entry.count = failures
+                entry.expires = max(entry.expires, now + failures_left)
+            until = now + lock_left if lock_left > 0 else 0.0
+            if set_here:
+                entry.locked_until = max(entry.locked_until, until)
+                entry.shared_until = 0.0  # Redis held no other lock, or this attempt was refused
+            else:
+                entry.shared_until = until
+            entry.expires = max(entry.expires, until)
+            self._keep(name, entry)
+
+    def mirror_lock(self, name: str, lock_left: float) -> None:
+        """Redis's word on the lock of ``name`` that other nodes set: ``lock_left`` seconds
+        (0: none). This node's own lock and hold are untouched."""
+        with self._lock:
+            entry = self._failures.get(name)
+            if entry is None and lock_left <= 0:
+                return
+            now = self._monotonic()
+            entry = entry or _Failures(0, 0.0)
+            entry.shared_until = now + lock_left if lock_left > 0 else 0.0
+            entry.expires = max(entry.expires, entry.shared_until)
+            self._keep(name, entry)
+
+    def refunded(self, name: str, failures: int, *, lifted: bool) -> None:
+        """Another node's refund left ``failures`` in Redis, and ``lifted`` its lock: this
+        node's copy of the count goes no higher, and a lifted lock goes here too (below the
+        threshold in Redis, so below it here). A hold stays."""
+        with self._lock:
+            entry = self._failures.get(name)
+            if entry is None:
+                return
+            entry.count = min(entry.count, failures)
+            if lifted:
+                entry.locked_until = entry.shared_until = 0.0
+
     def clear(self, name: str) -> None:
         """Forget the failures and any lock or hold of ``name``."""
         self._failures.pop(name, None)
@@ -142,7 +211,12 @@ class LockoutTable:
         now = self._monotonic()
         entry = self._failures.get(name)
         if entry is None or entry.expires <= now:
-            entry = _Failures(0, now + policy.window, held_until=entry.held_until if entry else 0)
+            entry = _Failures(
+                0,
+                now + policy.window,
+                held_until=entry.held_until if entry else 0.0,
+                shared_until=entry.shared_until if entry else 0.0,
+            )
         entry.count += 1
         self._keep(name, entry)
         if entry.count < policy.threshold:

@@ -5,7 +5,8 @@
   delete, in bounded batches, the records that can no longer matter (``persistence/purge.py``);
 - every half second: write what the request path batches in memory (access-log lines, audit
   events, API-key last-used times);
-- webhook delivery and the automatic responses to anomalies, each waiting for its queue.
+- webhook delivery and the automatic responses to anomalies, each waiting for its queue;
+- the other nodes' lock events, mirrored into this node's lockout table (``Limits.listen``).
 
 A database outage skips a round with a warning; the next round tries again.
 """
@@ -34,6 +35,7 @@ def start_background(services: Services, *, each_round: Callable[[], None] | Non
     services.tasks.append(asyncio.create_task(flush_batches(services)))
     services.tasks.append(asyncio.create_task(services.webhooks.run()))
     services.tasks.append(asyncio.create_task(services.responder.run()))
+    services.tasks.append(asyncio.create_task(services.limits.listen()))
 
 
 async def maintain_keys(services: Services, each_round: Callable[[], None] | None = None) -> None:
