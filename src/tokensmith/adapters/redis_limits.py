@@ -6,9 +6,10 @@ Rate limits are token buckets (``core/ratelimit.py`` explains the arithmetic); l
 With ``TOKENSMITH_REDIS_URL`` set, both live in Redis, and each operation is one Lua script that
 reads and writes atomically on Redis's own clock: concurrent nodes never race and never disagree
 about the time. Without Redis, or while it is unreachable, the same state is kept in this
-process, in bounded tables: limits then hold per node, never not at all. Losing Redis is logged
-once per outage, reported through ``on_degraded`` (a metric), and retried after a pause, so an
-outage adds no latency to requests.
+process, in bounded tables: limits then hold per node, never not at all. Losing Redis (refused,
+reset, timed out: ``redis_client.unavailable``) is logged once per outage, reported through
+``on_degraded`` (a metric), and retried after a pause, so an outage costs the one request that
+finds it at most its timeout (a few for a new connection), and the others nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from tokensmith.adapters.redis_client import (
+    REDIS_ERRORS,
+    forget_connections,
+    never_sent,
+    open_redis,
+    unavailable,
+)
 from tokensmith.core.addresses import address_bucket
 from tokensmith.core.lockouts import (
     UNLOCKABLE,
@@ -37,7 +44,6 @@ __all__ = ["REDIS_ERRORS", "Limits"]
 
 log = logging.getLogger(__name__)
 
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 T = TypeVar("T")
 _KINDS = ("fail", "lock")  # the two keys of a lockout name in Redis
 
@@ -171,12 +177,7 @@ class Limits:
         self._attempt_script: Any = None
         self._refund_script: Any = None
         if redis_url:
-            self._redis = aioredis.Redis.from_url(
-                redis_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry_on_timeout=False,
-            )
+            self._redis = open_redis(redis_url, timeout)  # each call bounded by ``timeout``
             self._take_script = self._redis.register_script(_TAKE)
             self._fail_script = self._redis.register_script(_FAIL)
             self._hold_script = self._redis.register_script(_HOLD)
@@ -349,7 +350,10 @@ class Limits:
         try:
             result = await operation()
         except REDIS_ERRORS as exc:
+            if not unavailable(exc):
+                raise  # a fault of ours, not an outage: hidden by no fallback
             self._down_until = self._monotonic() + self._retry_after_outage
+            forget_connections(self._redis)  # what else was open may be dead too
             if not self._degraded:
                 self._degraded = True
                 log.warning(
@@ -368,8 +372,8 @@ class Limits:
 
 
 def _before_sending(exc: BaseException) -> bool:
-    """A failure to connect (refused, or no connection in time): the script never ran."""
-    return "connecting to" in str(exc)  # redis-py's words for every connect failure
+    """A failure to connect, or a write refused on a closed connection: the script never ran."""
+    return never_sent(exc)
 
 
 def _policy_ms(policy: LockoutPolicy) -> list[int]:
