@@ -169,6 +169,7 @@ class Limits:
         self._monotonic = monotonic
         self._down_until = 0.0
         self._degraded = False
+        self._outages = 0  # failures seen so far, to tell which successes came after the last
         self.on_degraded = on_degraded
         self._redis: aioredis.Redis | None = None
         self._take_script: Any = None
@@ -347,11 +348,13 @@ class Limits:
         """The operation's result from Redis; None without Redis or while it is down."""
         if self._redis is None or self._monotonic() < self._down_until:
             return None
+        outages = self._outages
         try:
             result = await operation()
         except REDIS_ERRORS as exc:
             if not unavailable(exc):
                 raise  # a fault of ours, not an outage: hidden by no fallback
+            self._outages += 1
             self._down_until = self._monotonic() + self._retry_after_outage
             forget_connections(self._redis)  # what else was open may be dead too
             if not self._degraded:
@@ -363,7 +366,9 @@ class Limits:
                 if self.on_degraded is not None:
                     self.on_degraded(True)
             return None
-        if self._degraded:
+        # Only a call begun after the last failure says Redis is back: one that was under way
+        # when a reset hit its neighbours may still succeed, mid-pause.
+        if self._degraded and outages == self._outages:
             self._degraded = False
             log.warning("Redis reachable again: rate limits and lockouts are shared")
             if self.on_degraded is not None:
