@@ -28,6 +28,7 @@ from tests.support import REDIS_URL
 from tokensmith.adapters.redis_client import never_sent, open_redis, unavailable
 from tokensmith.adapters.redis_limits import Limits
 from tokensmith.adapters.redis_replay import RedisProofStore
+from tokensmith.core.clock import FrozenClock
 from tokensmith.errors import TemporarilyUnavailable
 from tokensmith.oauth.dpop import proof_hash
 
@@ -160,7 +161,10 @@ def test_after_a_failure_every_connection_open_before_is_renewed(
 
     async def scenario() -> None:
         with FaultProxy(6379) as proxy:
-            limits = Limits(f"redis://{proxy.url_port}/0", timeout=TIMEOUT)
+            ticks = FrozenClock(start=1000)
+            limits = Limits(
+                f"redis://{proxy.url_port}/0", timeout=TIMEOUT, monotonic=ticks.monotonic
+            )
             try:
                 await asyncio.gather(*(limits.take(f"n{i}", 10, 60) for i in range(3)))
                 before = proxy.connections
@@ -168,7 +172,7 @@ def test_after_a_failure_every_connection_open_before_is_renewed(
                 assert await limits.take("n0", 10, 60) is None  # timed out: per node
                 assert not limits.shared
                 proxy.heal()
-                limits._down_until = 0.0  # the pause after an outage, skipped
+                ticks.advance(5)  # the pause after an outage
                 assert await limits.take("n0", 10, 60) is None
                 assert limits.shared
                 assert proxy.connections == before + 1  # the old ones were not reused

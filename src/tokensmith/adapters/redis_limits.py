@@ -8,8 +8,8 @@ reads and writes atomically on Redis's own clock: concurrent nodes never race an
 about the time. Without Redis, or while it is unreachable, the same state is kept in this
 process, in bounded tables: limits then hold per node, never not at all. Losing Redis (refused,
 reset, timed out: ``redis_client.unavailable``) is logged once per outage, reported through
-``on_degraded`` (a metric), and retried after a pause, so an outage costs the one request that
-finds it at most its timeout (a few for a new connection), and the others nothing.
+``on_degraded`` (a metric), and retried after a pause: an outage costs the requests that find
+it at most a connect and a read (each within the timeout), and those in the pause nothing.
 """
 
 from __future__ import annotations
