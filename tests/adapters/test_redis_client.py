@@ -125,6 +125,33 @@ def test_connections_reset_under_the_pool_are_never_used(
     run(scenario())
 
 
+def test_connections_redis_closed_are_never_used(
+    run: Callable[[Coroutine[Any, Any, None]], None], redis_prefix: str
+) -> None:
+    """Redis closing its end (a restart, its idle timeout, CLIENT KILL): redis-py 8 with RESP3
+    skips its own end-of-stream check, and the next command failed, "Connection closed by
+    server"."""
+    import redis
+
+    name = redis_prefix.replace(":", "-")  # this test's connections alone are closed
+
+    async def scenario() -> None:
+        client = open_redis(REDIS_URL, 5.0)
+        try:
+            await client.client_setname(name)
+            admin = redis.Redis.from_url(REDIS_URL)
+            mine = [c["id"] for c in admin.client_list() if c.get("name") == name]
+            assert len(mine) == 1
+            admin.execute_command("CLIENT KILL ID", mine[0])
+            admin.close()
+            await asyncio.sleep(0.05)  # the close arrives while the pool is idle
+            assert await client.ping()
+        finally:
+            await client.aclose()
+
+    run(scenario())
+
+
 def test_a_call_never_outlasts_its_timeout(
     run: Callable[[Coroutine[Any, Any, None]], None],
 ) -> None:

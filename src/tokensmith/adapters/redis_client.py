@@ -8,12 +8,14 @@ What a caller does when Redis is away is its own: rate limits fall back to this 
 
 Two things redis-py leaves to its caller:
 
-- A pooled connection whose peer reset it is handed out again: redis-py checks a connection for
-  end of stream, but a reset leaves an error on the stream, not an end. The next command on it
-  fails at once, with ``ConnectionError`` under asyncio's loop and a bare ``RuntimeError`` ("unable
-  to perform operation on <TCPTransport closed=True>") under uvloop, so every connection that was
-  open at an outage failed one request after Redis was back, on an idle node too. The pool here
-  reconnects such a connection before anything is sent on it.
+- A pooled connection whose peer closed it is handed out again. redis-py looks for an end of
+  stream only, and skips even that with its maintenance notifications, which 8.x turns on with
+  RESP3; and a reset leaves an error on the stream, not an end. The next command on such a
+  connection fails at once: "Connection closed by server" after Redis closed it (a restart, its
+  idle timeout, CLIENT KILL), and after a reset ``ConnectionError`` under asyncio's loop or a bare
+  ``RuntimeError`` ("unable to perform operation on <TCPTransport closed=True>") under uvloop.
+  So every connection open at an outage failed one request after Redis was back, on an idle node
+  too. The pool here reconnects such a connection before anything is sent on it.
 - A connection that died without a word (its host gone, a firewall's state lost) is found only by
   using it. After any failure the pool reconnects every connection it had before, so an outage
   costs one failed call per node, not one per pooled connection.
@@ -107,9 +109,12 @@ class FreshPool(aioredis.ConnectionPool):
     def _stale(self, connection: AbstractConnection) -> bool:
         if self._born.get(connection, self._generation) != self._generation:
             return True
-        writer = getattr(connection, "_writer", None)  # redis-py keeps the stream private
+        # redis-py keeps the streams private; without them, nothing is known to be wrong.
+        reader = getattr(connection, "_reader", None)
+        writer = getattr(connection, "_writer", None)
+        ended = reader is not None and (reader.at_eof() or reader.exception() is not None)
         transport = getattr(writer, "transport", None)
-        return transport is not None and bool(transport.is_closing())
+        return ended or (transport is not None and bool(transport.is_closing()))
 
 
 def open_redis(url: str, timeout: float) -> aioredis.Redis:
