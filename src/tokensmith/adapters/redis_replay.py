@@ -32,6 +32,7 @@ class RedisProofStore:
     def __init__(self, redis_url: str, *, prefix: str = "tokensmith:", timeout: float = 0.25):
         self._redis: aioredis.Redis = open_redis(redis_url, timeout)
         self._prefix = prefix
+        self._away = False  # logged once per outage, not once per refused proof
 
     async def remember(self, proof_hash: bytes, expires_at: int) -> bool:
         key = f"{self._prefix}dpop:{proof_hash.hex()}"
@@ -41,9 +42,14 @@ class RedisProofStore:
             if not unavailable(exc):
                 raise  # a fault of ours: a 500 that says so, not an outage
             forget_connections(self._redis)
-            error = type(exc).__name__
-            log.warning("Redis unreachable: DPoP proofs refused", extra={"error": error})
+            if not self._away:
+                self._away = True
+                error = type(exc).__name__
+                log.warning("Redis unreachable: DPoP proofs refused", extra={"error": error})
             raise TemporarilyUnavailable("the DPoP replay record is unavailable") from None
+        if self._away:
+            self._away = False
+            log.warning("Redis reachable again: DPoP proofs accepted")
         return bool(stored)
 
     async def purge_expired(self, before: int, limit: int = 0) -> int:
