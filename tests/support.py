@@ -210,14 +210,20 @@ class ServerThread:
     """The real ASGI app under uvicorn, on loopback, in a thread of the test process."""
 
     def __init__(
-        self, settings: Settings, services: Services | None = None, port: int | None = None
+        self,
+        settings: Settings,
+        services: Services | None = None,
+        port: int | None = None,
+        loop: str = "auto",  # uvicorn's: uvloop when installed, as `tokensmith serve`; or "asyncio"
     ) -> None:
         # Bound now and handed to uvicorn: nothing can take the port between here and listen().
         self.socket = listening_socket(port)
         self.port = int(self.socket.getsockname()[1])
         app = create_app(settings, services)
         options = server_options(read_limits(settings), _tls(settings))
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, lifespan="on", loop=loop, **options
+        )
         self.server = QuickServer(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True

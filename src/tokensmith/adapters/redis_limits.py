@@ -6,9 +6,10 @@ Rate limits are token buckets (``core/ratelimit.py`` explains the arithmetic); l
 With ``TOKENSMITH_REDIS_URL`` set, both live in Redis, and each operation is one Lua script that
 reads and writes atomically on Redis's own clock: concurrent nodes never race and never disagree
 about the time. Without Redis, or while it is unreachable, the same state is kept in this
-process, in bounded tables: limits then hold per node, never not at all. Losing Redis is logged
-once per outage, reported through ``on_degraded`` (a metric), and retried after a pause, so an
-outage adds no latency to requests.
+process, in bounded tables: limits then hold per node, never not at all. Losing Redis (refused,
+reset, timed out: ``redis_client.unavailable``) is logged once per outage, reported through
+``on_degraded`` (a metric), and retried after a pause: an outage costs the requests that find
+it at most a connect and a read (each within the timeout), and those in the pause nothing.
 
 So that an outage never lifts a lock early, each node's tables also keep what Redis said of a
 lockout name: every reply carries the name's shared failure count and lock, and every lock,
@@ -28,8 +29,14 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from tokensmith.adapters.redis_client import (
+    REDIS_ERRORS,
+    forget_connections,
+    never_sent,
+    open_redis,
+    unavailable,
+)
 from tokensmith.core.addresses import address_bucket
 from tokensmith.core.lockouts import (
     UNLOCKABLE,
@@ -45,7 +52,6 @@ __all__ = ["REDIS_ERRORS", "Limits"]
 
 log = logging.getLogger(__name__)
 
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 T = TypeVar("T")
 _KINDS = ("fail", "lock")  # the two keys of a lockout name in Redis
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.1, 5.0  # before the lock events' listener subscribes again
@@ -238,6 +244,7 @@ class Limits:
         self._monotonic = monotonic
         self._down_until = 0.0
         self._degraded = False
+        self._outages = 0  # failures seen so far, to tell which successes came after the last
         self.on_degraded = on_degraded
         self._redis: aioredis.Redis | None = None
         self._take_script: Any = None
@@ -253,12 +260,7 @@ class Limits:
         self._listening = False
         self._deaf = False  # the listener lost Redis: logged once until it hears again
         if redis_url:
-            self._redis = aioredis.Redis.from_url(
-                redis_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry_on_timeout=False,
-            )
+            self._redis = open_redis(redis_url, timeout)  # each call bounded by ``timeout``
             self._take_script = self._redis.register_script(_TAKE)
             self._fail_script = self._redis.register_script(_FAIL)
             self._hold_script = self._redis.register_script(_HOLD)
@@ -462,7 +464,13 @@ class Limits:
             try:
                 await self._follow(redis)
             except REDIS_ERRORS as exc:
-                if not self._deaf:
+                if not unavailable(exc):
+                    # Not an outage but a fault of ours: said every time, and listened for
+                    # again all the same, as a task that ended would leave the node deaf.
+                    log.error(
+                        "lock events: unexpected Redis error", extra={"error": repr(exc)[:200]}
+                    )
+                elif not self._deaf:
                     self._deaf = True
                     log.warning(
                         "Redis unreachable: lock events from other nodes are not arriving",
@@ -534,10 +542,15 @@ class Limits:
         """The operation's result from Redis; None without Redis or while it is down."""
         if self._redis is None or self._monotonic() < self._down_until:
             return None
+        outages = self._outages
         try:
             result = await operation()
         except REDIS_ERRORS as exc:
+            if not unavailable(exc):
+                raise  # a fault of ours, not an outage: hidden by no fallback
+            self._outages += 1
             self._down_until = self._monotonic() + self._retry_after_outage
+            forget_connections(self._redis)  # what else was open may be dead too
             if not self._degraded:
                 self._degraded = True
                 log.warning(
@@ -547,7 +560,9 @@ class Limits:
                 if self.on_degraded is not None:
                     self.on_degraded(True)
             return None
-        if self._degraded:
+        # Only a call begun after the last failure says Redis is back: one that was under way
+        # when a reset hit its neighbours may still succeed, mid-pause.
+        if self._degraded and outages == self._outages:
             self._degraded = False
             log.warning("Redis reachable again: rate limits and lockouts are shared")
             if self.on_degraded is not None:
@@ -561,8 +576,8 @@ def _event(event: str, node: str, name: str) -> str:
 
 
 def _before_sending(exc: BaseException) -> bool:
-    """A failure to connect (refused, or no connection in time): the script never ran."""
-    return "connecting to" in str(exc)  # redis-py's words for every connect failure
+    """A failure to connect, or a write refused on a closed connection: the script never ran."""
+    return never_sent(exc)
 
 
 def _policy_ms(policy: LockoutPolicy) -> list[int]:

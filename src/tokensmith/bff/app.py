@@ -47,7 +47,7 @@ from tokensmith.bff.refresh import LoginRequired, Refresher
 from tokensmith.bff.return_to import safe_return_to
 from tokensmith.bff.sessions import PendingLogin, SessionRecord, Sessions
 from tokensmith.bff.static import StaticFiles
-from tokensmith.bff.stores import LockTimeout
+from tokensmith.bff.stores import LockTimeout, StoreUnavailable
 from tokensmith.core.asgi import serve_lifespan
 from tokensmith.core.clock import Clock
 from tokensmith.core.content_length import declared_too_large
@@ -108,9 +108,10 @@ class Bff:
 
         try:
             await self._route(scope, receive, sending, path)
-        except (IssuerUnavailable, LockTimeout):
+        except (IssuerUnavailable, LockTimeout, StoreUnavailable):
             if not started:
-                await send_error(guarded, "temporarily_unavailable", "try again shortly")
+                retry = [("retry-after", "5")]
+                await send_error(guarded, "temporarily_unavailable", "try again shortly", retry)
         except Exception as exc:  # fail closed, in our format, never a traceback to the browser
             log.error(
                 "request failed", extra={"error": type(exc).__name__, "path": redact_secrets(path)}

@@ -5,31 +5,52 @@ put and delete it offers ``take`` (read and delete at once: a login's pending re
 callback, never two) and ``lock``, which makes a session's refresh single-flight: in one process
 an asyncio lock per key; with Redis also a lock in Redis (SET NX with a timeout, released only by
 its holder), so two nodes never present one refresh token twice.
+
+A Redis store that cannot reach Redis (refused, reset, no answer within ``REDIS_TIMEOUT``) raises
+``StoreUnavailable``, which the app answers with 503: a session it cannot read is neither valid
+nor signed out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tokensmith.core.secrets import random_token
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["LockTimeout", "RedisStore", "SqliteStore", "Store", "open_store"]
+__all__ = [
+    "REDIS_TIMEOUT",
+    "LockTimeout",
+    "RedisStore",
+    "SqliteStore",
+    "Store",
+    "StoreUnavailable",
+    "open_store",
+]
+
+log = logging.getLogger("tokensmith.bff")
+T = TypeVar("T")
+REDIS_TIMEOUT = 1.0  # seconds for each step of a Redis call (connect, write, read); no retries
 
 
 class LockTimeout(Exception):
     """Another holder kept a session's lock past the wait."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now; the request may succeed shortly."""
 
 
 class Store(Protocol):
@@ -141,18 +162,19 @@ class RedisStore:
         return self._prefix + key
 
     async def get(self, key: bytes) -> bytes | None:
-        value = await self._redis.get(self._key(key))
+        value = await self._call(lambda: self._redis.get(self._key(key)))
         return value if isinstance(value, bytes) else None
 
     async def put(self, key: bytes, value: bytes, expires_at: int) -> None:
-        await self._redis.set(self._key(key), value, exat=max(expires_at, int(time.time()) + 1))
+        expires = max(expires_at, int(time.time()) + 1)
+        await self._call(lambda: self._redis.set(self._key(key), value, exat=expires))
 
     async def take(self, key: bytes) -> bytes | None:
-        value = await self._redis.getdel(self._key(key))
+        value = await self._call(lambda: self._redis.getdel(self._key(key)))
         return value if isinstance(value, bytes) else None
 
     async def delete(self, key: bytes) -> None:
-        await self._redis.delete(self._key(key))
+        await self._call(lambda: self._redis.delete(self._key(key)))
 
     @asynccontextmanager
     async def lock(self, key: bytes) -> AsyncIterator[None]:
@@ -160,23 +182,40 @@ class RedisStore:
             name, token = self._key(b"lock:" + key), random_token(16)
             deadline = time.monotonic() + self.lock_wait
             ttl = int(self.lock_seconds * 1000)
-            while not await self._redis.set(name, token, nx=True, px=ttl):
+            while not await self._call(lambda: self._redis.set(name, token, nx=True, px=ttl)):
                 if time.monotonic() > deadline:
                     raise LockTimeout("the session is being refreshed elsewhere")
                 await asyncio.sleep(0.02)
             try:
                 yield
             finally:
-                await self._redis.eval(_RELEASE, 1, name, token)
+                try:
+                    await self._call(lambda: self._redis.eval(_RELEASE, 1, name, token))
+                except StoreUnavailable:
+                    # The work under the lock is done; the lock lapses by itself (lock_seconds).
+                    log.warning("session lock left to expire: Redis unreachable")
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        # Imported here, as in open_store: a BFF on SQLite runs without the redis package.
+        from tokensmith.adapters.redis_client import REDIS_ERRORS, forget_connections, unavailable
+
+        try:
+            return await operation()
+        except REDIS_ERRORS as exc:
+            if not unavailable(exc):
+                raise  # a fault of ours: the app's server_error, logged
+            forget_connections(self._redis)
+            log.warning("session store unreachable", extra={"error": type(exc).__name__})
+            raise StoreUnavailable("the session store is unreachable") from None
 
 
 def open_store(url: str, redis_prefix: str = "tokensmith:bff:") -> Store:
     """The store a config's ``bff.store`` names (``config.py`` checked its form)."""
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url[len("sqlite:///") :]))
-    from redis.asyncio import Redis  # only a Redis-backed BFF needs the package
+    from tokensmith.adapters.redis_client import open_redis  # only a Redis store needs redis
 
-    return RedisStore(Redis.from_url(url), redis_prefix)
+    return RedisStore(open_redis(url, REDIS_TIMEOUT), redis_prefix)

@@ -73,7 +73,7 @@ Unaudited = Callable[[str, OAuthError], None]  # (endpoint name, the routine ref
 
 def error_answer(error: OAuthError) -> Answer:
     """RFC 6749 §5.2. A 401 invalid_client carries the challenge of the scheme the client may
-    use; a 429 says when to come back."""
+    use; a 429 and a 503 say when to come back."""
     body = {"error": error.error}
     if error.description:
         body["error_description"] = error.description
@@ -82,6 +82,8 @@ def error_answer(error: OAuthError) -> Answer:
         headers["www-authenticate"] = BASIC_CHALLENGE
     if isinstance(error, TooManyRequests):
         headers["retry-after"] = str(error.retry_after)
+    elif error.status == 503:  # a dependency away (Redis for DPoP records): retry shortly
+        headers["retry-after"] = "5"
     if isinstance(error, UseDpopNonce) and error.nonce is not None:
         headers["dpop-nonce"] = error.nonce  # RFC 9449 §8.1
     return Answer(error.status, body, headers)

@@ -23,4 +23,7 @@ def error_response(error: OAuthError, headers: dict[str, str] | None = None) -> 
         body["error_description"] = error.description
     if isinstance(error, TooManyRequests):
         headers = {**(headers or {}), "retry-after": str(error.retry_after)}
+    elif error.status == 503:
+        # A dependency away (a database, Redis for DPoP records): worth retrying, shortly.
+        headers = {"retry-after": "5", **(headers or {})}
     return json_response(body, error.status, headers)
