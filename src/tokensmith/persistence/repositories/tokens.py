@@ -99,6 +99,17 @@ _CLAIM_REFRESH = (
     .returning(rt.c.family_id)
 )
 _successor = rt.alias("successor")
+# The successor, while it is unused, locked as the family is: on PostgreSQL a plain EXISTS reads
+# the statement's snapshot, so a rotation of the successor that committed while this statement
+# waited for the family's row went unseen (case 170); a locking read sees the latest version.
+_UNUSED_SUCCESSOR = (
+    sa.select(_successor.c.token_hash)
+    .where(
+        _successor.c.token_hash == sa.bindparam("next_hash"),
+        _successor.c.rotated_at.is_(None),
+    )
+    .with_for_update(read=True)
+)
 # One more duplicate answered, if the rotation is recent, the count allows it, the family is
 # live (held as by the claim) and the successor is still unused.
 _COUNT_DUPLICATE = (
@@ -108,9 +119,7 @@ _COUNT_DUPLICATE = (
         rt.c.rotated_at >= sa.bindparam("since"),
         rt.c.duplicates < sa.bindparam("most"),
         rt.c.family_id.in_(_LIVE_FAMILY),
-        sa.exists().where(
-            _successor.c.token_hash == rt.c.successor_hash, _successor.c.rotated_at.is_(None)
-        ),
+        rt.c.successor_hash.in_(_UNUSED_SUCCESSOR),
     )
     .values(duplicates=rt.c.duplicates + sa.literal_column("1", sa.Integer))
     .returning(rt.c.token_hash)
@@ -288,6 +297,7 @@ class SqlRefreshStore(Repository):
             "match_hash": used.token_hash,
             "since": rotated_since,
             "most": most,
+            "next_hash": used.successor_hash,
         }
         self.joined(tx).guard(_COUNT_DUPLICATE, values)
 
