@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     database_schema: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # PostgreSQL: the longest any one wait on the database may take (connecting, a statement,
+    # BEGIN or COMMIT, a free pooled connection); past it the request gets 503.
+    database_timeout: float = Field(default=5.0, ge=0.1, le=300)
     redis_url: str | None = None  # shares rate limits and lockouts between nodes
     redis_key_prefix: str = Field(default="tokensmith:", min_length=1, max_length=64)
     # A Redis call slower than this counts as an outage: the node goes on from its own tables.

@@ -184,6 +184,8 @@ class AsyncpgConn:
             raise
         if exc_type is None:
             await self._owner.checkin(self._conn, self._adapter)
+        elif self._driver.is_closed():  # lost, or dropped as its call timed out: no reset
+            await greenlet_spawn(_discard, self._conn)
         else:
             await greenlet_spawn(self._conn.close)
 
@@ -336,6 +338,8 @@ def _unsent(exc: BaseException) -> bool:
 
 
 def _lost(error: BaseException) -> bool:
+    """Whether the connection was found lost, so that a first call may go to another one; not
+    a call that timed out (TimeoutError is an OSError): its wait is spent, and it may have run."""
     if isinstance(error, sa.exc.DBAPIError):
         return error.connection_invalidated
-    return isinstance(error, OSError)  # ConnectionError among them
+    return isinstance(error, OSError) and not isinstance(error, TimeoutError)

@@ -17,6 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tokensmith.persistence.pg_timeouts import QUERY_CANCELED, asyncpg_connect_args
+
 __all__ = [
     "DATABASE_ERRORS",
     "POOL_RECYCLE",
@@ -28,6 +30,7 @@ __all__ = [
     "normalise_url",
     "ping",
     "sqlite_pragmas",
+    "unbounded_engine",
 ]
 
 # Seconds a PostgreSQL connection is kept before a new one replaces it (server or firewall limits).
@@ -53,8 +56,11 @@ def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is away (a lost or refused connection), so that the
     request may succeed if retried shortly; any other database error is a fault of its own."""
     if isinstance(exc, UNAVAILABLE_ERRORS):
-        return True
-    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        return True  # TimeoutError among them: a call past TOKENSMITH_DATABASE_TIMEOUT
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    # The server ended a statement past its statement_timeout: the client's bound, server side.
+    return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -88,32 +94,58 @@ def describe_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def create_engine(url: URL, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: URL, *, schema: str | None = None, pool_size: int = 10, timeout: float = 5.0
+) -> AsyncEngine:
+    """An engine for ``url``; on PostgreSQL each wait on the database (a connect, a call, a free
+    pooled connection) is bounded by ``timeout`` seconds (pg_timeouts.py)."""
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, pool_size)
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError("a schema name is lower-case letters, digits and _")
     kwargs: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_pre_ping": True,  # a connection broken while the database was away is replaced
         "pool_recycle": POOL_RECYCLE,
-        "pool_timeout": 5,
+        "pool_timeout": timeout,
+        "connect_args": _connect_args(url, schema, timeout, bound_statements=True),
     }
-    if schema is not None:
-        if not _SCHEMA_NAME.match(schema):
-            raise ValueError("a schema name is lower-case letters, digits and _")
-        if url.get_driver_name() == "asyncpg":
-            kwargs["connect_args"] = {"server_settings": {"search_path": schema}, "timeout": 5}
-        else:
-            kwargs["connect_args"] = {"options": f"-csearch_path={schema}", "connect_timeout": 5}
-    elif url.get_driver_name() == "asyncpg":
-        kwargs["connect_args"] = {"timeout": 5}
     engine = create_async_engine(url, **kwargs)
     _options[engine] = kwargs
+    _made[engine] = (schema, timeout)
     return engine
 
 
-# What each PostgreSQL engine was made with, for the pool that driver_engine opens beside it.
+def _connect_args(
+    url: URL, schema: str | None, timeout: float, *, bound_statements: bool
+) -> dict[str, Any]:
+    if url.get_driver_name() == "asyncpg":
+        return asyncpg_connect_args(timeout, schema, bound_statements=bound_statements)
+    options = f"-cstatement_timeout={round(timeout * 1000) if bound_statements else 0}"
+    if schema is not None:
+        options += f" -csearch_path={schema}"
+    # psycopg counts whole seconds, and waits at least two.
+    return {"options": options, "connect_timeout": max(2, round(timeout))}
+
+
+# What each PostgreSQL engine was made with, for the engines opened beside it.
 _options: weakref.WeakKeyDictionary[AsyncEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
+_made: weakref.WeakKeyDictionary[AsyncEngine, tuple[str | None, float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def unbounded_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """A one-connection engine beside ``engine`` (made by ``create_engine``) for migrations,
+    whose statements (an index on a large table) may rightly outlast ``DATABASE_TIMEOUT``: the
+    connect stays bounded, statements are not. None on SQLite."""
+    made = _made.get(engine)
+    if made is None:
+        return None
+    schema, timeout = made
+    connect_args = _connect_args(engine.url, schema, timeout, bound_statements=False)
+    return create_async_engine(engine.url, poolclass=sa.NullPool, connect_args=connect_args)
 
 
 def driver_engine(engine: AsyncEngine) -> AsyncEngine | None:

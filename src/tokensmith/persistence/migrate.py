@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.persistence.database import unbounded_engine
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -70,5 +72,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    unbounded = unbounded_engine(engine)
+    try:
+        async with (unbounded or engine).begin() as connection:
+            await connection.run_sync(run)
+    finally:
+        if unbounded is not None:
+            await unbounded.dispose()

@@ -27,9 +27,26 @@ class Readiness:
 async def check_readiness(services: Services) -> Readiness:
     database = True
     try:
-        async with asyncio.timeout(services.settings.readiness_timeout):
-            await ping(services.engine)
+        await _ping_within(services, services.settings.readiness_timeout)
     except DATABASE_ERRORS as exc:
         log.warning("readiness: database unreachable", extra={"error": type(exc).__name__})
         database = False
     return Readiness(database=database, signing_key=services.keyring.has_active)
+
+
+async def _ping_within(services: Services, seconds: float) -> None:
+    """``ping`` answered within ``seconds``, else TimeoutError at ``seconds``: the ping is
+    cancelled but not waited for, so that however long its connection takes to go (a graceful
+    close, a pool's reset), readiness answers in time."""
+    pinged = asyncio.ensure_future(ping(services.engine))
+    done, _ = await asyncio.wait({pinged}, timeout=seconds)
+    if not done:
+        pinged.cancel()
+        pinged.add_done_callback(_settled)
+        raise TimeoutError(f"no answer within {seconds} s")
+    pinged.result()
+
+
+def _settled(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio would log it as never retrieved otherwise

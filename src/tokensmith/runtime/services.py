@@ -164,7 +164,10 @@ async def open_engine(settings: Settings) -> AsyncEngine:
         _check_sqlite_version(sqlite3.sqlite_version_info)
     try:
         engine = create_engine(
-            url, schema=settings.database_schema, pool_size=settings.database_pool_size
+            url,
+            schema=settings.database_schema,
+            pool_size=settings.database_pool_size,
+            timeout=settings.database_timeout,
         )
     except ValueError as exc:
         raise ConfigError(f"TOKENSMITH_DATABASE_SCHEMA: {exc}") from None
