@@ -62,6 +62,11 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("TOKENSMITH_PAR_TTL", "61", "TOKENSMITH_PAR_TTL"),  # RFC 9126 request_uri: 60 s at most
         ("TOKENSMITH_PAR_TTL", "0", "TOKENSMITH_PAR_TTL"),
         ("TOKENSMITH_REQUIRE_PAR", "perhaps", "TOKENSMITH_REQUIRE_PAR"),
+        ("TOKENSMITH_DATABASE_TIMEOUT", "0", "TOKENSMITH_DATABASE_TIMEOUT"),
+        ("TOKENSMITH_DATABASE_TIMEOUT", "301", "TOKENSMITH_DATABASE_TIMEOUT"),
+        ("TOKENSMITH_DATABASE_TIMEOUT", "soon", "TOKENSMITH_DATABASE_TIMEOUT"),
+        ("TOKENSMITH_REFRESH_GRACE", "3m", "TOKENSMITH_REFRESH_GRACE"),
+        ("TOKENSMITH_REFRESH_GRACE", "-1", "TOKENSMITH_REFRESH_GRACE"),
     ],
 )
 def test_malformed_settings_name_the_variable(
