@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from tests.faults import LOOPS, LoopRunner
 from tests.support import (
     BACKENDS,
     DATABASES,
@@ -168,3 +169,9 @@ async def services(settings: Settings, clock: FrozenClock) -> AsyncIterator[Serv
         yield running
     finally:
         await running.close()
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def on_each_loop(request: pytest.FixtureRequest) -> LoopRunner:
+    """Runs a scenario to completion on a loop of its own: uvloop, then asyncio's."""
+    return LOOPS[request.param]

@@ -23,13 +23,21 @@ import asyncio
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
-from typing import Self
+from typing import Any, Self
+
+import uvloop
 
 from tests.support import listening_socket
 
-__all__ = ["FaultProxy", "fault_proxy"]
+__all__ = ["LOOPS", "FaultProxy", "LoopRunner", "fault_proxy"]
+
+LoopRunner = Callable[[Coroutine[Any, Any, None]], None]
+# The two event loops a client library can fail differently on: uvloop, which uvicorn (and so
+# ``tokensmith serve``) picks when it is installed, and asyncio's own. ``on_each_loop``
+# (tests/conftest.py) runs a scenario on each.
+LOOPS: dict[str, LoopRunner] = {"uvloop": uvloop.run, "asyncio": asyncio.run}
 
 
 class FaultProxy:

@@ -296,14 +296,15 @@ class QuickServer(uvicorn.Server):
 
 
 async def add_machine_client(
-    services: Services, name: str = "worker", scope: str = "api:read"
+    services: Services, name: str = "worker", scope: str = "api:read", **options: Any
 ) -> tuple[str, str]:
-    """A client_credentials client, stored through ``services``: its id and secret."""
+    """A client_credentials client, stored through ``services``: its id and secret.
+    ``options``: more of ``NewClient``'s fields (``access_token_format``, ``rate_limit``...)."""
     from tokensmith.core.secrets import keyed_hash
     from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 
     secret = generate_client_secret()
-    client = NewClient(name, grant_types=("client_credentials",), scope=scope).validated(
+    client = NewClient(name, grant_types=("client_credentials",), scope=scope, **options).validated(
         generate_client_id(),
         keyed_hash(services.master.pepper, secret),
         services.clock.now(),

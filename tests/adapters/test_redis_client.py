@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvloop
 from redis.exceptions import (
     BusyLoadingError,
     DataError,
@@ -24,7 +23,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tests.faults import FaultProxy
+from tests.faults import FaultProxy, LoopRunner
 from tests.support import REDIS_URL
 from tokensmith.adapters.redis_client import never_sent, open_redis, unavailable
 from tokensmith.adapters.redis_limits import Limits
@@ -39,17 +38,6 @@ BOUND = 3 * TIMEOUT
 CLOSED = (
     "unable to perform operation on <TCPTransport closed=True reading=False>; the handler is closed"
 )
-
-LOOPS: dict[str, Callable[[Coroutine[Any, Any, None]], None]] = {
-    "uvloop": uvloop.run,
-    "asyncio": asyncio.run,
-}
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """Runs a scenario on a loop of its own: uvicorn serves on uvloop when it is installed."""
-    return LOOPS[request.param]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +88,7 @@ async def _open_pooled(client: Any, n: int) -> None:
 
 
 def test_connections_reset_under_the_pool_are_never_used(
-    run: Callable[[Coroutine[Any, Any, None]], None],
+    on_each_loop: LoopRunner,
 ) -> None:
     """Before: each connection the peer had reset failed its next command (RuntimeError under
     uvloop), on a node with no traffic during the outage too."""
@@ -123,11 +111,11 @@ def test_connections_reset_under_the_pool_are_never_used(
             finally:
                 await client.aclose()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
 def test_connections_redis_closed_are_never_used(
-    run: Callable[[Coroutine[Any, Any, None]], None], redis_prefix: str
+    on_each_loop: LoopRunner, redis_prefix: str
 ) -> None:
     """Redis closing its end (a restart, its idle timeout, CLIENT KILL): redis-py 8 with RESP3
     skips its own end-of-stream check, and the next command failed, "Connection closed by
@@ -150,11 +138,11 @@ def test_connections_redis_closed_are_never_used(
         finally:
             await client.aclose()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
 def test_a_call_never_outlasts_its_timeout(
-    run: Callable[[Coroutine[Any, Any, None]], None],
+    on_each_loop: LoopRunner,
 ) -> None:
     """No retries inside redis-py: refused, reset or silent, a call ends within BOUND."""
 
@@ -178,11 +166,11 @@ def test_a_call_never_outlasts_its_timeout(
             finally:
                 await client.aclose()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
 def test_after_a_failure_every_connection_open_before_is_renewed(
-    run: Callable[[Coroutine[Any, Any, None]], None],
+    on_each_loop: LoopRunner,
 ) -> None:
     """A connection that died without a word is found only by using it: after one failure the
     pool reconnects them all, so an outage costs one failed call, not one per connection."""
@@ -207,10 +195,10 @@ def test_after_a_failure_every_connection_open_before_is_renewed(
             finally:
                 await limits.close()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
-def test_limits_never_raise_for_an_outage(run: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+def test_limits_never_raise_for_an_outage(on_each_loop: LoopRunner) -> None:
     async def scenario() -> None:
         reports: list[bool] = []
         with FaultProxy(6379) as proxy:
@@ -226,7 +214,7 @@ def test_limits_never_raise_for_an_outage(run: Callable[[Coroutine[Any, Any, Non
             finally:
                 await limits.close()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
 @pytest.mark.anyio
@@ -247,7 +235,7 @@ async def test_a_script_error_is_a_fault_not_an_outage(redis_prefix: str) -> Non
 
 @pytest.mark.parametrize("fault", ["cut", "reset", "partition"])
 def test_a_dpop_record_that_cannot_be_written_refuses_the_proof(
-    run: Callable[[Coroutine[Any, Any, None]], None],
+    on_each_loop: LoopRunner,
     fault: str,
     redis_prefix: str,
     caplog: pytest.LogCaptureFixture,
@@ -284,4 +272,4 @@ def test_a_dpop_record_that_cannot_be_written_refuses_the_proof(
             finally:
                 await store.close()
 
-    run(scenario())
+    on_each_loop(scenario())

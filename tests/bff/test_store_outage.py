@@ -6,36 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvloop
 
 from tests.bff.conftest import bff_document
-from tests.faults import FaultProxy
+from tests.faults import FaultProxy, LoopRunner
 from tokensmith.bff import build_bff, parse_config
 from tokensmith.bff.cookies import SESSION_COOKIE
 from tokensmith.bff.sealing import new_session_id
 from tokensmith.bff.stores import REDIS_TIMEOUT, StoreUnavailable, open_store
 
 BOUND = 3 * REDIS_TIMEOUT  # a connect and a read at most, each within the timeout
-LOOPS: dict[str, Callable[[Coroutine[Any, Any, None]], None]] = {
-    "uvloop": uvloop.run,
-    "asyncio": asyncio.run,
-}
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
-    return LOOPS[request.param]
 
 
 @pytest.mark.parametrize("fault", ["cut", "partition", "reset"])
 def test_the_store_gives_up_within_its_timeout(
-    run: Callable[[Coroutine[Any, Any, None]], None], fault: str, redis_prefix: str
+    on_each_loop: LoopRunner, fault: str, redis_prefix: str
 ) -> None:
     async def scenario() -> None:
         with FaultProxy(6379) as proxy:
@@ -57,11 +45,11 @@ def test_the_store_gives_up_within_its_timeout(
             finally:
                 await store.aclose()
 
-    run(scenario())
+    on_each_loop(scenario())
 
 
 def test_a_request_whose_session_store_is_away_answers_503(
-    run: Callable[[Coroutine[Any, Any, None]], None], tmp_path: Path, redis_prefix: str
+    on_each_loop: LoopRunner, tmp_path: Path, redis_prefix: str
 ) -> None:
     (tmp_path / "client-secret").write_text("secret")
 
@@ -92,4 +80,4 @@ def test_a_request_whose_session_store_is_away_answers_503(
             finally:
                 await bff.sessions.store.aclose()
 
-    run(scenario())
+    on_each_loop(scenario())

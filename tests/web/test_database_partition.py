@@ -18,10 +18,8 @@ import httpx
 import pytest
 
 from tests.faults import FaultProxy
-from tests.support import OFFERED, POSTGRES_URL, ServerThread, postgres_schema
+from tests.support import POSTGRES_URL, ServerThread, add_machine_client, postgres_schema
 from tokensmith.core.sealing import generate_master_key
-from tokensmith.core.secrets import keyed_hash
-from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings, load_settings
 
@@ -63,17 +61,9 @@ def register_machine(settings: Settings) -> tuple[str, str]:
     async def add() -> tuple[str, str]:
         services = await open_services(settings)
         try:
-            secret = generate_client_secret()
-            client = NewClient(
-                "partition", grant_types=("client_credentials",), access_token_format="opaque"
-            ).validated(
-                generate_client_id(),
-                keyed_hash(services.master.pepper, secret),
-                services.clock.now(),
-                offered=OFFERED,
+            return await add_machine_client(
+                services, "partition", scope="", access_token_format="opaque"
             )
-            await services.clients.add(client)
-            return client.client_id, secret
         finally:
             await services.close()
 

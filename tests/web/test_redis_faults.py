@@ -20,11 +20,9 @@ import pytest
 import uvloop
 
 from tests.faults import FaultProxy
-from tests.support import METRICS_AUTH, OFFERED, ServerThread, add_machine_client, reserved_port
+from tests.support import METRICS_AUTH, ServerThread, add_machine_client, reserved_port
 from tokensmith.adapters.redis_limits import Limits
-from tokensmith.core.secrets import keyed_hash
 from tokensmith.jose.dpop import generate_proof_key, make_proof
-from tokensmith.oauth.clients import NewClient, generate_client_id, generate_client_secret
 from tokensmith.runtime.services import open_services
 from tokensmith.settings import Settings
 
@@ -62,17 +60,9 @@ def register(settings: Settings, rate_limits: list[int | None]) -> list[Credenti
                 if limit is None:
                     made.append(await add_machine_client(services, "stream", scope=""))
                     continue
-                secret = generate_client_secret()
-                client = NewClient(
-                    "limited", grant_types=("client_credentials",), rate_limit=limit
-                ).validated(
-                    generate_client_id(),
-                    keyed_hash(services.master.pepper, secret),
-                    services.clock.now(),
-                    offered=OFFERED,
+                made.append(
+                    await add_machine_client(services, "limited", scope="", rate_limit=limit)
                 )
-                await services.clients.add(client)
-                made.append((client.client_id, secret))
             return made
         finally:
             await services.close()

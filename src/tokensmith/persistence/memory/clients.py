@@ -108,29 +108,20 @@ class MemoryClientStore:
         return True
 
     async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
-        await round_trip()
-        client = self._rows.get(client_id)
-        if client is None:
-            return False
-        self._rows[client_id] = replace(client, dpop_bound_access_tokens=required, updated_at=now)
-        return True
+        return await self._set(client_id, now, dpop_bound_access_tokens=required)
 
     async def set_refresh_grace(self, client_id: str, seconds: int | None, now: int) -> bool:
-        await round_trip()
-        client = self._rows.get(client_id)
-        if client is None:
-            return False
-        self._rows[client_id] = replace(client, refresh_grace=seconds, updated_at=now)
-        return True
+        return await self._set(client_id, now, refresh_grace=seconds)
 
     async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
+        return await self._set(client_id, now, require_pushed_authorization_requests=required)
+
+    async def _set(self, client_id: str, now: int, **values: Any) -> bool:
         await round_trip()
         client = self._rows.get(client_id)
         if client is None:
             return False
-        self._rows[client_id] = replace(
-            client, require_pushed_authorization_requests=required, updated_at=now
-        )
+        self._rows[client_id] = replace(client, **values, updated_at=now)
         return True
 
     async def set_encryption(self, client_id: str, choices: ClientEncryption, now: int) -> bool:

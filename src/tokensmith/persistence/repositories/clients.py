@@ -144,71 +144,39 @@ class SqlClientStore(Repository):
 
     async def set_may_vouch_client_ip(self, client_id: str, allowed: bool, now: int) -> bool:
         """Grant or withdraw the right to name callers' addresses; public clients never get it."""
-        self._cache.pop(client_id, None)
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id, t.c.is_public.is_(False))
-                .values(may_vouch_client_ip=allowed, updated_at=now)
-            )
-        self._cache.pop(client_id, None)
-        return result.rowcount == 1
+        return await self._set(client_id, now, {"may_vouch_client_ip": allowed}, confidential=True)
 
     async def set_token_exchange(
         self, client_id: str, policy: dict[str, Any] | None, now: int
     ) -> bool:
         """Replace the token exchange policy (validated by the caller); never a public client's."""
-        self._cache.pop(client_id, None)
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id, t.c.is_public.is_(False))
-                .values(token_exchange=policy, updated_at=now)
-            )
-        self._cache.pop(client_id, None)
-        return result.rowcount == 1
+        return await self._set(client_id, now, {"token_exchange": policy}, confidential=True)
 
     async def set_dpop_bound_access_tokens(self, client_id: str, required: bool, now: int) -> bool:
-        self._cache.pop(client_id, None)
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id)
-                .values(dpop_bound_access_tokens=required, updated_at=now)
-            )
-        self._cache.pop(client_id, None)
-        return result.rowcount == 1
+        return await self._set(client_id, now, {"dpop_bound_access_tokens": required})
 
     async def set_refresh_grace(self, client_id: str, seconds: int | None, now: int) -> bool:
-        self._cache.pop(client_id, None)
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id)
-                .values(refresh_grace=seconds, updated_at=now)
-            )
-        self._cache.pop(client_id, None)
-        return result.rowcount == 1
+        return await self._set(client_id, now, {"refresh_grace": seconds})
 
     async def set_require_par(self, client_id: str, required: bool, now: int) -> bool:
-        self._cache.pop(client_id, None)
-        async with self.db.begin() as conn:
-            result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id)
-                .values(require_pushed_authorization_requests=required, updated_at=now)
-            )
-        self._cache.pop(client_id, None)
-        return result.rowcount == 1
+        return await self._set(client_id, now, {"require_pushed_authorization_requests": required})
 
     async def set_encryption(self, client_id: str, choices: ClientEncryption, now: int) -> bool:
         """Replace what the client's ID tokens and userinfo are encrypted with."""
+        return await self._set(client_id, now, choices.columns())
+
+    async def _set(
+        self, client_id: str, now: int, values: dict[str, Any], *, confidential: bool = False
+    ) -> bool:
+        """Change ``values`` of one client (only a confidential one, if so said); False if
+        there is none. The cache forgets it before and after, so no read keeps the old row."""
         self._cache.pop(client_id, None)
+        condition = [t.c.client_id == client_id]
+        if confidential:
+            condition.append(t.c.is_public.is_(False))
         async with self.db.begin() as conn:
             result = await conn.execute(
-                sa.update(t)
-                .where(t.c.client_id == client_id)
-                .values(**choices.columns(), updated_at=now)
+                sa.update(t).where(*condition).values(**values, updated_at=now)
             )
         self._cache.pop(client_id, None)
         return result.rowcount == 1
